@@ -1,0 +1,307 @@
+// Package config is Latchkey's configuration: every setting, where it comes
+// from, its default, and the rules its value must follow.
+//
+// Each setting is read from a flag given explicitly on the command line, else
+// from its LATCHKEY_ environment variable, else from its default. Loading is
+// two steps. Parse turns text into a Config and reports text that cannot be
+// read at all, such as a malformed duration. Validate then checks the values
+// and, for the command being run, which settings must be present. Both report
+// every problem at once, one line each, so an operator fixes a deployment in
+// one round rather than one error per restart.
+//
+// One table in this package lists every setting; the flags, their -h text
+// and Settings all come from it, and docs/configuration.md is tested against
+// it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is Latchkey's whole configuration. It is passed by value to whoever
+// needs it; there is no global state.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string, in URL or key=value
+	// form. It may hold a password, so it never appears in an error.
+	DatabaseURL string
+	// Issuer is the public base URL of this provider. It is the iss claim of
+	// every token, and clients compare it byte for byte.
+	Issuer string
+	// Secrets encrypt data at rest. The first encrypts; every one decrypts,
+	// which is what lets an operator rotate them.
+	Secrets [][]byte
+	// PublicAddr is where the OAuth2/OIDC endpoints and login pages listen.
+	PublicAddr string
+	// AdminAddr is where the admin API listens. It defaults to loopback
+	// because the admin API must not face the internet.
+	AdminAddr string
+	// AccessTokenLifespan is how long an access token is accepted.
+	AccessTokenLifespan time.Duration
+	// RefreshTokenLifespan is how long a refresh token can be redeemed.
+	RefreshTokenLifespan time.Duration
+	// IDTokenLifespan is how long an ID token is valid.
+	IDTokenLifespan time.Duration
+	// AuthorizationCodeLifespan is how long an authorization code can be
+	// exchanged for tokens.
+	AuthorizationCodeLifespan time.Duration
+	// LogLevel is the least severe level that is logged.
+	LogLevel slog.Level
+	// LogFormat is "json" or "text".
+	LogFormat string
+	// DatabaseMaxConns caps this node's connection pool. Nodes share the
+	// server's max_connections, so it is a per-node figure.
+	DatabaseMaxConns int32
+	// DatabaseTimeout is the deadline for every database call; it is also
+	// sent to the server as statement_timeout.
+	DatabaseTimeout time.Duration
+	// KeysReloadInterval bounds how long a node takes to see signing keys
+	// rotated from another node.
+	KeysReloadInterval time.Duration
+	// ShutdownTimeout is how long a graceful shutdown waits for requests in
+	// flight before closing them.
+	ShutdownTimeout time.Duration
+}
+
+// Setting describes one configuration setting, for --help output and for
+// the test that keeps docs/configuration.md true.
+type Setting struct {
+	// Env is the environment variable, such as LATCHKEY_ISSUER.
+	Env string
+	// Flag is the flag name without dashes, or "" for a setting that can be
+	// given only in the environment.
+	Flag string
+	// Default is the default as it would be written, or "" for none.
+	Default string
+	// Description says what the setting is for, in one line.
+	Description string
+}
+
+// Settings describes every setting, in the order docs/configuration.md lists
+// them.
+func Settings() []Setting {
+	bs := bindings(new(Config))
+	out := make([]Setting, len(bs))
+	for i, b := range bs {
+		out[i] = b.Setting
+	}
+	return out
+}
+
+// binding ties a Setting to the Config field it fills.
+type binding struct {
+	Setting
+	// metavar names the kind of value in -h output ("-issuer url").
+	metavar string
+	// set stores text into the field. Its error describes the text without
+	// the setting's name; Parse adds that.
+	set func(text string) error
+}
+
+// bindings is the table of settings, bound to the fields of c. Defaults are
+// written as text and go through the same set function as any other text,
+// so the documented default is exactly what a node runs with.
+func bindings(c *Config) []binding {
+	return []binding{
+		{Setting{"LATCHKEY_DATABASE_URL", "database-url", "",
+			"PostgreSQL connection URL (or key=value string)"}, "url", setString(&c.DatabaseURL)},
+		{Setting{"LATCHKEY_ISSUER", "issuer", "",
+			"public base URL of this provider, the iss claim of every token"}, "url", setString(&c.Issuer)},
+		{Setting{"LATCHKEY_SECRETS", "", "",
+			"comma-separated secrets that encrypt data at rest; the first encrypts, all decrypt"}, "", setSecrets(&c.Secrets)},
+		{Setting{"LATCHKEY_PUBLIC_ADDR", "public-addr", ":8080",
+			"public listen address, for the OAuth2/OIDC endpoints and login pages"}, "host:port", setString(&c.PublicAddr)},
+		{Setting{"LATCHKEY_ADMIN_ADDR", "admin-addr", "127.0.0.1:8081",
+			"admin API listen address; keep it off the internet"}, "host:port", setString(&c.AdminAddr)},
+		{Setting{"LATCHKEY_ACCESS_TOKEN_LIFESPAN", "access-token-lifespan", "15m",
+			"how long an access token is valid"}, "duration", setDuration(&c.AccessTokenLifespan)},
+		{Setting{"LATCHKEY_REFRESH_TOKEN_LIFESPAN", "refresh-token-lifespan", "720h",
+			"how long a refresh token can be redeemed"}, "duration", setDuration(&c.RefreshTokenLifespan)},
+		{Setting{"LATCHKEY_ID_TOKEN_LIFESPAN", "id-token-lifespan", "1h",
+			"how long an ID token is valid"}, "duration", setDuration(&c.IDTokenLifespan)},
+		{Setting{"LATCHKEY_AUTHORIZATION_CODE_LIFESPAN", "authorization-code-lifespan", "5m",
+			"how long an authorization code can be exchanged for tokens"}, "duration", setDuration(&c.AuthorizationCodeLifespan)},
+		{Setting{"LATCHKEY_LOG_LEVEL", "log-level", "info",
+			"least severe level logged: debug, info, warn or error"}, "level", setLogLevel(&c.LogLevel)},
+		{Setting{"LATCHKEY_LOG_FORMAT", "log-format", "json",
+			"log format: json or text"}, "format", setLogFormat(&c.LogFormat)},
+		{Setting{"LATCHKEY_DATABASE_MAX_CONNS", "database-max-conns", "20",
+			"most database connections this node opens"}, "number", setInt32(&c.DatabaseMaxConns)},
+		{Setting{"LATCHKEY_DATABASE_TIMEOUT", "database-timeout", "5s",
+			"deadline for every database call, also sent as statement_timeout"}, "duration", setDuration(&c.DatabaseTimeout)},
+		{Setting{"LATCHKEY_KEYS_RELOAD_INTERVAL", "keys-reload-interval", "30s",
+			"how often signing keys are reloaded, so a node sees keys rotated elsewhere"}, "duration", setDuration(&c.KeysReloadInterval)},
+		{Setting{"LATCHKEY_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s",
+			"how long a graceful shutdown waits for requests in flight"}, "duration", setDuration(&c.ShutdownTimeout)},
+	}
+}
+
+// Parse registers a flag for every setting on fs, parses args, and fills a
+// Config from the flags given explicitly, then the environment (read through
+// lookupEnv, normally os.LookupEnv), then the defaults. An environment
+// variable set to the empty string counts as unset, because deployment
+// templates often define variables they leave blank.
+//
+// Parse reports every value it cannot read (a malformed duration, number or
+// log level), all at once, one line per problem, each naming the setting.
+// Flag values are read here too, rather than by the flag package, so that a
+// bad flag is reported with every other problem instead of alone. Parse does
+// not check required settings or ranges: that is Validate.
+//
+// The caller may register its own flags on fs beforehand and reads
+// positional arguments with fs.Args(). If fs.Parse fails (an unknown flag,
+// or -h, which gives flag.ErrHelp), Parse returns that error unchanged.
+func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (Config, error) {
+	var c Config
+	bs := bindings(&c)
+	flags := make([]*flagText, len(bs))
+	for i, b := range bs {
+		if b.Flag == "" {
+			continue
+		}
+		flags[i] = &flagText{text: b.Default}
+		fs.Var(flags[i], b.Flag, fmt.Sprintf("%s (`%s`, env %s)", b.Description, b.metavar, b.Env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+
+	var problems []error
+	for i, b := range bs {
+		var text, from string
+		if f := flags[i]; f != nil && f.given {
+			text, from = f.text, "the command line"
+		} else if v, ok := lookupEnv(b.Env); ok && v != "" {
+			text, from = v, "the environment"
+		} else if b.Default != "" {
+			text, from = b.Default, "the default"
+		} else {
+			continue
+		}
+		if err := b.set(text); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %s from %s %v", label(b.Setting), describe(b, text), from, err))
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
+	}
+	return c, nil
+}
+
+// describe quotes text for an error message, except for the settings that
+// may hold a password or a secret.
+func describe(b binding, text string) string {
+	switch b.Env {
+	case "LATCHKEY_DATABASE_URL", "LATCHKEY_SECRETS":
+		return "the value"
+	}
+	return strconv.Quote(text)
+}
+
+// label names a setting at the start of an error line: its environment
+// variable, and its flag when it has one.
+func label(s Setting) string {
+	if s.Flag == "" {
+		return s.Env
+	}
+	return s.Env + " (--" + s.Flag + ")"
+}
+
+// flagText records a flag's text for Parse to read later, and whether the
+// flag was given, which is what lets an explicit flag beat the environment.
+type flagText struct {
+	text  string
+	given bool
+}
+
+func (f *flagText) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.text
+}
+
+func (f *flagText) Set(text string) error {
+	f.text, f.given = text, true
+	return nil
+}
+
+func setString(p *string) func(string) error {
+	return func(text string) error {
+		*p = text
+		return nil
+	}
+}
+
+// setSecrets splits on commas and trims spaces around each entry. It keeps
+// empty entries, so that Validate can point at a stray comma rather than
+// silently run with fewer secrets than the operator listed.
+func setSecrets(p *[][]byte) func(string) error {
+	return func(text string) error {
+		parts := strings.Split(text, ",")
+		secrets := make([][]byte, len(parts))
+		for i, s := range parts {
+			secrets[i] = []byte(strings.TrimSpace(s))
+		}
+		*p = secrets
+		return nil
+	}
+}
+
+func setDuration(p *time.Duration) func(string) error {
+	return func(text string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(text))
+		if err != nil {
+			return errors.New("is not a duration; write a number with a unit, such as 90s, 15m or 1h30m")
+		}
+		*p = d
+		return nil
+	}
+}
+
+func setInt32(p *int32) func(string) error {
+	return func(text string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 32)
+		if errors.Is(err, strconv.ErrRange) {
+			return errors.New("is too large")
+		}
+		if err != nil {
+			return errors.New("is not a whole number")
+		}
+		*p = int32(n)
+		return nil
+	}
+}
+
+// logLevels are the levels an operator can name. slog itself also accepts
+// offsets such as "INFO+2", which are not worth documenting.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+func setLogLevel(p *slog.Level) func(string) error {
+	return func(text string) error {
+		l, ok := logLevels[strings.ToLower(strings.TrimSpace(text))]
+		if !ok {
+			return errors.New("is not a log level; use debug, info, warn or error")
+		}
+		*p = l
+		return nil
+	}
+}
+
+// setLogFormat folds case, as log levels do; Validate checks the value.
+func setLogFormat(p *string) func(string) error {
+	return func(text string) error {
+		*p = strings.ToLower(strings.TrimSpace(text))
+		return nil
+	}
+}

@@ -1,0 +1,260 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Requirement says which settings a command cannot run without. Combine
+// them with |; the zero Requirement needs nothing.
+type Requirement uint
+
+const (
+	// NeedDatabase requires LATCHKEY_DATABASE_URL, for any command that
+	// touches the database.
+	NeedDatabase Requirement = 1 << iota
+	// NeedIssuer requires LATCHKEY_ISSUER, for a command that issues tokens
+	// or publishes discovery metadata.
+	NeedIssuer
+	// NeedSecrets requires LATCHKEY_SECRETS, for a command that reads or
+	// writes data encrypted at rest, such as signing keys.
+	NeedSecrets
+)
+
+// Limits from the protocols and from what operating Latchkey sensibly needs.
+const (
+	// minSecretLen matches the 256-bit key the secrets are stretched into.
+	minSecretLen = 32
+	// maxCodeLifespan is RFC 6749 §4.1.2's recommended maximum.
+	maxCodeLifespan = 10 * time.Minute
+	// maxAccessTokenLifespan bounds how long a stolen bearer token stays
+	// useful; longer sessions are what refresh tokens are for.
+	maxAccessTokenLifespan = 24 * time.Hour
+	maxDatabaseConns       = 1000
+	maxDatabaseTimeout     = 5 * time.Minute
+	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
+	minKeysReloadInterval = time.Second
+)
+
+// generateHint tells an operator how to make a secret that passes.
+const generateHint = "generate one with: openssl rand -base64 32"
+
+// Validate checks every setting's value, and that the settings need names
+// are present. It returns every problem at once, one line each (joined with
+// errors.Join), each starting with the setting's environment variable and
+// flag, for example:
+//
+//	LATCHKEY_ISSUER (--issuer): must use https; plain http is allowed only for localhost and loopback addresses
+//
+// No message contains a secret or the database URL, which may hold a
+// password.
+func (c Config) Validate(need Requirement) error {
+	var p problems
+
+	switch {
+	case c.DatabaseURL == "":
+		if need&NeedDatabase != 0 {
+			p.add("LATCHKEY_DATABASE_URL", "is required; set it to a PostgreSQL URL such as postgres://latchkey@db.internal:5432/latchkey")
+		}
+	default:
+		if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+			// pgx's message can quote the URL, password included.
+			p.add("LATCHKEY_DATABASE_URL", "does not parse as a PostgreSQL URL or key=value string (the value is not shown because it may hold a password)")
+		}
+	}
+
+	switch {
+	case c.Issuer == "":
+		if need&NeedIssuer != 0 {
+			p.add("LATCHKEY_ISSUER", "is required; set it to the public URL clients reach this provider at, such as https://id.example.com")
+		}
+	default:
+		for _, msg := range issuerProblems(c.Issuer) {
+			p.add("LATCHKEY_ISSUER", "%s", msg)
+		}
+	}
+
+	switch {
+	case len(c.Secrets) == 0:
+		if need&NeedSecrets != 0 {
+			p.add("LATCHKEY_SECRETS", "is required; set it to one or more comma-separated secrets of at least %d bytes (%s)", minSecretLen, generateHint)
+		}
+	default:
+		for _, msg := range secretsProblems(c.Secrets) {
+			p.add("LATCHKEY_SECRETS", "%s", msg)
+		}
+	}
+
+	p.addr("LATCHKEY_PUBLIC_ADDR", c.PublicAddr)
+	p.addr("LATCHKEY_ADMIN_ADDR", c.AdminAddr)
+	// Two ephemeral ports (":0") are distinct ports, which tests rely on.
+	if c.AdminAddr != "" && c.PublicAddr == c.AdminAddr && !strings.HasSuffix(c.AdminAddr, ":0") {
+		p.add("LATCHKEY_ADMIN_ADDR", "is the same as LATCHKEY_PUBLIC_ADDR; the admin API needs its own address")
+	}
+
+	p.positive("LATCHKEY_ACCESS_TOKEN_LIFESPAN", c.AccessTokenLifespan)
+	if c.AccessTokenLifespan > maxAccessTokenLifespan {
+		p.add("LATCHKEY_ACCESS_TOKEN_LIFESPAN", "is %s; it can be at most %s (use refresh tokens for longer sessions)", fmtDuration(c.AccessTokenLifespan), fmtDuration(maxAccessTokenLifespan))
+	}
+	p.positive("LATCHKEY_REFRESH_TOKEN_LIFESPAN", c.RefreshTokenLifespan)
+	if c.RefreshTokenLifespan > 0 && c.AccessTokenLifespan > 0 && c.RefreshTokenLifespan <= c.AccessTokenLifespan {
+		p.add("LATCHKEY_REFRESH_TOKEN_LIFESPAN", "is %s; it must be longer than LATCHKEY_ACCESS_TOKEN_LIFESPAN (%s)", fmtDuration(c.RefreshTokenLifespan), fmtDuration(c.AccessTokenLifespan))
+	}
+	p.positive("LATCHKEY_ID_TOKEN_LIFESPAN", c.IDTokenLifespan)
+	p.positive("LATCHKEY_AUTHORIZATION_CODE_LIFESPAN", c.AuthorizationCodeLifespan)
+	if c.AuthorizationCodeLifespan > maxCodeLifespan {
+		p.add("LATCHKEY_AUTHORIZATION_CODE_LIFESPAN", "is %s; it can be at most %s (RFC 6749 §4.1.2)", fmtDuration(c.AuthorizationCodeLifespan), fmtDuration(maxCodeLifespan))
+	}
+
+	switch c.LogLevel {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		p.add("LATCHKEY_LOG_LEVEL", "is %s; it must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		p.add("LATCHKEY_LOG_FORMAT", "is %q; it must be json or text", c.LogFormat)
+	}
+
+	if c.DatabaseMaxConns < 1 || c.DatabaseMaxConns > maxDatabaseConns {
+		p.add("LATCHKEY_DATABASE_MAX_CONNS", "is %d; it must be from 1 to %d", c.DatabaseMaxConns, maxDatabaseConns)
+	}
+	if c.DatabaseTimeout <= 0 || c.DatabaseTimeout > maxDatabaseTimeout {
+		p.add("LATCHKEY_DATABASE_TIMEOUT", "is %s; it must be more than 0 and at most %s", fmtDuration(c.DatabaseTimeout), fmtDuration(maxDatabaseTimeout))
+	}
+	if c.KeysReloadInterval < minKeysReloadInterval {
+		p.add("LATCHKEY_KEYS_RELOAD_INTERVAL", "is %s; it must be at least %s", fmtDuration(c.KeysReloadInterval), fmtDuration(minKeysReloadInterval))
+	}
+	if c.ShutdownTimeout < 0 {
+		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
+	}
+
+	return errors.Join(p...)
+}
+
+// issuerProblems checks the rules OpenID Connect Discovery and RFC 8414 set
+// for an issuer. Its messages do not quote the issuer, which would echo a
+// password written as user info.
+func issuerProblems(issuer string) []string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return []string{"must be an absolute URL such as https://id.example.com"}
+	}
+	var out []string
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			out = append(out, "must use https; plain http is allowed only for localhost and loopback addresses")
+		}
+	default:
+		out = append(out, fmt.Sprintf("has scheme %q; it must use https (or http for localhost and loopback addresses)", u.Scheme))
+	}
+	if u.User != nil {
+		out = append(out, "must not contain user info (user@ or user:password@)")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		out = append(out, "must not have a query (?...)")
+	}
+	if strings.Contains(issuer, "#") {
+		out = append(out, "must not have a fragment (#...)")
+	}
+	if strings.HasSuffix(issuer, "/") {
+		out = append(out, "ends with \"/\"; remove the trailing slash: the issuer is compared byte for byte by clients")
+	}
+	return out
+}
+
+// isLoopback reports whether host names this machine: localhost, or an
+// address in 127.0.0.0/8 or ::1. Plain http is safe only there, because the
+// traffic never leaves the machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// secretsProblems names secrets only by position: a message must never
+// carry a secret, nor enough of one to help guess it.
+func secretsProblems(secrets [][]byte) []string {
+	var out []string
+	n := len(secrets)
+	for i, s := range secrets {
+		switch {
+		case len(s) == 0:
+			out = append(out, fmt.Sprintf("secret %d of %d is empty; remove the extra comma", i+1, n))
+		case len(s) < minSecretLen:
+			out = append(out, fmt.Sprintf("secret %d of %d is %d bytes; each needs at least %d (%s)", i+1, n, len(s), minSecretLen, generateHint))
+		}
+	}
+	for i := range secrets {
+		for j := i + 1; j < n; j++ {
+			if len(secrets[i]) > 0 && bytes.Equal(secrets[i], secrets[j]) {
+				out = append(out, fmt.Sprintf("secrets %d and %d of %d are the same; list each secret once", i+1, j+1, n))
+			}
+		}
+	}
+	return out
+}
+
+// problems collects one error per problem, each labelled with its setting.
+type problems []error
+
+func (p *problems) add(env, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", labelFor(env), fmt.Sprintf(format, args...)))
+}
+
+// addr checks a listen address. It insists on a numeric port, because a
+// service name (":http") depends on /etc/services being present in the
+// container.
+func (p *problems) addr(env, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(env, "is %q; it must be host:port, such as :8080 or 127.0.0.1:8081", addr)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(env, "is %q; its port must be a number from 0 to 65535", addr)
+	}
+}
+
+func (p *problems) positive(env string, d time.Duration) {
+	if d <= 0 {
+		p.add(env, "is %s; it must be more than 0", fmtDuration(d))
+	}
+}
+
+// labelFor is label for a setting named by its environment variable. An
+// unknown name is a mistake in this package, caught by its tests.
+func labelFor(env string) string {
+	for _, s := range Settings() {
+		if s.Env == env {
+			return label(s)
+		}
+	}
+	panic("config: no setting " + env)
+}
+
+// fmtDuration writes d the way the defaults are written ("10m", not
+// "10m0s").
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,98 @@
+package seal_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/pkg/seal"
+)
+
+var (
+	oldSecret   = []byte("old-secret-old-secret-old-secret-0")
+	newSecret   = []byte("new-secret-new-secret-new-secret-1")
+	otherSecret = []byte("someone-elses-secret-entirely-2222")
+)
+
+func mustBox(t *testing.T, secrets ...[]byte) *seal.Box {
+	t.Helper()
+	b, err := seal.New(secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSealOpenRoundTrip(t *testing.T) {
+	b := mustBox(t, newSecret)
+	plain := []byte("private key bytes")
+	sealed := b.Seal(plain, []byte("kid-1"))
+	if bytes.Contains(sealed, plain) {
+		t.Fatal("sealed value contains the plaintext")
+	}
+	got, err := b.Open(sealed, []byte("kid-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, plain) {
+		t.Fatalf("Open = %q, want %q", got, plain)
+	}
+	if again := b.Seal(plain, []byte("kid-1")); bytes.Equal(again, sealed) {
+		t.Fatal("two seals of one value are identical: nonce is not random")
+	}
+}
+
+func TestRotatedSecretStillOpens(t *testing.T) {
+	sealed := mustBox(t, oldSecret).Seal([]byte("v"), nil)
+	rotated := mustBox(t, newSecret, oldSecret)
+	if _, err := rotated.Open(sealed, nil); err != nil {
+		t.Fatalf("value sealed under the old secret does not open after rotation: %v", err)
+	}
+	if !rotated.NeedsReseal(sealed) {
+		t.Fatal("NeedsReseal = false for a value sealed under a non-current secret")
+	}
+	if rotated.NeedsReseal(rotated.Seal([]byte("v"), nil)) {
+		t.Fatal("NeedsReseal = true for a value sealed under the current secret")
+	}
+}
+
+func TestOpenFailsClearly(t *testing.T) {
+	b := mustBox(t, newSecret)
+	sealed := b.Seal([]byte("v"), []byte("kid-1"))
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-1] ^= 1
+
+	tests := []struct {
+		name   string
+		box    *seal.Box
+		sealed []byte
+		ad     string
+		want   error
+	}{
+		{"wrong secret", mustBox(t, otherSecret), sealed, "kid-1", seal.ErrUnknownSecret},
+		{"other row's context", b, sealed, "kid-2", seal.ErrCorrupt},
+		{"flipped bit", b, flipped, "kid-1", seal.ErrCorrupt},
+		{"truncated", b, sealed[:10], "kid-1", seal.ErrCorrupt},
+		{"not sealed at all", b, []byte("plain text that was never sealed"), "kid-1", seal.ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.box.Open(tt.sealed, []byte(tt.ad))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Open error = %v, want %v", err, tt.want)
+			}
+			if got != nil {
+				t.Fatalf("Open returned %q alongside an error", got)
+			}
+		})
+	}
+}
+
+func TestWrongSecretErrorDoesNotLeakSecrets(t *testing.T) {
+	sealed := mustBox(t, oldSecret).Seal([]byte("v"), nil)
+	_, err := mustBox(t, otherSecret).Open(sealed, nil)
+	if err == nil || strings.Contains(err.Error(), string(oldSecret)) || strings.Contains(err.Error(), string(otherSecret)) {
+		t.Fatalf("error %v is missing or contains a secret", err)
+	}
+}

@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// schema describes a database's tables, columns and indexes, so that two
+// states can be compared.
+func schema(t *testing.T, conn *pgx.Conn) []string {
+	t.Helper()
+	rows, err := conn.Query(t.Context(), `
+		SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+		  FROM information_schema.columns WHERE table_schema = 'public'
+		UNION ALL
+		SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+		UNION ALL
+		SELECT 'version ' || version FROM public.schema_version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func TestMigrationsApplyToEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	conn := connect(t, pgtest.EmptyURL(t))
+
+	before, err := postgres.Status(t.Context(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Current != 0 || before.UpToDate() || len(before.Pending) != int(before.Latest) {
+		t.Fatalf("status of an empty database = %+v, want version 0 with every migration pending", before)
+	}
+	var versionTable bool
+	if err := conn.QueryRow(t.Context(), `SELECT to_regclass('public.schema_version') IS NOT NULL`).Scan(&versionTable); err != nil || versionTable {
+		t.Fatalf("Status wrote to the database (version table exists = %v, err %v); it must only read", versionTable, err)
+	}
+
+	if err := postgres.Migrate(t.Context(), conn); err != nil {
+		t.Fatal(err)
+	}
+	after, err := postgres.Status(t.Context(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.UpToDate() || len(after.Pending) != 0 || after.Current != after.Latest {
+		t.Fatalf("status after Migrate = %+v, want up to date", after)
+	}
+	if _, err := conn.Exec(t.Context(), `SELECT kid FROM signing_keys`); err != nil {
+		t.Fatalf("signing_keys is not usable after migrating: %v", err)
+	}
+}
+
+func TestMigratingAgainChangesNothing(t *testing.T) {
+	t.Parallel()
+	conn := connect(t, pgtest.EmptyURL(t))
+	if err := postgres.Migrate(t.Context(), conn); err != nil {
+		t.Fatal(err)
+	}
+	first := schema(t, conn)
+	if err := postgres.Migrate(t.Context(), conn); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if second := schema(t, conn); !slices.Equal(first, second) {
+		t.Fatalf("second Migrate changed the schema:\nbefore %q\nafter  %q", first, second)
+	}
+}
+
+func TestConcurrentMigrationsAllSucceed(t *testing.T) {
+	t.Parallel()
+	url := pgtest.EmptyURL(t)
+	const nodes = 4
+	conns := make([]*pgx.Conn, nodes)
+	for i := range conns {
+		conns[i] = connect(t, url)
+	}
+	start := make(chan struct{})
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			<-start
+			errs[i] = postgres.Migrate(t.Context(), c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: Migrate failed while others ran it too: %v", i, err)
+		}
+	}
+	st, err := postgres.Status(t.Context(), conns[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.UpToDate() {
+		t.Fatalf("status after concurrent migrations = %+v, want up to date", st)
+	}
+}

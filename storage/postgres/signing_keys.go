@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrSigningKeyInUse is returned when asked to retire the key that currently
+// signs for its algorithm: tokens would then be signed by a key missing from
+// the JWKS. Rotate first.
+var ErrSigningKeyInUse = errors.New("the key is the current signing key for its algorithm; rotate before retiring it")
+
+// SigningKey is a stored signing key. PrivateKey is sealed (pkg/seal) and
+// never leaves this form in storage.
+type SigningKey struct {
+	KID        string
+	Algorithm  string
+	PublicJWK  []byte
+	PrivateKey []byte
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+// Retired reports whether the key has been taken out of the JWKS.
+func (k SigningKey) Retired() bool { return k.RetiredAt != nil }
+
+// signingKeysLock serialises key creation across nodes that start together.
+// It is an arbitrary constant shared by every Latchkey node.
+const signingKeysLock = 0x4c4b_6b65_7973 // "LKkeys"
+
+const signingKeyColumns = `kid, algorithm, public_jwk, private_key, created_at, retired_at`
+
+// SigningKeys lists keys, newest first; retired ones only if includeRetired.
+func (s *Store) SigningKeys(ctx context.Context, includeRetired bool) ([]SigningKey, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
+		WHERE $1 OR retired_at IS NULL ORDER BY created_at DESC, kid`, includeRetired)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, scanSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// EnsureSigningKeys gives every algorithm in algs an active key, calling
+// generate for those that have none. It holds a transaction-scoped advisory
+// lock, so nodes starting together on an empty database create one key per
+// algorithm between them, not one each. It returns the keys it created.
+func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate func(alg string) (SigningKey, error)) ([]SigningKey, error) {
+	var created []SigningKey
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		created = nil
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, signingKeysLock); err != nil {
+			return err
+		}
+		for _, alg := range algs {
+			var have bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys
+				WHERE algorithm = $1 AND retired_at IS NULL)`, alg).Scan(&have); err != nil {
+				return err
+			}
+			if have {
+				continue
+			}
+			k, err := generate(alg)
+			if err != nil {
+				return err
+			}
+			if k, err = insertSigningKey(ctx, tx, k); err != nil {
+				return err
+			}
+			created = append(created, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: ensure signing keys: %w", err)
+	}
+	return created, nil
+}
+
+// AddSigningKeys stores new keys in one transaction, so a rotation adds a
+// key for every algorithm or for none.
+func (s *Store) AddSigningKeys(ctx context.Context, keys []SigningKey) ([]SigningKey, error) {
+	var added []SigningKey
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		added = added[:0]
+		for _, k := range keys {
+			k, err := insertSigningKey(ctx, tx, k)
+			if err != nil {
+				return err
+			}
+			added = append(added, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: add signing keys: %w", err)
+	}
+	return added, nil
+}
+
+// RetireSigningKey takes a key out of the JWKS. It refuses, with
+// ErrSigningKeyInUse, to retire the newest active key of an algorithm, and
+// returns ErrNotFound for an unknown or already retired kid.
+func (s *Store) RetireSigningKey(ctx context.Context, kid string) (SigningKey, error) {
+	var retired SigningKey
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the algorithm's active keys so that a concurrent retirement
+		// cannot leave it with none.
+		rows, err := tx.Query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
+			WHERE retired_at IS NULL AND algorithm = (SELECT algorithm FROM signing_keys WHERE kid = $1)
+			ORDER BY created_at DESC, kid FOR UPDATE`, kid)
+		if err != nil {
+			return err
+		}
+		active, err := pgx.CollectRows(rows, scanSigningKey)
+		if err != nil {
+			return err
+		}
+		i := indexOfKID(active, kid)
+		switch {
+		case i < 0:
+			return ErrNotFound
+		case i == 0:
+			return ErrSigningKeyInUse
+		}
+		return tx.QueryRow(ctx, `UPDATE signing_keys SET retired_at = now() WHERE kid = $1
+			RETURNING `+signingKeyColumns, kid).Scan(signingKeyFields(&retired)...)
+	})
+	if err != nil {
+		return SigningKey{}, fmt.Errorf("postgres: retire signing key %s: %w", kid, err)
+	}
+	return retired, nil
+}
+
+func indexOfKID(keys []SigningKey, kid string) int {
+	for i, k := range keys {
+		if k.KID == kid {
+			return i
+		}
+	}
+	return -1
+}
+
+func insertSigningKey(ctx context.Context, tx pgx.Tx, k SigningKey) (SigningKey, error) {
+	err := tx.QueryRow(ctx, `INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key)
+		VALUES ($1, $2, $3, $4) RETURNING `+signingKeyColumns,
+		k.KID, k.Algorithm, k.PublicJWK, k.PrivateKey).Scan(signingKeyFields(&k)...)
+	return k, err
+}
+
+func signingKeyFields(k *SigningKey) []any {
+	return []any{&k.KID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, &k.CreatedAt, &k.RetiredAt}
+}
+
+func scanSigningKey(row pgx.CollectableRow) (SigningKey, error) {
+	var k SigningKey
+	err := row.Scan(signingKeyFields(&k)...)
+	return k, err
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned when the row a call names does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Options tunes the connection pool.
+type Options struct {
+	// MaxConns caps the pool; several nodes share the database's
+	// max_connections, so size it per node.
+	MaxConns int32
+	// Timeout bounds every call. It is also sent to the server as
+	// statement_timeout, and doubles as idle_in_transaction_session_timeout,
+	// so a stalled client cannot hold locks.
+	Timeout time.Duration
+}
+
+// Store is the pgx-backed store behind every Latchkey package.
+type Store struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+// Open prepares a pool for databaseURL. It does not connect: the first call
+// does, so that a node can start (and report itself unready) while the
+// database is still coming up.
+func Open(databaseURL string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		// pgx's message can quote the URL, which may hold a password.
+		return nil, errors.New("postgres: the database URL does not parse")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	ms := strconv.FormatInt(opts.Timeout.Milliseconds(), 10)
+	rp := cfg.ConnConfig.RuntimeParams
+	rp["application_name"] = "latchkey"
+	rp["statement_timeout"] = ms
+	rp["idle_in_transaction_session_timeout"] = ms
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.Timeout {
+		cfg.ConnConfig.ConnectTimeout = opts.Timeout
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open pool: %w", err)
+	}
+	return &Store{pool: pool, timeout: opts.Timeout}, nil
+}
+
+// Close waits for calls in flight and closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers, within the store's deadline.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies pending migrations; see the package function Migrate.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.withConn(ctx, func(c *pgx.Conn) error { return Migrate(ctx, c) })
+}
+
+// SchemaStatus reports how far the database is from this binary's schema.
+func (s *Store) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
+	var st SchemaStatus
+	err := s.withConn(ctx, func(c *pgx.Conn) (err error) {
+		st, err = Status(ctx, c)
+		return err
+	})
+	return st, err
+}
+
+// withConn lends one pooled connection, for libraries that want a *pgx.Conn.
+// Migrations may take longer than a request, so only the acquisition is
+// bounded by the store's deadline; callers bound the rest through ctx.
+func (s *Store) withConn(ctx context.Context, f func(*pgx.Conn) error) error {
+	actx, cancel := s.deadline(ctx)
+	defer cancel()
+	c, err := s.pool.Acquire(actx)
+	if err != nil {
+		return fmt.Errorf("postgres: acquire connection: %w", err)
+	}
+	defer c.Release()
+	return f(c.Conn())
+}
+
+// deadline bounds a call by the store's timeout, so that no request waits on
+// an unreachable database for longer than that.
+func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// inTx runs f in a transaction under the store's deadline, committing if f
+// returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, f func(pgx.Tx) error) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	return pgx.BeginFunc(ctx, s.pool, f)
+}
