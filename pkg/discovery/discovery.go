@@ -1,0 +1,66 @@
+// Package discovery publishes Latchkey's provider metadata: OpenID Connect
+// Discovery 1.0 at /.well-known/openid-configuration and RFC 8414 at
+// /.well-known/oauth-authorization-server.
+//
+// The document lists only what this build serves. Each endpoint is added
+// here in the same change that mounts it, and a test requests every URL the
+// document names.
+package discovery
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Paths of the documents and endpoints, relative to the issuer. The router
+// in cmd/latchkey mounts handlers at these same constants.
+const (
+	OpenIDConfigurationPath = "/.well-known/openid-configuration"
+	JWKSPath                = "/.well-known/jwks.json"
+)
+
+// OAuthMetadataPrefix is where RFC 8414 metadata lives. Unlike OpenID
+// Connect's, the well-known segment goes before the issuer's path:
+// https://h/.well-known/oauth-authorization-server/tenant for issuer https://h/tenant.
+const OAuthMetadataPrefix = "/.well-known/oauth-authorization-server"
+
+// Document is the provider metadata.
+type Document struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// New describes a provider at issuer, which config has validated.
+func New(issuer string) Document {
+	return Document{
+		Issuer:  issuer,
+		JWKSURI: issuer + JWKSPath,
+	}
+}
+
+// OAuthMetadataPath is the path, from the host's root, where the RFC 8414
+// document for issuer is served.
+func OAuthMetadataPath(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return "", fmt.Errorf("discovery: issuer: %w", err)
+	}
+	return OAuthMetadataPrefix + strings.TrimSuffix(u.Path, "/"), nil
+}
+
+// Handler serves the document. It is encoded once, as it never changes while
+// the process runs.
+func (d Document) Handler() http.Handler {
+	body, err := json.Marshal(d)
+	if err != nil {
+		panic("discovery: document does not encode: " + err.Error()) // only plain strings in it
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(body)
+	})
+}

@@ -1,0 +1,133 @@
+// Package server runs Latchkey's HTTP listeners: it builds routers with the
+// middleware every response needs (request IDs, access logs, panic recovery,
+// security headers), serves /healthz and /readyz, and shuts down gracefully.
+//
+// What each listener serves is decided in cmd/latchkey, which mounts the
+// domain packages' handlers on the routers made here.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// readyTimeout bounds the readiness probe, so that a load balancer learns of
+// an unreachable database quickly instead of waiting on a hung probe.
+const readyTimeout = 2 * time.Second
+
+// Options configures a router.
+type Options struct {
+	// Logger receives access logs and panics.
+	Logger *slog.Logger
+	// HSTS adds Strict-Transport-Security; set it when the issuer is https.
+	HSTS bool
+	// Ready reports whether the node can serve, normally a database ping.
+	Ready func(context.Context) error
+}
+
+// NewRouter returns a router with the standard middleware and the health
+// endpoints mounted. Callers mount their routes on it.
+func NewRouter(opts Options) *chi.Mux {
+	r := chi.NewRouter()
+	r.Use(
+		requestID,
+		securityHeaders(opts.HSTS),
+		accessLog(opts.Logger),
+		recoverPanics(opts.Logger),
+	)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, status{Status: "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := opts.Ready(ctx); err != nil {
+			opts.Logger.Warn("not ready", "request_id", RequestID(r.Context()), "err", err)
+			WriteJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "database unreachable"})
+			return
+		}
+		WriteJSON(w, http.StatusOK, status{Status: "ok"})
+	})
+	return r
+}
+
+type status struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// WriteJSON writes v as a JSON response with the given status.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// Listener is one address and what it serves.
+type Listener struct {
+	// Name appears in logs: "public" or "admin".
+	Name     string
+	Listener net.Listener
+	Handler  http.Handler
+}
+
+// Serve serves every listener until ctx ends or one of them fails, then
+// stops accepting connections and lets requests in flight finish for up to
+// drain before closing them.
+func Serve(ctx context.Context, logger *slog.Logger, drain time.Duration, listeners ...Listener) error {
+	servers := make([]*http.Server, len(listeners))
+	errc := make(chan error, len(listeners))
+	for i, l := range listeners {
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		servers[i] = srv
+		logger.Info("listening", "listener", l.Name, "addr", l.Listener.Addr().String())
+		go func() {
+			if err := srv.Serve(l.Listener); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("server: %s listener: %w", l.Name, err)
+			}
+		}()
+	}
+
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-errc:
+	}
+
+	logger.Info("shutting down", "drain", drain)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				errs[i] = fmt.Errorf("server: drain %s listener: %w", listeners[i].Name, err)
+				_ = srv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(append(errs, failed)...)
+}

@@ -1,0 +1,206 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/server"
+)
+
+func newRouter(t *testing.T, hsts bool, ready func(context.Context) error) (http.Handler, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	r := server.NewRouter(server.Options{
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		HSTS:   hsts,
+		Ready:  ready,
+	})
+	r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("secret internal detail") })
+	r.Get("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hi") })
+	return r, &logs
+}
+
+func alwaysReady(context.Context) error { return nil }
+
+func get(h http.Handler, path string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestEveryResponseCarriesSecurityHeaders(t *testing.T) {
+	h, _ := newRouter(t, true, alwaysReady)
+	for _, path := range []string{"/hello", "/healthz", "/no-such-page", "/boom"} {
+		rec := get(h, path)
+		for name, want := range map[string]string{
+			"X-Content-Type-Options":    "nosniff",
+			"Referrer-Policy":           "no-referrer",
+			"X-Frame-Options":           "DENY",
+			"Strict-Transport-Security": "max-age=",
+		} {
+			if got := rec.Header().Get(name); !strings.Contains(got, want) {
+				t.Errorf("%s: %s = %q, want it to contain %q", path, name, got, want)
+			}
+		}
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy = %q lacks frame-ancestors 'none'", path, csp)
+		}
+	}
+}
+
+func TestHSTSOnlyWhenIssuerIsHTTPS(t *testing.T) {
+	h, _ := newRouter(t, false, alwaysReady)
+	if got := get(h, "/hello").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Fatalf("HSTS sent for a plain-http issuer: %q", got)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	h, logs := newRouter(t, false, alwaysReady)
+
+	generated := get(h, "/hello").Header().Get("X-Request-Id")
+	if len(generated) < 16 {
+		t.Fatalf("generated request ID %q is too short", generated)
+	}
+	if other := get(h, "/hello").Header().Get("X-Request-Id"); other == generated {
+		t.Fatal("two requests got the same ID")
+	}
+	if !strings.Contains(logs.String(), `"request_id":"`+generated+`"`) {
+		t.Fatalf("access log lacks the request ID: %s", logs)
+	}
+
+	tests := []struct{ upstream, want string }{
+		{"proxy-abc.123", "proxy-abc.123"}, // kept for correlation
+		{"bad id\nforged log line", ""},    // replaced
+		{strings.Repeat("x", 65), ""},      // too long: replaced
+	}
+	for _, tt := range tests {
+		got := get(h, "/hello", "X-Request-Id", tt.upstream).Header().Get("X-Request-Id")
+		if tt.want != "" && got != tt.want {
+			t.Errorf("upstream %q: got %q, want it kept", tt.upstream, got)
+		}
+		if tt.want == "" && (got == tt.upstream || got == "") {
+			t.Errorf("upstream %q: got %q, want a fresh ID", tt.upstream, got)
+		}
+	}
+}
+
+func TestAccessLogOmitsQuery(t *testing.T) {
+	h, logs := newRouter(t, false, alwaysReady)
+	get(h, "/hello?code=SECRETCODE&state=xyz")
+	if strings.Contains(logs.String(), "SECRETCODE") {
+		t.Fatalf("access log contains the query string: %s", logs)
+	}
+	if !strings.Contains(logs.String(), `"path":"/hello"`) || !strings.Contains(logs.String(), `"status":200`) {
+		t.Fatalf("access log lacks path or status: %s", logs)
+	}
+}
+
+func TestPanicAnswersGeneric500AndLogsStack(t *testing.T) {
+	h, logs := newRouter(t, false, alwaysReady)
+	rec := get(h, "/boom")
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	if strings.Contains(rec.Body.String(), "secret internal detail") {
+		t.Fatalf("the panic's text reached the client: %s", rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "server_error") {
+		t.Fatalf("body %s lacks the error code", rec.Body)
+	}
+	if !strings.Contains(logs.String(), "secret internal detail") || !strings.Contains(logs.String(), "server_test.go") {
+		t.Fatalf("log lacks the panic value or its stack: %s", logs)
+	}
+	if get(h, "/hello").Code != http.StatusOK {
+		t.Fatal("the server stopped serving after a panic")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	var dbErr error
+	h, _ := newRouter(t, false, func(context.Context) error { return dbErr })
+
+	if rec := get(h, "/healthz"); rec.Code != http.StatusOK {
+		t.Fatalf("/healthz = %d", rec.Code)
+	}
+	if rec := get(h, "/readyz"); rec.Code != http.StatusOK {
+		t.Fatalf("/readyz with the database up = %d", rec.Code)
+	}
+	dbErr = errors.New("connection refused to 10.0.0.5")
+	rec := get(h, "/readyz")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database down = %d, want 503", rec.Code)
+	}
+	if strings.Contains(rec.Body.String(), "10.0.0.5") {
+		t.Fatalf("/readyz leaks the internal error: %s", rec.Body)
+	}
+	if rec := get(h, "/healthz"); rec.Code != http.StatusOK {
+		t.Fatalf("/healthz must not depend on the database; got %d", rec.Code)
+	}
+}
+
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(entered)
+		<-release
+		_, _ = io.WriteString(w, "finished")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() {
+		served <- server.Serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Second,
+			server.Listener{Name: "public", Listener: ln, Handler: h})
+	}()
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{string(b), err}
+	}()
+
+	<-entered
+	cancel() // as on SIGTERM, with a request in flight
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) before the in-flight request finished", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts connections during shutdown")
+	}
+	close(release)
+	if r := <-got; r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request: body %q, err %v; want it completed", r.body, r.err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
