@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// app is one node's dependencies, built by wire.
+type app struct {
+	keys   *keys.Manager
+	public http.Handler
+	admin  http.Handler
+}
+
+// wire is the one place where Latchkey's parts are built and connected.
+// Every handler receives exactly what it uses; nothing is looked up later.
+func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger) (*app, error) {
+	box, err := seal.New(cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	keyManager := keys.NewManager(store, box, logger)
+	if err := keyManager.Init(ctx); err != nil {
+		return nil, err
+	}
+
+	issuer, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	opts := server.Options{
+		Logger: logger,
+		HSTS:   issuer.Scheme == "https",
+		Ready:  store.Ping,
+	}
+	doc := discovery.New(cfg.Issuer)
+	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+
+	// The protocol routes live under the issuer's path, so an issuer such
+	// as https://example.com/id serves https://example.com/id/.well-known/...
+	protocol := chi.NewRouter()
+	protocol.Get(discovery.OpenIDConfigurationPath, doc.Handler().ServeHTTP)
+	protocol.Get(discovery.JWKSPath, keyManager.ServeJWKS)
+
+	public := server.NewRouter(opts)
+	public.Get(metadataPath, doc.Handler().ServeHTTP)
+	public.Mount(mountPoint(issuer), protocol)
+
+	admin := server.NewRouter(opts)
+
+	return &app{keys: keyManager, public: public, admin: admin}, nil
+}
+
+func mountPoint(issuer *url.URL) string {
+	if p := strings.TrimSuffix(issuer.Path, "/"); p != "" {
+		return p
+	}
+	return "/"
+}
+
+// newLogger builds the process logger from the configured level and format.
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore opens the configured database.
+func openStore(cfg config.Config) (*postgres.Store, error) {
+	return postgres.Open(cfg.DatabaseURL, postgres.Options{
+		MaxConns: cfg.DatabaseMaxConns,
+		Timeout:  cfg.DatabaseTimeout,
+	})
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/storage/pgtest"
+)
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	env := vars{"LATCHKEY_DATABASE_URL": pgtest.EmptyURL(t)}
+	steps := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"migrate", "status"}, 0, "schema version 0 of "},
+		{[]string{"migrate", "status"}, 0, "pending: 001_signing_keys"},
+		{[]string{"migrate", "up"}, 0, "up to date"},
+		{[]string{"migrate", "up"}, 0, "up to date"}, // again: nothing to do, no error
+		{[]string{"migrate", "status"}, 0, "up to date"},
+		{[]string{"migrate", "sideways"}, 2, "latchkey migrate up|status"},
+		{[]string{"migrate"}, 2, "latchkey migrate up|status"},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := runCLI(t.Context(), env, s.args...)
+		if code != s.wantCode || !strings.Contains(stdout+stderr, s.want) {
+			t.Fatalf("latchkey %s: exit %d, output %q; want exit %d and %q", strings.Join(s.args, " "), code, stdout+stderr, s.wantCode, s.want)
+		}
+	}
+}
+
+func TestMigrateWithoutDatabaseNamesTheSetting(t *testing.T) {
+	code, _, stderr := runCLI(t.Context(), vars{}, "migrate", "up")
+	if code != 1 || !strings.Contains(stderr, "LATCHKEY_DATABASE_URL") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	t.Parallel()
+	env := vars{"LATCHKEY_DATABASE_URL": pgtest.URL(t), "LATCHKEY_SECRETS": testSecret}
+	keysCLI := func(args ...string) (int, string, string) {
+		return runCLI(t.Context(), env, append([]string{"keys"}, args...)...)
+	}
+	rows := func(out string) [][]string {
+		var r [][]string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			r = append(r, strings.Fields(line))
+		}
+		return r
+	}
+
+	code, out, stderr := keysCLI("rotate")
+	if code != 0 || len(rows(out)) != 2 {
+		t.Fatalf("keys rotate: exit %d, stdout %q, stderr %q; want two new keys", code, out, stderr)
+	}
+	first := rows(out)
+	if _, out, _ = keysCLI("rotate"); len(rows(out)) != 2 {
+		t.Fatalf("second rotate: %q", out)
+	}
+	second := rows(out)
+
+	_, out, _ = keysCLI("list")
+	listed := rows(out)
+	if len(listed) != 4 {
+		t.Fatalf("keys list after two rotations shows %d keys, want 4:\n%s", len(listed), out)
+	}
+	states := map[string]string{}
+	for _, r := range listed {
+		states[r[0]] = r[3]
+	}
+	for _, r := range second {
+		if states[r[0]] != "signing" {
+			t.Errorf("newest key %s is %q, want signing", r[0], states[r[0]])
+		}
+	}
+	for _, r := range first {
+		if states[r[0]] != "published" {
+			t.Errorf("rotated-out key %s is %q, want published", r[0], states[r[0]])
+		}
+	}
+
+	if code, _, stderr := keysCLI("retire", second[0][0]); code != 1 || !strings.Contains(stderr, "rotate before retiring") {
+		t.Fatalf("retiring the signing key: exit %d, stderr %q; want a refusal", code, stderr)
+	}
+	if code, out, stderr := keysCLI("retire", first[0][0]); code != 0 || !strings.Contains(out, "retired") {
+		t.Fatalf("retiring an old key: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if code, _, stderr := keysCLI("retire", "no-such-kid"); code != 1 || !strings.Contains(stderr, `no active key with kid "no-such-kid"`) {
+		t.Fatalf("retiring an unknown kid: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, _ := keysCLI("retire"); code != 2 {
+		t.Fatalf("retire without a kid: exit %d, want 2", code)
+	}
+}

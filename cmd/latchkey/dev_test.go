@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildLatchkey builds the binary as a user would, into dir.
+func buildLatchkey(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "latchkey")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// devProcess is a running `latchkey dev`.
+type devProcess struct {
+	cmd       *exec.Cmd
+	issuer    string
+	stderr    *bytes.Buffer
+	postgres  int // the postmaster's PID
+	waitError chan error
+}
+
+// startDev starts `latchkey dev` in dir on free ports and waits until it
+// prints its URLs. Only PATH and HOME reach it: no LATCHKEY_* setting.
+func startDev(t *testing.T, bin, dir string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(bin, "dev", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &devProcess{cmd: cmd, stderr: &bytes.Buffer{}, waitError: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "issuer:"); ok {
+				found <- strings.TrimSpace(v)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		p.waitError <- cmd.Wait()
+	}()
+	select {
+	case p.issuer = <-found:
+	case err := <-p.waitError:
+		t.Fatalf("latchkey dev exited before serving: %v\n%s", err, p.stderr)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("latchkey dev printed no issuer within 90s\n%s", p.stderr)
+	}
+
+	pidFile, err := os.ReadFile(filepath.Join(dir, ".latchkey", "postgres", "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("latchkey dev keeps no Postgres under .latchkey: %v", err)
+	}
+	if p.postgres, err = strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0]); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// interrupt stops the process as Ctrl-C would and checks that it exits
+// cleanly and takes its Postgres with it.
+func (p *devProcess) interrupt(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.waitError:
+		if err != nil {
+			t.Fatalf("latchkey dev exited with %v after Ctrl-C\n%s", err, p.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("latchkey dev did not stop within 60s of Ctrl-C\n%s", p.stderr)
+	}
+	if err := syscall.Kill(p.postgres, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("Postgres (pid %d) still runs after latchkey dev stopped (kill -0: %v)", p.postgres, err)
+	}
+}
+
+func (p *devProcess) jwksKIDs(t *testing.T) []string {
+	t.Helper()
+	status, body := httpGet(t, p.issuer+"/.well-known/jwks.json")
+	if status != http.StatusOK {
+		t.Fatalf("JWKS: %d", status)
+	}
+	var set struct{ Keys []struct{ Kid string } }
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.Kid)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	// The throwaway cluster runs as the postgres user when we are root, so
+	// the directory must be reachable by it (t.TempDir is 0700).
+	dir, err := os.MkdirTemp("", "latchkey-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildLatchkey(t, dir)
+
+	first := startDev(t, bin, dir)
+	if !strings.HasPrefix(first.issuer, "http://localhost:") {
+		t.Fatalf("dev issuer = %q, want http://localhost:PORT", first.issuer)
+	}
+	status, body := httpGet(t, first.issuer+"/.well-known/openid-configuration")
+	var doc struct{ Issuer string }
+	if err := json.Unmarshal(body, &doc); status != http.StatusOK || err != nil || doc.Issuer != first.issuer {
+		t.Fatalf("discovery: status %d, issuer %q (want %q), err %v", status, doc.Issuer, first.issuer, err)
+	}
+	kids := first.jwksKIDs(t)
+	if len(kids) == 0 {
+		t.Fatal("dev serves an empty JWKS")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, ".latchkey", "secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("development secret: %v, mode %v; want a 0600 file", err, fi.Mode())
+	}
+	first.interrupt(t)
+
+	second := startDev(t, bin, dir)
+	if again := second.jwksKIDs(t); !slices.Equal(again, kids) {
+		t.Fatalf("keys changed across a restart: %v -> %v", kids, again)
+	}
+	second.interrupt(t)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/storage/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const testSecret = "test-secret-test-secret-test-secret-0123"
+
+// vars is an environment for a command run in-process.
+type vars map[string]string
+
+func (v vars) lookup(k string) (string, bool) { s, ok := v[k]; return s, ok }
+
+// runCLI runs latchkey in-process as a user would from a shell, with vs as
+// its whole environment.
+func runCLI(ctx context.Context, vs vars, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, env{stdout: &out, stderr: &errOut, lookupEnv: vs.lookup})
+	return code, out.String(), errOut.String()
+}
+
+// testConfig is the configuration a node gets from env and the defaults.
+func testConfig(t *testing.T, env vars) config.Config {
+	t.Helper()
+	cfg, err := config.Parse(flag.NewFlagSet("test", flag.ContinueOnError), nil, env.lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// loopback returns a listener on a free loopback port and the http URL for it.
+func loopback(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, "http://" + ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestUnknownCommandExitsWithUsage(t *testing.T) {
+	code, _, stderr := runCLI(t.Context(), vars{}, "frobnicate")
+	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) || !strings.Contains(stderr, "Usage:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t.Context(), vars{}, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "latchkey ") {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+}

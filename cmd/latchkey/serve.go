@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// serveCommand runs a node: latchkey serve [--migrate] [flags].
+func serveCommand(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	migrate := fs.Bool("migrate", false, "apply pending database migrations before serving")
+	cfg, err := config.Parse(fs, args, e.lookupEnv)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg)
+
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := prepareSchema(ctx, store, *migrate, logger); err != nil {
+		return err
+	}
+	public, admin, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	return serveNode(ctx, cfg, store, logger, public, admin)
+}
+
+// prepareSchema refuses to serve on a schema older than this binary's, since
+// queries would fail at random later, unless asked to migrate.
+func prepareSchema(ctx context.Context, store *postgres.Store, migrate bool, logger *slog.Logger) error {
+	if migrate {
+		return store.Migrate(ctx)
+	}
+	st, err := store.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Current < st.Latest:
+		return fmt.Errorf("the database schema is at version %d but this binary needs %d: run `latchkey migrate up` first, or start with --migrate", st.Current, st.Latest)
+	case st.Current > st.Latest:
+		// A newer node has migrated during a rolling upgrade; migrations are
+		// written to keep the previous release working.
+		logger.Warn("the database schema is newer than this binary", "schema", st.Current, "binary", st.Latest)
+	}
+	return nil
+}
+
+// listen opens both listeners before anything is served, so that an address
+// in use fails the start rather than half of the node.
+func listen(cfg config.Config) (public, admin net.Listener, err error) {
+	public, err = net.Listen("tcp", cfg.PublicAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("public listener: %w", err)
+	}
+	admin, err = net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		public.Close()
+		return nil, nil, fmt.Errorf("admin listener: %w", err)
+	}
+	return public, admin, nil
+}
+
+// serveNode wires a node on store and serves it on the given listeners until
+// ctx ends.
+func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, public, admin net.Listener) error {
+	a, err := wire(ctx, cfg, store, logger)
+	if err != nil {
+		public.Close()
+		admin.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.keys.Run(ctx, cfg.KeysReloadInterval)
+	err = server.Serve(ctx, logger, cfg.ShutdownTimeout,
+		server.Listener{Name: "public", Listener: public, Handler: a.public},
+		server.Listener{Name: "admin", Listener: admin, Handler: a.admin},
+	)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
