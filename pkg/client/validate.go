@@ -1,0 +1,371 @@
+package client
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Limits on metadata, generous for real clients and small enough that a
+// client row stays a small row.
+const (
+	maxIDLen       = 128
+	maxNameLen     = 200
+	maxURILen      = 2000
+	maxListLen     = 100
+	maxLifespan    = 24 * time.Hour
+	maxRefreshLife = 10 * 365 * 24 * time.Hour
+)
+
+// FieldError is one problem with one metadata field, named as in the JSON.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a client's metadata, so that
+// an operator fixes them all in one round.
+type ValidationError struct {
+	Problems []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Field + ": " + p.Message
+	}
+	return "invalid client metadata: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Problems = append(e.Problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// validID is what an operator-chosen client ID may contain: RFC 3986
+// unreserved characters, which need no escaping in Basic auth or URLs.
+var validID = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+
+// AssertionAlgorithms are the signature algorithms accepted for
+// private_key_jwt assertions.
+var AssertionAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+// Normalize fills in what the client left out, with RFC 7591's defaults
+// where it has them, and sorts nothing: order is the operator's.
+func (c *Client) Normalize() {
+	if c.GrantTypes == nil {
+		c.GrantTypes = []string{GrantAuthorizationCode}
+	}
+	if c.ResponseTypes == nil {
+		c.ResponseTypes = []string{}
+		if c.CanUse(GrantAuthorizationCode) {
+			c.ResponseTypes = []string{"code"}
+		}
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = AuthSecretBasic
+	}
+	if c.TokenEndpointAuthMethod == AuthPrivateKeyJWT && c.TokenEndpointAuthSigningAlg == "" {
+		c.TokenEndpointAuthSigningAlg = "RS256"
+	}
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = FormatOpaque
+	}
+	// "jwks": null in a metadata document means no keys, not a key set.
+	if strings.TrimSpace(string(c.JWKS)) == "null" {
+		c.JWKS = nil
+	}
+	c.Scope = strings.Join(strings.Fields(c.Scope), " ")
+	for _, p := range []*[]string{&c.RedirectURIs, &c.Audience, &c.PostLogoutRedirectURIs} {
+		if *p == nil {
+			*p = []string{}
+		}
+	}
+}
+
+// Validate checks the metadata of a normalized client and reports every
+// problem at once as a *ValidationError.
+func (c *Client) Validate() error {
+	e := &ValidationError{}
+	if c.ID != "" && (len(c.ID) > maxIDLen || !validID.MatchString(c.ID)) {
+		e.add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", maxIDLen)
+	}
+	if utf8.RuneCountInString(c.Name) > maxNameLen || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {
+		e.add("client_name", "must be at most %d characters, with no control characters", maxNameLen)
+	}
+	c.validateGrants(e)
+	c.validateURIs(e)
+	for _, s := range c.Scopes() {
+		if err := ValidateScopeToken(s); err != nil {
+			e.add("scope", "%v", err)
+		}
+	}
+	if hasDuplicate(c.Scopes()) {
+		e.add("scope", "lists a scope twice")
+	}
+	for _, a := range c.Audience {
+		if a == "" || strings.ContainsFunc(a, unicode.IsSpace) {
+			e.add("audience", "entries must be non-empty and contain no spaces")
+			break
+		}
+	}
+	c.validateAuth(e)
+	switch c.AccessTokenFormat {
+	case FormatOpaque, FormatJWT:
+	default:
+		e.add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
+	}
+	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > maxLifespan {
+		e.add("access_token_lifespan", "must be between 0 (the server's default) and 24h")
+	}
+	if d := time.Duration(c.RefreshTokenLifespan); d < 0 || d > maxRefreshLife {
+		e.add("refresh_token_lifespan", "must be between 0 (the server's default) and 87600h (ten years)")
+	}
+	if len(e.Problems) > 0 {
+		return e
+	}
+	return nil
+}
+
+func (c *Client) validateGrants(e *ValidationError) {
+	if len(c.GrantTypes) == 0 {
+		e.add("grant_types", "must list at least one of %s, %s, %s", GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+	}
+	for _, g := range c.GrantTypes {
+		switch g {
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		case "implicit", "password":
+			e.add("grant_types", "%q is not offered: the OAuth 2.0 Security BCP (RFC 9700) forbids it", g)
+		default:
+			e.add("grant_types", "%q is not a grant type Latchkey supports (%s, %s, %s)", g, GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+		}
+	}
+	if hasDuplicate(c.GrantTypes) {
+		e.add("grant_types", "lists a grant type twice")
+	}
+	if c.CanUse(GrantRefreshToken) && !c.CanUse(GrantAuthorizationCode) {
+		e.add("grant_types", "%s needs %s: refresh tokens are issued only at sign-in", GrantRefreshToken, GrantAuthorizationCode)
+	}
+	want := []string{}
+	if c.CanUse(GrantAuthorizationCode) {
+		want = []string{"code"}
+	}
+	if !slices.Equal(c.ResponseTypes, want) {
+		if len(want) == 0 {
+			e.add("response_types", "must be empty without the %s grant", GrantAuthorizationCode)
+		} else {
+			e.add("response_types", "must be [\"code\"]: the code flow is the only one offered")
+		}
+	}
+}
+
+func (c *Client) validateURIs(e *ValidationError) {
+	browser := c.CanUse(GrantAuthorizationCode)
+	switch {
+	case browser && len(c.RedirectURIs) == 0:
+		e.add("redirect_uris", "must list at least one URI for the %s grant", GrantAuthorizationCode)
+	case !browser && len(c.RedirectURIs) > 0:
+		e.add("redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
+	}
+	if !browser && len(c.PostLogoutRedirectURIs) > 0 {
+		e.add("post_logout_redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
+	}
+	for _, f := range []struct {
+		field string
+		uris  []string
+	}{{"redirect_uris", c.RedirectURIs}, {"post_logout_redirect_uris", c.PostLogoutRedirectURIs}} {
+		field, uris := f.field, f.uris
+		if len(uris) > maxListLen {
+			e.add(field, "may list at most %d URIs", maxListLen)
+		}
+		for _, u := range uris {
+			if err := ValidateRedirectURI(u); err != nil {
+				e.add(field, "%v", err)
+			}
+		}
+		if hasDuplicate(uris) {
+			e.add(field, "lists a URI twice")
+		}
+	}
+}
+
+func (c *Client) validateAuth(e *ValidationError) {
+	switch c.TokenEndpointAuthMethod {
+	case AuthSecretBasic, AuthSecretPost:
+	case AuthNone:
+		if c.CanUse(GrantClientCredentials) {
+			e.add("grant_types", "%s needs a client that can authenticate; a client with token_endpoint_auth_method none cannot", GrantClientCredentials)
+		}
+	case AuthPrivateKeyJWT:
+		switch {
+		case len(c.JWKS) > 0 && c.JWKSURI != "":
+			e.add("jwks", "give jwks or jwks_uri, not both")
+		case len(c.JWKS) > 0:
+			if err := validateJWKS(c.JWKS, c.TokenEndpointAuthSigningAlg); err != nil {
+				e.add("jwks", "%v", err)
+			}
+		case c.JWKSURI != "":
+			if err := validateJWKSURI(c.JWKSURI); err != nil {
+				e.add("jwks_uri", "%v", err)
+			}
+		default:
+			e.add("jwks", "%s needs the client's public keys in jwks or jwks_uri", AuthPrivateKeyJWT)
+		}
+		if !slices.Contains(AssertionAlgorithms, c.TokenEndpointAuthSigningAlg) {
+			e.add("token_endpoint_auth_signing_alg", "must be one of %s", strings.Join(AssertionAlgorithms, ", "))
+		}
+	default:
+		e.add("token_endpoint_auth_method", "is %q; it must be %s, %s, %s or %s",
+			c.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
+	}
+	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		if len(c.JWKS) > 0 {
+			e.add("jwks", "public keys are only for %s clients", AuthPrivateKeyJWT)
+		}
+		if c.JWKSURI != "" {
+			e.add("jwks_uri", "public keys are only for %s clients", AuthPrivateKeyJWT)
+		}
+		if c.TokenEndpointAuthSigningAlg != "" {
+			e.add("token_endpoint_auth_signing_alg", "is only for %s clients", AuthPrivateKeyJWT)
+		}
+	}
+}
+
+// validateJWKS checks that a client's key set holds only public signing keys
+// that fosite can use, and at least one that fits alg, without which no
+// assertion the client signs could ever verify.
+func validateJWKS(raw json.RawMessage, alg string) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return fmt.Errorf("is not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 {
+		return fmt.Errorf("holds no keys")
+	}
+	fits := false
+	for i, k := range set.Keys {
+		switch {
+		case isSymmetric(k):
+			return fmt.Errorf("key %d is a symmetric key; register the public half of an RSA or EC key pair", i+1)
+		case !k.IsPublic():
+			return fmt.Errorf("key %d is a private key; register only the public half", i+1)
+		case k.Use != "sig":
+			return fmt.Errorf("key %d must have \"use\": \"sig\"", i+1)
+		case !k.Valid():
+			return fmt.Errorf("key %d is not a valid key", i+1)
+		}
+		fits = fits || keyFits(k, alg)
+	}
+	// An unsupported alg is reported on its own field.
+	if !fits && slices.Contains(AssertionAlgorithms, alg) {
+		return fmt.Errorf("holds no key that can verify %s signatures (token_endpoint_auth_signing_alg)", alg)
+	}
+	return nil
+}
+
+func isSymmetric(k jose.JSONWebKey) bool {
+	_, ok := k.Key.([]byte)
+	return ok
+}
+
+// keyFits reports whether k can verify signatures made with alg.
+func keyFits(k jose.JSONWebKey, alg string) bool {
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case *ecdsa.PublicKey:
+		want := map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
+		return want != "" && pub.Curve.Params().Name == want
+	}
+	return false
+}
+
+func validateJWKSURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || len(raw) > maxURILen {
+		return fmt.Errorf("must be an absolute URL")
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return fmt.Errorf("must use https (plain http only on loopback)")
+	}
+	return nil
+}
+
+// ValidateRedirectURI checks a redirect URI as RFC 9700 §2.1 and §4.1 want
+// it registered: absolute, without a fragment or user info, and on https,
+// or plain http only on the loopback interface (RFC 8252 §7.3), where the
+// traffic never leaves the machine. Matching is then exact, byte for byte.
+func ValidateRedirectURI(raw string) error {
+	switch {
+	case raw == "":
+		return fmt.Errorf("redirect URI is empty")
+	case len(raw) > maxURILen:
+		return fmt.Errorf("redirect URI %.60q… is %d characters; at most %d are allowed", raw, len(raw), maxURILen)
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return fmt.Errorf("redirect URI %q contains spaces or control characters", raw)
+	}
+	if strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect URI %q must not have a fragment (#...)", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("redirect URI %q must be an absolute URL such as https://app.example.com/callback", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("redirect URI %q must not contain user info", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return fmt.Errorf("redirect URI %q must use https; plain http is allowed only for loopback addresses", raw)
+	default:
+		return fmt.Errorf("redirect URI %q has scheme %q; it must use https (or http on loopback)", raw, u.Scheme)
+	}
+	return nil
+}
+
+// ValidateScopeToken checks one scope against RFC 6749 §3.3: printable ASCII
+// without spaces, double quotes or backslashes.
+func ValidateScopeToken(s string) error {
+	if s == "" || len(s) > 200 {
+		return fmt.Errorf("scope %q must be 1 to 200 characters", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; ch < 0x21 || ch > 0x7e || ch == '"' || ch == '\\' {
+			return fmt.Errorf("scope %q may hold only printable ASCII without spaces, \" or \\ (RFC 6749 §3.3)", s)
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func hasDuplicate(list []string) bool {
+	seen := make(map[string]bool, len(list))
+	for _, s := range list {
+		if seen[s] {
+			return true
+		}
+		seen[s] = true
+	}
+	return false
+}
