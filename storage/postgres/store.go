@@ -29,6 +29,9 @@ type Options struct {
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	// clients caches clients for the token path while
+	// ListenForClientChanges runs.
+	clients clientCache
 }
 
 // Open prepares a pool for databaseURL. It does not connect: the first call

@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/client"
+)
+
+// clientsChannel is the NOTIFY channel on which every change to a client is
+// announced, with the client's ID as payload.
+const clientsChannel = "latchkey_clients"
+
+// Timings of the client cache.
+const (
+	// clientCacheTTL bounds how long an entry lives even if a notification
+	// were somehow missed.
+	clientCacheTTL = time.Minute
+	// listenerProbe is how often an idle listener checks its connection, so
+	// that a silently dead one stops the cache within this time.
+	listenerProbe = 10 * time.Second
+	// listenerRetry is the pause before reconnecting a failed listener.
+	listenerRetry = time.Second
+)
+
+// clientCache keeps the clients this node has loaded, because every token
+// and introspection request authenticates one and the row almost never
+// changes. It is trusted only while this node listens on clientsChannel:
+// each change to a client is announced in the transaction that makes it, and
+// the announcement evicts the client here. While the listener is down the
+// cache is empty and bypassed, so a stale client can outlive a change only
+// for as long as a notification takes to arrive.
+type clientCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedClient
+	// gen changes with every eviction and every (re)connection; a load that
+	// started under another generation may have read a row older than an
+	// eviction, so it is not stored.
+	gen  uint64
+	live bool
+}
+
+type cachedClient struct {
+	c       *client.Client
+	expires time.Time
+}
+
+func (cc *clientCache) get(id string) (*client.Client, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.entries[id]
+	if !ok || !cc.live || time.Now().After(e.expires) {
+		return nil, false
+	}
+	return e.c, true
+}
+
+// generation returns the current generation, to hand to put after a load.
+func (cc *clientCache) generation() uint64 {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.gen
+}
+
+func (cc *clientCache) put(c *client.Client, gen uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.live || gen != cc.gen {
+		return
+	}
+	if cc.entries == nil {
+		cc.entries = map[string]cachedClient{}
+	}
+	cc.entries[c.ID] = cachedClient{c: c, expires: time.Now().Add(clientCacheTTL)}
+}
+
+func (cc *clientCache) evict(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	delete(cc.entries, id)
+	cc.gen++
+}
+
+// setLive switches the cache on or off, emptying it either way: entries
+// from before a reconnection may have missed notifications.
+func (cc *clientCache) setLive(live bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.entries = nil
+	cc.live = live
+	cc.gen++
+}
+
+// cachedClient returns a client for the hot path, from the cache when it
+// can be trusted and from the database otherwise.
+func (s *Store) cachedClient(ctx context.Context, id string) (*client.Client, error) {
+	if c, ok := s.clients.get(id); ok {
+		return c, nil
+	}
+	gen := s.clients.generation()
+	c, err := s.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.clients.put(c, gen)
+	return c, nil
+}
+
+// ListenForClientChanges keeps this node's client cache in step with every
+// other node's changes until ctx ends, reconnecting when the connection
+// drops. Without it running (as in one-shot CLI commands) the cache stays
+// off. serve runs it for the life of the node.
+func (s *Store) ListenForClientChanges(ctx context.Context, logger *slog.Logger) {
+	defer s.clients.setLive(false)
+	for ctx.Err() == nil {
+		err := s.listen(ctx)
+		s.clients.setLive(false)
+		if ctx.Err() != nil {
+			return
+		}
+		logger.Warn("client change listener lost; the client cache is off until it reconnects", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(listenerRetry):
+		}
+	}
+}
+
+func (s *Store) listen(ctx context.Context) error {
+	cctx, cancel := s.deadline(ctx)
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.clients.setLive(true)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenerProbe)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			s.clients.evict(n.Payload)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			// Quiet for a while: make sure the connection is still there.
+			pctx, cancel := s.deadline(ctx)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// announceClientChange tells every node, this one included, to forget a
+// client. Inside a transaction the notification is sent on commit, and not
+// at all on rollback.
+func announceClientChange(ctx context.Context, q querier, id string) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, clientsChannel, id)
+	return err
+}

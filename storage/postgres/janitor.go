@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// sweptTables are the tables whose rows expire, and the column that says
+// when. Every one has an index on that column.
+var sweptTables = []string{
+	string(accessTokens),
+	string(refreshTokens),
+	string(codes),
+	string(pkceChallenges),
+	"oauth_assertion_jtis",
+}
+
+// Sweep deletes rows that expired before cutoff, batch rows per statement,
+// so that no statement holds locks for long or bloats one transaction, and
+// returns how many it deleted from each table.
+//
+// A used or revoked token keeps its row until its own expiry, so presenting
+// a spent refresh token is recognised as reuse for as long as the token
+// could otherwise have worked. Several nodes may sweep at once: each skips
+// the rows another is deleting.
+func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (map[string]int64, error) {
+	deleted := map[string]int64{}
+	for _, table := range sweptTables {
+		for {
+			if err := ctx.Err(); err != nil {
+				return deleted, err
+			}
+			n, err := s.sweepBatch(ctx, table, cutoff, batch)
+			deleted[table] += n
+			if err != nil {
+				return deleted, err
+			}
+			if n < int64(batch) {
+				break
+			}
+		}
+	}
+	return deleted, nil
+}
+
+func (s *Store) sweepBatch(ctx context.Context, table string, cutoff time.Time, batch int) (int64, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY (
+		SELECT ctid FROM `+table+` WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`, cutoff, batch)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: sweep %s: %w", table, err)
+	}
+	return tag.RowsAffected(), nil
+}

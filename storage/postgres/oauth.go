@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/latchkey/latchkey/pkg/client"
+)
+
+// The fosite storage interfaces the Store implements.
+var (
+	_ fosite.ClientManager          = (*Store)(nil)
+	_ oauth2.CoreStorage            = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage = (*Store)(nil)
+	_ pkce.PKCERequestStorage       = (*Store)(nil)
+)
+
+// ErrTokenRace reports that a code or refresh token was redeemed by another
+// request at the same moment; exactly one of them wins (fosite issue #778).
+var ErrTokenRace = errors.New("the token was redeemed by a concurrent request")
+
+// tokenTable names a table of fosite requests keyed by token signature. The
+// names are constants, never input, so building SQL from them is safe.
+type tokenTable string
+
+const (
+	accessTokens   tokenTable = "oauth_access_tokens"
+	refreshTokens  tokenTable = "oauth_refresh_tokens"
+	codes          tokenTable = "oauth_authorization_codes"
+	pkceChallenges tokenTable = "oauth_pkce_requests"
+)
+
+// storedRequest is the part of a fosite.Requester kept in the request
+// column. The session is kept in a column of its own.
+type storedRequest struct {
+	RequestedScope    []string   `json:"requested_scope"`
+	GrantedScope      []string   `json:"granted_scope"`
+	RequestedAudience []string   `json:"requested_audience"`
+	GrantedAudience   []string   `json:"granted_audience"`
+	Form              url.Values `json:"form"`
+}
+
+// secretParameters never reach the database, whatever fosite's sanitising
+// lets through: they are credentials, or tokens that the signature stands for.
+var secretParameters = []string{"client_secret", "client_assertion", "code", "refresh_token", "password", "code_verifier"}
+
+// expiryOf returns when the row for a token of type tt stops being useful:
+// its own expiry, or, for a PKCE challenge, that of its code.
+func expiryOf(r fosite.Requester, tt fosite.TokenType) time.Time {
+	if exp := r.GetSession().GetExpiresAt(tt); !exp.IsZero() {
+		return exp
+	}
+	// fosite leaves an expiry unset only where a lifespan does not apply;
+	// keep such rows for a day so the janitor still removes them.
+	return time.Now().Add(24 * time.Hour)
+}
+
+// insertToken stores r under signature in table t.
+func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string, r fosite.Requester, tt fosite.TokenType, extraCol string, extraVal any) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range secretParameters {
+		form.Del(k)
+	}
+	req, err := json.Marshal(storedRequest{
+		RequestedScope:    r.GetRequestedScopes(),
+		GrantedScope:      r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(),
+		GrantedAudience:   r.GetGrantedAudience(),
+		Form:              form,
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: encode request: %w", err)
+	}
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return fmt.Errorf("postgres: encode session: %w", err)
+	}
+	cols := `signature, request_id, client_id, subject, requested_at, expires_at, request, session`
+	vals := `$1, $2, $3, $4, $5, $6, $7, $8`
+	args := []any{signature, r.GetID(), r.GetClient().GetID(), r.GetSession().GetSubject(),
+		r.GetRequestedAt(), expiryOf(r, tt), req, sess}
+	if extraCol != "" {
+		cols += ", " + extraCol
+		vals += ", $9"
+		args = append(args, extraVal)
+	}
+	insert := `INSERT INTO ` + string(t) + ` (` + cols + `) VALUES (` + vals + `)`
+	if _, inTx := ctx.Value(txKey{}).(pgx.Tx); t == accessTokens && !inTx {
+		err = s.insertAsync(ctx, insert, args)
+	} else {
+		_, err = s.db(ctx).Exec(ctx, insert, args...)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: store %s: %w", t, err)
+	}
+	return nil
+}
+
+// insertAsync runs an insert with synchronous_commit off for its own
+// transaction only: the commit returns without waiting for the WAL to
+// reach disk. It is used for one thing, an access token issued on its own
+// (client credentials), where it is the largest single cost of issuing.
+// If the database crashes in the fraction of a second before the WAL is
+// flushed, the token is forgotten: its holder gets 401 and asks for a new
+// one, exactly as after a revocation. Nothing that makes a token valid or
+// invalid is committed this way: revocations, code and refresh-token
+// redemptions (which run in transactions), assertion jtis and client
+// changes all wait for the disk.
+//
+// Both statements go in one batch, which Postgres runs as one implicit
+// transaction, so the setting costs no round trip and ends with it.
+func (s *Store) insertAsync(ctx context.Context, insert string, args []any) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	b.Queue(insert, args...)
+	return s.pool.SendBatch(ctx, b).Close()
+}
+
+// getToken loads the request stored under signature, together with its
+// client in the same round trip, and decodes its session into session. It
+// returns fosite.ErrNotFound for an unknown signature, and the request with
+// fosite.ErrInactiveToken for one that was used or revoked. A nil session
+// (fosite's revocation passes one) skips decoding it.
+func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, session fosite.Session) (fosite.Requester, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var (
+		r        = &fosite.Request{Form: url.Values{}}
+		active   bool
+		reqJSON  []byte
+		sessJSON []byte
+	)
+	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, t.request, t.session,
+			`+clientColumns+`
+		FROM `+string(t)+` t JOIN clients c ON c.id = t.client_id WHERE t.signature = $1`, signature)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*client.Client, error) {
+		var cr clientRow
+		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
+			return nil, err
+		}
+		return cr.client()
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(reqJSON, &sr); err != nil {
+		return nil, fmt.Errorf("postgres: decode %s request: %w", t, err)
+	}
+	r.Client = c
+	r.RequestedScope, r.GrantedScope = sr.RequestedScope, sr.GrantedScope
+	r.RequestedAudience, r.GrantedAudience = sr.RequestedAudience, sr.GrantedAudience
+	if sr.Form != nil {
+		r.Form = sr.Form
+	}
+	if session != nil {
+		if err := json.Unmarshal(sessJSON, session); err != nil {
+			return nil, fmt.Errorf("postgres: decode %s session: %w", t, err)
+		}
+		r.Session = session
+	}
+	if !active {
+		switch t {
+		case codes:
+			return r, fosite.ErrInvalidatedAuthorizeCode
+		case pkceChallenges:
+			// A spent challenge is gone; fosite answers invalid_grant.
+			return nil, fosite.ErrNotFound
+		}
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+// deactivate makes the one active row under signature inactive. It fails
+// with ErrTokenRace if there is none, which is how the loser of two
+// concurrent redemptions learns it lost: the UPDATE takes the row lock, and
+// the second one re-reads the row after the first commits.
+func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE signature = $1 AND active`, signature)
+	if err != nil {
+		return fmt.Errorf("postgres: invalidate %s: %w", t, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return ErrTokenRace
+	}
+	return nil
+}
+
+// deactivateFamily makes every row of a grant inactive.
+func (s *Store) deactivateFamily(ctx context.Context, t tokenTable, requestID string) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if _, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE request_id = $1 AND active`, requestID); err != nil {
+		return fmt.Errorf("postgres: revoke %s: %w", t, err)
+	}
+	return nil
+}
+
+// CreateAuthorizeCodeSession stores the request behind an authorization code.
+func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.insertToken(ctx, codes, signature, r, fosite.AuthorizeCode, "", nil)
+}
+
+// GetAuthorizeCodeSession loads the request behind a code; for a code
+// already used it returns the request with fosite.ErrInvalidatedAuthorizeCode
+// so that fosite can revoke what the code's first use issued.
+func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getToken(ctx, codes, signature, session)
+}
+
+// InvalidateAuthorizeCodeSession spends a code; of two concurrent
+// exchanges, the second gets ErrTokenRace.
+func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	return s.deactivate(ctx, codes, signature)
+}
+
+// CreatePKCERequestSession stores a code's PKCE challenge.
+func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.insertToken(ctx, pkceChallenges, signature, r, fosite.AuthorizeCode, "", nil)
+}
+
+// GetPKCERequestSession loads a code's PKCE challenge.
+func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getToken(ctx, pkceChallenges, signature, session)
+}
+
+// DeletePKCERequestSession spends a PKCE challenge.
+func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.deactivate(ctx, pkceChallenges, signature)
+}
+
+// CreateAccessTokenSession stores the request behind an access token.
+func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.insertToken(ctx, accessTokens, signature, r, fosite.AccessToken, "", nil)
+}
+
+// GetAccessTokenSession loads the request behind an access token.
+func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getToken(ctx, accessTokens, signature, session)
+}
+
+// DeleteAccessTokenSession makes an access token inactive. The row stays
+// until it expires, like every other token's.
+func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	err := s.deactivate(ctx, accessTokens, signature)
+	if errors.Is(err, ErrTokenRace) {
+		return nil
+	}
+	return err
+}
+
+// CreateRefreshTokenSession stores the request behind a refresh token.
+func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
+	return s.insertToken(ctx, refreshTokens, signature, r, fosite.RefreshToken, "access_token_signature", accessSignature)
+}
+
+// GetRefreshTokenSession loads the request behind a refresh token. For one
+// already used or revoked it returns the request with
+// fosite.ErrInactiveToken, which is how fosite detects reuse and revokes the
+// whole family.
+func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getToken(ctx, refreshTokens, signature, session)
+}
+
+// DeleteRefreshTokenSession makes a refresh token inactive. fosite calls it
+// when it detects reuse; keeping the row means a later reuse is detected
+// again rather than looking like an unknown token.
+func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	err := s.deactivate(ctx, refreshTokens, signature)
+	if errors.Is(err, ErrTokenRace) {
+		return nil
+	}
+	return err
+}
+
+// RotateRefreshToken spends the refresh token being redeemed and retires
+// the access tokens issued before it; fosite then stores their successors in
+// the same transaction. Of two concurrent redemptions, the second gets
+// ErrTokenRace and issues nothing.
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	if err := s.deactivate(ctx, refreshTokens, signature); err != nil {
+		return err
+	}
+	return s.deactivateFamily(ctx, accessTokens, requestID)
+}
+
+// RevokeRefreshToken revokes every refresh token of a grant (RFC 7009).
+func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.deactivateFamily(ctx, refreshTokens, requestID)
+}
+
+// RevokeAccessToken revokes every access token of a grant (RFC 7009).
+func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.deactivateFamily(ctx, accessTokens, requestID)
+}
+
+// ClientAssertionJWTValid returns fosite.ErrJTIKnown if a private_key_jwt
+// assertion with this jti was seen and has not expired.
+func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var known bool
+	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_assertion_jtis
+		WHERE jti = $1 AND expires_at > now())`, jti).Scan(&known); err != nil {
+		return fmt.Errorf("postgres: check assertion jti: %w", err)
+	}
+	if known {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT records a jti until exp. The primary key makes this
+// the real replay check: of two requests with the same assertion, whatever
+// ClientAssertionJWTValid told them, only one inserts. A row left by an
+// assertion that has expired is taken over.
+func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_assertion_jtis (jti, expires_at) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+		WHERE oauth_assertion_jtis.expires_at <= now()`, jti, exp)
+	if err != nil {
+		return fmt.Errorf("postgres: record assertion jti: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
