@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // Paths of the documents and endpoints, relative to the issuer. The router
@@ -20,6 +23,9 @@ import (
 const (
 	OpenIDConfigurationPath = "/.well-known/openid-configuration"
 	JWKSPath                = "/.well-known/jwks.json"
+	TokenPath               = "/oauth2/token"
+	IntrospectionPath       = "/oauth2/introspect"
+	RevocationPath          = "/oauth2/revoke"
 )
 
 // OAuthMetadataPrefix is where RFC 8414 metadata lives. Unlike OpenID
@@ -27,17 +33,39 @@ const (
 // https://h/.well-known/oauth-authorization-server/tenant for issuer https://h/tenant.
 const OAuthMetadataPrefix = "/.well-known/oauth-authorization-server"
 
-// Document is the provider metadata.
+// Document is the provider metadata, with the field names of RFC 8414 §2.
 type Document struct {
-	Issuer  string `json:"issuer"`
-	JWKSURI string `json:"jwks_uri"`
+	Issuer                                     string   `json:"issuer"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 }
 
 // New describes a provider at issuer, which config has validated.
 func New(issuer string) Document {
+	confidential := []string{client.AuthSecretBasic, client.AuthSecretPost, client.AuthPrivateKeyJWT}
 	return Document{
-		Issuer:  issuer,
-		JWKSURI: issuer + JWKSPath,
+		Issuer:                            issuer,
+		JWKSURI:                           issuer + JWKSPath,
+		TokenEndpoint:                     issuer + TokenPath,
+		IntrospectionEndpoint:             issuer + IntrospectionPath,
+		RevocationEndpoint:                issuer + RevocationPath,
+		GrantTypesSupported:               []string{client.GrantClientCredentials, client.GrantRefreshToken},
+		TokenEndpointAuthMethodsSupported: slices.Concat(confidential, []string{client.AuthNone}),
+		TokenEndpointAuthSigningAlgValuesSupported: client.AssertionAlgorithms,
+		// Introspection is for resource servers, which must authenticate.
+		IntrospectionEndpointAuthMethodsSupported: confidential,
+		RevocationEndpointAuthMethodsSupported:    slices.Concat(confidential, []string{client.AuthNone}),
+		// Plain PKCE protects nothing against an attacker who sees the
+		// request (RFC 9700 §2.1.1).
+		CodeChallengeMethodsSupported: []string{"S256"},
 	}
 }
 

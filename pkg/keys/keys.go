@@ -171,6 +171,17 @@ func (m *Manager) Current(alg jose.SignatureAlgorithm) (Key, error) {
 	return k, nil
 }
 
+// Lookup returns the active key with the given kid, so that tokens signed
+// by any published key, not only the current one, verify.
+func (m *Manager) Lookup(kid string) (Key, bool) {
+	s := m.snapshot.Load()
+	if s == nil {
+		return Key{}, false
+	}
+	k, ok := s.byID[kid]
+	return k, ok
+}
+
 // Rotate adds a new key for every algorithm in one transaction. The new keys
 // sign from now on; the old ones stay in the JWKS, so tokens they signed keep
 // verifying, until they are retired.

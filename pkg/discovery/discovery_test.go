@@ -1,0 +1,61 @@
+package discovery_test
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"github.com/latchkey/latchkey/pkg/discovery"
+)
+
+func TestMetadataAdvertisesWhatIsServedAndNothingUnsafe(t *testing.T) {
+	const issuer = "https://id.example.com/tenant"
+	rec := httptest.NewRecorder()
+	discovery.New(issuer).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for member, want := range map[string]string{
+		"issuer":                 issuer,
+		"jwks_uri":               issuer + "/.well-known/jwks.json",
+		"token_endpoint":         issuer + "/oauth2/token",
+		"introspection_endpoint": issuer + "/oauth2/introspect",
+		"revocation_endpoint":    issuer + "/oauth2/revoke",
+	} {
+		if doc[member] != want {
+			t.Errorf("%s = %v, want %s", member, doc[member], want)
+		}
+	}
+	list := func(member string) []string {
+		var out []string
+		for _, v := range doc[member].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
+		t.Errorf("code_challenge_methods_supported = %v, want S256 only (RFC 9700 §2.1.1)", got)
+	}
+	for _, forbidden := range []string{"implicit", "password"} {
+		if slices.Contains(list("grant_types_supported"), forbidden) {
+			t.Errorf("grant_types_supported offers %s", forbidden)
+		}
+	}
+	if !slices.Contains(list("grant_types_supported"), "client_credentials") {
+		t.Error("grant_types_supported lacks client_credentials")
+	}
+	methods := list("token_endpoint_auth_methods_supported")
+	for _, m := range []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"} {
+		if !slices.Contains(methods, m) {
+			t.Errorf("token_endpoint_auth_methods_supported lacks %s", m)
+		}
+	}
+	if slices.Contains(list("introspection_endpoint_auth_methods_supported"), "none") {
+		t.Error("introspection claims to accept unauthenticated callers")
+	}
+	if slices.Contains(list("token_endpoint_auth_signing_alg_values_supported"), "none") {
+		t.Error("assertions signed with alg none are advertised")
+	}
+}

@@ -1,0 +1,69 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// protocolError turns whatever a flow failed with into the RFC 6749 error
+// to answer, correcting fosite where its choice would mislead a client.
+func protocolError(err error) *fosite.RFC6749Error {
+	switch {
+	case postgres.IsUnavailable(err), errors.Is(err, fosite.ErrTemporarilyUnavailable):
+		// fosite reports a failed client lookup as invalid_client, which
+		// would tell a backend its credentials are wrong during an outage.
+		return fosite.ErrTemporarilyUnavailable.WithHint("The authorization server cannot reach its database; retry shortly.")
+	case errors.Is(err, postgres.ErrTokenRace):
+		return fosite.ErrInvalidGrant.WithHint("The grant was redeemed by another request at the same moment.")
+	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		// fosite reports a code spent between its two reads as server_error.
+		return fosite.ErrInvalidGrant.WithHint("The authorization code was already used.")
+	case errors.Is(err, fosite.ErrJTIKnown):
+		// jti_known is not an RFC 6749 error; RFC 7523 §3.2 says invalid_client.
+		return fosite.ErrInvalidClient.WithHint("The client assertion was already used; sign a new one with a fresh jti.")
+	}
+	return fosite.ErrorToRFC6749Error(err)
+}
+
+// writeError answers with an RFC 6749 §5.2 error body: error and
+// error_description, never internal details. Server errors are logged with
+// the request ID, which the description carries so that an operator can
+// find them. A 401 carries WWW-Authenticate, as §5.2 requires when the
+// client tried HTTP authentication.
+func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	rfc := protocolError(err)
+	desc := rfc.GetDescription()
+	if rfc.CodeField >= http.StatusInternalServerError {
+		id := server.RequestID(ctx)
+		level := slog.LevelError
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		p.logger.Log(ctx, level, "oauth request failed", "request_id", id, "error", rfc.ErrorField, "cause", err)
+		desc += " (request ID " + id + ")"
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	switch rfc.CodeField {
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Basic realm="`+p.issuer+`"`)
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", "1")
+	}
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{rfc.ErrorField, desc})
+	w.WriteHeader(rfc.CodeField)
+	_, _ = w.Write(append(body, '\n'))
+}

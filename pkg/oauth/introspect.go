@@ -1,0 +1,92 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// maxFormBytes bounds the body of a protocol request; fosite uses the same.
+const maxFormBytes = 1 << 20
+
+// Introspect serves token introspection (RFC 7662). The caller must
+// authenticate as a confidential client, by any method it is registered
+// for; a bearer token is not accepted as credentials, so that holding one
+// token does not let anyone probe others. Every token that is not usable
+// right now (unknown, malformed, expired, revoked) gets {"active": false}
+// and nothing more. A refresh token is described only to its own client.
+func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("Use POST."))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded)."))
+		return
+	}
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "bearer") {
+		p.writeError(ctx, w, fosite.ErrInvalidClient.WithHint("Authenticate as a client, not with a bearer token."))
+		return
+	}
+	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		p.writeError(ctx, w, err)
+		return
+	}
+	if caller.IsPublic() {
+		p.writeError(ctx, w, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return
+	}
+
+	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
+	switch {
+	case err != nil && protocolError(err).CodeField == http.StatusServiceUnavailable:
+		p.writeError(ctx, w, err)
+		return
+	case err != nil, use == fosite.RefreshToken && ar.GetClient().GetID() != caller.GetID():
+		writeIntrospection(w, map[string]any{"active": false})
+		return
+	}
+	writeIntrospection(w, p.describe(use, ar))
+}
+
+// describe is the RFC 7662 §2.2 answer for an active token.
+func (p *Provider) describe(use fosite.TokenUse, ar fosite.AccessRequester) map[string]any {
+	s := ar.GetSession()
+	resp := map[string]any{
+		"active":     true,
+		"iss":        p.issuer,
+		"client_id":  ar.GetClient().GetID(),
+		"sub":        s.GetSubject(),
+		"aud":        audienceOf(ar),
+		"scope":      strings.Join(ar.GetGrantedScopes(), " "),
+		"iat":        ar.GetRequestedAt().Unix(),
+		"token_type": "Bearer",
+	}
+	exp := s.GetExpiresAt(fosite.AccessToken)
+	if use == fosite.RefreshToken {
+		resp["token_type"] = "refresh_token"
+		exp = s.GetExpiresAt(fosite.RefreshToken)
+	}
+	if !exp.IsZero() {
+		resp["exp"] = exp.Unix()
+	}
+	return resp
+}
+
+func writeIntrospection(w http.ResponseWriter, body map[string]any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,160 @@
+// Package oauth is Latchkey's OAuth 2.0 protocol layer: fosite, composed
+// once from an explicit list of handlers, and the HTTP endpoints around it.
+//
+// # What fosite does and what this package adds
+//
+// fosite parses requests, authenticates clients, runs the grants and writes
+// token responses. This package chooses the grants (authorization code with
+// PKCE, refresh token, client credentials; never implicit or password),
+// supplies the strategy that makes tokens (strategy.go) and the signer that
+// signs them with Latchkey's rotating keys (signer.go), and fills in what
+// fosite leaves to its user:
+//
+//   - client credentials grant the client's scopes and audience (token.go);
+//   - introspection authenticates the caller as a client with any of its
+//     methods, and answers with iss and token_type (introspect.go);
+//   - revocation answers 503, not 200, when the store fails (revoke.go);
+//   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
+//     503 when the database is unreachable (errors.go).
+//
+// # The request path
+//
+// Token, Introspect and Revoke are http.HandlerFuncs mounted by cmd/latchkey.
+// Each hands the request to fosite, which calls back into storage/postgres
+// for clients and tokens, inside a transaction where writes must happen
+// together.
+package oauth
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/hmac"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// hmacKeyInfo labels the derivation of the opaque-token HMAC keys from
+// LATCHKEY_SECRETS. Changing it invalidates every token.
+const hmacKeyInfo = "latchkey oauth v1: token hmac key"
+
+// How client key sets published at a jwks_uri are fetched and cached.
+const (
+	jwksFetchTimeout = 5 * time.Second
+	jwksCacheTTL     = 5 * time.Minute
+)
+
+// Config is what the protocol layer needs from the server's configuration.
+type Config struct {
+	// Issuer is the iss of every token and the base of every endpoint URL.
+	Issuer string
+	// Secrets key the HMAC of opaque tokens: the first signs, all verify,
+	// so tokens issued before a secret rotation keep working.
+	Secrets [][]byte
+
+	AccessTokenLifespan       time.Duration
+	RefreshTokenLifespan      time.Duration
+	IDTokenLifespan           time.Duration
+	AuthorizationCodeLifespan time.Duration
+
+	// EnforcePKCE requires PKCE of confidential clients too; public clients
+	// always need it.
+	EnforcePKCE bool
+	// AccessTokenSigningAlg signs JWT access tokens.
+	AccessTokenSigningAlg jose.SignatureAlgorithm
+}
+
+// Provider serves the OAuth 2.0 endpoints.
+type Provider struct {
+	fosite *fosite.Fosite
+	store  *postgres.Store
+	issuer string
+	logger *slog.Logger
+}
+
+// New composes fosite for Latchkey: the explicit list of grants below and
+// nothing else.
+func New(cfg Config, store *postgres.Store, keyManager *keys.Manager, logger *slog.Logger) (*Provider, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, fmt.Errorf("oauth: no secrets configured")
+	}
+	hmacKeys := make([][]byte, len(cfg.Secrets))
+	for i, s := range cfg.Secrets {
+		k, err := hkdf.Key(sha256.New, s, nil, hmacKeyInfo, 32)
+		if err != nil {
+			return nil, fmt.Errorf("oauth: derive token key %d: %w", i+1, err)
+		}
+		hmacKeys[i] = k
+	}
+	tokenURL := cfg.Issuer + discovery.TokenPath
+	fc := &fosite.Config{
+		AccessTokenLifespan:   cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:  cfg.RefreshTokenLifespan,
+		IDTokenLifespan:       cfg.IDTokenLifespan,
+		AuthorizeCodeLifespan: cfg.AuthorizationCodeLifespan,
+		IDTokenIssuer:         cfg.Issuer,
+		AccessTokenIssuer:     cfg.Issuer,
+		TokenURL:              tokenURL,
+		// Least privilege: "invoices" does not imply "invoices.write".
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
+		EnforcePKCE:                    cfg.EnforcePKCE,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		GlobalSecret:                   hmacKeys[0],
+		RotatedGlobalSecrets:           hmacKeys[1:],
+		ClientSecretsHasher:            client.Hasher{},
+		SendDebugMessagesToClients:     false,
+	}
+	// jwks_uri of private_key_jwt clients: fosite's default client logs
+	// every fetch to stderr and retries for half a minute with no timeout.
+	jwksClient := retryablehttp.NewClient()
+	jwksClient.Logger = nil
+	jwksClient.RetryMax = 1
+	jwksClient.HTTPClient.Timeout = jwksFetchTimeout
+	fc.HTTPClient = jwksClient
+	fc.JWKSFetcherStrategy = fosite.NewDefaultJWKSFetcherStrategy(
+		fosite.JWKSFetcherWithHTTPClient(jwksClient),
+		// A key a client removes stops working on every node within this.
+		fosite.JKWKSFetcherWithDefaultTTL(jwksCacheTTL),
+	)
+	strat := &strategy{
+		hmac:   oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc),
+		signer: newSigner(keyManager, cfg.AccessTokenSigningAlg),
+		issuer: cfg.Issuer,
+	}
+	f := compose.Compose(fc, store, strat,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	).(*fosite.Fosite)
+	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
+	return &Provider{fosite: f, store: store, issuer: cfg.Issuer, logger: logger}, nil
+}
+
+// fositeConfig adjusts fosite's configuration where a field is not enough.
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+// GetTokenURLs lists the audiences a private_key_jwt assertion may name:
+// the token endpoint, which RFC 7523 suggests, and the issuer, which
+// OpenID Connect now recommends because it cannot be confused with another
+// server's endpoint.
+func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }

@@ -1,0 +1,34 @@
+package oauth
+
+import (
+	"net/http"
+
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// Revoke serves token revocation (RFC 7009). The client authenticates and
+// may revoke only its own tokens. Revoking either token of a grant revokes
+// the whole grant: its refresh tokens and every access token issued from
+// it. Unknown and already revoked tokens answer 200, as §2.2 says.
+//
+// fosite's own response writer answers 200 when the store fails, which
+// would tell a client its leaked token is dead while it still works
+// (CVE-2020-15223 was this bug); here a failure answers 503 and the client
+// retries. The revocation runs in one transaction, so it happens whole or
+// not at all.
+func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+	ctx, release := postgres.GuardTransactions(r.Context())
+	defer release()
+	txCtx, err := p.store.BeginTX(ctx)
+	if err == nil {
+		if err = p.fosite.NewRevocationRequest(txCtx, r); err == nil {
+			err = p.store.Commit(txCtx)
+		}
+	}
+	if err != nil {
+		p.writeError(ctx, w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}

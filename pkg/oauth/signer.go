@@ -1,0 +1,69 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+
+	josev3 "github.com/go-jose/go-jose/v3"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/pkg/keys"
+)
+
+// signer is fosite's JWT signer over Latchkey's key manager. It signs with
+// the current key of its algorithm, naming it in the kid header, and
+// verifies with whichever published key the kid names. fosite's own signer
+// knows a single key, so tokens signed before a rotation would stop
+// verifying the moment a new key takes over.
+type signer struct {
+	keys *keys.Manager
+	alg  jose.SignatureAlgorithm
+	// DefaultSigner supplies the hashing that at_hash and c_hash use; both
+	// algorithms offered hash with SHA-256.
+	jwt.DefaultSigner
+}
+
+var _ jwt.Signer = (*signer)(nil)
+
+func newSigner(m *keys.Manager, alg jose.SignatureAlgorithm) *signer {
+	return &signer{keys: m, alg: alg}
+}
+
+// Generate signs claims with the current key. Passing the key as a JWK with
+// its kid makes go-jose write that kid, so header and key cannot disagree
+// even when a rotation lands between two calls.
+func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	k, err := s.keys.Current(s.alg)
+	if err != nil {
+		return "", "", err
+	}
+	jwk := &josev3.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig"}
+	d := jwt.DefaultSigner{GetPrivateKey: func(context.Context) (any, error) { return jwk, nil }}
+	return d.Generate(ctx, claims, header)
+}
+
+// Decode parses a token and verifies its signature with the published key
+// its kid names, insisting on that key's algorithm so that a token cannot
+// pick a weaker one.
+func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, ok := s.keys.Lookup(kid)
+		if !ok {
+			return nil, fmt.Errorf("no published key with kid %q", kid)
+		}
+		if string(t.Method) != string(k.Algorithm) {
+			return nil, fmt.Errorf("token algorithm %s does not match key %s (%s)", t.Method, k.ID, k.Algorithm)
+		}
+		return k.Signer.Public(), nil
+	})
+}
+
+// Validate verifies a token and returns its signature.
+func (s *signer) Validate(ctx context.Context, token string) (string, error) {
+	if _, err := s.Decode(ctx, token); err != nil {
+		return "", err
+	}
+	return s.GetSignature(ctx, token)
+}

@@ -1,0 +1,75 @@
+package oauth
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// Token serves the token endpoint (RFC 6749 §3.2): authorization codes,
+// refresh tokens and client credentials, with the client authenticated by
+// client_secret_basic, client_secret_post or private_key_jwt.
+func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
+	ctx, release := postgres.GuardTransactions(r.Context())
+	defer release()
+
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// fosite answers a grant it has no handler for with a bare
+	// invalid_request; RFC 6749 §5.2 has a code for it. A body that does not
+	// parse is left to fosite to report.
+	if err := r.ParseForm(); err == nil {
+		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
+			p.writeError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("Latchkey offers the grant types %s.", strings.Join(grantTypes, ", ")))
+			return
+		}
+	}
+
+	session := NewSession()
+	ar, err := p.fosite.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		p.writeError(ctx, w, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeClientCredentials)) {
+		grantClientCredentials(ar, session)
+	}
+	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeError(ctx, w, err)
+		return
+	}
+	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// grantTypes are the grants the composed handlers serve.
+var grantTypes = []string{client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials}
+
+// grantClientCredentials decides what a client-credentials token is for,
+// which fosite leaves to us once it has checked that the client may ask for
+// what it asked. The request's scope and audience narrow the grant; left
+// out, they default to everything registered for the client (RFC 6749 §3.3
+// allows a registered default). The client is the subject: no user is
+// involved (RFC 9068 §2.2).
+func grantClientCredentials(ar fosite.AccessRequester, session *Session) {
+	c := ar.GetClient()
+	scopes := ar.GetRequestedScopes()
+	if len(scopes) == 0 {
+		scopes = c.GetScopes()
+	}
+	for _, s := range scopes {
+		ar.GrantScope(s)
+	}
+	audience := ar.GetRequestedAudience()
+	if len(audience) == 0 {
+		audience = c.GetAudience()
+	}
+	for _, a := range audience {
+		ar.GrantAudience(a)
+	}
+	session.Subject = c.GetID()
+}
