@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -21,9 +23,10 @@ import (
 
 // app is one node's dependencies, built by wire.
 type app struct {
-	keys   *keys.Manager
-	public http.Handler
-	admin  http.Handler
+	keys    *keys.Manager
+	janitor *janitor
+	public  http.Handler
+	admin   http.Handler
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -35,6 +38,20 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	}
 	keyManager := keys.NewManager(store, box, logger)
 	if err := keyManager.Init(ctx); err != nil {
+		return nil, err
+	}
+
+	provider, err := oauth.New(oauth.Config{
+		Issuer:                    cfg.Issuer,
+		Secrets:                   cfg.Secrets,
+		AccessTokenLifespan:       cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:      cfg.RefreshTokenLifespan,
+		IDTokenLifespan:           cfg.IDTokenLifespan,
+		AuthorizationCodeLifespan: cfg.AuthorizationCodeLifespan,
+		EnforcePKCE:               cfg.EnforcePKCE,
+		AccessTokenSigningAlg:     jose.RS256,
+	}, store, keyManager, logger)
+	if err != nil {
 		return nil, err
 	}
 
@@ -58,6 +75,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol := chi.NewRouter()
 	protocol.Get(discovery.OpenIDConfigurationPath, doc.Handler().ServeHTTP)
 	protocol.Get(discovery.JWKSPath, keyManager.ServeJWKS)
+	// fosite answers other methods with invalid_request, in the protocol's
+	// error shape, so these take every method.
+	protocol.HandleFunc(discovery.TokenPath, provider.Token)
+	protocol.HandleFunc(discovery.IntrospectionPath, provider.Introspect)
+	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
 
 	public := server.NewRouter(opts)
 	public.Get(metadataPath, doc.Handler().ServeHTTP)
@@ -65,7 +87,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 
 	admin := server.NewRouter(opts)
 
-	return &app{keys: keyManager, public: public, admin: admin}, nil
+	return &app{
+		keys:    keyManager,
+		janitor: &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: logger},
+		public:  public,
+		admin:   admin,
+	}, nil
 }
 
 func mountPoint(issuer *url.URL) string {

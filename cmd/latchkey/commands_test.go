@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMigrateCommand(t *testing.T) {
@@ -93,5 +94,37 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if code, _, _ := keysCLI("retire"); code != 2 {
 		t.Fatalf("retire without a kid: exit %d, want 2", code)
+	}
+}
+
+func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	code, stdout, stderr := runCLI(t.Context(), vars{"LATCHKEY_DATABASE_URL": url},
+		"bench", "--duration", "300ms", "--warmup", "0s", "--concurrency", "2")
+	if code != 0 {
+		t.Fatalf("bench: exit %d, stderr %q", code, stderr)
+	}
+	for _, scenario := range []string{"cc-opaque", "cc-jwt", "introspect"} {
+		var row []string
+		for line := range strings.Lines(stdout) {
+			if f := strings.Fields(line); len(f) == 6 && f[0] == scenario {
+				row = f
+			}
+		}
+		if row == nil {
+			t.Fatalf("no row for %s in:\n%s", scenario, stdout)
+		}
+		if row[1] == "0" || row[5] != "0" {
+			t.Errorf("%s: %s requests, %s errors; want some requests and no errors", scenario, row[1], row[5])
+		}
+	}
+	store, err := postgres.Open(url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if left, err := store.ListClients(t.Context()); err != nil || len(left) != 0 {
+		t.Fatalf("bench left %d clients behind (err %v)", len(left), err)
 	}
 }

@@ -21,6 +21,9 @@ Usage:
   latchkey dev [--reset] [flags]       run on a throwaway Postgres under ./.latchkey
   latchkey migrate up|status           apply or inspect database migrations
   latchkey keys list|rotate|retire KID manage signing keys
+  latchkey clients create|list|get|update|delete|rotate-secret   manage OAuth clients
+  latchkey janitor                     delete expired tokens once
+  latchkey bench [--concurrency N]     measure token issuance and introspection
   latchkey version                     print the version
 
 Run "latchkey COMMAND -h" for a command's flags.
@@ -58,6 +61,9 @@ func run(ctx context.Context, args []string, e env) int {
 		"dev":     devCommand,
 		"migrate": migrateCommand,
 		"keys":    keysCommand,
+		"clients": clientsCommand,
+		"janitor": janitorCommand,
+		"bench":   benchCommand,
 		"version": versionCommand,
 		// healthcheck is for container healthchecks, so not in the usage.
 		"healthcheck": healthcheckCommand,

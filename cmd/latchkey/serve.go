@@ -93,6 +93,10 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go a.keys.Run(ctx, cfg.KeysReloadInterval)
+	go store.ListenForClientChanges(ctx, logger)
+	if cfg.JanitorInterval > 0 {
+		go a.janitor.run(ctx, cfg.JanitorInterval)
+	}
 	err = server.Serve(ctx, logger, cfg.ShutdownTimeout,
 		server.Listener{Name: "public", Listener: public, Handler: a.public},
 		server.Listener{Name: "admin", Listener: admin, Handler: a.admin},

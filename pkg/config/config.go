@@ -66,6 +66,17 @@ type Config struct {
 	// ShutdownTimeout is how long a graceful shutdown waits for requests in
 	// flight before closing them.
 	ShutdownTimeout time.Duration
+	// EnforcePKCE requires PKCE of confidential clients as well as public
+	// ones, as RFC 9700 §2.1.1 recommends.
+	EnforcePKCE bool
+	// ClientSecretGracePeriod is how long a client's previous secret keeps
+	// working after a rotation, unless the rotation says otherwise.
+	ClientSecretGracePeriod time.Duration
+	// JanitorInterval is how often serve deletes expired tokens; 0 turns
+	// the loop off (run latchkey janitor from cron instead).
+	JanitorInterval time.Duration
+	// JanitorBatchSize is how many rows one janitor statement deletes.
+	JanitorBatchSize int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -138,6 +149,14 @@ func bindings(c *Config) []binding {
 			"how often signing keys are reloaded, so a node sees keys rotated elsewhere"}, "duration", setDuration(&c.KeysReloadInterval)},
 		{Setting{"LATCHKEY_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s",
 			"how long a graceful shutdown waits for requests in flight"}, "duration", setDuration(&c.ShutdownTimeout)},
+		{Setting{"LATCHKEY_ENFORCE_PKCE", "enforce-pkce", "true",
+			"require PKCE of confidential clients too (public clients always need it)"}, "bool", setBool(&c.EnforcePKCE)},
+		{Setting{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "client-secret-grace-period", "24h",
+			"how long a client's previous secret keeps working after a rotation"}, "duration", setDuration(&c.ClientSecretGracePeriod)},
+		{Setting{"LATCHKEY_JANITOR_INTERVAL", "janitor-interval", "10m",
+			"how often serve deletes expired tokens; 0 turns it off"}, "duration", setDuration(&c.JanitorInterval)},
+		{Setting{"LATCHKEY_JANITOR_BATCH_SIZE", "janitor-batch-size", "1000",
+			"rows the janitor deletes per statement"}, "number", setInt32(&c.JanitorBatchSize)},
 	}
 }
 
@@ -274,6 +293,17 @@ func setInt32(p *int32) func(string) error {
 			return errors.New("is not a whole number")
 		}
 		*p = int32(n)
+		return nil
+	}
+}
+
+func setBool(p *bool) func(string) error {
+	return func(text string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return errors.New("is not true or false")
+		}
+		*p = b
 		return nil
 	}
 }

@@ -63,6 +63,10 @@ func defaults() config.Config {
 		DatabaseTimeout:           5 * time.Second,
 		KeysReloadInterval:        30 * time.Second,
 		ShutdownTimeout:           15 * time.Second,
+		EnforcePKCE:               true,
+		ClientSecretGracePeriod:   24 * time.Hour,
+		JanitorInterval:           10 * time.Minute,
+		JanitorBatchSize:          1000,
 	}
 }
 
@@ -264,6 +268,15 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "database timeout over 5m", env: environ{"LATCHKEY_DATABASE_TIMEOUT": "6m"}, wantEnv: "LATCHKEY_DATABASE_TIMEOUT"},
 		{name: "keys reload under 1s", env: environ{"LATCHKEY_KEYS_RELOAD_INTERVAL": "500ms"}, wantEnv: "LATCHKEY_KEYS_RELOAD_INTERVAL"},
 		{name: "negative shutdown timeout", env: environ{"LATCHKEY_SHUTDOWN_TIMEOUT": "-1s"}, wantEnv: "LATCHKEY_SHUTDOWN_TIMEOUT"},
+
+		{name: "PKCE not a boolean", env: environ{"LATCHKEY_ENFORCE_PKCE": "sometimes"}, wantEnv: "LATCHKEY_ENFORCE_PKCE"},
+		{name: "PKCE off", env: environ{"LATCHKEY_ENFORCE_PKCE": "false"}, need: all},
+		{name: "negative secret grace period", env: environ{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD": "-1h"}, wantEnv: "LATCHKEY_CLIENT_SECRET_GRACE_PERIOD"},
+		{name: "secret grace period over 30 days", env: environ{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD": "721h"}, wantEnv: "LATCHKEY_CLIENT_SECRET_GRACE_PERIOD"},
+		{name: "no secret grace period", env: environ{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD": "0s"}, need: all},
+		{name: "janitor off", env: environ{"LATCHKEY_JANITOR_INTERVAL": "0s"}, need: all},
+		{name: "janitor in a loop", env: environ{"LATCHKEY_JANITOR_INTERVAL": "10ms"}, wantEnv: "LATCHKEY_JANITOR_INTERVAL"},
+		{name: "janitor batch of none", env: environ{"LATCHKEY_JANITOR_BATCH_SIZE": "0"}, wantEnv: "LATCHKEY_JANITOR_BATCH_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

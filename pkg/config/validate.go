@@ -44,6 +44,11 @@ const (
 	maxDatabaseTimeout     = 5 * time.Minute
 	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
 	minKeysReloadInterval = time.Second
+	// maxSecretGracePeriod bounds how long a replaced, possibly leaked,
+	// client secret can stay valid.
+	maxSecretGracePeriod = 30 * 24 * time.Hour
+	minJanitorInterval   = time.Second
+	maxJanitorBatch      = 100000
 )
 
 // generateHint tells an operator how to make a secret that passes.
@@ -133,6 +138,15 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.KeysReloadInterval < minKeysReloadInterval {
 		p.add("LATCHKEY_KEYS_RELOAD_INTERVAL", "is %s; it must be at least %s", fmtDuration(c.KeysReloadInterval), fmtDuration(minKeysReloadInterval))
+	}
+	if c.ClientSecretGracePeriod < 0 || c.ClientSecretGracePeriod > maxSecretGracePeriod {
+		p.add("LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "is %s; it must be from 0 to %s", fmtDuration(c.ClientSecretGracePeriod), fmtDuration(maxSecretGracePeriod))
+	}
+	if c.JanitorInterval != 0 && c.JanitorInterval < minJanitorInterval {
+		p.add("LATCHKEY_JANITOR_INTERVAL", "is %s; it must be 0 (off) or at least %s", fmtDuration(c.JanitorInterval), fmtDuration(minJanitorInterval))
+	}
+	if c.JanitorBatchSize < 1 || c.JanitorBatchSize > maxJanitorBatch {
+		p.add("LATCHKEY_JANITOR_BATCH_SIZE", "is %d; it must be from 1 to %d", c.JanitorBatchSize, maxJanitorBatch)
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))

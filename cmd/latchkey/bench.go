@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/storage/pgcluster"
+)
+
+// benchScenarios are the workloads latchkey bench can drive, in the order it
+// runs them.
+var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect"}
+
+// benchResult is what one scenario measured.
+type benchResult struct {
+	scenario  string
+	requests  int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration // sorted
+}
+
+func (r benchResult) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+}
+
+// benchCommand measures a node: latchkey bench. It starts a complete node
+// (the same wiring as serve) on loopback, on a throwaway Postgres unless
+// --database-url names one, registers its own clients, and drives the token
+// and introspection endpoints over real HTTP with concurrent clients.
+func benchCommand(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	duration := fs.Duration("duration", 10*time.Second, "how long each scenario runs")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each scenario")
+	concurrency := fs.Int("concurrency", 16, "concurrent clients")
+	scenarios := fs.String("scenarios", strings.Join(benchScenarios, ","), "comma-separated scenarios: "+strings.Join(benchScenarios, ", "))
+	durable := fs.Bool("durable", true, "run the throwaway Postgres with fsync on, as production does")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node and the load to this file")
+	cfg, err := config.Parse(fs, args, e.lookupEnv)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	run := strings.Split(*scenarios, ",")
+	for _, s := range run {
+		if !slices.Contains(benchScenarios, s) {
+			return usageError("unknown scenario %q; choose from %s", s, strings.Join(benchScenarios, ", "))
+		}
+	}
+	if *concurrency < 1 || *duration <= 0 {
+		return usageError("--concurrency and --duration must be positive")
+	}
+
+	if cfg.DatabaseURL == "" {
+		stop, url, err := benchDatabase(ctx, *durable)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.DatabaseURL = url
+	}
+	if len(cfg.Secrets) == 0 {
+		cfg.Secrets = [][]byte{[]byte(strings.Repeat("bench-secret-", 3))}
+	}
+	// Room for every concurrent request plus the janitor and key reloads.
+	cfg.DatabaseMaxConns = max(cfg.DatabaseMaxConns, int32(*concurrency)+4)
+	cfg.JanitorInterval = 0
+	public, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		public.Close()
+		return err
+	}
+	cfg.Issuer = "http://" + public.Addr().String()
+	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := wire(ctx, cfg, store, quiet)
+	if err != nil {
+		return err
+	}
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	go store.ListenForClientChanges(nodeCtx, quiet)
+	served := make(chan error, 1)
+	go func() {
+		served <- server.Serve(nodeCtx, quiet, time.Second,
+			server.Listener{Name: "public", Listener: public, Handler: a.public},
+			server.Listener{Name: "admin", Listener: admin, Handler: a.admin})
+	}()
+	defer func() { stopNode(); <-served }()
+
+	b, err := newBench(ctx, store, cfg.Issuer, cfg.ClientSecretGracePeriod, *concurrency)
+	// On a database of the operator's, leave nothing behind: deleting the
+	// clients deletes their tokens.
+	defer b.cleanUp(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(e.stdout, "latchkey bench: %d concurrent clients, %s per scenario, on %s\n", *concurrency, *duration, b.describeDB(cfg.DatabaseURL, *durable))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trequests\tper second\tp50\tp99\terrors\t")
+	for _, s := range run {
+		do := b.scenario(s)
+		b.load(ctx, *warmup, *concurrency, do)
+		r := b.load(ctx, *duration, *concurrency, do)
+		r.scenario = s
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.scenario, r.requests,
+			float64(r.requests)/r.elapsed.Seconds(), roundMS(r.percentile(0.50)), roundMS(r.percentile(0.99)), r.errors)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return tw.Flush()
+}
+
+// benchDatabase starts a throwaway cluster and returns a function that
+// stops it and deletes its files.
+func benchDatabase(ctx context.Context, durable bool) (func(), string, error) {
+	dir, err := os.MkdirTemp("", "latchkey-bench-")
+	if err != nil {
+		return nil, "", err
+	}
+	// As root the cluster runs as the postgres user, which must reach it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Durable: durable})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	stop := func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = cluster.Stop(stopCtx)
+		os.RemoveAll(dir)
+	}
+	if err := createDatabase(ctx, cluster.URL("postgres"), devDatabase); err != nil {
+		stop()
+		return nil, "", err
+	}
+	return stop, cluster.URL(devDatabase), nil
+}
+
+// bench holds the clients and tokens the scenarios use.
+type bench struct {
+	clients  *client.Manager
+	http     *http.Client
+	tokenURL string
+	introURL string
+	opaque   benchClient
+	jwt      benchClient
+	rs       benchClient
+	tokens   []string
+	next     atomic.Uint64
+}
+
+type benchClient struct{ id, secret string }
+
+func newBench(ctx context.Context, store client.Store, issuer string, grace time.Duration, concurrency int) (*bench, error) {
+	m := client.NewManager(store, grace)
+	reg := func(format string) (benchClient, error) {
+		c, secret, err := m.Create(ctx, client.Client{
+			Name:              "bench " + format,
+			GrantTypes:        []string{client.GrantClientCredentials},
+			Scope:             "bench.read bench.write",
+			AccessTokenFormat: format,
+		})
+		if err != nil {
+			return benchClient{}, err
+		}
+		return benchClient{c.ID, secret}, nil
+	}
+	b := &bench{
+		clients: m,
+		http: &http.Client{Transport: &http.Transport{
+			MaxIdleConns:        concurrency,
+			MaxIdleConnsPerHost: concurrency,
+		}, Timeout: 30 * time.Second},
+		tokenURL: issuer + discovery.TokenPath,
+		introURL: issuer + discovery.IntrospectionPath,
+	}
+	var err error
+	if b.opaque, err = reg(client.FormatOpaque); err != nil {
+		return b, err
+	}
+	if b.jwt, err = reg(client.FormatJWT); err != nil {
+		return b, err
+	}
+	if b.rs, err = reg(client.FormatOpaque); err != nil {
+		return b, err
+	}
+	// Introspection looks tokens up among many, as a real table would hold.
+	for range 1000 {
+		tok, err := b.issue(b.opaque)
+		if err != nil {
+			return b, fmt.Errorf("issue tokens to introspect: %w", err)
+		}
+		b.tokens = append(b.tokens, tok)
+	}
+	return b, nil
+}
+
+// cleanUp deletes the clients the bench registered, and so their tokens.
+func (b *bench) cleanUp(ctx context.Context) {
+	for _, c := range []benchClient{b.opaque, b.jwt, b.rs} {
+		if c.id != "" {
+			_ = b.clients.Delete(ctx, c.id)
+		}
+	}
+}
+
+func (b *bench) describeDB(url string, durable bool) string {
+	if strings.Contains(url, "host=/") || strings.Contains(url, "host=%2F") {
+		if durable {
+			return "a throwaway PostgreSQL (fsync on)"
+		}
+		return "a throwaway PostgreSQL (fsync off)"
+	}
+	return "the given database"
+}
+
+// post sends a form with Basic credentials and returns the body of a 200.
+func (b *bench) post(endpoint string, c benchClient, form url.Values) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(c.id, c.secret)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d: %s", endpoint, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+var ccForm = url.Values{"grant_type": {"client_credentials"}, "scope": {"bench.read"}}
+
+func (b *bench) issue(c benchClient) (string, error) {
+	body, err := b.post(b.tokenURL, c, ccForm)
+	if err != nil {
+		return "", err
+	}
+	// The token is the first string value; a JSON decode would cost the
+	// load generator more than it measures.
+	_, rest, _ := strings.Cut(string(body), `"access_token":"`)
+	tok, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		return "", errors.New("no access_token in the response")
+	}
+	return tok, nil
+}
+
+// scenario returns one request of the named workload.
+func (b *bench) scenario(name string) func() error {
+	switch name {
+	case "cc-jwt":
+		return func() error { _, err := b.post(b.tokenURL, b.jwt, ccForm); return err }
+	case "introspect":
+		return func() error {
+			tok := b.tokens[b.next.Add(1)%uint64(len(b.tokens))]
+			body, err := b.post(b.introURL, b.rs, url.Values{"token": {tok}})
+			if err == nil && !strings.Contains(string(body), `"active":true`) {
+				err = errors.New("introspection answered inactive for a live token")
+			}
+			return err
+		}
+	default:
+		return func() error { _, err := b.post(b.tokenURL, b.opaque, ccForm); return err }
+	}
+}
+
+// load runs do from n goroutines for d and gathers every latency.
+func (b *bench) load(ctx context.Context, d time.Duration, n int, do func() error) benchResult {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		res benchResult
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for range n {
+		wg.Go(func() {
+			var lat []time.Duration
+			failed := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if err := do(); err != nil {
+					failed++
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, lat...)
+			res.errors += failed
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.requests = len(res.latencies)
+	slices.Sort(res.latencies)
+	return res
+}
+
+func roundMS(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}

@@ -1,0 +1,597 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/config"
+)
+
+// clientsUsage is the form of the whole command, quoted when the subcommand
+// is missing or unknown.
+const clientsUsage = "latchkey clients create|list|get|update|delete|rotate-secret [ID] [flags]"
+
+// secretNotice goes to stderr whenever a secret is printed, because the
+// operator gets exactly one chance to copy it: only its digest is stored.
+const secretNotice = "latchkey clients: store the client secret now; it cannot be shown again"
+
+// maxGrace is the longest --grace accepted, the same bound that
+// LATCHKEY_CLIENT_SECRET_GRACE_PERIOD has: a replaced secret may have
+// leaked, so it must not stay valid for long.
+const maxGrace = 30 * 24 * time.Hour
+
+// clientsSub describes one subcommand of latchkey clients, so that parsing,
+// usage errors and -h output all follow from one table.
+type clientsSub struct {
+	// form is the usage line, quoted in usage errors.
+	form string
+	// withID says the subcommand acts on one existing client, named by a
+	// positional argument.
+	withID bool
+	// metadata says the subcommand takes the metadata flags; create also
+	// takes --id.
+	metadata, create bool
+	// output says the subcommand prints clients, and so takes --output.
+	output bool
+	// grace says the subcommand takes --grace.
+	grace bool
+	// run does the work once the arguments are parsed and the store is
+	// open.
+	run func(context.Context, *clientsRun) error
+}
+
+// clientsSubs are the subcommands of latchkey clients, by name.
+var clientsSubs = map[string]clientsSub{
+	"create": {form: "latchkey clients create [--id ID] [--metadata FILE] [metadata flags] [--output json|table]",
+		metadata: true, create: true, output: true, run: clientsCreate},
+	"list": {form: "latchkey clients list [--output json|table]", output: true, run: clientsList},
+	"get":  {form: "latchkey clients get ID [--output json|table]", withID: true, output: true, run: clientsGet},
+	"update": {form: "latchkey clients update ID [--metadata FILE] [metadata flags] [--output json|table]",
+		withID: true, metadata: true, output: true, run: clientsUpdate},
+	"delete": {form: "latchkey clients delete ID", withID: true, run: clientsDelete},
+	"rotate-secret": {form: "latchkey clients rotate-secret ID [--grace DURATION] [--output json|table]",
+		withID: true, output: true, grace: true, run: clientsRotateSecret},
+}
+
+// clientsRun is one parsed invocation of latchkey clients: what was asked,
+// of which client, and the manager that does it.
+type clientsRun struct {
+	sub clientsSub
+	e   env
+	// id is the client named on the command line, for subcommands withID.
+	id     string
+	output string
+	grace  time.Duration
+	meta   metadataFlags
+	// given holds the names of the flags given on the command line, which
+	// is what lets update change only those fields.
+	given   map[string]bool
+	manager *client.Manager
+}
+
+// clientsCommand manages OAuth clients directly in the configured database:
+// latchkey clients create|list|get|update|delete|rotate-secret. It goes
+// through client.Manager, so a client stored here is validated exactly as
+// one stored through the admin API.
+func clientsCommand(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		return usageError("%s", clientsUsage)
+	}
+	sub, ok := clientsSubs[args[0]]
+	if !ok {
+		return usageError("unknown subcommand %q; %s", args[0], clientsUsage)
+	}
+	r := &clientsRun{sub: sub, e: e}
+	cfg, err := r.parse(args[0], args[1:])
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(config.NeedDatabase); err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	r.manager = client.NewManager(store, cfg.ClientSecretGracePeriod)
+	return sub.run(ctx, r)
+}
+
+// parse reads the subcommand's arguments and flags and returns the
+// configuration. The client ID may come straight after the subcommand or
+// after the flags, because the flag package stops at the first positional
+// argument and operators write both.
+//
+// The server settings are read by config.Parse on a second FlagSet, fed
+// only the settings given here. They cannot share this FlagSet: two of the
+// client's flags, --access-token-lifespan and --refresh-token-lifespan,
+// have the names of server settings, and mean the client's own lifespans.
+func (r *clientsRun) parse(name string, args []string) (config.Config, error) {
+	fs := flag.NewFlagSet("clients "+name, flag.ContinueOnError)
+	fs.SetOutput(r.e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", r.sub.form)
+		fs.PrintDefaults()
+	}
+	r.register(fs)
+	server := passServerSettings(fs)
+	if r.sub.withID && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		r.id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, err
+		}
+		return config.Config{}, usageError("%v", err)
+	}
+	r.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { r.given[f.Name] = true })
+	if err := r.check(fs.Args()); err != nil {
+		return config.Config{}, err
+	}
+	settings := flag.NewFlagSet("clients "+name, flag.ContinueOnError)
+	settings.SetOutput(r.e.stderr)
+	return config.Parse(settings, server.args, r.e.lookupEnv)
+}
+
+// register puts the subcommand's own flags on fs.
+func (r *clientsRun) register(fs *flag.FlagSet) {
+	if r.sub.output {
+		fs.StringVar(&r.output, "output", "table", "output `format`: json or table")
+	}
+	if r.sub.grace {
+		fs.DurationVar(&r.grace, "grace", 0, "how long the old secret keeps working (default LATCHKEY_CLIENT_SECRET_GRACE_PERIOD; 0 ends it at once)")
+	}
+	if r.sub.metadata {
+		r.meta.register(fs, r.sub.create)
+	}
+}
+
+// check takes the client ID from what is left after the flags, if it was
+// not given before them, and rejects anything else left over and values
+// the flag package cannot check.
+func (r *clientsRun) check(rest []string) error {
+	if r.sub.withID && r.id == "" && len(rest) == 1 {
+		r.id, rest = rest[0], nil
+	}
+	if len(rest) > 0 || (r.sub.withID && r.id == "") {
+		return usageError("%s", r.sub.form)
+	}
+	if r.sub.output && r.output != "json" && r.output != "table" {
+		return usageError("--output is %q; it must be json or table", r.output)
+	}
+	if r.sub.grace && (r.grace < 0 || r.grace > maxGrace) {
+		return usageError("--grace is %s; it must be from 0 to %s", r.grace, maxGrace)
+	}
+	if r.sub.metadata && !r.sub.create && !r.meta.changes(r.given) {
+		return usageError("nothing to change; %s", r.sub.form)
+	}
+	return nil
+}
+
+// serverSettings collects the server settings given on the command line,
+// as arguments for config.Parse, so that --database-url and the like work
+// here as they do for every other command.
+type serverSettings struct {
+	args []string
+}
+
+// serverSetting is the flag for one server setting; it only records its
+// text, leaving config.Parse to read and check it.
+type serverSetting struct {
+	name string
+	into *serverSettings
+}
+
+// String returns "": the default is config's to show, in its docs.
+func (s *serverSetting) String() string { return "" }
+
+// Set records the setting for config.Parse.
+func (s *serverSetting) Set(text string) error {
+	s.into.args = append(s.into.args, "--"+s.name+"="+text)
+	return nil
+}
+
+// passServerSettings registers a flag on fs for every server setting whose
+// name the subcommand does not use itself.
+func passServerSettings(fs *flag.FlagSet) *serverSettings {
+	server := &serverSettings{}
+	for _, s := range config.Settings() {
+		if s.Flag == "" || fs.Lookup(s.Flag) != nil {
+			continue
+		}
+		fs.Var(&serverSetting{name: s.Flag, into: server}, s.Flag, fmt.Sprintf("%s (env %s)", s.Description, s.Env))
+	}
+	return server
+}
+
+// listFlag is a repeatable flag that collects every value given. An empty
+// value adds nothing, so that --audience "" replaces a list with an empty
+// one on update.
+type listFlag []string
+
+// String shows the values for -h output.
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+// Set adds one value.
+func (l *listFlag) Set(s string) error {
+	if *l == nil {
+		*l = []string{}
+	}
+	if s != "" {
+		*l = append(*l, s)
+	}
+	return nil
+}
+
+// onceFlag is a string flag that may be given only once, so that a second
+// --scope is an error rather than silently replacing the first: scopes go
+// space-separated in one value, as in RFC 7591.
+type onceFlag struct {
+	value string
+	set   bool
+}
+
+// String shows the value for -h output.
+func (o *onceFlag) String() string { return o.value }
+
+// Set stores the value, the first time only.
+func (o *onceFlag) Set(s string) error {
+	if o.set {
+		return errors.New("given twice; list every value, space-separated, in one flag")
+	}
+	o.value, o.set = s, true
+	return nil
+}
+
+// metadataFlags are the flags of create and update, one per client
+// metadata field, and what they name on disk once read.
+type metadataFlags struct {
+	id, name, authMethod, signingAlg, format string
+	jwksFile, jwksURI, file                  string
+	scope                                    onceFlag
+	grantTypes, redirectURIs                 listFlag
+	postLogoutURIs, audience                 listFlag
+	skipConsent                              bool
+	accessLifespan, refreshLifespan          time.Duration
+
+	// doc is the document --metadata named, and jwks the key set
+	// --jwks-file named, read by load before the database is touched.
+	doc  *client.Client
+	jwks json.RawMessage
+}
+
+// register puts the metadata flags on fs. Each flag's help names the RFC
+// 7591 field it sets, the name the JSON output uses.
+func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
+	if create {
+		fs.StringVar(&m.id, "id", "", "client_id to register under (default: a random one)")
+	}
+	fs.StringVar(&m.file, "metadata", "", "RFC 7591 JSON `file` to start from (- for stdin); other flags override its fields")
+	fs.StringVar(&m.name, "name", "", "client_name, shown to people")
+	fs.Var(&m.grantTypes, "grant-type", "grant_types entry: authorization_code (default), refresh_token or client_credentials; repeatable")
+	fs.Var(&m.redirectURIs, "redirect-uri", "redirect_uris entry; repeatable")
+	fs.Var(&m.postLogoutURIs, "post-logout-redirect-uri", "post_logout_redirect_uris entry; repeatable")
+	fs.Var(&m.scope, "scope", "scope: the space-separated scopes the client may request")
+	fs.Var(&m.audience, "audience", "audience entry: a resource server the client may get tokens for; repeatable")
+	fs.StringVar(&m.authMethod, "auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post, private_key_jwt or none")
+	fs.StringVar(&m.signingAlg, "auth-signing-alg", "", "token_endpoint_auth_signing_alg, for private_key_jwt (default RS256)")
+	fs.StringVar(&m.jwksFile, "jwks-file", "", "`file` holding the client's public JSON Web Key Set (jwks), for private_key_jwt")
+	fs.StringVar(&m.jwksURI, "jwks-uri", "", "jwks_uri: where the client publishes its public keys, for private_key_jwt")
+	fs.StringVar(&m.format, "access-token-format", "", "access_token_format: opaque (default) or jwt (RFC 9068)")
+	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
+	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
+	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
+}
+
+// load reads the files the given flags name, so that a missing or malformed
+// file is reported before anything is stored.
+func (m *metadataFlags) load(given map[string]bool) error {
+	if given["metadata"] {
+		doc, err := readMetadata(m.file)
+		if err != nil {
+			return err
+		}
+		m.doc = doc
+	}
+	if given["jwks-file"] && m.jwksFile != "" {
+		b, err := os.ReadFile(m.jwksFile)
+		if err != nil {
+			return fmt.Errorf("--jwks-file: %w", err)
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("--jwks-file %s: is not JSON; it must hold a JSON Web Key Set such as {\"keys\": [...]}", m.jwksFile)
+		}
+		m.jwks = b
+	}
+	return nil
+}
+
+// readMetadata reads one RFC 7591 JSON document from path, or from stdin
+// for "-". Unknown fields are errors: a misspelt field silently ignored
+// would register a client other than the one the operator wrote down.
+func readMetadata(path string) (*client.Client, error) {
+	var in io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--metadata: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	dec := json.NewDecoder(in)
+	dec.DisallowUnknownFields()
+	var c client.Client
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("--metadata %s: %s", path, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("--metadata %s: holds more than one JSON document", path)
+	}
+	return &c, nil
+}
+
+// setters returns, for each metadata flag by name, how it changes c. Only
+// the given ones run, which is what makes update a partial change.
+func (m *metadataFlags) setters(c *client.Client) map[string]func() {
+	return map[string]func(){
+		"id":   func() { c.ID = m.id },
+		"name": func() { c.Name = m.name },
+		"grant-type": func() {
+			c.GrantTypes = slices.Clone(m.grantTypes)
+			// The response types follow from the grants; Normalize
+			// recomputes them.
+			c.ResponseTypes = nil
+		},
+		"redirect-uri":             func() { c.RedirectURIs = slices.Clone(m.redirectURIs) },
+		"post-logout-redirect-uri": func() { c.PostLogoutRedirectURIs = slices.Clone(m.postLogoutURIs) },
+		"scope":                    func() { c.Scope = m.scope.value },
+		"audience":                 func() { c.Audience = slices.Clone(m.audience) },
+		"auth-method":              func() { c.TokenEndpointAuthMethod = m.authMethod },
+		"auth-signing-alg":         func() { c.TokenEndpointAuthSigningAlg = m.signingAlg },
+		"jwks-file":                func() { c.JWKS = slices.Clone(m.jwks) },
+		"jwks-uri":                 func() { c.JWKSURI = m.jwksURI },
+		"access-token-format":      func() { c.AccessTokenFormat = m.format },
+		"skip-consent":             func() { c.SkipConsent = m.skipConsent },
+		"access-token-lifespan":    func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
+		"refresh-token-lifespan":   func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
+	}
+}
+
+// apply changes c as the given flags say: first the --metadata document, if
+// any, replaces the metadata wholesale, then each flag sets its field.
+func (m *metadataFlags) apply(c *client.Client, given map[string]bool) {
+	if m.doc != nil {
+		*c = *m.doc
+	}
+	for name, set := range m.setters(c) {
+		if given[name] {
+			set()
+		}
+	}
+}
+
+// changes reports whether the given flags change any metadata at all.
+func (m *metadataFlags) changes(given map[string]bool) bool {
+	if given["metadata"] {
+		return true
+	}
+	for name := range m.setters(&client.Client{}) {
+		if given[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// clientsCreate registers a client and prints it with its secret, if it
+// has one.
+func clientsCreate(ctx context.Context, r *clientsRun) error {
+	if err := r.meta.load(r.given); err != nil {
+		return err
+	}
+	var c client.Client
+	r.meta.apply(&c, r.given)
+	created, secret, err := r.manager.Create(ctx, c)
+	if err != nil {
+		return clientError(c.ID, err)
+	}
+	return r.show(created, secret)
+}
+
+// clientsList prints every client.
+func clientsList(ctx context.Context, r *clientsRun) error {
+	cs, err := r.manager.List(ctx)
+	if err != nil {
+		return err
+	}
+	if r.output == "json" {
+		if cs == nil {
+			cs = []*client.Client{}
+		}
+		return writeJSON(r.e.stdout, cs)
+	}
+	return writeClientList(r.e.stdout, cs)
+}
+
+// clientsGet prints one client.
+func clientsGet(ctx context.Context, r *clientsRun) error {
+	c, err := r.manager.Get(ctx, r.id)
+	if err != nil {
+		return clientError(r.id, err)
+	}
+	return r.show(c, "")
+}
+
+// clientsUpdate changes the fields of a client that the flags name and
+// leaves the rest as stored.
+func clientsUpdate(ctx context.Context, r *clientsRun) error {
+	if err := r.meta.load(r.given); err != nil {
+		return err
+	}
+	if d := r.meta.doc; d != nil && d.ID != "" && d.ID != r.id {
+		return fmt.Errorf("--metadata %s describes client %q, not %q", r.meta.file, d.ID, r.id)
+	}
+	updated, secret, err := r.manager.Update(ctx, r.id, func(c *client.Client) error {
+		r.meta.apply(c, r.given)
+		return nil
+	})
+	if err != nil {
+		return clientError(r.id, err)
+	}
+	return r.show(updated, secret)
+}
+
+// clientsDelete removes a client and, with it, every token issued to it.
+func clientsDelete(ctx context.Context, r *clientsRun) error {
+	if err := r.manager.Delete(ctx, r.id); err != nil {
+		return clientError(r.id, err)
+	}
+	fmt.Fprintf(r.e.stdout, "deleted client %s\n", r.id)
+	return nil
+}
+
+// clientsRotateSecret gives a client a new secret and prints it. Without
+// --grace, the Manager's default (the configured grace period) applies.
+func clientsRotateSecret(ctx context.Context, r *clientsRun) error {
+	grace := time.Duration(-1)
+	if r.given["grace"] {
+		grace = r.grace
+	}
+	c, secret, err := r.manager.RotateSecret(ctx, r.id, grace)
+	if err != nil {
+		return clientError(r.id, err)
+	}
+	return r.show(c, secret)
+}
+
+// clientError turns the Manager's expected errors into one line an
+// operator can act on; anything else is returned as it is.
+func clientError(id string, err error) error {
+	var invalid *client.ValidationError
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return fmt.Errorf("no client with ID %q", id)
+	case errors.Is(err, client.ErrExists):
+		return fmt.Errorf("a client with ID %q already exists", id)
+	case errors.Is(err, client.ErrNoSecret):
+		return fmt.Errorf("client %q has no secret to rotate: %v", id, err)
+	case errors.As(err, &invalid):
+		return invalid
+	}
+	return err
+}
+
+// clientJSON is a client as printed in JSON: its RFC 7591 metadata, plus
+// the secret on the one occasion it exists in clear.
+type clientJSON struct {
+	*client.Client
+	Secret string `json:"client_secret,omitempty"`
+}
+
+// show prints a client in the chosen format and, when a secret was just
+// generated, the secret and a reminder on stderr that it is shown once.
+func (r *clientsRun) show(c *client.Client, secret string) error {
+	var err error
+	if r.output == "json" {
+		err = writeJSON(r.e.stdout, clientJSON{Client: c, Secret: secret})
+	} else {
+		err = writeClientTable(r.e.stdout, c, secret)
+	}
+	if err == nil && secret != "" {
+		fmt.Fprintln(r.e.stderr, secretNotice)
+	}
+	return err
+}
+
+// writeJSON writes v indented, without escaping &, < and >, which are
+// common in redirect URIs and harmless outside HTML.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeClientTable writes the fields of c that an operator reads, one per
+// line, and list entries one per line under their field.
+func writeClientTable(w io.Writer, c *client.Client, secret string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(field string, values ...string) {
+		if len(values) == 0 || (len(values) == 1 && values[0] == "") {
+			values = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", field, values[0])
+		for _, v := range values[1:] {
+			fmt.Fprintf(tw, "\t%s\n", v)
+		}
+	}
+	row("client_id", c.ID)
+	if secret != "" {
+		row("client_secret", secret)
+	}
+	row("client_name", c.Name)
+	row("grant_types", c.GrantTypes...)
+	row("redirect_uris", c.RedirectURIs...)
+	if len(c.PostLogoutRedirectURIs) > 0 {
+		row("post_logout_redirect_uris", c.PostLogoutRedirectURIs...)
+	}
+	row("scope", c.Scope)
+	row("audience", c.Audience...)
+	row("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
+	writeKeyRows(row, c)
+	row("access_token_format", c.AccessTokenFormat)
+	row("skip_consent", strconv.FormatBool(c.SkipConsent))
+	if c.AccessTokenLifespan > 0 {
+		row("access_token_lifespan", time.Duration(c.AccessTokenLifespan).String())
+	}
+	if c.RefreshTokenLifespan > 0 {
+		row("refresh_token_lifespan", time.Duration(c.RefreshTokenLifespan).String())
+	}
+	row("created_at", c.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated_at", c.UpdatedAt.UTC().Format(time.RFC3339))
+	return tw.Flush()
+}
+
+// writeKeyRows adds the private_key_jwt fields, which only such clients
+// have. The key set itself is long, so the table only says it is there.
+func writeKeyRows(row func(string, ...string), c *client.Client) {
+	if c.TokenEndpointAuthSigningAlg != "" {
+		row("token_endpoint_auth_signing_alg", c.TokenEndpointAuthSigningAlg)
+	}
+	if len(c.JWKS) > 0 {
+		row("jwks", "registered (see --output json)")
+	}
+	if c.JWKSURI != "" {
+		row("jwks_uri", c.JWKSURI)
+	}
+}
+
+// writeClientList writes one line per client, enough to find the one to
+// look at with get.
+func writeClientList(w io.Writer, cs []*client.Client) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tGRANT TYPES\tAUTH METHOD\tCREATED")
+	for _, c := range cs {
+		name := c.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, name, strings.Join(c.GrantTypes, ","),
+			c.TokenEndpointAuthMethod, c.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// janitor deletes expired token rows, so that the tables stay the size of
+// what is live.
+type janitor struct {
+	store  *postgres.Store
+	batch  int
+	logger *slog.Logger
+}
+
+// sweep runs one pass and logs what it deleted.
+func (j *janitor) sweep(ctx context.Context) (map[string]int64, error) {
+	deleted, err := j.store.Sweep(ctx, time.Now(), j.batch)
+	var total int64
+	for _, n := range deleted {
+		total += n
+	}
+	if total > 0 {
+		j.logger.Info("janitor deleted expired rows", "rows", total)
+	}
+	return deleted, err
+}
+
+// run sweeps every interval until ctx ends. A failed pass is logged and
+// retried at the next tick.
+func (j *janitor) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := j.sweep(ctx); err != nil && ctx.Err() == nil {
+				j.logger.Error("janitor pass failed; retrying at the next interval", "err", err)
+			}
+		}
+	}
+}
+
+// janitorCommand runs one janitor pass: latchkey janitor.
+func janitorCommand(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("janitor", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfg, err := config.Parse(fs, args, e.lookupEnv)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Validate(config.NeedDatabase); err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	j := &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: newLogger(e.stderr, cfg)}
+	deleted, err := j.sweep(ctx)
+	if err != nil {
+		return err
+	}
+	for _, table := range slices.Sorted(maps.Keys(deleted)) {
+		fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
+	}
+	return nil
+}
