@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -127,4 +130,36 @@ func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
 	if left, err := store.ListClients(t.Context()); err != nil || len(left) != 0 {
 		t.Fatalf("bench left %d clients behind (err %v)", len(left), err)
 	}
+}
+
+func TestJanitorCommandSweepsOnce(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	conn := mustConnect(t, url)
+	if _, err := conn.Exec(t.Context(), `
+		INSERT INTO clients (id, metadata) VALUES ('app', '{"grant_types":["client_credentials"]}');
+		INSERT INTO oauth_access_tokens (signature, request_id, client_id, requested_at, expires_at, request, session)
+		VALUES ('expired', 'f1', 'app', now() - interval '2 hours', now() - interval '1 hour', '{}', '{}'),
+		       ('live', 'f2', 'app', now(), now() + interval '1 hour', '{}', '{}');`); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t.Context(), vars{"LATCHKEY_DATABASE_URL": url}, "janitor")
+	if code != 0 || !strings.Contains(stdout, "oauth_access_tokens\t1\n") {
+		t.Fatalf("janitor: exit %d, stdout %q, stderr %q; want one access token swept", code, stdout, stderr)
+	}
+	rows, _ := conn.Query(t.Context(), `SELECT signature FROM oauth_access_tokens`)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(left) != 1 || left[0] != "live" {
+		t.Fatalf("left %v (err %v), want only the live token", left, err)
+	}
+}
+
+func mustConnect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

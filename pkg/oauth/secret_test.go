@@ -89,3 +89,28 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("revocation after the database returned: %d", status)
 	}
 }
+
+func TestOpaqueTokensSurviveARotationOfLatchkeySecrets(t *testing.T) {
+	t.Parallel()
+	older := []byte("older-secret-older-secret-older-secret-0")
+	newer := []byte("newer-secret-newer-secret-newer-secret-0")
+	before := newFixture(t, func(c *Config) { c.Secrets = [][]byte{older} })
+	c, secret := before.backend(t, "")
+	issued := before.token(t, c.ID, secret).AccessToken
+
+	// The operator puts a new secret first and keeps the old one after it.
+	after := newFixtureOn(t, before.dbURL, func(c *Config) { c.Secrets = [][]byte{newer, older} })
+	if got := after.introspect(t, c.ID, secret, issued); got["active"] != true {
+		t.Fatalf("a token issued before the rotation: %v, want active", got)
+	}
+	fresh := after.token(t, c.ID, secret).AccessToken
+	// Once the old secret is dropped, what it signed stops verifying; what
+	// the new one signed keeps working.
+	dropped := newFixtureOn(t, before.dbURL, func(c *Config) { c.Secrets = [][]byte{newer} })
+	if got := dropped.introspect(t, c.ID, secret, issued); got["active"] != false {
+		t.Fatalf("a token whose secret was dropped: %v, want inactive", got)
+	}
+	if got := dropped.introspect(t, c.ID, secret, fresh); got["active"] != true {
+		t.Fatalf("a token issued under the new secret: %v, want active", got)
+	}
+}
