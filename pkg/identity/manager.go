@@ -1,0 +1,185 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+var (
+	// ErrNotFound means no user has the ID or email asked for.
+	ErrNotFound = errors.New("user not found")
+	// ErrEmailTaken means another user already has the email, in any case.
+	ErrEmailTaken = errors.New("another user has this email")
+	// ErrInvalidCredentials is the only answer a failed sign-in gets, whether
+	// the email is unknown, the password wrong or the account disabled, so
+	// that the answer reveals nothing about which accounts exist.
+	ErrInvalidCredentials = errors.New("email or password is incorrect")
+)
+
+// Store keeps users. UpdateUser runs update on the stored user inside a
+// transaction. SetUserDisabled (when disabling) and SetUserPassword also end
+// the user's browser sessions and revoke their tokens in the same
+// transaction, so that whoever held them is out at once.
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	UpdateUser(ctx context.Context, id string, update func(*User) error) (*User, error)
+	SetUserDisabled(ctx context.Context, id string, disabled bool) error
+	SetUserPassword(ctx context.Context, id, hash string) error
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Manager keeps the user directory consistent: every user valid, every
+// password within the policy and hashed, every sign-in checked the same way.
+type Manager struct {
+	store  Store
+	hasher *Hasher
+}
+
+// NewManager returns a Manager over store.
+func NewManager(store Store, hasher *Hasher) *Manager {
+	return &Manager{store: store, hasher: hasher}
+}
+
+// Create adds a user with a new sub. password may be empty, for a user who
+// will get one later with SetPassword; until then they cannot sign in.
+func (m *Manager) Create(ctx context.Context, u User, password string) (*User, error) {
+	u.Email = strings.TrimSpace(u.Email)
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	if password != "" {
+		if err := CheckPassword(password, u.Email); err != nil {
+			return nil, err
+		}
+		hash, err := m.hasher.Hash(ctx, password)
+		if err != nil {
+			return nil, err
+		}
+		u.PasswordHash = hash
+	}
+	u.ID = uuid.NewString()
+	if err := m.store.CreateUser(ctx, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// Get returns the user with the given sub, or ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id string) (*User, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	return m.store.UserByID(ctx, id)
+}
+
+// GetByEmail returns the user with the given email, in any case.
+func (m *Manager) GetByEmail(ctx context.Context, email string) (*User, error) {
+	return m.store.UserByEmail(ctx, strings.TrimSpace(email))
+}
+
+// List returns every user, ordered by email.
+func (m *Manager) List(ctx context.Context) ([]*User, error) {
+	return m.store.ListUsers(ctx)
+}
+
+// Update applies edit to the stored user and keeps the result if it is
+// valid. The sub, the password and the disabled flag have methods of their
+// own and cannot change here.
+func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error) (*User, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	return m.store.UpdateUser(ctx, id, func(u *User) error {
+		keep := *u
+		if err := edit(u); err != nil {
+			return err
+		}
+		u.ID, u.PasswordHash, u.Disabled, u.CreatedAt = keep.ID, keep.PasswordHash, keep.Disabled, keep.CreatedAt
+		u.Email = strings.TrimSpace(u.Email)
+		return u.Validate()
+	})
+}
+
+// SetPassword replaces the user's password, after checking it against the
+// policy, and signs the user out everywhere: a password is reset because
+// someone else may know the old one, so their sessions and tokens must go
+// too.
+func (m *Manager) SetPassword(ctx context.Context, id, password string) error {
+	u, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := CheckPassword(password, u.Email); err != nil {
+		return err
+	}
+	hash, err := m.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	return m.store.SetUserPassword(ctx, id, hash)
+}
+
+// Disable stops the user signing in, ends their browser sessions and
+// revokes their tokens.
+func (m *Manager) Disable(ctx context.Context, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return ErrNotFound
+	}
+	return m.store.SetUserDisabled(ctx, id, true)
+}
+
+// Enable lets a disabled user sign in again.
+func (m *Manager) Enable(ctx context.Context, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return ErrNotFound
+	}
+	return m.store.SetUserDisabled(ctx, id, false)
+}
+
+// Delete removes the user with their sessions, consents and tokens.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return ErrNotFound
+	}
+	return m.store.DeleteUser(ctx, id)
+}
+
+// Authenticate checks an email and password. Every failure is
+// ErrInvalidCredentials, and takes as long as checking a real password, so
+// that neither the answer nor its timing says whether the account exists.
+// A hash made with older parameters is replaced on success.
+func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	u, err := m.GetByEmail(ctx, email)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		u = &User{}
+	case err != nil:
+		return nil, err
+	}
+	ok, stale, err := m.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.Disabled {
+		return nil, ErrInvalidCredentials
+	}
+	if stale {
+		if hash, err := m.hasher.Hash(ctx, password); err == nil {
+			_, err = m.store.UpdateUser(ctx, u.ID, func(u *User) error {
+				u.PasswordHash = hash
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("identity: rehash password: %w", err)
+			}
+		}
+	}
+	return u, nil
+}

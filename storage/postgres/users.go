@@ -1,0 +1,229 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/identity"
+)
+
+var _ identity.Store = (*Store)(nil)
+
+const userColumns = `id, email, email_verified, name, given_name, family_name, claims, password_hash, disabled, created_at, updated_at`
+
+// CreateUser stores a new user; identity.ErrEmailTaken if another user has
+// the email in any case.
+func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	claims, err := json.Marshal(u.Claims)
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	err = s.db(ctx).QueryRow(ctx, `INSERT INTO users (id, email, email_verified, name, given_name, family_name, claims, password_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, '')) RETURNING created_at, updated_at`,
+		u.ID, u.Email, u.EmailVerified, u.Name, u.GivenName, u.FamilyName, claimsOrEmpty(claims), u.PasswordHash,
+	).Scan(&u.CreatedAt, &u.UpdatedAt)
+	if isUniqueViolation(err) {
+		return identity.ErrEmailTaken
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	return nil
+}
+
+// UserByID returns a user, or identity.ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*identity.User, error) {
+	return s.user(ctx, `WHERE id = $1`, id)
+}
+
+// UserByEmail returns the user with email, compared without case, or
+// identity.ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*identity.User, error) {
+	return s.user(ctx, `WHERE lower(email) = lower($1)`, email)
+}
+
+func (s *Store) user(ctx context.Context, where string, arg any) (*identity.User, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+userColumns+` FROM users `+where, arg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get user: %w", err)
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, identity.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get user: %w", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]*identity.User, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(email)`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	us, err := pgx.CollectRows(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	return us, nil
+}
+
+// UpdateUser locks the user, lets update change it, and stores the result
+// in one transaction; an error from update changes nothing.
+func (s *Store) UpdateUser(ctx context.Context, id string, update func(*identity.User) error) (*identity.User, error) {
+	var updated *identity.User
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return identity.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := update(u); err != nil {
+			return err
+		}
+		claims, err := json.Marshal(u.Claims)
+		if err != nil {
+			return err
+		}
+		updated = u
+		err = tx.QueryRow(ctx, `UPDATE users SET email = $2, email_verified = $3, name = $4, given_name = $5,
+			family_name = $6, claims = $7, password_hash = NULLIF($8, ''), updated_at = now()
+			WHERE id = $1 RETURNING updated_at`,
+			id, u.Email, u.EmailVerified, u.Name, u.GivenName, u.FamilyName, claimsOrEmpty(claims), u.PasswordHash,
+		).Scan(&u.UpdatedAt)
+		if isUniqueViolation(err) {
+			return identity.ErrEmailTaken
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, identity.ErrNotFound), errors.Is(err, identity.ErrEmailTaken), errors.Is(err, identity.ErrInvalidUser):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("postgres: update user %s: %w", id, err)
+	}
+	return updated, nil
+}
+
+// SetUserDisabled disables or enables a user. Disabling also ends every
+// browser session of the user and revokes every token issued to them, in
+// the same transaction.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1`, id, disabled)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return identity.ErrNotFound
+		}
+		if !disabled {
+			return nil
+		}
+		return signOutEverywhere(ctx, tx, id)
+	})
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return fmt.Errorf("postgres: disable user %s: %w", id, err)
+	}
+	return err
+}
+
+// SetUserPassword replaces a user's password hash and, in the same
+// transaction, ends their sessions and revokes their tokens.
+func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return identity.ErrNotFound
+		}
+		return signOutEverywhere(ctx, tx, id)
+	})
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return fmt.Errorf("postgres: set password of user %s: %w", id, err)
+	}
+	return err
+}
+
+// DeleteUser removes a user, whose sessions and consents go by cascade, and
+// revokes the tokens issued to them.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := signOutEverywhere(ctx, tx, id); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return identity.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return fmt.Errorf("postgres: delete user %s: %w", id, err)
+	}
+	return err
+}
+
+// signOutEverywhere ends a user's browser sessions and revokes their tokens.
+func signOutEverywhere(ctx context.Context, tx pgx.Tx, userID string) error {
+	for _, sql := range []string{
+		`DELETE FROM browser_sessions WHERE user_id = $1`,
+		`UPDATE oauth_access_tokens SET active = false WHERE subject = $1 AND active`,
+		`UPDATE oauth_refresh_tokens SET active = false WHERE subject = $1 AND active`,
+	} {
+		if _, err := tx.Exec(ctx, sql, userID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanUser(row pgx.CollectableRow) (*identity.User, error) {
+	var (
+		u      identity.User
+		claims []byte
+		hash   *string
+	)
+	if err := row.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName, &u.FamilyName,
+		&claims, &hash, &u.Disabled, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(claims, &u.Claims); err != nil {
+		return nil, fmt.Errorf("user %s: claims: %w", u.ID, err)
+	}
+	if hash != nil {
+		u.PasswordHash = *hash
+	}
+	return &u, nil
+}
+
+// claimsOrEmpty stores a user without claims as {} rather than null.
+func claimsOrEmpty(b []byte) []byte {
+	if string(b) == "null" {
+		return []byte("{}")
+	}
+	return b
+}
