@@ -69,9 +69,15 @@ var files struct {
 // any, and removes its files, also when tests failed. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+//
+// after run once the tests are done, before the cluster stops, for other
+// things the test binary shares, such as a browser.
+func Main(m *testing.M, after ...func()) {
 	mainRan.Store(true)
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if err := teardown(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if code == 0 {

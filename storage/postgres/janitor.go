@@ -6,14 +6,17 @@ import (
 	"time"
 )
 
-// sweptTables are the tables whose rows expire, and the column that says
+// sweptTables are the tables whose rows expire, with the column that says
 // when. Every one has an index on that column.
-var sweptTables = []string{
-	string(accessTokens),
-	string(refreshTokens),
-	string(codes),
-	string(pkceChallenges),
-	"oauth_assertion_jtis",
+var sweptTables = []struct{ table, expiry string }{
+	{string(accessTokens), "expires_at"},
+	{string(refreshTokens), "expires_at"},
+	{string(codes), "expires_at"},
+	{string(pkceChallenges), "expires_at"},
+	{string(oidcSessions), "expires_at"},
+	{"oauth_assertion_jtis", "expires_at"},
+	{"browser_sessions", "expires_at"},
+	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 }
 
 // Sweep deletes rows that expired before cutoff, batch rows per statement,
@@ -26,13 +29,13 @@ var sweptTables = []string{
 // the rows another is deleting.
 func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (map[string]int64, error) {
 	deleted := map[string]int64{}
-	for _, table := range sweptTables {
+	for _, t := range sweptTables {
 		for {
 			if err := ctx.Err(); err != nil {
 				return deleted, err
 			}
-			n, err := s.sweepBatch(ctx, table, cutoff, batch)
-			deleted[table] += n
+			n, err := s.sweepBatch(ctx, t.table, t.expiry, cutoff, batch)
+			deleted[t.table] += n
 			if err != nil {
 				return deleted, err
 			}
@@ -44,11 +47,11 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (map[str
 	return deleted, nil
 }
 
-func (s *Store) sweepBatch(ctx context.Context, table string, cutoff time.Time, batch int) (int64, error) {
+func (s *Store) sweepBatch(ctx context.Context, table, expiry string, cutoff time.Time, batch int) (int64, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY (
-		SELECT ctid FROM `+table+` WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`, cutoff, batch)
+		SELECT ctid FROM `+table+` WHERE `+expiry+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`, cutoff, batch)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: sweep %s: %w", table, err)
 	}

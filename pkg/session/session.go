@@ -1,0 +1,229 @@
+// Package session keeps who is signed in on each browser, and the
+// authorization requests waiting on that browser's user.
+//
+// # Browser sessions
+//
+// Session data lives in Postgres through github.com/alexedwards/scs; the
+// browser holds only a random 256-bit token, in a cookie that is HttpOnly,
+// SameSite=Lax, and under https Secure and __Host- prefixed. Signing in
+// issues a new token (no session fixation) and records the sign-in, named
+// by sid, in browser_sessions. A session counts only while that record
+// stands, so deleting it (sign-out, "sign out everywhere", disabling the
+// user) ends the session on every node at once.
+//
+// # Pending authorization requests
+//
+// The authorization endpoint parks a request here while the user signs in
+// or consents, under a random handle that the login and consent pages carry.
+// The request's parameters never leave the server, so the pages cannot be
+// used to alter them, and the handle means nothing in another browser.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/gob"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// Keys of the values kept in a browser session.
+const (
+	authKey    = "auth"
+	pendingKey = "pending"
+)
+
+// Limits on pending requests: a browser rarely has more than one, and one
+// left behind (a closed tab) should not linger.
+const (
+	maxPending = 10
+	pendingTTL = time.Hour
+)
+
+// Auth is who is signed in on a browser, and how.
+type Auth struct {
+	UserID string
+	// SID names this sign-in: the sid claim of ID tokens, and the key of
+	// its browser_sessions record.
+	SID string
+	// AuthTime is when the user last proved who they are.
+	AuthTime time.Time
+	// AMR lists how (RFC 8176): pwd for a password.
+	AMR []string
+}
+
+// Pending is an authorization request waiting on the user.
+type Pending struct {
+	// Params are the request's parameters as the client sent them.
+	Params url.Values
+	// Started is when the request arrived, to the second: a sign-in must
+	// come after it to satisfy prompt=login, and max_age counts back from
+	// it.
+	Started time.Time
+	// Consented says the user allowed the request on the consent page;
+	// Denied that they refused.
+	Consented, Denied bool
+}
+
+func init() {
+	// scs encodes session values with encoding/gob.
+	gob.Register(Auth{})
+	gob.Register(map[string]Pending{})
+}
+
+// Config configures browser sessions.
+type Config struct {
+	// Secure marks the cookie Secure and gives it the __Host- prefix; set
+	// it when the issuer is https.
+	Secure bool
+	// IdleTimeout ends a session that has not been used for this long.
+	IdleTimeout time.Duration
+	// Lifetime ends a session this long after sign-in, however active.
+	Lifetime time.Duration
+}
+
+// Manager keeps browser sessions.
+type Manager struct {
+	scs      *scs.SessionManager
+	store    *postgres.Store
+	lifetime time.Duration
+}
+
+// NewManager returns a Manager keeping sessions in store.
+func NewManager(store *postgres.Store, cfg Config) *Manager {
+	s := scs.New()
+	s.Store = store.SessionStore()
+	s.IdleTimeout = cfg.IdleTimeout
+	s.Lifetime = cfg.Lifetime
+	s.Cookie.Name = "latchkey_session"
+	if cfg.Secure {
+		// __Host- binds the cookie to this host, path /, and https.
+		s.Cookie.Name = "__Host-latchkey_session"
+	}
+	s.Cookie.Path = "/"
+	s.Cookie.HttpOnly = true
+	s.Cookie.Secure = cfg.Secure
+	s.Cookie.SameSite = http.SameSiteLaxMode
+	s.Cookie.Persist = true
+	return &Manager{scs: s, store: store, lifetime: cfg.Lifetime}
+}
+
+// Handler loads the browser's session for next and saves it afterwards.
+func (m *Manager) Handler(next http.Handler) http.Handler { return m.scs.LoadAndSave(next) }
+
+// Current returns who is signed in, if anyone. A session whose sign-in was
+// ended elsewhere, or whose user was disabled, is cleared.
+func (m *Manager) Current(ctx context.Context) (Auth, bool, error) {
+	a, ok := m.scs.Get(ctx, authKey).(Auth)
+	if !ok {
+		return Auth{}, false, nil
+	}
+	active, err := m.store.BrowserSessionActive(ctx, a.SID, a.UserID)
+	if err != nil {
+		return Auth{}, false, err
+	}
+	if !active {
+		m.scs.Remove(ctx, authKey)
+		return Auth{}, false, nil
+	}
+	return a, true, nil
+}
+
+// SignIn starts a sign-in for userID, proven by amr, on this browser: a new
+// session token, a new sid, and a record of it.
+func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
+	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
+		// Signing in again, or as someone else, replaces the old sign-in.
+		if err := m.store.DeleteBrowserSession(ctx, old.SID); err != nil {
+			return Auth{}, err
+		}
+	}
+	if err := m.scs.RenewToken(ctx); err != nil {
+		return Auth{}, err
+	}
+	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now().Truncate(time.Second), AMR: amr}
+	err := m.store.CreateBrowserSession(ctx, postgres.BrowserSession{
+		SID:       a.SID,
+		UserID:    userID,
+		AuthTime:  a.AuthTime,
+		AMR:       amr,
+		ExpiresAt: time.Now().Add(m.lifetime),
+		UserAgent: r.UserAgent(),
+		IP:        r.RemoteAddr,
+	})
+	if err != nil {
+		return Auth{}, err
+	}
+	m.scs.Put(ctx, authKey, a)
+	return a, nil
+}
+
+// SignOut ends the sign-in on this browser, and the session with it.
+func (m *Manager) SignOut(ctx context.Context) error {
+	if a, ok := m.scs.Get(ctx, authKey).(Auth); ok {
+		if err := m.store.DeleteBrowserSession(ctx, a.SID); err != nil {
+			return err
+		}
+	}
+	return m.scs.Destroy(ctx)
+}
+
+// Park keeps an authorization request for the user to act on and returns
+// its handle.
+func (m *Manager) Park(ctx context.Context, params url.Values) string {
+	pending := m.pending(ctx)
+	if len(pending) >= maxPending {
+		var oldest string
+		for h, p := range pending {
+			if oldest == "" || p.Started.Before(pending[oldest].Started) {
+				oldest = h
+			}
+		}
+		delete(pending, oldest)
+	}
+	handle := rand.Text()
+	pending[handle] = Pending{Params: params, Started: time.Now().Truncate(time.Second)}
+	m.scs.Put(ctx, pendingKey, pending)
+	return handle
+}
+
+// Pending returns the parked request with the given handle.
+func (m *Manager) Pending(ctx context.Context, handle string) (Pending, bool) {
+	p, ok := m.pending(ctx)[handle]
+	return p, ok
+}
+
+// Update stores a changed parked request, if it is still parked.
+func (m *Manager) Update(ctx context.Context, handle string, p Pending) {
+	pending := m.pending(ctx)
+	if _, ok := pending[handle]; ok {
+		pending[handle] = p
+		m.scs.Put(ctx, pendingKey, pending)
+	}
+}
+
+// Finish forgets a parked request once it is answered.
+func (m *Manager) Finish(ctx context.Context, handle string) {
+	pending := m.pending(ctx)
+	if _, ok := pending[handle]; ok {
+		delete(pending, handle)
+		m.scs.Put(ctx, pendingKey, pending)
+	}
+}
+
+// pending returns the parked requests that have not expired.
+func (m *Manager) pending(ctx context.Context) map[string]Pending {
+	stored, _ := m.scs.Get(ctx, pendingKey).(map[string]Pending)
+	fresh := make(map[string]Pending, len(stored))
+	for h, p := range stored {
+		if time.Since(p.Started) < pendingTTL {
+			fresh[h] = p
+		}
+	}
+	return fresh
+}
