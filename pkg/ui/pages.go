@@ -1,0 +1,165 @@
+package ui
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkey/latchkey/web"
+)
+
+// Pages renders Latchkey's HTML pages. Every template is parsed when Pages
+// is made, so a broken template stops the server at start-up, not a user
+// at sign-in.
+type Pages struct {
+	sets map[string]*template.Template
+	// static is the URL path of the stylesheet's directory.
+	static string
+}
+
+// pageNames are the templates besides layout.html.
+var pageNames = []string{"login", "consent", "logout", "message"}
+
+// NewPages parses the templates. base is the path the UI is served under
+// (the issuer's path, "" at the root).
+func NewPages(base string) (*Pages, error) {
+	p := &Pages{sets: map[string]*template.Template{}, static: base + StaticPath}
+	for _, name := range pageNames {
+		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: template %s: %w", name, err)
+		}
+		p.sets[name] = t
+	}
+	return p, nil
+}
+
+// page is what every page has.
+type page struct {
+	Title string
+	Lang  string
+	// Static is where the stylesheet is.
+	Static string
+}
+
+// LoginPage is the sign-in form.
+type LoginPage struct {
+	page
+	// ClientName is the app the user signs in to, if they came from one.
+	ClientName string
+	// Email prefills the email field (login_hint, or the last attempt).
+	Email string
+	// Error says why the last attempt failed.
+	Error string
+	// Request is the handle of the authorization request waiting on this
+	// sign-in, if any.
+	Request string
+	Action  string
+}
+
+// ConsentPage asks the user to allow an app what it asks for.
+type ConsentPage struct {
+	page
+	ClientName string
+	// Scopes say in plain words what the app asks for.
+	Scopes  []string
+	Email   string
+	Request string
+	Action  string
+}
+
+// LogoutPage asks the user to confirm signing out.
+type LogoutPage struct {
+	page
+	Email string
+	// Fields are carried through the confirmation unchanged.
+	Fields map[string]string
+	Action string
+}
+
+// MessagePage tells the user something, such as that they signed out or
+// that a request cannot go on.
+type MessagePage struct {
+	page
+	Message string
+	// RequestID lets an operator find a failed request in the logs.
+	RequestID string
+}
+
+// Login renders the sign-in form. formTarget is where the form's answer
+// may redirect the browser (the app's redirect URI), which the page's
+// Content-Security-Policy must allow; "" for none.
+func (p *Pages) Login(w http.ResponseWriter, status int, formTarget string, d LoginPage) {
+	d.page = p.base("Sign in")
+	p.render(w, status, "login", formTarget, d)
+}
+
+// Consent renders the consent page.
+func (p *Pages) Consent(w http.ResponseWriter, formTarget string, d ConsentPage) {
+	d.page = p.base("Allow access")
+	p.render(w, http.StatusOK, "consent", formTarget, d)
+}
+
+// Logout renders the sign-out confirmation.
+func (p *Pages) Logout(w http.ResponseWriter, formTarget string, d LogoutPage) {
+	d.page = p.base("Sign out")
+	p.render(w, http.StatusOK, "logout", formTarget, d)
+}
+
+// Message renders a page that only tells the user something.
+func (p *Pages) Message(w http.ResponseWriter, status int, title string, d MessagePage) {
+	d.page = p.base(title)
+	p.render(w, status, "message", "", d)
+}
+
+func (p *Pages) base(title string) page {
+	return page{Title: title, Lang: "en", Static: p.static}
+}
+
+// render executes a page into a buffer first, so that a template error
+// becomes a clean 500 rather than half a page.
+func (p *Pages) render(w http.ResponseWriter, status int, name, formTarget string, data any) {
+	var buf bytes.Buffer
+	if err := p.sets[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(formTarget))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// contentSecurityPolicy allows the page its own stylesheet and nothing
+// else: no scripts at all, no framing. Forms may post only to this server,
+// and their answer may redirect only to formTarget's origin, because
+// browsers hold the redirect after a form post to form-action too.
+func contentSecurityPolicy(formTarget string) string {
+	action := "'self'"
+	if u, err := url.Parse(formTarget); err == nil && u.Scheme != "" && u.Host != "" {
+		action += " " + u.Scheme + "://" + u.Host
+	}
+	return strings.Join([]string{
+		"default-src 'none'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"form-action " + action,
+		"frame-ancestors 'none'",
+		"base-uri 'none'",
+	}, "; ")
+}
+
+// staticFiles serves web/static.
+func staticFiles() http.Handler {
+	sub, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		panic("ui: static files: " + err.Error()) // the embed pattern guarantees the directory
+	}
+	return http.FileServerFS(sub)
+}

@@ -1,0 +1,67 @@
+package ui
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
+	p, err := NewPages("/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := `<script>alert(1)</script>`
+	pages := map[string]func(w http.ResponseWriter){
+		"login": func(w http.ResponseWriter) {
+			p.Login(w, http.StatusOK, "", LoginPage{ClientName: evil, Email: evil, Action: "/id/login"})
+		},
+		"consent": func(w http.ResponseWriter) {
+			p.Consent(w, "", ConsentPage{ClientName: evil, Scopes: describeScopes([]string{"email", evil}), Action: "/id/consent"})
+		},
+		"logout":  func(w http.ResponseWriter) { p.Logout(w, "", LogoutPage{Fields: map[string]string{"state": evil}}) },
+		"message": func(w http.ResponseWriter) { p.Message(w, http.StatusBadRequest, "Oops", MessagePage{Message: evil}) },
+	}
+	for name, render := range pages {
+		rec := httptest.NewRecorder()
+		render(rec)
+		body := rec.Body.String()
+		if strings.Contains(body, "<script>") {
+			t.Errorf("%s: an app-controlled value reached the page unescaped", name)
+		}
+		if !strings.Contains(body, `href="/id/static/style.css"`) || !strings.Contains(body, `<html lang="en">`) {
+			t.Errorf("%s: the layout is missing its stylesheet or language", name)
+		}
+		if rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: the page may be cached", name)
+		}
+	}
+}
+
+func TestFormActionAllowsOnlyTheAppsOrigin(t *testing.T) {
+	tests := []struct{ target, want string }{
+		{"", "form-action 'self';"},
+		{"https://app.example.com/callback?x=1", "form-action 'self' https://app.example.com;"},
+		{"http://127.0.0.1:8000/cb", "form-action 'self' http://127.0.0.1:8000;"},
+		{"javascript:alert(1)", "form-action 'self';"},
+		{"not a url at all", "form-action 'self';"},
+	}
+	for _, tt := range tests {
+		csp := contentSecurityPolicy(tt.target)
+		if !strings.Contains(csp, tt.want) || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("target %q: CSP %q, want %q, no framing and no scripts", tt.target, csp, tt.want)
+		}
+	}
+}
+
+func TestScopesAreDescribedInPlainWords(t *testing.T) {
+	got := describeScopes([]string{"openid", "email", "offline_access", "invoices.read"})
+	want := []string{"Know who you are when you sign in", "See your email address",
+		"Stay connected to your account when you are not using it", "Use invoices.read"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("scope %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}

@@ -1,0 +1,298 @@
+// Package ui serves the pages people see: sign-in, consent, sign-out and
+// the messages around them. It is server-rendered HTML with one stylesheet
+// and no JavaScript.
+//
+// # Flow
+//
+// The authorization endpoint (pkg/oauth) parks a request in the browser's
+// session (pkg/session) and sends the browser here with the request's
+// handle. The login page signs the user in; the consent page records what
+// the user allowed or refused. Both then send the browser back to the
+// authorization endpoint's resume URL with the same handle, and the
+// protocol carries on from there. The pages never see the request's
+// parameters in the URL, so a user cannot be shown one app's name while
+// consenting for another's.
+//
+// # Forms
+//
+// Every POST goes through http.CrossOriginProtection, which refuses requests
+// that browsers mark as cross-site (Sec-Fetch-Site) or whose Origin is
+// another site's. The session cookie is SameSite=Lax, so a cross-site POST
+// would not carry it either, and without the session there is no parked
+// request to act on. Pages cannot be framed (frame-ancestors 'none').
+package ui
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/session"
+)
+
+// Paths of the pages, relative to the issuer.
+const (
+	LoginPath   = "/login"
+	ConsentPath = "/consent"
+	StaticPath  = "/static"
+)
+
+// Clients finds the app a request comes from, to name it to the user.
+type Clients interface {
+	ClientByID(ctx context.Context, id string) (*client.Client, error)
+}
+
+// Consents records what users allow apps.
+type Consents interface {
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
+}
+
+// UI serves the pages.
+type UI struct {
+	Pages    *Pages
+	Sessions *session.Manager
+	Users    *identity.Manager
+	Clients  Clients
+	Consents Consents
+	Logger   *slog.Logger
+	// Base is the issuer's path, "" at the root, that links are built on.
+	Base string
+}
+
+// Register adds the pages to r, which must load the browser session
+// (session.Manager.Handler). Every POST is checked for cross-origin use.
+func (u *UI) Register(r chi.Router) {
+	csrf := http.NewCrossOriginProtection()
+	r.Get(LoginPath, u.showLogin)
+	r.Method(http.MethodPost, LoginPath, csrf.Handler(http.HandlerFunc(u.submitLogin)))
+	r.Get(ConsentPath, u.showConsent)
+	r.Method(http.MethodPost, ConsentPath, csrf.Handler(http.HandlerFunc(u.submitConsent)))
+}
+
+// Static serves the stylesheet and other static files under base +
+// StaticPath. It needs no session.
+func Static(base string) http.Handler {
+	return http.StripPrefix(base+StaticPath, staticFiles())
+}
+
+// ResumeURL is where the browser goes once the user has acted on the
+// parked request handle.
+func ResumeURL(base, handle string) string {
+	return base + discovery.AuthorizationResumePath + "?request=" + url.QueryEscape(handle)
+}
+
+// LoginURL is the login page for the parked request handle.
+func LoginURL(base, handle string) string {
+	return base + LoginPath + "?request=" + url.QueryEscape(handle)
+}
+
+// ConsentURL is the consent page for the parked request handle.
+func ConsentURL(base, handle string) string {
+	return base + ConsentPath + "?request=" + url.QueryEscape(handle)
+}
+
+// parked returns the request the page acts on and its client, if any.
+func (u *UI) parked(r *http.Request, handle string) (session.Pending, *client.Client, bool) {
+	if handle == "" {
+		return session.Pending{}, nil, false
+	}
+	p, ok := u.Sessions.Pending(r.Context(), handle)
+	if !ok {
+		return session.Pending{}, nil, false
+	}
+	c, err := u.Clients.ClientByID(r.Context(), p.Params.Get("client_id"))
+	if err != nil {
+		return session.Pending{}, nil, false
+	}
+	return p, c, true
+}
+
+// redirectTarget is the app's redirect URI, which the page's form may
+// lead to once the authorization endpoint answers.
+func redirectTarget(p session.Pending) string { return p.Params.Get("redirect_uri") }
+
+func (u *UI) showLogin(w http.ResponseWriter, r *http.Request) {
+	handle := r.URL.Query().Get("request")
+	p, c, ok := u.parked(r, handle)
+	if handle != "" && !ok {
+		u.expired(w, r)
+		return
+	}
+	d := LoginPage{Request: handle, Action: u.Base + LoginPath}
+	if ok {
+		d.ClientName = displayName(c)
+		d.Email = p.Params.Get("login_hint")
+	} else if a, signedIn, err := u.Sessions.Current(r.Context()); err == nil && signedIn {
+		u.signedIn(w, r, a)
+		return
+	}
+	u.Pages.Login(w, http.StatusOK, redirectTarget(p), d)
+}
+
+func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	handle := r.PostFormValue("request")
+	p, c, ok := u.parked(r, handle)
+	if handle != "" && !ok {
+		u.expired(w, r)
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	user, err := u.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	if errors.Is(err, identity.ErrInvalidCredentials) {
+		d := LoginPage{Request: handle, Action: u.Base + LoginPath, Email: email, Error: "Email or password is incorrect."}
+		if ok {
+			d.ClientName = displayName(c)
+		}
+		u.Pages.Login(w, http.StatusOK, redirectTarget(p), d)
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if _, err := u.Sessions.SignIn(ctx, r, user.ID, []string{"pwd"}); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	if ok {
+		http.Redirect(w, r, ResumeURL(u.Base, handle), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, u.Base+LoginPath, http.StatusSeeOther)
+}
+
+// consenting returns what the consent page acts on: the parked request,
+// its app and the signed-in user. When it cannot (the request is gone, or
+// nobody is signed in), it has answered already and ok is false.
+func (u *UI) consenting(w http.ResponseWriter, r *http.Request, handle string) (p session.Pending, c *client.Client, a session.Auth, ok bool) {
+	p, c, ok = u.parked(r, handle)
+	if !ok {
+		u.expired(w, r)
+		return p, c, a, false
+	}
+	a, signedIn, err := u.Sessions.Current(r.Context())
+	if err != nil {
+		u.fail(w, r, err)
+		return p, c, a, false
+	}
+	if !signedIn {
+		http.Redirect(w, r, LoginURL(u.Base, handle), http.StatusSeeOther)
+		return p, c, a, false
+	}
+	return p, c, a, true
+}
+
+func (u *UI) showConsent(w http.ResponseWriter, r *http.Request) {
+	handle := r.URL.Query().Get("request")
+	p, c, a, ok := u.consenting(w, r, handle)
+	if !ok {
+		return
+	}
+	user, err := u.Users.Get(r.Context(), a.UserID)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.Pages.Consent(w, redirectTarget(p), ConsentPage{
+		ClientName: displayName(c),
+		Scopes:     describeScopes(strings.Fields(p.Params.Get("scope"))),
+		Email:      user.Email,
+		Request:    handle,
+		Action:     u.Base + ConsentPath,
+	})
+}
+
+func (u *UI) submitConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	handle := r.PostFormValue("request")
+	p, c, a, ok := u.consenting(w, r, handle)
+	if !ok {
+		return
+	}
+	switch r.PostFormValue("decision") {
+	case "allow":
+		if err := u.Consents.GrantConsent(ctx, a.UserID, c.ID, strings.Fields(p.Params.Get("scope"))); err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		p.Consented = true
+	case "deny":
+		p.Denied = true
+	default:
+		http.Error(w, "choose Allow or Deny", http.StatusBadRequest)
+		return
+	}
+	u.Sessions.Update(ctx, handle, p)
+	http.Redirect(w, r, ResumeURL(u.Base, handle), http.StatusSeeOther)
+}
+
+// signedIn tells a user who came to the login page on their own that they
+// are signed in.
+func (u *UI) signedIn(w http.ResponseWriter, r *http.Request, a session.Auth) {
+	who := "You are signed in."
+	if user, err := u.Users.Get(r.Context(), a.UserID); err == nil {
+		who = "You are signed in as " + user.Email + "."
+	}
+	u.Pages.Message(w, http.StatusOK, "Signed in", MessagePage{Message: who})
+}
+
+// expired answers a page whose parked request is gone: it expired, was
+// answered already, or belongs to another browser.
+func (u *UI) expired(w http.ResponseWriter, r *http.Request) {
+	u.Pages.Message(w, http.StatusBadRequest, "Start again", MessagePage{
+		Message: "This sign-in request has expired or was already used. Go back to the app you came from and sign in again.",
+	})
+}
+
+// fail logs an unexpected error and shows a page with the request ID, and
+// nothing of the error itself.
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	id := server.RequestID(r.Context())
+	u.Logger.Error("page failed", "request_id", id, "path", r.URL.Path, "err", err)
+	u.Pages.Message(w, http.StatusInternalServerError, "Something went wrong", MessagePage{
+		Message:   "Latchkey could not finish this request. Try again in a moment.",
+		RequestID: id,
+	})
+}
+
+// displayName is what a user is told an app is called.
+func displayName(c *client.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// scopeWords says what each standard scope lets an app do.
+var scopeWords = map[string]string{
+	"openid":         "Know who you are when you sign in",
+	"profile":        "See your name and profile details",
+	"email":          "See your email address",
+	"address":        "See your postal address",
+	"phone":          "See your phone number",
+	"offline_access": "Stay connected to your account when you are not using it",
+}
+
+// describeScopes turns scopes into plain words, one line each; scopes an
+// app defines for its own API are named as they are.
+func describeScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if w, ok := scopeWords[s]; ok {
+			out = append(out, w)
+		} else {
+			out = append(out, "Use "+s)
+		}
+	}
+	return out
+}
