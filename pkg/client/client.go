@@ -82,6 +82,9 @@ type Client struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	AccessTokenFormat           string          `json:"access_token_format"`
+	// IDTokenSignedResponseAlg is how the client's ID tokens are signed:
+	// RS256, which every OpenID Connect library supports, or ES256.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// SkipConsent lets a first-party app sign users in without asking them
 	// to approve its scopes.
 	SkipConsent bool `json:"skip_consent"`

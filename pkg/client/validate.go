@@ -56,6 +56,10 @@ func (e *ValidationError) add(field, format string, args ...any) {
 // unreserved characters, which need no escaping in Basic auth or URLs.
 var validID = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
+// IDTokenAlgorithms are the algorithms ID tokens can be signed with: the
+// algorithms Latchkey keeps signing keys for.
+var IDTokenAlgorithms = []string{"RS256", "ES256"}
+
 // AssertionAlgorithms are the signature algorithms accepted for
 // private_key_jwt assertions.
 var AssertionAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
@@ -80,6 +84,9 @@ func (c *Client) Normalize() {
 	}
 	if c.AccessTokenFormat == "" {
 		c.AccessTokenFormat = FormatOpaque
+	}
+	if c.IDTokenSignedResponseAlg == "" && c.CanUse(GrantAuthorizationCode) {
+		c.IDTokenSignedResponseAlg = "RS256"
 	}
 	// "jwks": null in a metadata document means no keys, not a key set.
 	if strings.TrimSpace(string(c.JWKS)) == "null" {
@@ -120,6 +127,9 @@ func (c *Client) Validate() error {
 		}
 	}
 	c.validateAuth(e)
+	if c.IDTokenSignedResponseAlg != "" && !slices.Contains(IDTokenAlgorithms, c.IDTokenSignedResponseAlg) {
+		e.add("id_token_signed_response_alg", "is %q; it must be one of %s", c.IDTokenSignedResponseAlg, strings.Join(IDTokenAlgorithms, ", "))
+	}
 	switch c.AccessTokenFormat {
 	case FormatOpaque, FormatJWT:
 	default:

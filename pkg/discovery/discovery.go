@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 // Paths of the documents and endpoints, relative to the issuer. The router
@@ -23,21 +24,33 @@ import (
 const (
 	OpenIDConfigurationPath = "/.well-known/openid-configuration"
 	JWKSPath                = "/.well-known/jwks.json"
+	AuthorizationPath       = "/oauth2/authorize"
 	TokenPath               = "/oauth2/token"
+	UserinfoPath            = "/oauth2/userinfo"
+	EndSessionPath          = "/oauth2/logout"
 	IntrospectionPath       = "/oauth2/introspect"
 	RevocationPath          = "/oauth2/revoke"
 )
+
+// AuthorizationResumePath is where the login and consent pages send the
+// browser back to carry on with a parked authorization request. It is not
+// part of the published metadata: clients never call it.
+const AuthorizationResumePath = AuthorizationPath + "/resume"
 
 // OAuthMetadataPrefix is where RFC 8414 metadata lives. Unlike OpenID
 // Connect's, the well-known segment goes before the issuer's path:
 // https://h/.well-known/oauth-authorization-server/tenant for issuer https://h/tenant.
 const OAuthMetadataPrefix = "/.well-known/oauth-authorization-server"
 
-// Document is the provider metadata, with the field names of RFC 8414 §2.
+// Document is the provider metadata, with the field names of RFC 8414 §2
+// and OpenID Connect Discovery 1.0 §3.
 type Document struct {
 	Issuer                                     string   `json:"issuer"`
 	JWKSURI                                    string   `json:"jwks_uri"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
 	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
@@ -46,6 +59,20 @@ type Document struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ClaimTypesSupported                        []string `json:"claim_types_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
 
 // New describes a provider at issuer, which config has validated.
@@ -54,10 +81,13 @@ func New(issuer string) Document {
 	return Document{
 		Issuer:                            issuer,
 		JWKSURI:                           issuer + JWKSPath,
+		AuthorizationEndpoint:             issuer + AuthorizationPath,
 		TokenEndpoint:                     issuer + TokenPath,
+		UserinfoEndpoint:                  issuer + UserinfoPath,
+		EndSessionEndpoint:                issuer + EndSessionPath,
 		IntrospectionEndpoint:             issuer + IntrospectionPath,
 		RevocationEndpoint:                issuer + RevocationPath,
-		GrantTypesSupported:               []string{client.GrantClientCredentials, client.GrantRefreshToken},
+		GrantTypesSupported:               []string{client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials},
 		TokenEndpointAuthMethodsSupported: slices.Concat(confidential, []string{client.AuthNone}),
 		TokenEndpointAuthSigningAlgValuesSupported: client.AssertionAlgorithms,
 		// Introspection is for resource servers, which must authenticate.
@@ -66,6 +96,23 @@ func New(issuer string) Document {
 		// Plain PKCE protects nothing against an attacker who sees the
 		// request (RFC 9700 §2.1.1).
 		CodeChallengeMethodsSupported: []string{"S256"},
+		// The code flow only (RFC 9700 §2.1.2), answering in the query,
+		// where iss can be added to errors as well as codes.
+		ResponseTypesSupported:           []string{"code"},
+		ResponseModesSupported:           []string{"query"},
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: client.IDTokenAlgorithms,
+		ScopesSupported:                  []string{"openid", "profile", "email", "address", "phone", "offline_access"},
+		ClaimsSupported: slices.Concat([]string{"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"},
+			identity.SupportedClaims()),
+		ClaimTypesSupported:                        []string{"normal"},
+		ClaimsParameterSupported:                   true,
+		RequestParameterSupported:                  false,
+		RequestURIParameterSupported:               false,
+		AuthorizationResponseIssParameterSupported: true,
+		ACRValuesSupported:                         identity.ACRValues,
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		UILocalesSupported:                         []string{"en"},
 	}
 }
 

@@ -89,7 +89,7 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p, err := New(cfg, store, km, logger)
+	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +261,9 @@ func (f *fixture) signIn(t *testing.T, c *client.Client, subject string, scopes 
 	}
 	session := NewSession()
 	session.Subject = subject
+	session.Claims.Subject = subject
+	session.Claims.AuthTime = time.Now().Truncate(time.Second)
+	session.Claims.RequestedAt = session.Claims.AuthTime
 	resp, err := f.provider.fosite.NewAuthorizeResponse(t.Context(), ar, session)
 	if err != nil {
 		t.Fatalf("authorize response: %v", err)

@@ -15,14 +15,20 @@
 //     methods, and answers with iss and token_type (introspect.go);
 //   - revocation answers 503, not 200, when the store fails (revoke.go);
 //   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
-//     503 when the database is unreachable (errors.go).
+//     503 when the database is unreachable (errors.go);
+//   - the authorization endpoint decides when the user must sign in or
+//     consent, hands over to the pages of pkg/ui, and adds RFC 9207 iss to
+//     every answer (authorize.go);
+//   - userinfo and RP-initiated logout, which fosite does not provide
+//     (userinfo.go, logout.go).
 //
 // # The request path
 //
-// Token, Introspect and Revoke are http.HandlerFuncs mounted by cmd/latchkey.
-// Each hands the request to fosite, which calls back into storage/postgres
-// for clients and tokens, inside a transaction where writes must happen
-// together.
+// The handlers are http.HandlerFuncs mounted by cmd/latchkey. Each hands
+// the request to fosite, which calls back into storage/postgres for clients
+// and tokens, inside a transaction where writes must happen together. The
+// browser-facing ones (Authorize, Resume, EndSession) run under the browser
+// session of pkg/session.
 package oauth
 
 import (
@@ -31,6 +37,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -38,11 +46,15 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -76,17 +88,41 @@ type Config struct {
 	AccessTokenSigningAlg jose.SignatureAlgorithm
 }
 
-// Provider serves the OAuth 2.0 endpoints.
+// Deps are what the provider works with.
+type Deps struct {
+	Store  *postgres.Store
+	Keys   *keys.Manager
+	Logger *slog.Logger
+	// Sessions, Users and Pages serve the browser: sign-in, userinfo and
+	// sign-out. A provider without them serves machine clients only.
+	Sessions *session.Manager
+	Users    *identity.Manager
+	Pages    *ui.Pages
+}
+
+// Provider serves the OAuth 2.0 and OpenID Connect endpoints.
 type Provider struct {
 	fosite *fosite.Fosite
 	store  *postgres.Store
 	issuer string
-	logger *slog.Logger
+	// base is the issuer's path, "" at the root: the prefix of every page.
+	base        string
+	enforcePKCE bool
+	idSigner    *signer
+	logger      *slog.Logger
+	sessions    *session.Manager
+	users       *identity.Manager
+	pages       *ui.Pages
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
 // nothing else.
-func New(cfg Config, store *postgres.Store, keyManager *keys.Manager, logger *slog.Logger) (*Provider, error) {
+func New(cfg Config, d Deps) (*Provider, error) {
+	store, keyManager, logger := d.Store, d.Keys, d.Logger
+	issuerURL, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: issuer: %w", err)
+	}
 	if len(cfg.Secrets) == 0 {
 		return nil, fmt.Errorf("oauth: no secrets configured")
 	}
@@ -117,6 +153,8 @@ func New(cfg Config, store *postgres.Store, keyManager *keys.Manager, logger *sl
 		RotatedGlobalSecrets:           hmacKeys[1:],
 		ClientSecretsHasher:            client.Hasher{},
 		SendDebugMessagesToClients:     false,
+		// select_account would need an account chooser Latchkey lacks.
+		AllowedPromptValues: promptValues,
 	}
 	// jwks_uri of private_key_jwt clients: fosite's default client logs
 	// every fetch to stderr and retries for half a minute with no timeout.
@@ -135,16 +173,37 @@ func New(cfg Config, store *postgres.Store, keyManager *keys.Manager, logger *sl
 		signer: newSigner(keyManager, cfg.AccessTokenSigningAlg),
 		issuer: cfg.Issuer,
 	}
-	f := compose.Compose(fc, store, strat,
+	// ID tokens are RS256 unless the client registered ES256, which the
+	// session carries to the signer (algHeader).
+	idSigner := newSigner(keyManager, jose.RS256)
+	f := compose.Compose(fc, store, &compose.CommonStrategy{
+		CoreStrategy:               strat,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		Signer:                     idSigner,
+	},
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 	).(*fosite.Fosite)
 	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
-	return &Provider{fosite: f, store: store, issuer: cfg.Issuer, logger: logger}, nil
+	return &Provider{
+		fosite:      f,
+		store:       store,
+		issuer:      cfg.Issuer,
+		base:        strings.TrimSuffix(issuerURL.Path, "/"),
+		enforcePKCE: cfg.EnforcePKCE,
+		idSigner:    idSigner,
+		logger:      logger,
+		sessions:    d.Sessions,
+		users:       d.Users,
+		pages:       d.Pages,
+	}, nil
 }
 
 // fositeConfig adjusts fosite's configuration where a field is not enough.

@@ -16,6 +16,9 @@ import (
 // which carries the ID token claims of sign-ins.
 type Session struct {
 	*openid.DefaultSession `json:"oidc"`
+	// UserinfoClaims names the claims the client asked userinfo for with
+	// the claims parameter, beyond what its scopes grant.
+	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 var _ fosite.Session = (*Session)(nil)
@@ -24,8 +27,8 @@ var _ fosite.Session = (*Session)(nil)
 // a stored one into.
 func NewSession() *Session {
 	return &Session{DefaultSession: &openid.DefaultSession{
-		Claims:  &jwt.IDTokenClaims{},
-		Headers: &jwt.Headers{},
+		Claims:  &jwt.IDTokenClaims{Extra: map[string]any{}},
+		Headers: &jwt.Headers{Extra: map[string]any{}},
 	}}
 }
 

@@ -30,11 +30,25 @@ func newSigner(m *keys.Manager, alg jose.SignatureAlgorithm) *signer {
 	return &signer{keys: m, alg: alg}
 }
 
-// Generate signs claims with the current key. Passing the key as a JWK with
-// its kid makes go-jose write that kid, so header and key cannot disagree
-// even when a rotation lands between two calls.
+// algHeader carries, among the headers fosite hands the signer, the
+// algorithm a client registered for its ID tokens. fosite drops an "alg"
+// header, so the choice travels under this name, stored with the session,
+// and Generate takes it out before signing.
+const algHeader = "latchkey_alg"
+
+// Generate signs claims with the current key of the signer's algorithm, or
+// of the one algHeader names. Passing the key as a JWK with its kid makes
+// go-jose write that kid, so header and key cannot disagree even when a
+// rotation lands between two calls.
 func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
-	k, err := s.keys.Current(s.alg)
+	alg := s.alg
+	h := header.ToMap()
+	if a, ok := h[algHeader].(string); ok {
+		alg = jose.SignatureAlgorithm(a)
+		delete(h, algHeader)
+		header = &jwt.Headers{Extra: h}
+	}
+	k, err := s.keys.Current(alg)
 	if err != nil {
 		return "", "", err
 	}

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
 
 	"github.com/latchkey/latchkey/pkg/client"
@@ -18,10 +21,11 @@ import (
 
 // The fosite storage interfaces the Store implements.
 var (
-	_ fosite.ClientManager          = (*Store)(nil)
-	_ oauth2.CoreStorage            = (*Store)(nil)
-	_ oauth2.TokenRevocationStorage = (*Store)(nil)
-	_ pkce.PKCERequestStorage       = (*Store)(nil)
+	_ fosite.ClientManager               = (*Store)(nil)
+	_ oauth2.CoreStorage                 = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage      = (*Store)(nil)
+	_ pkce.PKCERequestStorage            = (*Store)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*Store)(nil)
 )
 
 // ErrTokenRace reports that a code or refresh token was redeemed by another
@@ -37,6 +41,7 @@ const (
 	refreshTokens  tokenTable = "oauth_refresh_tokens"
 	codes          tokenTable = "oauth_authorization_codes"
 	pkceChallenges tokenTable = "oauth_pkce_requests"
+	oidcSessions   tokenTable = "oauth_oidc_sessions"
 )
 
 // storedRequest is the part of a fosite.Requester kept in the request
@@ -183,8 +188,9 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		switch t {
 		case codes:
 			return r, fosite.ErrInvalidatedAuthorizeCode
-		case pkceChallenges:
-			// A spent challenge is gone; fosite answers invalid_grant.
+		case pkceChallenges, oidcSessions:
+			// A spent challenge or OIDC request is gone; fosite answers
+			// invalid_grant, or issues no ID token.
 			return nil, fosite.ErrNotFound
 		}
 		return r, fosite.ErrInactiveToken
@@ -315,6 +321,36 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 // RevokeAccessToken revokes every access token of a grant (RFC 7009).
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 	return s.deactivateFamily(ctx, accessTokens, requestID)
+}
+
+// oidcKey is what the OpenID Connect request behind a code is stored under.
+// fosite hands this storage the code itself, not its signature; a digest
+// keeps the code out of the database like every other token.
+func oidcKey(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateOpenIDConnectSession stores the OpenID Connect request (nonce,
+// max_age, the ID token claims) behind a code.
+func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.insertToken(ctx, oidcSessions, oidcKey(code), r, fosite.AuthorizeCode, "", nil)
+}
+
+// GetOpenIDConnectSession loads the OpenID Connect request behind a code,
+// decoding its session into a copy of r's.
+func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	return s.getToken(ctx, oidcSessions, oidcKey(code), r.GetSession().Clone())
+}
+
+// DeleteOpenIDConnectSession spends the OpenID Connect request behind a
+// code once its ID token is issued.
+func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	err := s.deactivate(ctx, oidcSessions, oidcKey(code))
+	if errors.Is(err, ErrTokenRace) {
+		return nil
+	}
+	return err
 }
 
 // ClientAssertionJWTValid returns fosite.ErrJTIKnown if a private_key_jwt

@@ -1,0 +1,365 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/ui"
+)
+
+// Authorize serves the authorization endpoint, by GET or POST (OpenID
+// Connect Core §3.1.2.1). fosite parses and checks the request; this
+// handler decides whether the user must sign in or consent first, parks
+// the request while they do (pkg/session), and answers once they have.
+func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
+	p.authorize(w, r, "", session.Pending{Started: time.Now().Truncate(time.Second)})
+}
+
+// Resume carries on with a parked request once the login or consent page
+// is done with it. The request's parameters come from the session, never
+// from this URL.
+func (p *Provider) Resume(w http.ResponseWriter, r *http.Request) {
+	handle := r.URL.Query().Get("request")
+	pending, ok := p.sessions.Pending(r.Context(), handle)
+	if !ok {
+		p.pages.Message(w, http.StatusBadRequest, "Start again", ui.MessagePage{
+			Message: "This sign-in request has expired or was already used. Go back to the app you came from and sign in again.",
+		})
+		return
+	}
+	parked := r.Clone(r.Context())
+	parked.Method = http.MethodGet
+	parked.URL.RawQuery = pending.Params.Encode()
+	parked.Body, parked.Form, parked.PostForm = http.NoBody, nil, nil
+	p.authorize(w, parked, handle, pending)
+}
+
+// step is what a request needs before it can be answered.
+type step int
+
+const (
+	answer step = iota
+	signIn
+	consent
+)
+
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle string, pending session.Pending) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// fosite would try to use a request object before it has checked the
+	// redirect URI, and fail where the error cannot be sent back. Set it
+	// aside, let fosite check the rest, then refuse it properly.
+	var objects []string
+	if err := r.ParseForm(); err == nil {
+		for _, name := range []string{"request", "request_uri"} {
+			if r.Form.Has(name) {
+				objects = append(objects, name)
+				r.Form.Del(name)
+			}
+		}
+	}
+	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	if err := checkAuthorizeRequest(ar, objects, p.enforcePKCE); err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	requested, err := parseClaimsParameter(ar.GetRequestForm().Get("claims"))
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	pending.Params = ar.GetRequestForm()
+
+	auth, signedIn, err := p.sessions.Current(ctx)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	var user *identity.User
+	if signedIn {
+		if user, err = p.users.Get(ctx, auth.UserID); errors.Is(err, identity.ErrNotFound) {
+			signedIn = false
+		} else if err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
+	}
+	next, err := p.nextStep(ctx, ar, pending, auth, signedIn, requested)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	prompts := strings.Fields(ar.GetRequestForm().Get("prompt"))
+	switch {
+	case next == signIn && slices.Contains(prompts, "none"):
+		p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in, and prompt=none forbids asking them to."))
+		return
+	case next == consent && slices.Contains(prompts, "none"):
+		p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not allowed this app these scopes, and prompt=none forbids asking them to."))
+		return
+	case next != answer:
+		if handle == "" {
+			handle = p.sessions.Park(ctx, pending.Params)
+		}
+		to := ui.LoginURL(p.base, handle)
+		if next == consent {
+			to = ui.ConsentURL(p.base, handle)
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
+
+	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, p.signInSession(ar, pending, auth, user, requested))
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	resp.AddParameter("iss", p.issuer)
+	if handle != "" {
+		p.sessions.Finish(ctx, handle)
+	}
+	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// checkAuthorizeRequest refuses, before the user is asked anything, what
+// fosite would refuse only once the user had signed in (PKCE, prompt), and
+// what fosite would accept but Latchkey does not offer: request objects
+// (saying so beats ignoring parameters the client relies on) and responses
+// outside the query, where iss could not be added to errors.
+func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enforcePKCE bool) error {
+	form := ar.GetRequestForm()
+	switch {
+	case slices.Contains(objects, "request"):
+		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters themselves.")
+	case slices.Contains(objects, "request_uri"):
+		return fosite.ErrRequestURINotSupported.WithHint("Request objects are not supported; send the parameters themselves.")
+	case form.Get("response_mode") != "" && form.Get("response_mode") != "query":
+		return fosite.ErrUnsupportedResponseMode.WithHintf("response_mode %q is not supported; Latchkey answers in the query.", form.Get("response_mode"))
+	case form.Get("code_challenge") == "" && (enforcePKCE || ar.GetClient().IsPublic()):
+		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge with code_challenge_method S256.")
+	case form.Get("code_challenge") != "" && form.Get("code_challenge_method") != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not accepted.")
+	}
+	prompts := strings.Fields(form.Get("prompt"))
+	for _, pr := range prompts {
+		if !slices.Contains(promptValues, pr) {
+			return fosite.ErrInvalidRequest.WithHintf("prompt %q is not supported; use none, login or consent.", pr)
+		}
+	}
+	if slices.Contains(prompts, "none") && len(prompts) > 1 {
+		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
+	}
+	return nil
+}
+
+// promptValues are the prompt values Latchkey honours.
+var promptValues = []string{"none", "login", "consent"}
+
+// nextStep decides what the request still needs: the user signed in (at
+// all, freshly enough for prompt=login and max_age, as the user the
+// id_token_hint names), their consent, or nothing. A refusal on the consent
+// page ends the request with access_denied.
+func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, pending session.Pending,
+	auth session.Auth, signedIn bool, requested requestedClaims) (step, error) {
+	form := ar.GetRequestForm()
+	if !signedIn {
+		return signIn, nil
+	}
+	if slices.Contains(strings.Fields(form.Get("prompt")), "login") && auth.AuthTime.Before(pending.Started) {
+		return signIn, nil
+	}
+	if maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {
+		if auth.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(pending.Started) {
+			return signIn, nil
+		}
+	}
+	if hint := form.Get("id_token_hint"); hint != "" {
+		sub, err := p.hintSubject(ctx, hint)
+		if err != nil {
+			return 0, err
+		}
+		if sub != auth.UserID {
+			return signIn, nil
+		}
+	}
+	if acr := requested.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && !slices.Contains(acr.Values, identity.ACRPassword) {
+		return 0, fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
+	}
+
+	c := ar.GetClient().(*client.Client)
+	switch {
+	case pending.Denied:
+		return 0, fosite.ErrAccessDenied.WithHint("The user denied the request.")
+	case c.SkipConsent, pending.Consented:
+		return answer, nil
+	case slices.Contains(strings.Fields(form.Get("prompt")), "consent"):
+		return consent, nil
+	}
+	allowed, err := p.store.ConsentedScopes(ctx, auth.UserID, c.ID)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range ar.GetRequestedScopes() {
+		if !slices.Contains(allowed, s) {
+			return consent, nil
+		}
+	}
+	return answer, nil
+}
+
+// hintSubject returns the subject of an ID token Latchkey issued, expired
+// or not, as id_token_hint may be (OpenID Connect Core §3.1.2.1).
+func (p *Provider) hintSubject(ctx context.Context, hint string) (string, error) {
+	t, err := p.idSigner.Decode(ctx, hint)
+	var ve *jwt.ValidationError
+	if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
+		return "", fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this server issued.")
+	}
+	if iss, _ := t.Claims["iss"].(string); iss != p.issuer {
+		return "", fosite.ErrInvalidRequest.WithHint("The id_token_hint was issued by another server.")
+	}
+	sub, _ := t.Claims["sub"].(string)
+	return sub, nil
+}
+
+// signInSession is the session a code is issued with: who signed in, when
+// and how, and the claims the grant's scopes (and the claims parameter)
+// put in the ID token. It grants every scope requested: fosite has checked
+// that the client may ask for them, and the user has allowed them.
+func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.Pending, auth session.Auth,
+	user *identity.User, requested requestedClaims) *Session {
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	audience := ar.GetRequestedAudience()
+	if len(audience) == 0 {
+		audience = ar.GetClient().GetAudience()
+	}
+	for _, a := range audience {
+		ar.GrantAudience(a)
+	}
+
+	s := NewSession()
+	s.Subject = user.ID
+	claims := s.Claims
+	claims.Subject = user.ID
+	claims.AuthTime = auth.AuthTime
+	claims.RequestedAt = pending.Started
+	claims.AuthenticationMethodsReferences = auth.AMR
+	claims.AuthenticationContextClassReference = identity.ACRPassword
+	names := append(identity.ClaimsForScopes(ar.GetGrantedScopes()), requested.IDToken.names()...)
+	for k, v := range user.ClaimValues(names) {
+		claims.Extra[k] = v
+	}
+	claims.Extra["sid"] = auth.SID
+	s.UserinfoClaims = requested.Userinfo.names()
+	if c, ok := ar.GetClient().(*client.Client); ok && c.IDTokenSignedResponseAlg != "" {
+		s.Headers.Extra[algHeader] = c.IDTokenSignedResponseAlg
+	}
+	return s
+}
+
+// authorizeError answers a failed authorization request. If fosite could
+// not confirm the client and its redirect URI, the browser must not be sent
+// anywhere (RFC 9700 §4.1.1): the user sees a page. Otherwise the error goes
+// back to the app, with iss (RFC 9207) so that the app knows which server
+// it comes from.
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := protocolError(err)
+	id := server.RequestID(r.Context())
+	if rfc.CodeField >= http.StatusInternalServerError {
+		p.logger.Error("authorization request failed", "request_id", id, "error", rfc.ErrorField, "cause", err)
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.pages.Message(w, http.StatusBadRequest, "Cannot sign in", ui.MessagePage{
+			Message:   "The app sent a sign-in request that Latchkey cannot accept: " + rfc.GetDescription() + " Tell the app's developers.",
+			RequestID: id,
+		})
+		return
+	}
+	to := *ar.GetRedirectURI()
+	q := to.Query()
+	q.Set("error", rfc.ErrorField)
+	q.Set("error_description", rfc.GetDescription())
+	if state := ar.GetState(); state != "" {
+		q.Set("state", state)
+	}
+	q.Set("iss", p.issuer)
+	to.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to.String(), http.StatusSeeOther)
+}
+
+// claimRequest is one member of the claims parameter (OpenID Connect Core
+// §5.5.1).
+type claimRequest struct {
+	Essential bool     `json:"essential"`
+	Value     string   `json:"value"`
+	Values    []string `json:"values"`
+}
+
+type claimRequests map[string]claimRequest
+
+func (c claimRequests) names() []string {
+	out := make([]string, 0, len(c))
+	for name := range c {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// requestedClaims is the claims parameter: individual claims the client
+// wants in the ID token and from userinfo, beyond what its scopes grant.
+type requestedClaims struct {
+	IDToken  claimRequests `json:"id_token"`
+	Userinfo claimRequests `json:"userinfo"`
+}
+
+// parseClaimsParameter reads the claims parameter. A member given as null
+// asks for the claim with no further conditions.
+func parseClaimsParameter(raw string) (requestedClaims, error) {
+	var rc requestedClaims
+	if raw == "" {
+		return rc, nil
+	}
+	var doc struct {
+		IDToken  map[string]*claimRequest `json:"id_token"`
+		Userinfo map[string]*claimRequest `json:"userinfo"`
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		return rc, fosite.ErrInvalidRequest.WithHint("The claims parameter is not a JSON object as OpenID Connect Core §5.5 describes.")
+	}
+	conv := func(in map[string]*claimRequest) claimRequests {
+		out := claimRequests{}
+		for name, c := range in {
+			if c == nil {
+				c = &claimRequest{}
+			}
+			if c.Value != "" {
+				c.Values = append(c.Values, c.Value)
+			}
+			out[name] = *c
+		}
+		return out
+	}
+	rc.IDToken, rc.Userinfo = conv(doc.IDToken), conv(doc.Userinfo)
+	return rc, nil
+}
