@@ -14,10 +14,13 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -25,8 +28,10 @@ import (
 type app struct {
 	keys    *keys.Manager
 	janitor *janitor
-	public  http.Handler
-	admin   http.Handler
+	// public is the public listener's router, which latchkey dev adds its
+	// demo app to.
+	public *chi.Mux
+	admin  http.Handler
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -41,6 +46,21 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 
+	issuer, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	base := strings.TrimSuffix(issuer.Path, "/")
+	pages, err := ui.NewPages(base)
+	if err != nil {
+		return nil, err
+	}
+	users := identity.NewManager(store, identity.NewHasher())
+	sessions := session.NewManager(store, session.Config{
+		Secure:      issuer.Scheme == "https",
+		IdleTimeout: cfg.SessionIdleTimeout,
+		Lifetime:    cfg.SessionLifetime,
+	})
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -50,15 +70,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AuthorizationCodeLifespan: cfg.AuthorizationCodeLifespan,
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
-	}, store, keyManager, logger)
+	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, Pages: pages})
 	if err != nil {
 		return nil, err
 	}
+	webUI := &ui.UI{Pages: pages, Sessions: sessions, Users: users, Clients: store, Consents: store, Logger: logger, Base: base}
 
-	issuer, err := url.Parse(cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("issuer: %w", err)
-	}
 	opts := server.Options{
 		Logger: logger,
 		HSTS:   issuer.Scheme == "https",
@@ -80,6 +97,19 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.TokenPath, provider.Token)
 	protocol.HandleFunc(discovery.IntrospectionPath, provider.Introspect)
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
+	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
+	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
+	protocol.Handle(ui.StaticPath+"/*", ui.Static(base))
+	// What the browser does goes through its session.
+	protocol.Group(func(r chi.Router) {
+		r.Use(sessions.Handler)
+		r.Get(discovery.AuthorizationPath, provider.Authorize)
+		r.Post(discovery.AuthorizationPath, provider.Authorize)
+		r.Get(discovery.AuthorizationResumePath, provider.Resume)
+		r.Get(discovery.EndSessionPath, provider.EndSession)
+		r.Post(discovery.EndSessionPath, provider.EndSession)
+		webUI.Register(r)
+	})
 
 	public := server.NewRouter(opts)
 	public.Get(metadataPath, doc.Handler().ServeHTTP)

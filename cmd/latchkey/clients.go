@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // clientsUsage is the form of the whole command, quoted when the subcommand
@@ -97,53 +98,25 @@ func clientsCommand(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(config.NeedDatabase); err != nil {
-		return err
-	}
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	r.manager = client.NewManager(store, cfg.ClientSecretGracePeriod)
-	return sub.run(ctx, r)
+	return withStore(cfg, func(store *postgres.Store) error {
+		r.manager = client.NewManager(store, cfg.ClientSecretGracePeriod)
+		return sub.run(ctx, r)
+	})
 }
 
 // parse reads the subcommand's arguments and flags and returns the
-// configuration. The client ID may come straight after the subcommand or
-// after the flags, because the flag package stops at the first positional
-// argument and operators write both.
-//
-// The server settings are read by config.Parse on a second FlagSet, fed
-// only the settings given here. They cannot share this FlagSet: two of the
-// client's flags, --access-token-lifespan and --refresh-token-lifespan,
-// have the names of server settings, and mean the client's own lifespans.
+// configuration.
 func (r *clientsRun) parse(name string, args []string) (config.Config, error) {
-	fs := flag.NewFlagSet("clients "+name, flag.ContinueOnError)
-	fs.SetOutput(r.e.stderr)
-	fs.Usage = func() {
+	usage := func(fs *flag.FlagSet) {
 		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", r.sub.form)
 		fs.PrintDefaults()
 	}
-	r.register(fs)
-	server := passServerSettings(fs)
-	if r.sub.withID && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		r.id, args = args[0], args[1:]
+	cfg, id, given, err := parseSubcommand(r.e, "clients "+name, r.sub.form, args, r.sub.withID, usage, r.register)
+	if err != nil {
+		return cfg, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return config.Config{}, err
-		}
-		return config.Config{}, usageError("%v", err)
-	}
-	r.given = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { r.given[f.Name] = true })
-	if err := r.check(fs.Args()); err != nil {
-		return config.Config{}, err
-	}
-	settings := flag.NewFlagSet("clients "+name, flag.ContinueOnError)
-	settings.SetOutput(r.e.stderr)
-	return config.Parse(settings, server.args, r.e.lookupEnv)
+	r.id, r.given = id, given
+	return cfg, r.check()
 }
 
 // register puts the subcommand's own flags on fs.
@@ -159,16 +132,8 @@ func (r *clientsRun) register(fs *flag.FlagSet) {
 	}
 }
 
-// check takes the client ID from what is left after the flags, if it was
-// not given before them, and rejects anything else left over and values
-// the flag package cannot check.
-func (r *clientsRun) check(rest []string) error {
-	if r.sub.withID && r.id == "" && len(rest) == 1 {
-		r.id, rest = rest[0], nil
-	}
-	if len(rest) > 0 || (r.sub.withID && r.id == "") {
-		return usageError("%s", r.sub.form)
-	}
+// check rejects values the flag package cannot check.
+func (r *clientsRun) check() error {
 	if r.sub.output && r.output != "json" && r.output != "table" {
 		return usageError("--output is %q; it must be json or table", r.output)
 	}
@@ -179,42 +144,6 @@ func (r *clientsRun) check(rest []string) error {
 		return usageError("nothing to change; %s", r.sub.form)
 	}
 	return nil
-}
-
-// serverSettings collects the server settings given on the command line,
-// as arguments for config.Parse, so that --database-url and the like work
-// here as they do for every other command.
-type serverSettings struct {
-	args []string
-}
-
-// serverSetting is the flag for one server setting; it only records its
-// text, leaving config.Parse to read and check it.
-type serverSetting struct {
-	name string
-	into *serverSettings
-}
-
-// String returns "": the default is config's to show, in its docs.
-func (s *serverSetting) String() string { return "" }
-
-// Set records the setting for config.Parse.
-func (s *serverSetting) Set(text string) error {
-	s.into.args = append(s.into.args, "--"+s.name+"="+text)
-	return nil
-}
-
-// passServerSettings registers a flag on fs for every server setting whose
-// name the subcommand does not use itself.
-func passServerSettings(fs *flag.FlagSet) *serverSettings {
-	server := &serverSettings{}
-	for _, s := range config.Settings() {
-		if s.Flag == "" || fs.Lookup(s.Flag) != nil {
-			continue
-		}
-		fs.Var(&serverSetting{name: s.Flag, into: server}, s.Flag, fmt.Sprintf("%s (env %s)", s.Description, s.Env))
-	}
-	return server
 }
 
 // listFlag is a repeatable flag that collects every value given. An empty
@@ -260,6 +189,7 @@ func (o *onceFlag) Set(s string) error {
 // metadata field, and what they name on disk once read.
 type metadataFlags struct {
 	id, name, authMethod, signingAlg, format string
+	idTokenAlg                               string
 	jwksFile, jwksURI, file                  string
 	scope                                    onceFlag
 	grantTypes, redirectURIs                 listFlag
@@ -291,6 +221,7 @@ func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
 	fs.StringVar(&m.jwksFile, "jwks-file", "", "`file` holding the client's public JSON Web Key Set (jwks), for private_key_jwt")
 	fs.StringVar(&m.jwksURI, "jwks-uri", "", "jwks_uri: where the client publishes its public keys, for private_key_jwt")
 	fs.StringVar(&m.format, "access-token-format", "", "access_token_format: opaque (default) or jwt (RFC 9068)")
+	fs.StringVar(&m.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256")
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
@@ -365,6 +296,7 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 		"jwks-file":                func() { c.JWKS = slices.Clone(m.jwks) },
 		"jwks-uri":                 func() { c.JWKSURI = m.jwksURI },
 		"access-token-format":      func() { c.AccessTokenFormat = m.format },
+		"id-token-alg":             func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
 		"skip-consent":             func() { c.SkipConsent = m.skipConsent },
 		"access-token-lifespan":    func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
 		"refresh-token-lifespan":   func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },

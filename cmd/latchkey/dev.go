@@ -16,7 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/pgcluster"
 )
 
@@ -107,14 +109,22 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 		return err
 	}
 
+	password, err := seedDemo(ctx, identity.NewManager(store, identity.NewHasher()),
+		client.NewManager(store, cfg.ClientSecretGracePeriod), cfg.Issuer, *dir)
+	if err != nil {
+		return err
+	}
+
 	fmt.Fprintf(e.stdout, `Latchkey development server
   issuer:    %s
   discovery: %s/.well-known/openid-configuration
   admin:     http://%s
   database:  %s
+  try it:    %s%s (sign in as %s, password %s)
 Press Ctrl-C to stop.
-`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL)
-	return serveNode(ctx, cfg, store, logger, public, admin)
+`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password)
+	demo := newDevDemo(cfg.Issuer)
+	return serveNode(ctx, cfg, store, logger, public, admin, func(a *app) { demo.Register(a.public) })
 }
 
 // explicitSettings reports, by environment variable name, which settings

@@ -31,8 +31,10 @@ func buildLatchkey(t *testing.T, dir string) string {
 
 // devProcess is a running `latchkey dev`.
 type devProcess struct {
-	cmd       *exec.Cmd
-	issuer    string
+	cmd    *exec.Cmd
+	issuer string
+	// password is the demo user's, as latchkey dev prints it.
+	password  string
 	stderr    *bytes.Buffer
 	postgres  int // the postmaster's PID
 	waitError chan error
@@ -60,15 +62,22 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "issuer:"); ok {
-				found <- strings.TrimSpace(v)
+			line := strings.TrimSpace(sc.Text())
+			if _, pw, ok := strings.Cut(line, ", password "); ok {
+				p.password = strings.TrimSuffix(pw, ")")
+			}
+			if strings.HasPrefix(line, "Press Ctrl-C") {
+				found <- p.issuer
+			}
+			if v, ok := strings.CutPrefix(line, "issuer:"); ok {
+				p.issuer = strings.TrimSpace(v)
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 		p.waitError <- cmd.Wait()
 	}()
 	select {
-	case p.issuer = <-found:
+	case <-found:
 	case err := <-p.waitError:
 		t.Fatalf("latchkey dev exited before serving: %v\n%s", err, p.stderr)
 	case <-time.After(90 * time.Second):
@@ -150,6 +159,14 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 	if len(kids) == 0 {
 		t.Fatal("dev serves an empty JWKS")
 	}
+	// The newcomer's first sign-in: the demo app, the demo user, the
+	// password dev printed.
+	b := newBrowser(t, first.issuer)
+	login := b.visit(first.issuer + "/dev/demo/start")
+	done := b.decide(b.signIn(login, "demo@example.com", first.password), "allow")
+	if done.status != http.StatusOK || !strings.Contains(done.body, `id="signed-in"`) || !strings.Contains(done.body, "demo@example.com") {
+		t.Fatalf("signing in to the demo app with the printed password: %d\n%s", done.status, done.body)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, ".latchkey", "secret")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("development secret: %v, mode %v; want a 0600 file", err, fi.Mode())
 	}
@@ -158,6 +175,9 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 	second := startDev(t, bin, dir)
 	if again := second.jwksKIDs(t); !slices.Equal(again, kids) {
 		t.Fatalf("keys changed across a restart: %v -> %v", kids, again)
+	}
+	if second.password != first.password {
+		t.Fatal("the demo password changed across a restart")
 	}
 	second.interrupt(t)
 }

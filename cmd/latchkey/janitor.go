@@ -62,21 +62,15 @@ func janitorCommand(ctx context.Context, args []string, e env) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
-	if err := cfg.Validate(config.NeedDatabase); err != nil {
-		return err
-	}
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	j := &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: newLogger(e.stderr, cfg)}
-	deleted, err := j.sweep(ctx)
-	if err != nil {
-		return err
-	}
-	for _, table := range slices.Sorted(maps.Keys(deleted)) {
-		fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
-	}
-	return nil
+	return withStore(cfg, func(store *postgres.Store) error {
+		j := &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: newLogger(e.stderr, cfg)}
+		deleted, err := j.sweep(ctx)
+		if err != nil {
+			return err
+		}
+		for _, table := range slices.Sorted(maps.Keys(deleted)) {
+			fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
+		}
+		return nil
+	})
 }

@@ -22,6 +22,7 @@ Usage:
   latchkey migrate up|status           apply or inspect database migrations
   latchkey keys list|rotate|retire KID manage signing keys
   latchkey clients create|list|get|update|delete|rotate-secret   manage OAuth clients
+  latchkey users create|list|get|update|disable|enable|delete|set-password   manage users
   latchkey janitor                     delete expired tokens once
   latchkey bench [--concurrency N]     measure token issuance and introspection
   latchkey version                     print the version
@@ -34,6 +35,9 @@ Run "latchkey COMMAND -h" for a command's flags.
 type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
+	// stdin is where a command reads what must never be in its arguments,
+	// which every user of the machine can see in ps: passwords.
+	stdin io.Reader
 }
 
 func main() {
@@ -44,7 +48,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv})
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, stdin: os.Stdin})
 	stop()
 	os.Exit(code)
 }
@@ -62,6 +66,7 @@ func run(ctx context.Context, args []string, e env) int {
 		"migrate": migrateCommand,
 		"keys":    keysCommand,
 		"clients": clientsCommand,
+		"users":   usersCommand,
 		"janitor": janitorCommand,
 		"bench":   benchCommand,
 		"version": versionCommand,

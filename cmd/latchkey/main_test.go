@@ -15,7 +15,7 @@ import (
 	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, stopChromium) }
 
 const testSecret = "test-secret-test-secret-test-secret-0123"
 
@@ -25,10 +25,16 @@ type vars map[string]string
 func (v vars) lookup(k string) (string, bool) { s, ok := v[k]; return s, ok }
 
 // runCLI runs latchkey in-process as a user would from a shell, with vs as
-// its whole environment.
+// its whole environment and nothing on stdin.
 func runCLI(ctx context.Context, vs vars, args ...string) (code int, stdout, stderr string) {
+	return runCLIWithStdin(ctx, vs, "", args...)
+}
+
+// runCLIWithStdin is runCLI with stdin as what is piped in, the way a
+// script hands latchkey a password.
+func runCLIWithStdin(ctx context.Context, vs vars, stdin string, args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	code = run(ctx, args, env{stdout: &out, stderr: &errOut, lookupEnv: vs.lookup})
+	code = run(ctx, args, env{stdout: &out, stderr: &errOut, lookupEnv: vs.lookup, stdin: strings.NewReader(stdin)})
 	return code, out.String(), errOut.String()
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // migrateCommand applies or reports migrations: latchkey migrate up|status.
@@ -20,30 +21,23 @@ func migrateCommand(ctx context.Context, args []string, e env) error {
 	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
 		return usageError("latchkey migrate up|status")
 	}
-	if err := cfg.Validate(config.NeedDatabase); err != nil {
-		return err
-	}
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	if fs.Arg(0) == "up" {
-		if err := store.Migrate(ctx); err != nil {
+	return withStore(cfg, func(store *postgres.Store) error {
+		if fs.Arg(0) == "up" {
+			if err := store.Migrate(ctx); err != nil {
+				return err
+			}
+		}
+		st, err := store.SchemaStatus(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	st, err := store.SchemaStatus(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "schema version %d of %d", st.Current, st.Latest)
-	if len(st.Pending) > 0 {
-		fmt.Fprintf(e.stdout, "; pending: %s", strings.Join(st.Pending, ", "))
-	} else {
-		fmt.Fprint(e.stdout, "; up to date")
-	}
-	fmt.Fprintln(e.stdout)
-	return nil
+		fmt.Fprintf(e.stdout, "schema version %d of %d", st.Current, st.Latest)
+		if len(st.Pending) > 0 {
+			fmt.Fprintf(e.stdout, "; pending: %s", strings.Join(st.Pending, ", "))
+		} else {
+			fmt.Fprint(e.stdout, "; up to date")
+		}
+		fmt.Fprintln(e.stdout)
+		return nil
+	})
 }

@@ -82,13 +82,16 @@ func listen(cfg config.Config) (public, admin net.Listener, err error) {
 }
 
 // serveNode wires a node on store and serves it on the given listeners until
-// ctx ends.
-func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, public, admin net.Listener) error {
+// ctx ends. extend may add routes to the wired node before it serves.
+func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, public, admin net.Listener, extend ...func(*app)) error {
 	a, err := wire(ctx, cfg, store, logger)
 	if err != nil {
 		public.Close()
 		admin.Close()
 		return err
+	}
+	for _, e := range extend {
+		e(a)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

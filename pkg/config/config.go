@@ -77,6 +77,10 @@ type Config struct {
 	JanitorInterval time.Duration
 	// JanitorBatchSize is how many rows one janitor statement deletes.
 	JanitorBatchSize int32
+	// SessionIdleTimeout ends a browser session unused for this long.
+	SessionIdleTimeout time.Duration
+	// SessionLifetime ends a browser session this long after sign-in.
+	SessionLifetime time.Duration
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -157,6 +161,10 @@ func bindings(c *Config) []binding {
 			"how often serve deletes expired tokens; 0 turns it off"}, "duration", setDuration(&c.JanitorInterval)},
 		{Setting{"LATCHKEY_JANITOR_BATCH_SIZE", "janitor-batch-size", "1000",
 			"rows the janitor deletes per statement"}, "number", setInt32(&c.JanitorBatchSize)},
+		{Setting{"LATCHKEY_SESSION_IDLE_TIMEOUT", "session-idle-timeout", "8h",
+			"a browser session unused for this long ends"}, "duration", setDuration(&c.SessionIdleTimeout)},
+		{Setting{"LATCHKEY_SESSION_LIFETIME", "session-lifetime", "168h",
+			"a browser session ends this long after sign-in, however active"}, "duration", setDuration(&c.SessionLifetime)},
 	}
 }
 

@@ -67,6 +67,8 @@ func defaults() config.Config {
 		ClientSecretGracePeriod:   24 * time.Hour,
 		JanitorInterval:           10 * time.Minute,
 		JanitorBatchSize:          1000,
+		SessionIdleTimeout:        8 * time.Hour,
+		SessionLifetime:           168 * time.Hour,
 	}
 }
 
@@ -277,6 +279,8 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "janitor off", env: environ{"LATCHKEY_JANITOR_INTERVAL": "0s"}, need: all},
 		{name: "janitor in a loop", env: environ{"LATCHKEY_JANITOR_INTERVAL": "10ms"}, wantEnv: "LATCHKEY_JANITOR_INTERVAL"},
 		{name: "janitor batch of none", env: environ{"LATCHKEY_JANITOR_BATCH_SIZE": "0"}, wantEnv: "LATCHKEY_JANITOR_BATCH_SIZE"},
+		{name: "session idle timeout of seconds", env: environ{"LATCHKEY_SESSION_IDLE_TIMEOUT": "30s"}, wantEnv: "LATCHKEY_SESSION_IDLE_TIMEOUT"},
+		{name: "session lifetime over 90 days", env: environ{"LATCHKEY_SESSION_LIFETIME": "2161h"}, wantEnv: "LATCHKEY_SESSION_LIFETIME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

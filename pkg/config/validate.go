@@ -48,7 +48,10 @@ const (
 	// client secret can stay valid.
 	maxSecretGracePeriod = 30 * 24 * time.Hour
 	minJanitorInterval   = time.Second
-	maxJanitorBatch      = 100000
+	// maxSessionLifetime bounds how long one sign-in lasts: a stolen session
+	// cookie must not work forever.
+	maxSessionLifetime = 90 * 24 * time.Hour
+	maxJanitorBatch    = 100000
 )
 
 // generateHint tells an operator how to make a secret that passes.
@@ -147,6 +150,12 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.JanitorBatchSize < 1 || c.JanitorBatchSize > maxJanitorBatch {
 		p.add("LATCHKEY_JANITOR_BATCH_SIZE", "is %d; it must be from 1 to %d", c.JanitorBatchSize, maxJanitorBatch)
+	}
+	if c.SessionIdleTimeout < time.Minute {
+		p.add("LATCHKEY_SESSION_IDLE_TIMEOUT", "is %s; it must be at least 1m", fmtDuration(c.SessionIdleTimeout))
+	}
+	if c.SessionLifetime < time.Minute || c.SessionLifetime > maxSessionLifetime {
+		p.add("LATCHKEY_SESSION_LIFETIME", "is %s; it must be from 1m to %s", fmtDuration(c.SessionLifetime), fmtDuration(maxSessionLifetime))
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/pkg/client"
+)
+
+// chromium is the browser shared by every test in this binary: starting one
+// takes longer than most tests. Each test gets a browser context of its
+// own, so cookies do not leak between tests.
+var chromium struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	err    error
+}
+
+// errNoChromium says how to get the browser the end-to-end tests drive.
+var errNoChromium = errors.New("chromium is not installed (apt-get install chromium)")
+
+// stopChromium closes the shared browser, if one was started.
+func stopChromium() {
+	if chromium.cancel != nil {
+		chromium.cancel()
+	}
+}
+
+// browserTab returns a fresh browser context in the shared Chromium,
+// starting Chromium on first use. Without Chromium the test fails under CI
+// and is skipped elsewhere.
+func browserTab(t *testing.T) context.Context {
+	t.Helper()
+	chromium.once.Do(func() {
+		path, err := exec.LookPath("chromium")
+		if err != nil {
+			chromium.err = errNoChromium
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			// Root cannot use Chromium's sandbox; the pages are our own.
+			chromedp.NoSandbox,
+			// The machine has no network beyond loopback: stop Chromium
+			// from trying.
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		chromium.ctx = ctx
+		chromium.cancel = func() { cancelBrowser(); cancelAlloc() }
+		chromium.err = chromedp.Do(ctx) // starts the browser
+	})
+	if chromium.err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("end-to-end tests need a browser: %v", chromium.err)
+		}
+		t.Skipf("skipping the browser test: %v", chromium.err)
+	}
+	tab, cancel := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(tab, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// webApp is a small web application that signs its users in with
+// Latchkey, as an app developer would write one: it starts the code flow
+// with PKCE, state and nonce, verifies the ID token with go-oidc, reads
+// userinfo, and signs out with RP-initiated logout.
+type webApp struct {
+	url string
+	rp  *relyingParty
+
+	mu      sync.Mutex
+	pending map[string]authRequest
+	idToken string
+}
+
+func newWebApp(t *testing.T, n *node) *webApp {
+	t.Helper()
+	a := &webApp{pending: map[string]authRequest{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/start", a.start)
+	mux.HandleFunc("/callback", a.callback)
+	mux.HandleFunc("/logout", a.logout)
+	mux.HandleFunc("/bye", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `<!doctype html><h1 id="bye">Signed out of Notes</h1>`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+	a.rp = n.app(t, func(c *client.Client) {
+		c.RedirectURIs = []string{srv.URL + "/callback"}
+		c.PostLogoutRedirectURIs = []string{srv.URL + "/bye"}
+	})
+	return a
+}
+
+func (a *webApp) start(w http.ResponseWriter, r *http.Request) {
+	ar := a.rp.start()
+	a.mu.Lock()
+	a.pending[ar.state] = ar
+	a.mu.Unlock()
+	http.Redirect(w, r, ar.url, http.StatusFound)
+}
+
+func (a *webApp) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	a.mu.Lock()
+	ar, ok := a.pending[q.Get("state")]
+	delete(a.pending, q.Get("state"))
+	a.mu.Unlock()
+	fail := func(format string, args ...any) {
+		http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+	}
+	if !ok {
+		fail("unknown state")
+		return
+	}
+	tok, err := a.rp.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(ar.verifier))
+	if err != nil {
+		fail("exchange: %v", err)
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	id, err := a.rp.verifier.Verify(ctx, raw)
+	if err != nil || id.Nonce != ar.nonce {
+		fail("ID token rejected: %v (nonce %q, want %q)", err, id.Nonce, ar.nonce)
+		return
+	}
+	info, err := a.rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		fail("userinfo: %v", err)
+		return
+	}
+	var profile struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+	}
+	if err := info.Claims(&profile); err != nil || info.Subject != id.Subject {
+		fail("userinfo claims: %v", err)
+		return
+	}
+	a.mu.Lock()
+	a.idToken = raw
+	a.mu.Unlock()
+	fmt.Fprintf(w, `<!doctype html><h1>Notes</h1><p id="who">%s &lt;%s&gt;</p><p id="verified">ID token verified</p>`,
+		html.EscapeString(profile.Name), html.EscapeString(profile.Email))
+}
+
+func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	hint := a.idToken
+	a.mu.Unlock()
+	// The end-session endpoint comes from discovery, as for any app.
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := a.rp.provider.Claims(&meta); err != nil || meta.EndSession == "" {
+		http.Error(w, "no end_session_endpoint in discovery", http.StatusInternalServerError)
+		return
+	}
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {a.url + "/bye"}, "state": {"signing-out"}}
+	http.Redirect(w, r, meta.EndSession+"?"+q.Encode(), http.StatusFound)
+}
+
+// screenshot saves a PNG of the page in the test's artifact directory
+// (kept with go test -artifacts).
+func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		png, err := chromedp.FullScreenshot(100)(ctx, target)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), png, 0o644)
+	})
+}
+
+func TestBrowserSignsInWithConsentThenSingleSignOnThenSignsOut(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.user(t, "ada@example.com")
+	app := newWebApp(t, n)
+	tab := browserTab(t)
+
+	err := chromedp.Do(tab,
+		chromedp.Navigate(app.url+"/start"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		screenshot(t, "login"),
+		chromedp.EmulateViewport(390, 844),
+		screenshot(t, "login-phone"),
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
+		screenshot(t, "consent"),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitVisible(chromedp.ID("verified")),
+	)
+	if err != nil {
+		t.Fatalf("first sign-in: %v", err)
+	}
+	who, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("who")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if who != "Ada Lovelace <ada@example.com>" {
+		t.Fatalf("the app shows %q, want the name and email from userinfo", who)
+	}
+
+	// A second sign-in in the same browser goes straight through.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(app.url+"/start"),
+		chromedp.WaitVisible(chromedp.ID("verified")),
+	)
+	location, _ := chromedp.Run(tab, chromedp.Location())
+	if err != nil || !strings.HasPrefix(location, app.url+"/callback") {
+		t.Fatalf("single sign-on: ended at %q (%v), want the app's callback without a login page", location, err)
+	}
+
+	// Signing out ends the session: the next sign-in asks for the password.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(app.url+"/logout"),
+		chromedp.WaitVisible(chromedp.ID("bye")),
+	)
+	if err != nil {
+		t.Fatalf("sign-out: %v", err)
+	}
+	location, _ = chromedp.Run(tab, chromedp.Location())
+	if err := chromedp.Do(tab, chromedp.Navigate(app.url+"/start"), chromedp.WaitVisible(chromedp.ID("password"))); err != nil {
+		t.Fatalf("sign-in after sign-out: %v", err)
+	}
+	if !strings.Contains(location, "state=signing-out") {
+		t.Fatalf("after sign-out the browser is at %q, want the app's page with its state", location)
+	}
+}

@@ -1,0 +1,642 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// usersUsage is the form of the whole command, quoted when the subcommand
+// is missing or unknown.
+const usersUsage = "latchkey users create|list|get|update|disable|enable|delete|set-password [USER] [flags]"
+
+// userArgHelp explains the USER argument in -h output, since it takes two
+// kinds of value.
+const userArgHelp = "USER is the user's sub (a UUID) or their email address, in any case."
+
+// passwordSource explains in -h output where a password comes from: never
+// the command line, which every user of the machine can read in ps.
+const passwordSource = "The password is asked for twice, without echo, when stdin is a terminal;\n" +
+	"otherwise it is the first line of stdin."
+
+// maxPasswordLine bounds how much of stdin is read for a password. Any line
+// that long breaks the length rule of the policy, so cutting it short
+// changes no answer, and a wrong file piped in is not read whole.
+const maxPasswordLine = 64 << 10
+
+// errNoPassword is the answer when stdin has no password to give: nothing
+// piped in, or an empty first line.
+var errNoPassword = errors.New("no password on stdin")
+
+// usersSub describes one subcommand of latchkey users, so that parsing,
+// usage errors and -h output all follow from one table.
+type usersSub struct {
+	// form is the usage line, quoted in usage errors.
+	form string
+	// doc says what the subcommand does, in -h output, where an operator
+	// looks before running something that cannot be undone.
+	doc string
+	// withUser says the subcommand acts on one existing user, named by a
+	// positional argument.
+	withUser bool
+	// profile says the subcommand takes the profile flags; create also
+	// takes --no-password and needs --email.
+	profile, create bool
+	// output says the subcommand prints users, and so takes --output.
+	output bool
+	// run does the work once the arguments are parsed and the store is
+	// open.
+	run func(context.Context, *usersRun) error
+}
+
+// usersSubs are the subcommands of latchkey users, by name.
+var usersSubs = map[string]usersSub{
+	"create": {form: "latchkey users create --email EMAIL [profile flags] [--no-password] [--output json|table]",
+		doc:     "Adds a user with a new, random sub. " + passwordSource,
+		profile: true, create: true, output: true, run: usersCreate},
+	"list": {form: "latchkey users list [--output json|table]",
+		doc:    "Lists every user, by email.",
+		output: true, run: usersList},
+	"get": {form: "latchkey users get USER [--output json|table]",
+		doc:      "Shows one user.",
+		withUser: true, output: true, run: usersGet},
+	"update": {form: "latchkey users update USER [--email EMAIL] [profile flags] [--output json|table]",
+		doc:      "Changes the fields the flags name and keeps the rest. A new email clears email_verified unless --email-verified is given too.",
+		withUser: true, profile: true, output: true, run: usersUpdate},
+	"disable": {form: "latchkey users disable USER",
+		doc:      "Stops the user signing in, and at once ends their browser sessions and revokes their access and refresh tokens.",
+		withUser: true, run: usersDisable},
+	"enable": {form: "latchkey users enable USER",
+		doc:      "Lets a disabled user sign in again. Sessions and tokens ended by disable stay ended.",
+		withUser: true, run: usersEnable},
+	"delete": {form: "latchkey users delete USER",
+		doc:      "Removes the user for good, with their sessions and consents, and revokes their tokens.",
+		withUser: true, run: usersDelete},
+	"set-password": {form: "latchkey users set-password USER",
+		doc:      "Replaces the user's password. " + passwordSource,
+		withUser: true, run: usersSetPassword},
+}
+
+// usersRun is one parsed invocation of latchkey users: what was asked, of
+// which user, and the manager that does it.
+type usersRun struct {
+	sub usersSub
+	e   env
+	// user is the USER argument as given: a sub or an email.
+	user       string
+	output     string
+	profile    profileFlags
+	noPassword bool
+	// given holds the names of the flags given on the command line, which
+	// is what lets update change only those fields.
+	given   map[string]bool
+	manager *identity.Manager
+}
+
+// usersCommand manages users directly in the configured database: latchkey
+// users create|list|get|update|disable|enable|delete|set-password. It goes
+// through identity.Manager, so a user stored here is validated, and their
+// password checked against the policy and hashed, exactly as anywhere else.
+func usersCommand(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		return usageError("%s", usersUsage)
+	}
+	sub, ok := usersSubs[args[0]]
+	if !ok {
+		return usageError("unknown subcommand %q; %s", args[0], usersUsage)
+	}
+	r := &usersRun{sub: sub, e: e}
+	cfg, err := r.parse(args[0], args[1:])
+	if err != nil {
+		return err
+	}
+	return withStore(cfg, func(store *postgres.Store) error {
+		r.manager = identity.NewManager(store, identity.NewHasher())
+		return sub.run(ctx, r)
+	})
+}
+
+// parse reads the subcommand's arguments and flags and returns the
+// configuration; USER is a sub or an email.
+func (r *usersRun) parse(name string, args []string) (config.Config, error) {
+	usage := func(fs *flag.FlagSet) {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\n", r.sub.form, r.sub.doc)
+		if r.sub.withUser {
+			fmt.Fprintf(fs.Output(), "%s\n\n", userArgHelp)
+		}
+		fmt.Fprintln(fs.Output(), "Flags:")
+		fs.PrintDefaults()
+	}
+	cfg, user, given, err := parseSubcommand(r.e, "users "+name, r.sub.form, args, r.sub.withUser, usage, r.register)
+	if err != nil {
+		return cfg, err
+	}
+	r.user, r.given = user, given
+	return cfg, r.check()
+}
+
+// register puts the subcommand's own flags on fs. There is deliberately no
+// password flag: see readPassword.
+func (r *usersRun) register(fs *flag.FlagSet) {
+	if r.sub.output {
+		fs.StringVar(&r.output, "output", "table", "output `format`: json or table")
+	}
+	if r.sub.create {
+		fs.BoolVar(&r.noPassword, "no-password", false, "create the user without a password; they cannot sign in until set-password gives them one")
+	}
+	if r.sub.profile {
+		r.profile.register(fs, r.sub.create)
+	}
+}
+
+// check rejects values the flag package cannot check.
+func (r *usersRun) check() error {
+	if r.sub.output && r.output != "json" && r.output != "table" {
+		return usageError("--output is %q; it must be json or table", r.output)
+	}
+	if r.sub.create && !r.given["email"] {
+		return usageError("--email is required; %s", r.sub.form)
+	}
+	if r.sub.profile && !r.sub.create && !r.profile.changes(r.given) {
+		return usageError("nothing to change; %s", r.sub.form)
+	}
+	return nil
+}
+
+// profileFlags are the flags of create and update, one per field of the
+// user's profile.
+type profileFlags struct {
+	email, name, givenName, familyName string
+	emailVerified                      bool
+	claims                             claimFlags
+}
+
+// register puts the profile flags on fs. Each flag's help names the claim
+// it sets, the name the JSON output uses.
+func (p *profileFlags) register(fs *flag.FlagSet, create bool) {
+	email := "email: the user's email address, unique regardless of case"
+	verified := "email_verified: the email address is known to be the user's"
+	if create {
+		email += " (required)"
+	} else {
+		verified += " (a new --email clears it unless this is given too)"
+	}
+	fs.StringVar(&p.email, "email", "", email)
+	fs.BoolVar(&p.emailVerified, "email-verified", false, verified)
+	fs.StringVar(&p.name, "name", "", "name: the user's full name, as shown to people")
+	fs.StringVar(&p.givenName, "given-name", "", "given_name")
+	fs.StringVar(&p.familyName, "family-name", "", "family_name")
+	fs.Var(&p.claims, "claim", "another standard claim, as `NAME=VALUE`, such as locale=en-GB or phone_number=+441632960000; "+
+		"NAME= removes it; repeatable")
+}
+
+// setters returns, for each profile flag by name, how it changes u. Only
+// the given ones run, which is what makes update a partial change.
+func (p *profileFlags) setters(u *identity.User) map[string]func() {
+	return map[string]func(){
+		"email":          func() { u.Email = p.email },
+		"email-verified": func() { u.EmailVerified = p.emailVerified },
+		"name":           func() { u.Name = p.name },
+		"given-name":     func() { u.GivenName = p.givenName },
+		"family-name":    func() { u.FamilyName = p.familyName },
+		"claim": func() {
+			for _, c := range p.claims {
+				if c.value == nil {
+					delete(u.Claims, c.name)
+					continue
+				}
+				if u.Claims == nil {
+					u.Claims = map[string]any{}
+				}
+				u.Claims[c.name] = c.value
+			}
+		},
+	}
+}
+
+// apply changes u as the given flags say. A new email address clears
+// email_verified unless --email-verified is given too: apps rely on
+// email_verified to mean that someone checked the address, and nobody has
+// checked the new one.
+func (p *profileFlags) apply(u *identity.User, given map[string]bool) {
+	if given["email"] && !given["email-verified"] && !strings.EqualFold(strings.TrimSpace(u.Email), strings.TrimSpace(p.email)) {
+		u.EmailVerified = false
+	}
+	for name, set := range p.setters(u) {
+		if given[name] {
+			set()
+		}
+	}
+}
+
+// changes reports whether the given flags change any of the profile.
+func (p *profileFlags) changes(given map[string]bool) bool {
+	for name := range p.setters(&identity.User{}) {
+		if given[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// claimEdit is one --claim: a claim to set, or, with a nil value, to
+// remove.
+type claimEdit struct {
+	name  string
+	value any
+}
+
+// claimFlags is the repeatable --claim flag, kept in order so that a later
+// --claim for the same name wins, as it would reading left to right.
+type claimFlags []claimEdit
+
+// ownFlags maps the claims that have a flag of their own to that flag, so
+// that --claim name=Ada points the operator to --name.
+var ownFlags = map[string]string{
+	"email": "email", "email_verified": "email-verified", "name": "name",
+	"given_name": "given-name", "family_name": "family-name",
+}
+
+// String shows the values for -h output.
+func (c *claimFlags) String() string {
+	var parts []string
+	for _, e := range *c {
+		parts = append(parts, fmt.Sprintf("%s=%v", e.name, e.value))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Set adds one NAME=VALUE. Whether NAME is a claim Latchkey keeps is left
+// to identity.User.Validate, so that the list lives in one place.
+func (c *claimFlags) Set(s string) error {
+	name, text, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return errors.New("want NAME=VALUE, such as locale=en-GB, or NAME= to remove a claim")
+	}
+	if f, own := ownFlags[name]; own {
+		return fmt.Errorf("%s has a flag of its own: --%s", name, f)
+	}
+	value, err := claimValue(name, text)
+	if err != nil {
+		return err
+	}
+	*c = append(*c, claimEdit{name: name, value: value})
+	return nil
+}
+
+// claimValue turns the text of a --claim into the value the claim has in
+// ID tokens and userinfo, whose types OpenID Connect Core §5.1 fixes:
+// phone_number_verified is a boolean and address a JSON object; the rest
+// are strings. Empty text means removal, and gives nil.
+func claimValue(name, text string) (any, error) {
+	switch {
+	case text == "":
+		return nil, nil
+	case name == "phone_number_verified":
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return nil, errors.New("phone_number_verified must be true or false")
+		}
+		return b, nil
+	case name == "address":
+		// Plain text is the whole address, which is what the formatted
+		// member is for; a JSON object gives the parts.
+		if !strings.HasPrefix(strings.TrimSpace(text), "{") {
+			return map[string]any{"formatted": text}, nil
+		}
+		var addr map[string]any
+		if err := json.Unmarshal([]byte(text), &addr); err != nil {
+			return nil, errors.New(`address must be plain text or a JSON object such as {"street_address": "12 Acacia Avenue", "locality": "London", "country": "GB"}`)
+		}
+		return addr, nil
+	}
+	return text, nil
+}
+
+// usersCreate adds a user and prints them. The profile is checked, and the
+// email looked up, before the password is asked for, so that the operator
+// does not type a password only to be told the email is wrong.
+func usersCreate(ctx context.Context, r *usersRun) error {
+	var u identity.User
+	r.profile.apply(&u, r.given)
+	u.Email = strings.TrimSpace(u.Email)
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	var password string
+	if !r.noPassword {
+		switch _, err := r.manager.GetByEmail(ctx, u.Email); {
+		case err == nil:
+			return usersError(u.Email, u.Email, identity.ErrEmailTaken)
+		case !errors.Is(err, identity.ErrNotFound):
+			return err
+		}
+		var err error
+		if password, err = r.readPassword(ctx, u.Email); err != nil {
+			return err
+		}
+	}
+	created, err := r.manager.Create(ctx, u, password)
+	if err != nil {
+		return usersError(u.Email, u.Email, err)
+	}
+	return r.show(created)
+}
+
+// usersList prints every user.
+func usersList(ctx context.Context, r *usersRun) error {
+	us, err := r.manager.List(ctx)
+	if err != nil {
+		return err
+	}
+	if r.output == "json" {
+		if us == nil {
+			us = []*identity.User{}
+		}
+		return writeJSON(r.e.stdout, us)
+	}
+	return writeUserList(r.e.stdout, us)
+}
+
+// usersGet prints one user.
+func usersGet(ctx context.Context, r *usersRun) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	return r.show(u)
+}
+
+// usersUpdate changes the fields of a user that the flags name and leaves
+// the rest as stored.
+func usersUpdate(ctx context.Context, r *usersRun) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	updated, err := r.manager.Update(ctx, u.ID, func(u *identity.User) error {
+		r.profile.apply(u, r.given)
+		return nil
+	})
+	if err != nil {
+		return usersError(r.user, strings.TrimSpace(r.profile.email), err)
+	}
+	return r.show(updated)
+}
+
+// usersDisable stops a user signing in and, in the same transaction, ends
+// their browser sessions and revokes their tokens, so that they are out at
+// once rather than when their tokens expire.
+func usersDisable(ctx context.Context, r *usersRun) error {
+	return r.act(ctx, "disabled user", r.manager.Disable)
+}
+
+// usersEnable lets a disabled user sign in again.
+func usersEnable(ctx context.Context, r *usersRun) error {
+	return r.act(ctx, "enabled user", r.manager.Enable)
+}
+
+// usersDelete removes a user with their sessions, consents and tokens.
+func usersDelete(ctx context.Context, r *usersRun) error {
+	return r.act(ctx, "deleted user", r.manager.Delete)
+}
+
+// usersSetPassword replaces a user's password. The user is looked up first,
+// so that an unknown USER is reported before the operator types anything.
+func usersSetPassword(ctx context.Context, r *usersRun) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	password, err := r.readPassword(ctx, u.Email)
+	if err != nil {
+		return err
+	}
+	if err := r.manager.SetPassword(ctx, u.ID, password); err != nil {
+		return usersError(r.user, u.Email, err)
+	}
+	fmt.Fprintf(r.e.stdout, "password set for %s (%s)\n", u.Email, u.ID)
+	return nil
+}
+
+// act runs do on the user named by USER and reports it in one line that
+// names the user both ways, so that a log of operator commands reads
+// unambiguously.
+func (r *usersRun) act(ctx context.Context, done string, do func(context.Context, string) error) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	if err := do(ctx, u.ID); err != nil {
+		return usersError(r.user, u.Email, err)
+	}
+	fmt.Fprintf(r.e.stdout, "%s %s (%s)\n", done, u.Email, u.ID)
+	return nil
+}
+
+// find returns the user USER names: by email if it has an @, which no sub
+// has, and by sub otherwise.
+func (r *usersRun) find(ctx context.Context) (*identity.User, error) {
+	var (
+		u   *identity.User
+		err error
+	)
+	if strings.Contains(r.user, "@") {
+		u, err = r.manager.GetByEmail(ctx, r.user)
+	} else {
+		u, err = r.manager.Get(ctx, r.user)
+	}
+	if err != nil {
+		return nil, usersError(r.user, "", err)
+	}
+	return u, nil
+}
+
+// usersError turns the Manager's expected errors into one line an operator
+// can act on. who is the user as the operator named them, email the address
+// that was being given to a user. identity.ErrInvalidUser and
+// identity.ErrWeakPassword already say what is wrong, and are returned as
+// they are, like anything else.
+func usersError(who, email string, err error) error {
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return fmt.Errorf("no user %q", who)
+	case errors.Is(err, identity.ErrEmailTaken):
+		return fmt.Errorf("another user already has the email %s", email)
+	}
+	return err
+}
+
+// readPassword gets a new password for the user with the given email and
+// checks it against the policy before anything is stored. It never comes
+// from the arguments, which other users of the machine can read in ps and
+// which shells keep in their history. At a terminal it is typed twice
+// without echo; otherwise it is the first line of stdin, which is how
+// scripts and secret stores hand it over.
+func (r *usersRun) readPassword(ctx context.Context, email string) (string, error) {
+	if f, ok := r.e.stdin.(*os.File); ok && f == os.Stdin && term.IsTerminal(int(f.Fd())) {
+		return promptPassword(ctx, int(f.Fd()), r.e.stderr, email)
+	}
+	password, err := firstLine(r.e.stdin)
+	if err != nil {
+		return "", err
+	}
+	if err := identity.CheckPassword(password, email); err != nil {
+		return "", err
+	}
+	return password, nil
+}
+
+// firstLine returns the first line of in without its line ending. Only the
+// line ending is trimmed: spaces are as much a part of a password as any
+// other character.
+func firstLine(in io.Reader) (string, error) {
+	if in == nil {
+		return "", errNoPassword
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, maxPasswordLine)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the password from stdin: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errNoPassword
+	}
+	return line, nil
+}
+
+// promptPassword asks for a password at the terminal fd, prompting on
+// prompt. The policy is checked after the first entry, so that a refused
+// password need not be typed twice; the second entry must match, because
+// a typo nobody saw would otherwise lock the user out.
+func promptPassword(ctx context.Context, fd int, prompt io.Writer, email string) (string, error) {
+	first, err := readHidden(ctx, fd, prompt, "Password: ")
+	if err != nil {
+		return "", err
+	}
+	if err := identity.CheckPassword(first, email); err != nil {
+		return "", err
+	}
+	second, err := readHidden(ctx, fd, prompt, "Repeat password: ")
+	if err != nil {
+		return "", err
+	}
+	if first != second {
+		return "", errors.New("the passwords do not match")
+	}
+	return first, nil
+}
+
+// readHidden reads one line from the terminal fd without echo. Ctrl-C
+// cancels ctx while term.ReadPassword is blocked reading; the terminal's
+// echo is then turned back on here, since ReadPassword cannot do it before
+// the process exits.
+func readHidden(ctx context.Context, fd int, prompt io.Writer, label string) (string, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", fmt.Errorf("read the password: %w", err)
+	}
+	fmt.Fprint(prompt, label)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case res := <-done:
+		// The Enter that ended the line was not echoed either.
+		fmt.Fprintln(prompt)
+		if res.err != nil {
+			return "", fmt.Errorf("read the password: %w", res.err)
+		}
+		return string(res.b), nil
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(prompt)
+		return "", errors.New("interrupted; nothing was changed")
+	}
+}
+
+// show prints a user in the chosen format. The JSON is identity.User's own,
+// which leaves the password hash out.
+func (r *usersRun) show(u *identity.User) error {
+	if r.output == "json" {
+		return writeJSON(r.e.stdout, u)
+	}
+	return writeUserTable(r.e.stdout, u)
+}
+
+// writeUserTable writes a user's fields one per line, named as the JSON
+// output and the claims in tokens name them.
+func writeUserTable(w io.Writer, u *identity.User) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(field, value string) {
+		if value == "" {
+			value = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", field, value)
+	}
+	row("sub", u.ID)
+	row("email", u.Email)
+	row("email_verified", strconv.FormatBool(u.EmailVerified))
+	row("name", u.Name)
+	row("given_name", u.GivenName)
+	row("family_name", u.FamilyName)
+	for _, name := range slices.Sorted(maps.Keys(u.Claims)) {
+		row(name, claimText(u.Claims[name]))
+	}
+	row("disabled", strconv.FormatBool(u.Disabled))
+	row("created_at", u.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated_at", u.UpdatedAt.UTC().Format(time.RFC3339))
+	return tw.Flush()
+}
+
+// claimText shows a claim's value in a table: strings as they are, and
+// anything else (a boolean, an address) as JSON.
+func claimText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// writeUserList writes one line per user, enough to find the one to look
+// at with get.
+func writeUserList(w io.Writer, us []*identity.User) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUB\tEMAIL\tNAME\tDISABLED\tCREATED")
+	for _, u := range us {
+		name := u.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, name,
+			strconv.FormatBool(u.Disabled), u.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
