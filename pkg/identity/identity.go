@@ -20,14 +20,13 @@ import (
 	"unicode/utf8"
 )
 
-// Authentication context classes (acr) Latchkey achieves, strongest last.
-const (
-	// ACRPassword is a sign-in with a password alone.
-	ACRPassword = "urn:latchkey:acr:pwd"
-)
+// ACRPassword is the authentication context class (acr) of a sign-in with
+// a password alone; ACRMFA (mfa.go) adds a second factor.
+const ACRPassword = "urn:latchkey:acr:pwd"
 
-// ACRValues lists the acr values Latchkey can achieve, for discovery.
-var ACRValues = []string{ACRPassword}
+// ACRValues lists the acr values Latchkey can achieve, weakest first, for
+// discovery.
+var ACRValues = []string{ACRPassword, ACRMFA}
 
 // User is a person who can sign in.
 type User struct {

@@ -1,0 +1,389 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"image/png"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/latchkey/latchkey/pkg/seal"
+)
+
+// TOTP parameters: what every authenticator app supports. A code is good
+// for its 30-second step and one step either side, for clock drift.
+const (
+	totpPeriod = 30
+	totpSkew   = 1
+	totpDigits = otp.DigitsSix
+	totpAlg    = otp.AlgorithmSHA1
+)
+
+// Recovery codes: ten per user, 80 random bits each, so that a SHA-256
+// digest is as safe to store as a client secret's.
+const (
+	recoveryCodeCount = 10
+	recoveryCodeBytes = 10
+)
+
+// Authentication context classes and methods of a sign-in with a second
+// factor (RFC 8176 for the methods).
+const (
+	ACRMFA = "urn:latchkey:acr:mfa"
+	// AMRPassword, AMROTP and AMRMFA are the amr values Latchkey records.
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRMFA      = "mfa"
+)
+
+var (
+	// ErrFactorExists means the user already has a working factor; it must
+	// be turned off before another is enrolled.
+	ErrFactorExists = errors.New("the user already has a second factor")
+	// ErrNoFactor means the user has no (confirmed) factor.
+	ErrNoFactor = errors.New("the user has no second factor")
+	// ErrInvalidCode is the only answer a wrong code gets: wrong, already
+	// used, a spent recovery code, or no factor at all.
+	ErrInvalidCode = errors.New("the code is not valid")
+)
+
+// ThrottledError says the user has failed too often and must wait.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many wrong codes; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// ACRFor is the authentication context class a sign-in achieved, given
+// how the user proved who they are.
+func ACRFor(amr []string) string {
+	for _, m := range amr {
+		if m == AMRMFA {
+			return ACRMFA
+		}
+	}
+	return ACRPassword
+}
+
+// TOTPFactor is a stored factor.
+type TOTPFactor struct {
+	// Sealed is the secret, encrypted (pkg/seal).
+	Sealed    []byte
+	Confirmed bool
+	// LastStep is the time step of the last code accepted.
+	LastStep int64
+}
+
+// MFAStore keeps second factors. AcceptTOTPStep and UseRecoveryCode are
+// the atomic checks that make every code single-use.
+type MFAStore interface {
+	StartTOTP(ctx context.Context, userID string, sealed []byte) error
+	TOTPFactor(ctx context.Context, userID string) (TOTPFactor, error)
+	ConfirmTOTP(ctx context.Context, userID string, step int64, recovery [][]byte) error
+	AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	UseRecoveryCode(ctx context.Context, userID string, digest []byte) (bool, error)
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+	ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error
+	DeleteTOTP(ctx context.Context, userID string) (bool, error)
+	RecordMFAFailure(ctx context.Context, userID string, lockout bool) error
+	MFAFailures(ctx context.Context, userID string, since time.Time) (int, time.Time, error)
+}
+
+// Throttle limits wrong codes per user: after MaxFailures within Window,
+// each further attempt waits, twice as long after each failure, up to
+// Window.
+type Throttle struct {
+	MaxFailures int
+	Window      time.Duration
+}
+
+// firstDelay is the wait after the failure that reaches the limit.
+const firstDelay = 30 * time.Second
+
+// MFA manages users' second factor: a TOTP secret in an authenticator app,
+// with recovery codes for when the phone is lost.
+type MFA struct {
+	store    MFAStore
+	box      *seal.Box
+	issuer   string
+	throttle Throttle
+	logger   *slog.Logger
+}
+
+// NewMFA returns an MFA that seals secrets with box. issuer names the
+// service in authenticator apps. A manager that only resets factors (as
+// the CLI does) needs no box, issuer, throttle or logger.
+func NewMFA(store MFAStore, box *seal.Box, issuer string, throttle Throttle, logger *slog.Logger) *MFA {
+	return &MFA{store: store, box: box, issuer: issuer, throttle: throttle, logger: logger}
+}
+
+// Enrolment is what a user needs to add the factor to an authenticator app.
+type Enrolment struct {
+	// Secret is the base32 secret, for entering by hand.
+	Secret string
+	// URI is the otpauth:// link, for apps on the same device.
+	URI string
+	// QR is a PNG of the URI, made here, not by any outside service.
+	QR []byte
+}
+
+// Enrol returns what u needs to add a TOTP factor to an authenticator
+// app: the factor being enrolled, if there is one, so that reloading the
+// page does not change the secret already scanned; otherwise a new secret,
+// stored sealed but not counting until Confirm sees a code made from it.
+// It returns ErrFactorExists if u already has a working factor.
+func (m *MFA) Enrol(ctx context.Context, u *User) (Enrolment, error) {
+	opts := totp.GenerateOpts{
+		Issuer:      m.issuer,
+		AccountName: u.Email,
+		Period:      totpPeriod,
+		Digits:      totpDigits,
+		Algorithm:   totpAlg,
+		SecretSize:  20,
+	}
+	f, err := m.store.TOTPFactor(ctx, u.ID)
+	switch {
+	case err == nil && f.Confirmed:
+		return Enrolment{}, ErrFactorExists
+	case err == nil:
+		secret, err := m.box.Open(f.Sealed, m.aad(u.ID))
+		if err != nil {
+			return Enrolment{}, fmt.Errorf("identity: open TOTP secret: %w", err)
+		}
+		if opts.Secret, err = recoveryEncoding.DecodeString(string(secret)); err != nil {
+			return Enrolment{}, fmt.Errorf("identity: TOTP secret: %w", err)
+		}
+	case !errors.Is(err, ErrNoFactor):
+		return Enrolment{}, err
+	}
+	key, err := totp.Generate(opts)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("identity: generate TOTP secret: %w", err)
+	}
+	if opts.Secret == nil {
+		if err := m.store.StartTOTP(ctx, u.ID, m.box.Seal([]byte(key.Secret()), m.aad(u.ID))); err != nil {
+			return Enrolment{}, err
+		}
+	}
+	img, err := key.Image(240, 240)
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("identity: QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return Enrolment{}, fmt.Errorf("identity: QR code: %w", err)
+	}
+	return Enrolment{Secret: key.Secret(), URI: key.URL(), QR: buf.Bytes()}, nil
+}
+
+// Confirm turns on the factor being enrolled, if code comes from it, and
+// returns ten new recovery codes, shown once.
+func (m *MFA) Confirm(ctx context.Context, userID, code string) ([]string, error) {
+	f, err := m.store.TOTPFactor(ctx, userID)
+	if errors.Is(err, ErrNoFactor) || (err == nil && f.Confirmed) {
+		return nil, ErrNoFactor
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.throttled(ctx, userID); err != nil {
+		return nil, err
+	}
+	step, ok, err := m.matchStep(userID, f, code)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, m.fail(ctx, userID)
+	}
+	codes, digests := newRecoveryCodes()
+	if err := m.store.ConfirmTOTP(ctx, userID, step, digests); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// Enabled reports whether the user has a confirmed factor.
+func (m *MFA) Enabled(ctx context.Context, userID string) (bool, error) {
+	f, err := m.store.TOTPFactor(ctx, userID)
+	if errors.Is(err, ErrNoFactor) {
+		return false, nil
+	}
+	return err == nil && f.Confirmed, err
+}
+
+// Verify checks a code from the user's authenticator app, or one of their
+// recovery codes, and spends it. Every failure is ErrInvalidCode and is
+// recorded; after too many, attempts are refused with *ThrottledError
+// before any code is looked at.
+func (m *MFA) Verify(ctx context.Context, userID, code string) error {
+	if err := m.throttled(ctx, userID); err != nil {
+		return err
+	}
+	ok, err := m.check(ctx, userID, code)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return m.fail(ctx, userID)
+	}
+	return nil
+}
+
+// check spends code if it is a valid TOTP code or an unused recovery code.
+func (m *MFA) check(ctx context.Context, userID, code string) (bool, error) {
+	f, err := m.store.TOTPFactor(ctx, userID)
+	if errors.Is(err, ErrNoFactor) || (err == nil && !f.Confirmed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if normalized := normalizeRecoveryCode(code); len(normalized) == recoveryCodeBytes*8/5 {
+		return m.store.UseRecoveryCode(ctx, userID, recoveryDigest(normalized))
+	}
+	step, ok, err := m.matchStep(userID, f, code)
+	if err != nil || !ok {
+		return false, err
+	}
+	return m.store.AcceptTOTPStep(ctx, userID, step)
+}
+
+// matchStep returns the time step whose code is code, trying the current
+// step and one either side, and only steps after the last one accepted.
+func (m *MFA) matchStep(userID string, f TOTPFactor, code string) (int64, bool, error) {
+	code = strings.TrimSpace(code)
+	if len(code) != totpDigits.Length() {
+		return 0, false, nil
+	}
+	secret, err := m.box.Open(f.Sealed, m.aad(userID))
+	if err != nil {
+		return 0, false, fmt.Errorf("identity: open TOTP secret: %w", err)
+	}
+	now := time.Now().Unix() / totpPeriod
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: totpDigits, Algorithm: totpAlg}
+	for step := now - totpSkew; step <= now+totpSkew; step++ {
+		want, err := totp.GenerateCodeCustom(string(secret), time.Unix(step*totpPeriod, 0), opts)
+		if err != nil {
+			return 0, false, fmt.Errorf("identity: TOTP: %w", err)
+		}
+		if step > f.LastStep && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// throttled refuses an attempt the user must wait for.
+func (m *MFA) throttled(ctx context.Context, userID string) error {
+	n, last, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
+	if err != nil {
+		return err
+	}
+	if n < m.throttle.MaxFailures {
+		return nil
+	}
+	wait := firstDelay << min(n-m.throttle.MaxFailures, 16)
+	wait = min(wait, m.throttle.Window)
+	if left := time.Until(last.Add(wait)); left > 0 {
+		return &ThrottledError{RetryAfter: left}
+	}
+	return nil
+}
+
+// fail records a failed attempt, and a lockout when it reaches the limit.
+func (m *MFA) fail(ctx context.Context, userID string) error {
+	n, _, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
+	if err != nil {
+		return err
+	}
+	lockout := n+1 == m.throttle.MaxFailures
+	if err := m.store.RecordMFAFailure(ctx, userID, lockout); err != nil {
+		return err
+	}
+	if lockout {
+		m.logger.Warn("second factor locked after repeated wrong codes", "user", userID, "failures", n+1)
+	}
+	return ErrInvalidCode
+}
+
+// Disable turns the factor off, after a current code from it, and deletes
+// the recovery codes.
+func (m *MFA) Disable(ctx context.Context, userID, code string) error {
+	if err := m.Verify(ctx, userID, code); err != nil {
+		return err
+	}
+	_, err := m.store.DeleteTOTP(ctx, userID)
+	return err
+}
+
+// Reset removes a user's factor without a code, for an administrator
+// helping a user who lost both phone and recovery codes. The user must
+// enrol again where a factor is required.
+func (m *MFA) Reset(ctx context.Context, userID string) error {
+	existed, err := m.store.DeleteTOTP(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return ErrNoFactor
+	}
+	return nil
+}
+
+// RegenerateRecoveryCodes replaces the user's recovery codes with ten new
+// ones, shown once.
+func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	codes, digests := newRecoveryCodes()
+	if err := m.store.ReplaceRecoveryCodes(ctx, userID, digests); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// RecoveryCodesLeft counts the user's unused recovery codes.
+func (m *MFA) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+	return m.store.RecoveryCodesLeft(ctx, userID)
+}
+
+// aad binds a sealed secret to its user, so that a secret copied onto
+// another user's row does not open.
+func (m *MFA) aad(userID string) []byte { return []byte("totp:" + userID) }
+
+var recoveryEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newRecoveryCodes makes ten codes, written xxxx-xxxx-xxxx-xxxx, and their
+// digests.
+func newRecoveryCodes() ([]string, [][]byte) {
+	codes := make([]string, recoveryCodeCount)
+	digests := make([][]byte, recoveryCodeCount)
+	for i := range codes {
+		b := make([]byte, recoveryCodeBytes)
+		_, _ = rand.Read(b)
+		raw := strings.ToLower(recoveryEncoding.EncodeToString(b))
+		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12] + "-" + raw[12:16]
+		digests[i] = recoveryDigest(raw)
+	}
+	return codes, digests
+}
+
+// normalizeRecoveryCode accepts a code however the user typed it: any
+// case, with or without dashes and spaces.
+func normalizeRecoveryCode(code string) string {
+	return strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
+}
+
+func recoveryDigest(normalized string) []byte {
+	sum := sha256.Sum256([]byte(normalized))
+	return sum[:]
+}

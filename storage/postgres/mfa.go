@@ -1,0 +1,183 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/identity"
+)
+
+var _ identity.MFAStore = (*Store)(nil)
+
+// StartTOTP stores a new, unconfirmed factor for a user, replacing an
+// unconfirmed one. It returns identity.ErrFactorExists if the user has a
+// confirmed factor: that must be turned off first.
+func (s *Store) StartTOTP(ctx context.Context, userID string, sealed []byte) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO totp_factors (user_id, secret) VALUES ($1, $2)
+		ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, last_step = 0, created_at = now()
+		WHERE totp_factors.confirmed_at IS NULL`, userID, sealed)
+	if err != nil {
+		return fmt.Errorf("postgres: start TOTP enrolment: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return identity.ErrFactorExists
+	}
+	return nil
+}
+
+// TOTPFactor returns a user's factor, or identity.ErrNoFactor.
+func (s *Store) TOTPFactor(ctx context.Context, userID string) (identity.TOTPFactor, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var f identity.TOTPFactor
+	err := s.db(ctx).QueryRow(ctx, `SELECT secret, confirmed_at IS NOT NULL, last_step FROM totp_factors WHERE user_id = $1`,
+		userID).Scan(&f.Sealed, &f.Confirmed, &f.LastStep)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, identity.ErrNoFactor
+	}
+	if err != nil {
+		return f, fmt.Errorf("postgres: read TOTP factor: %w", err)
+	}
+	return f, nil
+}
+
+// ConfirmTOTP makes a user's pending factor count, records the step of the
+// code that confirmed it, and replaces their recovery codes, all at once.
+func (s *Store) ConfirmTOTP(ctx context.Context, userID string, step int64, recovery [][]byte) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE totp_factors SET confirmed_at = now(), last_step = $2
+			WHERE user_id = $1 AND confirmed_at IS NULL`, userID, step)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return identity.ErrNoFactor
+		}
+		return replaceRecoveryCodes(ctx, tx, userID, recovery)
+	})
+	if err != nil && !errors.Is(err, identity.ErrNoFactor) {
+		return fmt.Errorf("postgres: confirm TOTP factor: %w", err)
+	}
+	return err
+}
+
+// AcceptTOTPStep spends the time step of a valid code: it succeeds only if
+// no code of this step or a later one was accepted before, so of two
+// requests with the same code, even at once, one wins.
+func (s *Store) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `UPDATE totp_factors SET last_step = $2
+		WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2`, userID, step)
+	if err != nil {
+		return false, fmt.Errorf("postgres: accept TOTP code: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UseRecoveryCode spends a recovery code; false if it is unknown or spent.
+func (s *Store) UseRecoveryCode(ctx context.Context, userID string, digest []byte) (bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `UPDATE recovery_codes SET used_at = now()
+		WHERE user_id = $1 AND digest = $2 AND used_at IS NULL`, userID, digest)
+	if err != nil {
+		return false, fmt.Errorf("postgres: use recovery code: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecoveryCodesLeft counts a user's unused recovery codes.
+func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var n int
+	if err := s.db(ctx).QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`,
+		userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count recovery codes: %w", err)
+	}
+	return n, nil
+}
+
+// ReplaceRecoveryCodes gives a user with a confirmed factor a new set of
+// recovery codes; the old ones stop working.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var confirmed bool
+		err := tx.QueryRow(ctx, `SELECT confirmed_at IS NOT NULL FROM totp_factors WHERE user_id = $1 FOR UPDATE`, userID).Scan(&confirmed)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !confirmed) {
+			return identity.ErrNoFactor
+		}
+		if err != nil {
+			return err
+		}
+		return replaceRecoveryCodes(ctx, tx, userID, recovery)
+	})
+	if err != nil && !errors.Is(err, identity.ErrNoFactor) {
+		return fmt.Errorf("postgres: replace recovery codes: %w", err)
+	}
+	return err
+}
+
+func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, recovery [][]byte) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO recovery_codes (user_id, digest) SELECT $1, unnest($2::bytea[])`, userID, recovery)
+	return err
+}
+
+// DeleteTOTP removes a user's factor and recovery codes; false if there was
+// none.
+func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
+	var existed bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM totp_factors WHERE user_id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		existed = tag.RowsAffected() > 0
+		_, err = tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: delete TOTP factor: %w", err)
+	}
+	return existed, nil
+}
+
+// RecordMFAFailure records a failed second-factor attempt; lockout marks
+// the one that reached the limit.
+func (s *Store) RecordMFAFailure(ctx context.Context, userID string, lockout bool) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if _, err := s.db(ctx).Exec(ctx, `INSERT INTO mfa_failures (user_id, lockout) VALUES ($1, $2)`, userID, lockout); err != nil {
+		return fmt.Errorf("postgres: record second-factor failure: %w", err)
+	}
+	return nil
+}
+
+// MFAFailures counts a user's failed attempts since a time, and returns the
+// time of the last one.
+func (s *Store) MFAFailures(ctx context.Context, userID string, since time.Time) (int, time.Time, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var (
+		n    int
+		last *time.Time
+	)
+	if err := s.db(ctx).QueryRow(ctx, `SELECT count(*), max(at) FROM mfa_failures WHERE user_id = $1 AND at > $2`,
+		userID, since).Scan(&n, &last); err != nil {
+		return 0, time.Time{}, fmt.Errorf("postgres: count second-factor failures: %w", err)
+	}
+	if last == nil {
+		return n, time.Time{}, nil
+	}
+	return n, *last, nil
+}
