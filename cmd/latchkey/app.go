@@ -56,6 +56,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	users := identity.NewManager(store, identity.NewHasher())
+	// Authenticator apps show the issuer's host, so users can tell their
+	// Latchkey accounts apart.
+	mfa := identity.NewMFA(store, box, issuer.Host, identity.Throttle{
+		MaxFailures: int(cfg.MFAMaxFailures),
+		Window:      cfg.MFAFailureWindow,
+	}, logger)
 	sessions := session.NewManager(store, session.Config{
 		Secure:      issuer.Scheme == "https",
 		IdleTimeout: cfg.SessionIdleTimeout,
@@ -70,11 +76,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AuthorizationCodeLifespan: cfg.AuthorizationCodeLifespan,
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
-	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, Pages: pages})
+	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages})
 	if err != nil {
 		return nil, err
 	}
-	webUI := &ui.UI{Pages: pages, Sessions: sessions, Users: users, Clients: store, Consents: store, Logger: logger, Base: base}
+	webUI := &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base}
 
 	opts := server.Options{
 		Logger: logger,

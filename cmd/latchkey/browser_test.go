@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 // chromium is the browser shared by every test in this binary: starting one
@@ -95,7 +97,7 @@ type webApp struct {
 	idToken string
 }
 
-func newWebApp(t *testing.T, n *node) *webApp {
+func newWebApp(t *testing.T, n *node, edit ...func(*client.Client)) *webApp {
 	t.Helper()
 	a := &webApp{pending: map[string]authRequest{}}
 	mux := http.NewServeMux()
@@ -108,11 +110,18 @@ func newWebApp(t *testing.T, n *node) *webApp {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
-	a.rp = n.app(t, func(c *client.Client) {
+	a.rp = n.app(t, append([]func(*client.Client){func(c *client.Client) {
 		c.RedirectURIs = []string{srv.URL + "/callback"}
 		c.PostLogoutRedirectURIs = []string{srv.URL + "/bye"}
-	})
+	}}, edit...)...)
 	return a
+}
+
+// lastIDToken is the ID token of the latest sign-in.
+func (a *webApp) lastIDToken() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.idToken
 }
 
 func (a *webApp) start(w http.ResponseWriter, r *http.Request) {
@@ -169,9 +178,7 @@ func (a *webApp) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	hint := a.idToken
-	a.mu.Unlock()
+	hint := a.lastIDToken()
 	// The end-session endpoint comes from discovery, as for any app.
 	var meta struct {
 		EndSession string `json:"end_session_endpoint"`
@@ -253,5 +260,64 @@ func TestBrowserSignsInWithConsentThenSingleSignOnThenSignsOut(t *testing.T) {
 	}
 	if !strings.Contains(location, "state=signing-out") {
 		t.Fatalf("after sign-out the browser is at %q, want the app's page with its state", location)
+	}
+}
+
+func TestBrowserEnrolsASecondFactorForAnAppThatRequiresIt(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.user(t, "ada@example.com")
+	app := newWebApp(t, n, func(c *client.Client) { c.RequireMFA = true })
+	tab := browserTab(t)
+
+	err := chromedp.Do(tab,
+		chromedp.Navigate(app.url+"/start"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("secret")),
+		screenshot(t, "enrol"),
+	)
+	if err != nil {
+		t.Fatalf("password, then enrolment: %v", err)
+	}
+	secret, err := chromedp.Run(tab, chromedp.Text(chromedp.ID("secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The QR code is an image the server drew, not a link to a third-party
+	// service that would learn the secret.
+	qrLoaded, err := chromedp.Run(tab, chromedp.Evaluate[bool](`(() => {
+		const i = document.querySelector("p.qr img");
+		return i.complete && i.naturalWidth > 0 && i.src.startsWith("data:image/png;base64,");
+	})()`))
+	if err != nil || !qrLoaded {
+		t.Error("the enrolment page has no locally drawn QR code")
+	}
+	err = chromedp.Do(tab,
+		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, strings.TrimSpace(secret), 0)),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")),
+		screenshot(t, "recovery-codes"),
+		chromedp.Click(chromedp.CSS("a.button.primary")),
+		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitVisible(chromedp.ID("verified")),
+	)
+	if err != nil {
+		t.Fatalf("confirming the factor, then consent: %v", err)
+	}
+
+	id, err := app.rp.verifier.Verify(tab, app.lastIDToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := authOf(t, id)
+	if !slices.Contains(got.AMR, "pwd") || !slices.Contains(got.AMR, "otp") {
+		t.Errorf("amr = %v, want pwd and otp", got.AMR)
+	}
+	if got.ACR != identity.ACRMFA {
+		t.Errorf("acr = %q, want %q", got.ACR, identity.ACRMFA)
 	}
 }

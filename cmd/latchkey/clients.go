@@ -194,7 +194,7 @@ type metadataFlags struct {
 	scope                                    onceFlag
 	grantTypes, redirectURIs                 listFlag
 	postLogoutURIs, audience                 listFlag
-	skipConsent                              bool
+	skipConsent, requireMFA                  bool
 	accessLifespan, refreshLifespan          time.Duration
 
 	// doc is the document --metadata named, and jwks the key set
@@ -223,6 +223,7 @@ func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
 	fs.StringVar(&m.format, "access-token-format", "", "access_token_format: opaque (default) or jwt (RFC 9068)")
 	fs.StringVar(&m.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256")
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
+	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
 }
@@ -298,6 +299,7 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 		"access-token-format":      func() { c.AccessTokenFormat = m.format },
 		"id-token-alg":             func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
 		"skip-consent":             func() { c.SkipConsent = m.skipConsent },
+		"require-mfa":              func() { c.RequireMFA = m.requireMFA },
 		"access-token-lifespan":    func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
 		"refresh-token-lifespan":   func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
 	}

@@ -22,7 +22,7 @@ Usage:
   latchkey migrate up|status           apply or inspect database migrations
   latchkey keys list|rotate|retire KID manage signing keys
   latchkey clients create|list|get|update|delete|rotate-secret   manage OAuth clients
-  latchkey users create|list|get|update|disable|enable|delete|set-password   manage users
+  latchkey users create|list|get|update|disable|enable|delete|set-password|reset-mfa   manage users
   latchkey janitor                     delete expired tokens once
   latchkey bench [--concurrency N]     measure token issuance and introspection
   latchkey version                     print the version

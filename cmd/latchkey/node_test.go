@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -28,6 +30,7 @@ type node struct {
 	dbURL   string
 	store   *postgres.Store
 	users   *identity.Manager
+	mfa     *identity.MFA
 	clients *client.Manager
 }
 
@@ -57,13 +60,44 @@ func startNode(t *testing.T, settings ...string) *node {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
+	box, err := seal.New(cfg.Secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &node{
 		issuer:  issuer,
 		dbURL:   cfg.DatabaseURL,
 		store:   store,
 		users:   identity.NewManager(store, identity.NewHasher()),
+		mfa:     identity.NewMFA(store, box, "test", identity.Throttle{MaxFailures: 100, Window: time.Hour}, quietLogger()),
 		clients: client.NewManager(store, time.Hour),
 	}
+}
+
+// enrol gives u a confirmed TOTP factor, as if they had set it up on their
+// account page, and returns its secret. The confirming code spends the
+// current time step: the next code to use is totpCode(t, secret, 1).
+func (n *node) enrol(t *testing.T, u *identity.User) string {
+	t.Helper()
+	e, err := n.mfa.Enrol(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.mfa.Confirm(t.Context(), u.ID, totpCode(t, e.Secret, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return e.Secret
+}
+
+// totpCode is what an authenticator app shows for the time step steps away
+// from now.
+func totpCode(t *testing.T, secret string, steps int) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, time.Now().Add(time.Duration(steps)*30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 const testPassword = "correct horse battery staple"
@@ -272,9 +306,25 @@ func (p page) handle(t *testing.T) string {
 	return m[1]
 }
 
-// isLogin and isConsent tell the pages apart.
-func (p page) isLogin() bool   { return strings.Contains(p.body, `autocomplete="current-password"`) }
-func (p page) isConsent() bool { return strings.Contains(p.body, `value="allow"`) }
+// isLogin, isSecondFactor, isEnrol and isConsent tell the pages apart.
+func (p page) isLogin() bool        { return strings.Contains(p.body, `autocomplete="current-password"`) }
+func (p page) isSecondFactor() bool { return strings.Contains(p.body, `name="recovery"`) }
+func (p page) isEnrol() bool        { return strings.Contains(p.body, `id="secret"`) }
+func (p page) isConsent() bool      { return strings.Contains(p.body, `value="allow"`) }
+
+// secondFactor answers the code page p with code (a TOTP code, or a
+// recovery code if it has dashes).
+func (b *browser) secondFactor(p page, code string) page {
+	b.t.Helper()
+	if !p.isSecondFactor() {
+		b.t.Fatalf("%s (%d) is not the code page:\n%s", p.url, p.status, p.body)
+	}
+	field := "code"
+	if strings.Contains(code, "-") {
+		field = "recovery"
+	}
+	return b.submit("/login/otp", url.Values{"request": {p.handle(b.t)}, field: {code}})
+}
 
 // signIn fills in the login form on p.
 func (b *browser) signIn(p page, email, password string) page {

@@ -25,7 +25,7 @@ import (
 
 // usersUsage is the form of the whole command, quoted when the subcommand
 // is missing or unknown.
-const usersUsage = "latchkey users create|list|get|update|disable|enable|delete|set-password [USER] [flags]"
+const usersUsage = "latchkey users create|list|get|update|disable|enable|delete|set-password|reset-mfa [USER] [flags]"
 
 // userArgHelp explains the USER argument in -h output, since it takes two
 // kinds of value.
@@ -90,8 +90,11 @@ var usersSubs = map[string]usersSub{
 		doc:      "Removes the user for good, with their sessions and consents, and revokes their tokens.",
 		withUser: true, run: usersDelete},
 	"set-password": {form: "latchkey users set-password USER",
-		doc:      "Replaces the user's password. " + passwordSource,
+		doc:      "Replaces the user's password and signs them out everywhere. " + passwordSource,
 		withUser: true, run: usersSetPassword},
+	"reset-mfa": {form: "latchkey users reset-mfa USER",
+		doc:      "Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.",
+		withUser: true, run: usersResetMFA},
 }
 
 // usersRun is one parsed invocation of latchkey users: what was asked, of
@@ -108,6 +111,7 @@ type usersRun struct {
 	// is what lets update change only those fields.
 	given   map[string]bool
 	manager *identity.Manager
+	mfa     *identity.MFA
 }
 
 // usersCommand manages users directly in the configured database: latchkey
@@ -129,6 +133,8 @@ func usersCommand(ctx context.Context, args []string, e env) error {
 	}
 	return withStore(cfg, func(store *postgres.Store) error {
 		r.manager = identity.NewManager(store, identity.NewHasher())
+		// Removing a factor needs no secrets, so neither does the CLI.
+		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, nil)
 		return sub.run(ctx, r)
 	})
 }
@@ -418,6 +424,11 @@ func usersDelete(ctx context.Context, r *usersRun) error {
 	return r.act(ctx, "deleted user", r.manager.Delete)
 }
 
+// usersResetMFA removes a user's second factor.
+func usersResetMFA(ctx context.Context, r *usersRun) error {
+	return r.act(ctx, "reset the second factor of", r.mfa.Reset)
+}
+
 // usersSetPassword replaces a user's password. The user is looked up first,
 // so that an unknown USER is reported before the operator types anything.
 func usersSetPassword(ctx context.Context, r *usersRun) error {
@@ -480,6 +491,8 @@ func usersError(who, email string, err error) error {
 		return fmt.Errorf("no user %q", who)
 	case errors.Is(err, identity.ErrEmailTaken):
 		return fmt.Errorf("another user already has the email %s", email)
+	case errors.Is(err, identity.ErrNoFactor):
+		return fmt.Errorf("%s has no second factor to reset", who)
 	}
 	return err
 }

@@ -88,6 +88,9 @@ type Client struct {
 	// SkipConsent lets a first-party app sign users in without asking them
 	// to approve its scopes.
 	SkipConsent bool `json:"skip_consent"`
+	// RequireMFA makes every sign-in to the app use a second factor; users
+	// without one enrol before they get in.
+	RequireMFA bool `json:"require_mfa"`
 	// AccessTokenLifespan and RefreshTokenLifespan override the server's
 	// lifespans for this client when set.
 	AccessTokenLifespan  Lifespan `json:"access_token_lifespan,omitempty"`

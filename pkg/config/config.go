@@ -81,6 +81,11 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// SessionLifetime ends a browser session this long after sign-in.
 	SessionLifetime time.Duration
+	// MFAMaxFailures is how many wrong second-factor codes a user may
+	// enter within MFAFailureWindow before each further try must wait.
+	MFAMaxFailures int32
+	// MFAFailureWindow is the period over which wrong codes are counted.
+	MFAFailureWindow time.Duration
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -165,6 +170,10 @@ func bindings(c *Config) []binding {
 			"a browser session unused for this long ends"}, "duration", setDuration(&c.SessionIdleTimeout)},
 		{Setting{"LATCHKEY_SESSION_LIFETIME", "session-lifetime", "168h",
 			"a browser session ends this long after sign-in, however active"}, "duration", setDuration(&c.SessionLifetime)},
+		{Setting{"LATCHKEY_MFA_MAX_FAILURES", "mfa-max-failures", "5",
+			"wrong second-factor codes a user may enter before each further try waits"}, "number", setInt32(&c.MFAMaxFailures)},
+		{Setting{"LATCHKEY_MFA_FAILURE_WINDOW", "mfa-failure-window", "15m",
+			"period over which wrong second-factor codes are counted"}, "duration", setDuration(&c.MFAFailureWindow)},
 	}
 }
 

@@ -69,6 +69,8 @@ func defaults() config.Config {
 		JanitorBatchSize:          1000,
 		SessionIdleTimeout:        8 * time.Hour,
 		SessionLifetime:           168 * time.Hour,
+		MFAMaxFailures:            5,
+		MFAFailureWindow:          15 * time.Minute,
 	}
 }
 
@@ -281,6 +283,8 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "janitor batch of none", env: environ{"LATCHKEY_JANITOR_BATCH_SIZE": "0"}, wantEnv: "LATCHKEY_JANITOR_BATCH_SIZE"},
 		{name: "session idle timeout of seconds", env: environ{"LATCHKEY_SESSION_IDLE_TIMEOUT": "30s"}, wantEnv: "LATCHKEY_SESSION_IDLE_TIMEOUT"},
 		{name: "session lifetime over 90 days", env: environ{"LATCHKEY_SESSION_LIFETIME": "2161h"}, wantEnv: "LATCHKEY_SESSION_LIFETIME"},
+		{name: "no wrong codes allowed", env: environ{"LATCHKEY_MFA_MAX_FAILURES": "0"}, wantEnv: "LATCHKEY_MFA_MAX_FAILURES"},
+		{name: "failure window of seconds", env: environ{"LATCHKEY_MFA_FAILURE_WINDOW": "30s"}, wantEnv: "LATCHKEY_MFA_FAILURE_WINDOW"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,6 +157,12 @@ func (c Config) Validate(need Requirement) error {
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > maxSessionLifetime {
 		p.add("LATCHKEY_SESSION_LIFETIME", "is %s; it must be from 1m to %s", fmtDuration(c.SessionLifetime), fmtDuration(maxSessionLifetime))
 	}
+	if c.MFAMaxFailures < 1 || c.MFAMaxFailures > 100 {
+		p.add("LATCHKEY_MFA_MAX_FAILURES", "is %d; it must be from 1 to 100", c.MFAMaxFailures)
+	}
+	if c.MFAFailureWindow < time.Minute || c.MFAFailureWindow > 24*time.Hour {
+		p.add("LATCHKEY_MFA_FAILURE_WINDOW", "is %s; it must be from 1m to 24h", fmtDuration(c.MFAFailureWindow))
+	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
 	}

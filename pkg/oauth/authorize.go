@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,12 @@ type step int
 const (
 	answer step = iota
 	signIn
+	// secondFactor asks a signed-in user for their TOTP code alone: to
+	// step up to MFA, or to prove again who they are.
+	secondFactor
+	// enrol walks a user without a second factor through adding one, where
+	// the sign-in must have one.
+	enrol
 	consent
 )
 
@@ -114,14 +121,19 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 	case next == consent && slices.Contains(prompts, "none"):
 		p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not allowed this app these scopes, and prompt=none forbids asking them to."))
 		return
+	case next != answer && slices.Contains(prompts, "none"):
+		p.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's second factor, and prompt=none forbids asking for it."))
+		return
 	case next != answer:
 		if handle == "" {
 			handle = p.sessions.Park(ctx, pending.Params)
 		}
-		to := ui.LoginURL(p.base, handle)
-		if next == consent {
-			to = ui.ConsentURL(p.base, handle)
-		}
+		to := map[step]func(string, string) string{
+			signIn:       ui.LoginURL,
+			secondFactor: ui.SecondFactorURL,
+			enrol:        ui.EnrolURL,
+			consent:      ui.ConsentURL,
+		}[next](p.base, handle)
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
@@ -173,22 +185,17 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enfor
 var promptValues = []string{"none", "login", "consent"}
 
 // nextStep decides what the request still needs: the user signed in (at
-// all, freshly enough for prompt=login and max_age, as the user the
-// id_token_hint names), their consent, or nothing. A refusal on the consent
-// page ends the request with access_denied.
+// all, and as the user the id_token_hint names); proving who they are
+// again (prompt=login, max_age), with their second factor alone if they
+// have one; a second factor where the app or the request demands one
+// (require_mfa, acr_values, an essential acr), enrolling one if they have
+// none and it is required; their consent; or nothing. A refusal on the
+// consent page ends the request with access_denied.
 func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, pending session.Pending,
 	auth session.Auth, signedIn bool, requested requestedClaims) (step, error) {
 	form := ar.GetRequestForm()
 	if !signedIn {
 		return signIn, nil
-	}
-	if slices.Contains(strings.Fields(form.Get("prompt")), "login") && auth.AuthTime.Before(pending.Started) {
-		return signIn, nil
-	}
-	if maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {
-		if auth.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(pending.Started) {
-			return signIn, nil
-		}
 	}
 	if hint := form.Get("id_token_hint"); hint != "" {
 		sub, err := p.hintSubject(ctx, hint)
@@ -199,11 +206,38 @@ func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, p
 			return signIn, nil
 		}
 	}
-	if acr := requested.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && !slices.Contains(acr.Values, identity.ACRPassword) {
+	hasFactor, err := p.mfa.Enabled(ctx, auth.UserID)
+	if err != nil {
+		return 0, err
+	}
+	again := signIn
+	if hasFactor {
+		again = secondFactor
+	}
+	if slices.Contains(strings.Fields(form.Get("prompt")), "login") && auth.AuthTime.Before(pending.Started) {
+		return again, nil
+	}
+	if maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {
+		if auth.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(pending.Started) {
+			return again, nil
+		}
+	}
+	c := ar.GetClient().(*client.Client)
+	essential := requested.IDToken["acr"].Essential && slices.Contains(requested.IDToken["acr"].Values, identity.ACRMFA)
+	if (c.RequireMFA || essential || asksForMFA(form, requested)) && !slices.Contains(auth.AMR, identity.AMRMFA) {
+		switch {
+		case hasFactor:
+			return secondFactor, nil
+		case c.RequireMFA || essential:
+			return enrol, nil
+		}
+		// acr_values only states a preference: the app learns from acr
+		// that it got a password sign-in, and decides.
+	}
+	if acr := requested.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(auth, requested) == "" {
 		return 0, fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
 	}
 
-	c := ar.GetClient().(*client.Client)
 	switch {
 	case pending.Denied:
 		return 0, fosite.ErrAccessDenied.WithHint("The user denied the request.")
@@ -263,7 +297,7 @@ func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.P
 	claims.AuthTime = auth.AuthTime
 	claims.RequestedAt = pending.Started
 	claims.AuthenticationMethodsReferences = auth.AMR
-	claims.AuthenticationContextClassReference = identity.ACRPassword
+	claims.AuthenticationContextClassReference = achievedACR(auth, requested)
 	names := append(identity.ClaimsForScopes(ar.GetGrantedScopes()), requested.IDToken.names()...)
 	for k, v := range user.ClaimValues(names) {
 		claims.Extra[k] = v
@@ -274,6 +308,32 @@ func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.P
 		s.Headers.Extra[algHeader] = c.IDTokenSignedResponseAlg
 	}
 	return s
+}
+
+// asksForMFA reports whether the request prefers a sign-in with a second
+// factor, by acr_values or a voluntary acr in the claims parameter.
+func asksForMFA(form url.Values, requested requestedClaims) bool {
+	return slices.Contains(strings.Fields(form.Get("acr_values")), identity.ACRMFA) ||
+		slices.Contains(requested.IDToken["acr"].Values, identity.ACRMFA)
+}
+
+// achievedACR is the acr to state for a sign-in: what it achieved, or, if
+// the claims parameter lists the values it accepts, the strongest of those
+// the sign-in meets (a sign-in with a second factor meets the password
+// level too). It is "" when an essential acr list cannot be met.
+func achievedACR(auth session.Auth, requested requestedClaims) string {
+	achieved := identity.ACRFor(auth.AMR)
+	acr := requested.IDToken["acr"]
+	if len(acr.Values) == 0 || slices.Contains(acr.Values, achieved) {
+		return achieved
+	}
+	if achieved == identity.ACRMFA && slices.Contains(acr.Values, identity.ACRPassword) {
+		return identity.ACRPassword
+	}
+	if acr.Essential {
+		return ""
+	}
+	return achieved
 }
 
 // authorizeError answers a failed authorization request. If fosite could

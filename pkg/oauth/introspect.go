@@ -80,6 +80,9 @@ func (p *Provider) describe(use fosite.TokenUse, ar fosite.AccessRequester) map[
 	if !exp.IsZero() {
 		resp["exp"] = exp.Unix()
 	}
+	for k, v := range userAuthentication(s) {
+		resp[k] = v
+	}
 	return resp
 }
 

@@ -93,10 +93,11 @@ type Deps struct {
 	Store  *postgres.Store
 	Keys   *keys.Manager
 	Logger *slog.Logger
-	// Sessions, Users and Pages serve the browser: sign-in, userinfo and
-	// sign-out. A provider without them serves machine clients only.
+	// Sessions, Users, MFA and Pages serve the browser: sign-in, userinfo
+	// and sign-out. A provider without them serves machine clients only.
 	Sessions *session.Manager
 	Users    *identity.Manager
+	MFA      *identity.MFA
 	Pages    *ui.Pages
 }
 
@@ -112,6 +113,7 @@ type Provider struct {
 	logger      *slog.Logger
 	sessions    *session.Manager
 	users       *identity.Manager
+	mfa         *identity.MFA
 	pages       *ui.Pages
 }
 
@@ -202,6 +204,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		logger:      logger,
 		sessions:    d.Sessions,
 		users:       d.Users,
+		mfa:         d.MFA,
 		pages:       d.Pages,
 	}, nil
 }

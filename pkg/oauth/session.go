@@ -56,7 +56,29 @@ func accessTokenClaims(r fosite.Requester, issuer string, now time.Time) jwt.Map
 		ScopeField: jwt.JWTScopeFieldString,
 		Extra:      map[string]any{"client_id": r.GetClient().GetID()},
 	}
+	for k, v := range userAuthentication(s) {
+		claims.Extra[k] = v
+	}
 	return claims.ToMapClaims()
+}
+
+// userAuthentication returns how the user behind a grant signed in: acr and
+// auth_time, which RFC 9470 §6 asks JWT access tokens and introspection to
+// carry, so that a resource server can demand a stronger or fresher sign-in.
+// A grant without a user (client credentials) has neither.
+func userAuthentication(s fosite.Session) map[string]any {
+	out := map[string]any{}
+	sess, ok := s.(*Session)
+	if !ok || sess.Claims == nil {
+		return out
+	}
+	if acr := sess.Claims.AuthenticationContextClassReference; acr != "" {
+		out["acr"] = acr
+	}
+	if at := sess.Claims.AuthTime; !at.IsZero() {
+		out["auth_time"] = at.Unix()
+	}
+	return out
 }
 
 // audienceOf returns who a grant's tokens are for: the audience granted, or,

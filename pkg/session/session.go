@@ -23,8 +23,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/gob"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -36,7 +38,12 @@ import (
 const (
 	authKey    = "auth"
 	pendingKey = "pending"
+	partialKey = "partial"
 )
+
+// secondFactorTTL is how long a password stays good for while the user
+// looks for their authenticator app.
+const secondFactorTTL = 10 * time.Minute
 
 // Limits on pending requests: a browser rarely has more than one, and one
 // left behind (a closed tab) should not linger.
@@ -70,10 +77,19 @@ type Pending struct {
 	Consented, Denied bool
 }
 
+// partial is a user who gave the right password and still owes the
+// second factor. It is not a sign-in: nothing accepts it but the
+// second-factor page.
+type partial struct {
+	UserID string
+	At     time.Time
+}
+
 func init() {
 	// scs encodes session values with encoding/gob.
 	gob.Register(Auth{})
 	gob.Register(map[string]Pending{})
+	gob.Register(partial{})
 }
 
 // Config configures browser sessions.
@@ -157,6 +173,48 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 		IP:        r.RemoteAddr,
 	})
 	if err != nil {
+		return Auth{}, err
+	}
+	m.scs.Remove(ctx, partialKey)
+	m.scs.Put(ctx, authKey, a)
+	return a, nil
+}
+
+// AwaitSecondFactor records that userID gave the right password and must
+// now give their second factor before they are signed in.
+func (m *Manager) AwaitSecondFactor(ctx context.Context, userID string) {
+	m.scs.Put(ctx, partialKey, partial{UserID: userID, At: time.Now()})
+}
+
+// AwaitingSecondFactor returns the user who gave their password and owes
+// the second factor, if that was recently enough.
+func (m *Manager) AwaitingSecondFactor(ctx context.Context) (string, bool) {
+	p, ok := m.scs.Get(ctx, partialKey).(partial)
+	if !ok || time.Since(p.At) > secondFactorTTL {
+		return "", false
+	}
+	return p.UserID, true
+}
+
+// Elevate records that the signed-in user has just proven who they are
+// again, by amr (step-up): auth_time is now, the methods are added to the
+// sign-in's, and the session gets a new token, as at any change of
+// privilege.
+func (m *Manager) Elevate(ctx context.Context, amr []string) (Auth, error) {
+	a, ok := m.scs.Get(ctx, authKey).(Auth)
+	if !ok {
+		return Auth{}, errors.New("session: nobody is signed in to elevate")
+	}
+	for _, method := range amr {
+		if !slices.Contains(a.AMR, method) {
+			a.AMR = append(a.AMR, method)
+		}
+	}
+	a.AuthTime = time.Now().Truncate(time.Second)
+	if err := m.store.UpdateBrowserSessionAuth(ctx, a.SID, a.AuthTime, a.AMR); err != nil {
+		return Auth{}, err
+	}
+	if err := m.scs.RenewToken(ctx); err != nil {
 		return Auth{}, err
 	}
 	m.scs.Put(ctx, authKey, a)

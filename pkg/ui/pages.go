@@ -22,7 +22,7 @@ type Pages struct {
 }
 
 // pageNames are the templates besides layout.html.
-var pageNames = []string{"login", "consent", "logout", "message"}
+var pageNames = []string{"login", "consent", "logout", "message", "otp", "enrol", "recovery", "account"}
 
 // NewPages parses the templates. base is the path the UI is served under
 // (the issuer's path, "" at the root).
@@ -88,6 +88,88 @@ type MessagePage struct {
 	Message string
 	// RequestID lets an operator find a failed request in the logs.
 	RequestID string
+}
+
+// SecondFactorPage asks for a code from the user's authenticator app, or a
+// recovery code.
+type SecondFactorPage struct {
+	page
+	ClientName string
+	Error      string
+	Request    string
+	Action     string
+}
+
+// EnrolPage adds a TOTP factor: the QR code, the secret to type in, and
+// the field for the first code.
+type EnrolPage struct {
+	page
+	// Required says an app demands the factor, which the page explains.
+	Required   bool
+	ClientName string
+	// QR is the QR code as a data: URL; URI the otpauth: link. Both are
+	// made here, so they are trusted URLs.
+	QR      template.URL
+	URI     template.URL
+	Secret  string
+	Error   string
+	Request string
+	Action  string
+}
+
+// RecoveryPage shows new recovery codes, once.
+type RecoveryPage struct {
+	page
+	Codes    []string
+	Continue string
+}
+
+// AccountPage is the user's own page.
+type AccountPage struct {
+	page
+	Base             string
+	Notice, Error    string
+	Name, Email, Sub string
+	EmailVerified    bool
+	MFA              bool
+	RecoveryLeft     int
+	Apps             []AccountApp
+	Sessions         []AccountSession
+}
+
+// AccountApp is an app the user has allowed.
+type AccountApp struct {
+	ID, Name, Scopes string
+}
+
+// AccountSession is one of the user's sign-ins.
+type AccountSession struct {
+	SID, Agent, Since, IP string
+	Current               bool
+}
+
+// SecondFactor renders the code page.
+func (p *Pages) SecondFactor(w http.ResponseWriter, status int, formTarget string, d SecondFactorPage) {
+	d.page = p.base("Two-step verification")
+	p.render(w, status, "otp", formTarget, d)
+}
+
+// Enrol renders the page that adds a TOTP factor.
+func (p *Pages) Enrol(w http.ResponseWriter, formTarget string, d EnrolPage) {
+	d.page = p.base("Set up two-step verification")
+	p.render(w, http.StatusOK, "enrol", formTarget, d)
+}
+
+// Recovery renders new recovery codes.
+func (p *Pages) Recovery(w http.ResponseWriter, d RecoveryPage) {
+	d.page = p.base("Your recovery codes")
+	p.render(w, http.StatusOK, "recovery", "", d)
+}
+
+// Account renders the account page.
+func (p *Pages) Account(w http.ResponseWriter, status int, d AccountPage) {
+	d.page = p.base("Your account")
+	p.render(w, status, "account", "", d)
 }
 
 // Login renders the sign-in form. formTarget is where the form's answer

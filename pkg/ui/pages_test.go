@@ -22,6 +22,20 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 		},
 		"logout":  func(w http.ResponseWriter) { p.Logout(w, "", LogoutPage{Fields: map[string]string{"state": evil}}) },
 		"message": func(w http.ResponseWriter) { p.Message(w, http.StatusBadRequest, "Oops", MessagePage{Message: evil}) },
+		"second factor": func(w http.ResponseWriter) {
+			p.SecondFactor(w, http.StatusOK, "", SecondFactorPage{ClientName: evil, Error: evil, Action: "/id/login/otp"})
+		},
+		"enrol": func(w http.ResponseWriter) {
+			p.Enrol(w, "", EnrolPage{Required: true, ClientName: evil, Secret: evil, Action: "/id/login/enrol"})
+		},
+		"recovery": func(w http.ResponseWriter) {
+			p.Recovery(w, RecoveryPage{Codes: []string{evil}, Continue: "/id/account"})
+		},
+		"account": func(w http.ResponseWriter) {
+			p.Account(w, http.StatusOK, AccountPage{Base: "/id", Name: evil, Email: evil, Notice: evil, MFA: true,
+				Apps:     []AccountApp{{ID: "app", Name: evil, Scopes: evil}},
+				Sessions: []AccountSession{{SID: "s", Agent: evil, IP: evil}}})
+		},
 	}
 	for name, render := range pages {
 		rec := httptest.NewRecorder()

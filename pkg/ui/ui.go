@@ -23,7 +23,6 @@
 package ui
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -37,33 +36,28 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Paths of the pages, relative to the issuer.
 const (
-	LoginPath   = "/login"
-	ConsentPath = "/consent"
-	StaticPath  = "/static"
+	LoginPath        = "/login"
+	SecondFactorPath = "/login/otp"
+	EnrolPath        = "/login/enrol"
+	ConsentPath      = "/consent"
+	AccountPath      = "/account"
+	StaticPath       = "/static"
 )
-
-// Clients finds the app a request comes from, to name it to the user.
-type Clients interface {
-	ClientByID(ctx context.Context, id string) (*client.Client, error)
-}
-
-// Consents records what users allow apps.
-type Consents interface {
-	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
-}
 
 // UI serves the pages.
 type UI struct {
 	Pages    *Pages
 	Sessions *session.Manager
 	Users    *identity.Manager
-	Clients  Clients
-	Consents Consents
-	Logger   *slog.Logger
+	MFA      *identity.MFA
+	// Store is where apps are looked up and consents kept.
+	Store  *postgres.Store
+	Logger *slog.Logger
 	// Base is the issuer's path, "" at the root, that links are built on.
 	Base string
 }
@@ -74,8 +68,23 @@ func (u *UI) Register(r chi.Router) {
 	csrf := http.NewCrossOriginProtection()
 	r.Get(LoginPath, u.showLogin)
 	r.Method(http.MethodPost, LoginPath, csrf.Handler(http.HandlerFunc(u.submitLogin)))
+	r.Get(SecondFactorPath, u.showSecondFactor)
+	r.Method(http.MethodPost, SecondFactorPath, csrf.Handler(http.HandlerFunc(u.submitSecondFactor)))
+	r.Get(EnrolPath, u.showEnrol)
+	r.Method(http.MethodPost, EnrolPath, csrf.Handler(http.HandlerFunc(u.submitEnrol)))
 	r.Get(ConsentPath, u.showConsent)
 	r.Method(http.MethodPost, ConsentPath, csrf.Handler(http.HandlerFunc(u.submitConsent)))
+	r.Get(AccountPath, u.showAccount)
+	for path, h := range map[string]http.HandlerFunc{
+		"/mfa/enrol":          u.accountEnrol,
+		"/mfa/confirm":        u.accountConfirm,
+		"/mfa/disable":        u.accountDisableMFA,
+		"/mfa/recovery-codes": u.accountRecoveryCodes,
+		"/apps/revoke":        u.accountRevokeApp,
+		"/sessions/revoke":    u.accountEndSession,
+	} {
+		r.Method(http.MethodPost, AccountPath+path, csrf.Handler(h))
+	}
 }
 
 // Static serves the stylesheet and other static files under base +
@@ -95,6 +104,16 @@ func LoginURL(base, handle string) string {
 	return base + LoginPath + "?request=" + url.QueryEscape(handle)
 }
 
+// SecondFactorURL is the second-factor page for the parked request handle.
+func SecondFactorURL(base, handle string) string {
+	return base + SecondFactorPath + "?request=" + url.QueryEscape(handle)
+}
+
+// EnrolURL is the page that adds a second factor during the parked request.
+func EnrolURL(base, handle string) string {
+	return base + EnrolPath + "?request=" + url.QueryEscape(handle)
+}
+
 // ConsentURL is the consent page for the parked request handle.
 func ConsentURL(base, handle string) string {
 	return base + ConsentPath + "?request=" + url.QueryEscape(handle)
@@ -109,7 +128,7 @@ func (u *UI) parked(r *http.Request, handle string) (session.Pending, *client.Cl
 	if !ok {
 		return session.Pending{}, nil, false
 	}
-	c, err := u.Clients.ClientByID(r.Context(), p.Params.Get("client_id"))
+	c, err := u.Store.ClientByID(r.Context(), p.Params.Get("client_id"))
 	if err != nil {
 		return session.Pending{}, nil, false
 	}
@@ -131,8 +150,8 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		d.ClientName = displayName(c)
 		d.Email = p.Params.Get("login_hint")
-	} else if a, signedIn, err := u.Sessions.Current(r.Context()); err == nil && signedIn {
-		u.signedIn(w, r, a)
+	} else if _, signedIn, err := u.Sessions.Current(r.Context()); err == nil && signedIn {
+		http.Redirect(w, r, u.Base+AccountPath, http.StatusSeeOther)
 		return
 	}
 	u.Pages.Login(w, http.StatusOK, redirectTarget(p), d)
@@ -160,15 +179,32 @@ func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	if _, err := u.Sessions.SignIn(ctx, r, user.ID, []string{"pwd"}); err != nil {
+	// A user with a second factor is not signed in until they give it.
+	hasFactor, err := u.MFA.Enabled(ctx, user.ID)
+	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
-	if ok {
+	if hasFactor {
+		u.Sessions.AwaitSecondFactor(ctx, user.ID)
+		http.Redirect(w, r, u.Base+SecondFactorPath+"?request="+url.QueryEscape(handle), http.StatusSeeOther)
+		return
+	}
+	if _, err := u.Sessions.SignIn(ctx, r, user.ID, []string{identity.AMRPassword}); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.next(w, r, handle, ok)
+}
+
+// next sends the browser on once the user has done what a page asked:
+// back to the parked request, or to their account page if there is none.
+func (u *UI) next(w http.ResponseWriter, r *http.Request, handle string, parked bool) {
+	if parked {
 		http.Redirect(w, r, ResumeURL(u.Base, handle), http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, u.Base+LoginPath, http.StatusSeeOther)
+	http.Redirect(w, r, u.Base+AccountPath, http.StatusSeeOther)
 }
 
 // consenting returns what the consent page acts on: the parked request,
@@ -221,7 +257,7 @@ func (u *UI) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostFormValue("decision") {
 	case "allow":
-		if err := u.Consents.GrantConsent(ctx, a.UserID, c.ID, strings.Fields(p.Params.Get("scope"))); err != nil {
+		if err := u.Store.GrantConsent(ctx, a.UserID, c.ID, strings.Fields(p.Params.Get("scope"))); err != nil {
 			u.fail(w, r, err)
 			return
 		}
@@ -234,16 +270,6 @@ func (u *UI) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	u.Sessions.Update(ctx, handle, p)
 	http.Redirect(w, r, ResumeURL(u.Base, handle), http.StatusSeeOther)
-}
-
-// signedIn tells a user who came to the login page on their own that they
-// are signed in.
-func (u *UI) signedIn(w http.ResponseWriter, r *http.Request, a session.Auth) {
-	who := "You are signed in."
-	if user, err := u.Users.Get(r.Context(), a.UserID); err == nil {
-		who = "You are signed in as " + user.Email + "."
-	}
-	u.Pages.Message(w, http.StatusOK, "Signed in", MessagePage{Message: who})
 }
 
 // expired answers a page whose parked request is gone: it expired, was

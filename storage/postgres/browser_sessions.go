@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
 )
@@ -15,6 +17,7 @@ type BrowserSession struct {
 	UserID    string
 	AuthTime  time.Time
 	AMR       []string
+	CreatedAt time.Time
 	ExpiresAt time.Time
 	UserAgent string
 	IP        string
@@ -50,6 +53,49 @@ func (s *Store) BrowserSessionActive(ctx context.Context, sid, userID string) (b
 		return false, fmt.Errorf("postgres: check browser session: %w", err)
 	}
 	return active, nil
+}
+
+// UpdateBrowserSessionAuth records a step-up of a sign-in: when and how the
+// user last proved who they are.
+func (s *Store) UpdateBrowserSessionAuth(ctx context.Context, sid string, authTime time.Time, amr []string) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if _, err := s.db(ctx).Exec(ctx, `UPDATE browser_sessions SET auth_time = $2, amr = $3 WHERE sid = $1`, sid, authTime, amr); err != nil {
+		return fmt.Errorf("postgres: update browser session: %w", err)
+	}
+	return nil
+}
+
+// BrowserSessions lists a user's current sign-ins, newest first.
+func (s *Store) BrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT sid, user_id, auth_time, amr, created_at, expires_at, user_agent, ip
+		FROM browser_sessions WHERE user_id = $1 AND expires_at > now() ORDER BY created_at DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list browser sessions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BrowserSession, error) {
+		var b BrowserSession
+		err := row.Scan(&b.SID, &b.UserID, &b.AuthTime, &b.AMR, &b.CreatedAt, &b.ExpiresAt, &b.UserAgent, &b.IP)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list browser sessions: %w", err)
+	}
+	return out, nil
+}
+
+// EndUserBrowserSession ends one of a user's sign-ins; false if the user
+// has no such sign-in, so that nobody can end another user's.
+func (s *Store) EndUserBrowserSession(ctx context.Context, userID, sid string) (bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM browser_sessions WHERE sid = $1 AND user_id = $2`, sid, userID)
+	if err != nil {
+		return false, fmt.Errorf("postgres: end browser session: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // DeleteBrowserSession ends a sign-in.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -23,6 +24,61 @@ func (s *Store) ConsentedScopes(ctx context.Context, userID, clientID string) ([
 		return nil, fmt.Errorf("postgres: read consent: %w", err)
 	}
 	return scopes, nil
+}
+
+// Consent is what a user allowed an app.
+type Consent struct {
+	ClientID   string
+	ClientName string
+	Scopes     []string
+	GrantedAt  time.Time
+}
+
+// Consents lists the apps a user has allowed, by name.
+func (s *Store) Consents(ctx context.Context, userID string) ([]Consent, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT c.client_id, cl.name, c.scopes, c.granted_at
+		FROM consents c JOIN clients cl ON cl.id = c.client_id WHERE c.user_id = $1 ORDER BY lower(cl.name), c.client_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list consents: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Consent, error) {
+		var c Consent
+		err := row.Scan(&c.ClientID, &c.ClientName, &c.Scopes, &c.GrantedAt)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list consents: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeConsent withdraws what a user allowed an app and, in the same
+// transaction, revokes every token the app holds for the user: an app the
+// user no longer trusts must lose access now, not when its tokens expire.
+// It reports whether there was anything to revoke.
+func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) (bool, error) {
+	var revoked bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		revoked = tag.RowsAffected() > 0
+		for _, t := range []tokenTable{accessTokens, refreshTokens} {
+			tag, err := tx.Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE subject = $1 AND client_id = $2 AND active`, userID, clientID)
+			if err != nil {
+				return err
+			}
+			revoked = revoked || tag.RowsAffected() > 0
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: revoke consent: %w", err)
+	}
+	return revoked, nil
 }
 
 // GrantConsent records that a user allowed a client scopes, adding them to
