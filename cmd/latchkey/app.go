@@ -12,11 +12,15 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-jose/go-jose/v4"
 
+	adminapi "github.com/latchkey/latchkey/pkg/admin"
+	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
+	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
@@ -41,7 +45,8 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
-	keyManager := keys.NewManager(store, box, logger)
+	auditLog := audit.New(store, logger)
+	keyManager := keys.NewManager(store, box, logger, auditLog)
 	if err := keyManager.Init(ctx); err != nil {
 		return nil, err
 	}
@@ -55,14 +60,15 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
-	users := identity.NewManager(store, identity.NewHasher())
+	users := identity.NewManager(store, identity.NewHasher(), auditLog)
+	roleManager := roles.NewManager(store, auditLog)
 	// Authenticator apps show the issuer's host, so users can tell their
 	// Latchkey accounts apart.
 	mfa := identity.NewMFA(store, box, issuer.Host, identity.Throttle{
 		MaxFailures: int(cfg.MFAMaxFailures),
 		Window:      cfg.MFAFailureWindow,
-	}, logger)
-	sessions := session.NewManager(store, session.Config{
+	}, auditLog)
+	sessions := session.NewManager(store, auditLog, session.Config{
 		Secure:      issuer.Scheme == "https",
 		IdleTimeout: cfg.SessionIdleTimeout,
 		Lifetime:    cfg.SessionLifetime,
@@ -76,7 +82,8 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AuthorizationCodeLifespan: cfg.AuthorizationCodeLifespan,
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
-	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages})
+	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
+		Roles: roleManager, Audit: auditLog})
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +129,17 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	public.Mount(mountPoint(issuer), protocol)
 
 	admin := server.NewRouter(opts)
+	admin.Mount(adminapi.Path, (&adminapi.API{
+		Clients: client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod),
+		Users:   users,
+		MFA:     mfa,
+		Roles:   roleManager,
+		Keys:    keyManager,
+		Audit:   auditLog,
+		Tokens:  provider,
+		Cursors: box,
+		Logger:  logger,
+	}).Routes())
 
 	return &app{
 		keys:    keyManager,

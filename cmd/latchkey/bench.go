@@ -127,7 +127,8 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 	}()
 	defer func() { stopNode(); <-served }()
 
-	b, err := newBench(ctx, store, cfg.Issuer, cfg.ClientSecretGracePeriod, *concurrency)
+	ctx, auditLog := operatorAudit(ctx, store)
+	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, *concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
 	defer b.cleanUp(context.WithoutCancel(ctx))
@@ -206,8 +207,7 @@ type bench struct {
 
 type benchClient struct{ id, secret string }
 
-func newBench(ctx context.Context, store client.Store, issuer string, grace time.Duration, concurrency int) (*bench, error) {
-	m := client.NewManager(store, grace)
+func newBench(ctx context.Context, m *client.Manager, issuer string, concurrency int) (*bench, error) {
 	reg := func(format string) (benchClient, error) {
 		c, secret, err := m.Create(ctx, client.Client{
 			Name:              "bench " + format,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/validation"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -54,7 +55,7 @@ type clientsSub struct {
 
 // clientsSubs are the subcommands of latchkey clients, by name.
 var clientsSubs = map[string]clientsSub{
-	"create": {form: "latchkey clients create [--id ID] [--metadata FILE] [metadata flags] [--output json|table]",
+	"create": {form: "latchkey clients create [--id ID] [--admin] [--metadata FILE] [metadata flags] [--output json|table]",
 		metadata: true, create: true, output: true, run: clientsCreate},
 	"list": {form: "latchkey clients list [--output json|table]", output: true, run: clientsList},
 	"get":  {form: "latchkey clients get ID [--output json|table]", withID: true, output: true, run: clientsGet},
@@ -99,7 +100,8 @@ func clientsCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	return withStore(cfg, func(store *postgres.Store) error {
-		r.manager = client.NewManager(store, cfg.ClientSecretGracePeriod)
+		ctx, auditLog := operatorAudit(ctx, store)
+		r.manager = client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
 		return sub.run(ctx, r)
 	})
 }
@@ -196,6 +198,8 @@ type metadataFlags struct {
 	postLogoutURIs, audience                 listFlag
 	skipConsent, requireMFA                  bool
 	accessLifespan, refreshLifespan          time.Duration
+	// admin makes a client for the admin API (create only).
+	admin bool
 
 	// doc is the document --metadata named, and jwks the key set
 	// --jwks-file named, read by load before the database is touched.
@@ -208,6 +212,7 @@ type metadataFlags struct {
 func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
 	if create {
 		fs.StringVar(&m.id, "id", "", "client_id to register under (default: a random one)")
+		fs.BoolVar(&m.admin, "admin", false, "make a client for the admin API: client_credentials only, with scope \"latchkey:admin latchkey:admin:read\" unless --scope narrows it")
 	}
 	fs.StringVar(&m.file, "metadata", "", "RFC 7591 JSON `file` to start from (- for stdin); other flags override its fields")
 	fs.StringVar(&m.name, "name", "", "client_name, shown to people")
@@ -339,6 +344,15 @@ func clientsCreate(ctx context.Context, r *clientsRun) error {
 	}
 	var c client.Client
 	r.meta.apply(&c, r.given)
+	if r.meta.admin {
+		c.GrantTypes, c.ResponseTypes = []string{client.GrantClientCredentials}, nil
+		if !r.given["scope"] {
+			c.Scope = client.AdminScope + " " + client.AdminReadScope
+		}
+		if c.Name == "" {
+			c.Name = "admin"
+		}
+	}
 	created, secret, err := r.manager.Create(ctx, c)
 	if err != nil {
 		return clientError(c.ID, err)
@@ -415,7 +429,7 @@ func clientsRotateSecret(ctx context.Context, r *clientsRun) error {
 // clientError turns the Manager's expected errors into one line an
 // operator can act on; anything else is returned as it is.
 func clientError(id string, err error) error {
-	var invalid *client.ValidationError
+	var invalid *validation.Error
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 		return fmt.Errorf("no client with ID %q", id)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -127,7 +128,7 @@ func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if left, err := store.ListClients(t.Context()); err != nil || len(left) != 0 {
+	if left, err := store.FindClients(t.Context(), client.Query{}); err != nil || len(left) != 0 {
 		t.Fatalf("bench left %d clients behind (err %v)", len(left), err)
 	}
 }

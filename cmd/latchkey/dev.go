@@ -109,8 +109,9 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 		return err
 	}
 
-	password, err := seedDemo(ctx, identity.NewManager(store, identity.NewHasher()),
-		client.NewManager(store, cfg.ClientSecretGracePeriod), cfg.Issuer, *dir)
+	seedCtx, auditLog := operatorAudit(ctx, store)
+	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog),
+		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, *dir)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 	fmt.Fprintf(e.stdout, `Latchkey development server
   issuer:    %s
   discovery: %s/.well-known/openid-configuration
-  admin:     http://%s
+  admin API: http://%s/admin (get a client with: latchkey clients create --admin)
   database:  %s
   try it:    %s%s (sign in as %s, password %s)
 Press Ctrl-C to stop.

@@ -40,7 +40,8 @@ func keysCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
-	m := keys.NewManager(store, box, newLogger(e.stderr, cfg))
+	ctx, auditLog := operatorAudit(ctx, store)
+	m := keys.NewManager(store, box, newLogger(e.stderr, cfg), auditLog)
 
 	var shown []keys.Info
 	switch sub {

@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -26,7 +27,9 @@ import (
 // node is a complete Latchkey node, wired as serve wires it, on a database
 // of its own, served over loopback HTTP.
 type node struct {
-	issuer  string
+	issuer string
+	// admin is the admin listener's base URL.
+	admin   string
 	dbURL   string
 	store   *postgres.Store
 	users   *identity.Manager
@@ -60,17 +63,21 @@ func startNode(t *testing.T, settings ...string) *node {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
+	adminSrv := httptest.NewServer(a.admin)
+	t.Cleanup(adminSrv.Close)
 	box, err := seal.New(cfg.Secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
+	auditLog := audit.New(store, quietLogger())
 	return &node{
 		issuer:  issuer,
+		admin:   adminSrv.URL,
 		dbURL:   cfg.DatabaseURL,
 		store:   store,
-		users:   identity.NewManager(store, identity.NewHasher()),
-		mfa:     identity.NewMFA(store, box, "test", identity.Throttle{MaxFailures: 100, Window: time.Hour}, quietLogger()),
-		clients: client.NewManager(store, time.Hour),
+		users:   identity.NewManager(store, identity.NewHasher(), auditLog),
+		mfa:     identity.NewMFA(store, box, "test", identity.Throttle{MaxFailures: 100, Window: time.Hour}, auditLog),
+		clients: client.NewManager(store, auditLog, time.Hour),
 	}
 }
 

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os/user"
 	"strings"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -52,6 +56,19 @@ func parseSubcommand(e env, name, form string, args []string, hasTarget bool,
 	settings.SetOutput(e.stderr)
 	cfg, err = config.Parse(settings, server.args, e.lookupEnv)
 	return cfg, target, given, err
+}
+
+// operatorAudit is the audit log of an operator command, and a context
+// that names the operator: changes made from the CLI are recorded, like
+// the admin API's, under "cli:" and the operating-system user. The CLI
+// keeps its output to its own lines, so the events go to the database
+// only, not to a log.
+func operatorAudit(ctx context.Context, store *postgres.Store) (context.Context, *audit.Log) {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return audit.WithActor(ctx, "cli:"+name), audit.New(store, slog.New(slog.DiscardHandler))
 }
 
 // withStore runs f on the database cfg names, which a command needs, and

@@ -132,9 +132,10 @@ func usersCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	return withStore(cfg, func(store *postgres.Store) error {
-		r.manager = identity.NewManager(store, identity.NewHasher())
+		ctx, auditLog := operatorAudit(ctx, store)
+		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog)
 		// Removing a factor needs no secrets, so neither does the CLI.
-		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, nil)
+		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
 		return sub.run(ctx, r)
 	})
 }
@@ -482,7 +483,7 @@ func (r *usersRun) find(ctx context.Context) (*identity.User, error) {
 
 // usersError turns the Manager's expected errors into one line an operator
 // can act on. who is the user as the operator named them, email the address
-// that was being given to a user. identity.ErrInvalidUser and
+// that was being given to a user. A *validation.Error and
 // identity.ErrWeakPassword already say what is wrong, and are returned as
 // they are, like anything else.
 func usersError(who, email string, err error) error {

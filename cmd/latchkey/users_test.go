@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -61,7 +63,7 @@ func (c usersCLI) manager() *identity.Manager {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(store.Close)
-	return identity.NewManager(store, identity.NewHasher())
+	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)))
 }
 
 // decodeUser parses a user printed with --output json, as a map so that a
@@ -241,7 +243,7 @@ func TestUsersUpdateChangesOnlyGivenFields(t *testing.T) {
 	}
 
 	code, _, stderr := cli.run("update", sub, "--claim", "shoe_size=9")
-	oneErrorLine(t, code, stderr, `claim "shoe_size" is not a standard claim`)
+	oneErrorLine(t, code, stderr, `claims.shoe_size: is not a standard claim`)
 	code, _, stderr = cli.run("update", "nobody@example.com", "--name", "x")
 	oneErrorLine(t, code, stderr, `no user "nobody@example.com"`)
 	if got := decodeUser(t, cli.must("get", sub, "--output", "json")); got["claims"].(map[string]any)["shoe_size"] != nil {

@@ -50,6 +50,14 @@ const (
 	AuthNone = "none"
 )
 
+// The scopes of Latchkey's own admin API: all of it, or reading only. Only
+// a confidential client with the client credentials grant alone may be
+// registered for them (latchkey clients create --admin).
+const (
+	AdminScope     = "latchkey:admin"
+	AdminReadScope = "latchkey:admin:read"
+)
+
 // Access token formats.
 const (
 	// FormatOpaque tokens are random strings that only introspection can
@@ -137,6 +145,11 @@ func (l *Lifespan) UnmarshalJSON(b []byte) error {
 
 // Scopes returns the scopes the client may request.
 func (c *Client) Scopes() []string { return strings.Fields(c.Scope) }
+
+// IsAdmin reports whether the client may obtain admin API tokens.
+func (c *Client) IsAdmin() bool {
+	return slices.Contains(c.Scopes(), AdminScope) || slices.Contains(c.Scopes(), AdminReadScope)
+}
 
 // HasSecret reports whether the client authenticates with a shared secret.
 func (c *Client) HasSecret() bool {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/pkg/audit"
 )
 
 var (
@@ -26,23 +28,41 @@ var (
 type Store interface {
 	CreateClient(ctx context.Context, c *Client) error
 	ClientByID(ctx context.Context, id string) (*Client, error)
-	ListClients(ctx context.Context) ([]*Client, error)
+	FindClients(ctx context.Context, q Query) ([]*Client, error)
 	UpdateClient(ctx context.Context, id string, update func(*Client) error) (*Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	RevokeClientTokens(ctx context.Context, id string) (int64, error)
 }
 
-// Manager registers and changes clients, keeping every stored client valid.
-// The CLI and the admin API both go through it.
+// Query selects clients, by ID. Zero fields do not filter.
+type Query struct {
+	// NamePrefix keeps clients whose name starts with it, in any case.
+	NamePrefix string
+	// After continues a listing after the client with this ID.
+	After string
+	// Limit caps the clients returned; 0 returns all.
+	Limit int
+}
+
+// Auditor records changes with their audit events (pkg/audit).
+type Auditor interface {
+	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
+}
+
+// Manager registers and changes clients, keeping every stored client valid
+// and recording every change in the audit log. The CLI and the admin API
+// both go through it.
 type Manager struct {
 	store Store
+	audit Auditor
 	// grace is how long a rotated-out secret keeps working by default.
 	grace time.Duration
 }
 
 // NewManager returns a Manager over store. grace is the default time a
 // rotated-out secret stays valid.
-func NewManager(store Store, grace time.Duration) *Manager {
-	return &Manager{store: store, grace: grace}
+func NewManager(store Store, audit Auditor, grace time.Duration) *Manager {
+	return &Manager{store: store, audit: audit, grace: grace}
 }
 
 // Create validates c and registers it, choosing an ID if c has none and
@@ -60,7 +80,11 @@ func (m *Manager) Create(ctx context.Context, c Client) (*Client, string, error)
 	if c.HasSecret() {
 		secret, c.SecretHash = NewSecret()
 	}
-	if err := m.store.CreateClient(ctx, &c); err != nil {
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.ClientCreated, Target: audit.Client(c.ID),
+			Details: map[string]any{"client_name": c.Name, "scope": c.Scope}}, m.store.CreateClient(ctx, &c)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return &c, secret, nil
@@ -73,7 +97,12 @@ func (m *Manager) Get(ctx context.Context, id string) (*Client, error) {
 
 // List returns every client, ordered by ID.
 func (m *Manager) List(ctx context.Context) ([]*Client, error) {
-	return m.store.ListClients(ctx)
+	return m.store.FindClients(ctx, Query{})
+}
+
+// Find returns the clients q selects, ordered by ID.
+func (m *Manager) Find(ctx context.Context, q Query) ([]*Client, error) {
+	return m.store.FindClients(ctx, q)
 }
 
 // Update applies edit to the stored client and stores the result if it is
@@ -81,31 +110,51 @@ func (m *Manager) List(ctx context.Context) ([]*Client, error) {
 // secret authentication gets a new secret, returned here; one that switches
 // away loses its secrets.
 func (m *Manager) Update(ctx context.Context, id string, edit func(*Client) error) (*Client, string, error) {
-	var secret string
-	c, err := m.store.UpdateClient(ctx, id, func(c *Client) error {
-		keep := *c
-		if err := edit(c); err != nil {
-			return err
-		}
-		c.ID, c.CreatedAt = keep.ID, keep.CreatedAt
-		c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = keep.SecretHash, keep.PreviousSecretHash, keep.PreviousSecretExpiresAt
-		dropStaleKeys(c, &keep)
-		c.Normalize()
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		switch {
-		case c.HasSecret() && len(c.SecretHash) == 0:
-			secret, c.SecretHash = NewSecret()
-		case !c.HasSecret():
-			c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, nil, time.Time{}
-		}
-		return nil
+	var (
+		secret  string
+		changed []string
+		c       *Client
+	)
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		c, err = m.store.UpdateClient(ctx, id, func(c *Client) error {
+			keep := *c
+			if err := m.edit(c, edit, &secret); err != nil {
+				return err
+			}
+			changed = audit.Changed(&keep, c)
+			return nil
+		})
+		return audit.Event{Action: audit.ClientUpdated, Target: audit.Client(id),
+			Details: map[string]any{"changed": changed, "new_secret": secret != ""}}, err
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// edit applies an edit to c under Update's rules, setting secret if the
+// client gets a new one.
+func (m *Manager) edit(c *Client, edit func(*Client) error, secret *string) error {
+	keep := *c
+	if err := edit(c); err != nil {
+		return err
+	}
+	c.ID, c.CreatedAt = keep.ID, keep.CreatedAt
+	c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = keep.SecretHash, keep.PreviousSecretHash, keep.PreviousSecretExpiresAt
+	dropStaleKeys(c, &keep)
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.HasSecret() && len(c.SecretHash) == 0:
+		*secret, c.SecretHash = NewSecret()
+	case !c.HasSecret():
+		c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, nil, time.Time{}
+	}
+	return nil
 }
 
 // dropStaleKeys forgets the public keys of a client that stops using
@@ -127,13 +176,21 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Durati
 	if grace < 0 {
 		grace = m.grace
 	}
-	var secret string
-	c, err := m.store.UpdateClient(ctx, id, func(c *Client) error {
-		if !c.HasSecret() {
-			return fmt.Errorf("%w (token_endpoint_auth_method is %s)", ErrNoSecret, c.TokenEndpointAuthMethod)
-		}
-		secret = c.RotateSecret(time.Now(), grace)
-		return nil
+	var (
+		secret string
+		c      *Client
+	)
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		c, err = m.store.UpdateClient(ctx, id, func(c *Client) error {
+			if !c.HasSecret() {
+				return fmt.Errorf("%w (token_endpoint_auth_method is %s)", ErrNoSecret, c.TokenEndpointAuthMethod)
+			}
+			secret = c.RotateSecret(time.Now(), grace)
+			return nil
+		})
+		return audit.Event{Action: audit.ClientSecretRotated, Target: audit.Client(id),
+			Details: map[string]any{"grace": grace.String()}}, err
 	})
 	if err != nil {
 		return nil, "", err
@@ -143,7 +200,24 @@ func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Durati
 
 // Delete removes the client; its tokens go with it.
 func (m *Manager) Delete(ctx context.Context, id string) error {
-	return m.store.DeleteClient(ctx, id)
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.ClientDeleted, Target: audit.Client(id)}, m.store.DeleteClient(ctx, id)
+	})
+}
+
+// RevokeTokens revokes every access token, refresh token and unused
+// authorization code issued to the client, for a backend whose credentials
+// leaked: the client itself stays registered. It returns how many were
+// revoked.
+func (m *Manager) RevokeTokens(ctx context.Context, id string) (int64, error) {
+	var n int64
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		n, err = m.store.RevokeClientTokens(ctx, id)
+		return audit.Event{Action: audit.ClientTokensRevoked, Target: audit.Client(id),
+			Details: map[string]any{"revoked": n}}, err
+	})
+	return n, err
 }
 
 // newID returns a random client ID: 128 bits in lower-case base32, which

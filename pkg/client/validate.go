@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 // Limits on metadata, generous for real clients and small enough that a
@@ -27,30 +29,6 @@ const (
 	maxLifespan    = 24 * time.Hour
 	maxRefreshLife = 10 * 365 * 24 * time.Hour
 )
-
-// FieldError is one problem with one metadata field, named as in the JSON.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every problem found in a client's metadata, so that
-// an operator fixes them all in one round.
-type ValidationError struct {
-	Problems []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.Field + ": " + p.Message
-	}
-	return "invalid client metadata: " + strings.Join(parts, "; ")
-}
-
-func (e *ValidationError) add(field, format string, args ...any) {
-	e.Problems = append(e.Problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
 
 // validID is what an operator-chosen client ID may contain: RFC 3986
 // unreserved characters, which need no escaping in Basic auth or URLs.
@@ -101,70 +79,71 @@ func (c *Client) Normalize() {
 }
 
 // Validate checks the metadata of a normalized client and reports every
-// problem at once as a *ValidationError.
+// problem at once as a *validation.Error.
 func (c *Client) Validate() error {
-	e := &ValidationError{}
+	e := &validation.Error{Of: "client metadata"}
 	if c.ID != "" && (len(c.ID) > maxIDLen || !validID.MatchString(c.ID)) {
-		e.add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", maxIDLen)
+		e.Add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", maxIDLen)
 	}
 	if utf8.RuneCountInString(c.Name) > maxNameLen || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {
-		e.add("client_name", "must be at most %d characters, with no control characters", maxNameLen)
+		e.Add("client_name", "must be at most %d characters, with no control characters", maxNameLen)
 	}
 	c.validateGrants(e)
 	c.validateURIs(e)
 	for _, s := range c.Scopes() {
 		if err := ValidateScopeToken(s); err != nil {
-			e.add("scope", "%v", err)
+			e.Add("scope", "%v", err)
 		}
 	}
 	if hasDuplicate(c.Scopes()) {
-		e.add("scope", "lists a scope twice")
+		e.Add("scope", "lists a scope twice")
+	}
+	if c.IsAdmin() && (!slices.Equal(c.GrantTypes, []string{GrantClientCredentials}) || c.IsPublic()) {
+		e.Add("scope", "%s and %s are only for confidential clients whose one grant is %s: admin power is the client's own, never a user's",
+			AdminScope, AdminReadScope, GrantClientCredentials)
 	}
 	for _, a := range c.Audience {
 		if a == "" || strings.ContainsFunc(a, unicode.IsSpace) {
-			e.add("audience", "entries must be non-empty and contain no spaces")
+			e.Add("audience", "entries must be non-empty and contain no spaces")
 			break
 		}
 	}
 	c.validateAuth(e)
 	if c.IDTokenSignedResponseAlg != "" && !slices.Contains(IDTokenAlgorithms, c.IDTokenSignedResponseAlg) {
-		e.add("id_token_signed_response_alg", "is %q; it must be one of %s", c.IDTokenSignedResponseAlg, strings.Join(IDTokenAlgorithms, ", "))
+		e.Add("id_token_signed_response_alg", "is %q; it must be one of %s", c.IDTokenSignedResponseAlg, strings.Join(IDTokenAlgorithms, ", "))
 	}
 	switch c.AccessTokenFormat {
 	case FormatOpaque, FormatJWT:
 	default:
-		e.add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
+		e.Add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
 	}
 	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > maxLifespan {
-		e.add("access_token_lifespan", "must be between 0 (the server's default) and 24h")
+		e.Add("access_token_lifespan", "must be between 0 (the server's default) and 24h")
 	}
 	if d := time.Duration(c.RefreshTokenLifespan); d < 0 || d > maxRefreshLife {
-		e.add("refresh_token_lifespan", "must be between 0 (the server's default) and 87600h (ten years)")
+		e.Add("refresh_token_lifespan", "must be between 0 (the server's default) and 87600h (ten years)")
 	}
-	if len(e.Problems) > 0 {
-		return e
-	}
-	return nil
+	return e.Err()
 }
 
-func (c *Client) validateGrants(e *ValidationError) {
+func (c *Client) validateGrants(e *validation.Error) {
 	if len(c.GrantTypes) == 0 {
-		e.add("grant_types", "must list at least one of %s, %s, %s", GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+		e.Add("grant_types", "must list at least one of %s, %s, %s", GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
 	}
 	for _, g := range c.GrantTypes {
 		switch g {
 		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
 		case "implicit", "password":
-			e.add("grant_types", "%q is not offered: the OAuth 2.0 Security BCP (RFC 9700) forbids it", g)
+			e.Add("grant_types", "%q is not offered: the OAuth 2.0 Security BCP (RFC 9700) forbids it", g)
 		default:
-			e.add("grant_types", "%q is not a grant type Latchkey supports (%s, %s, %s)", g, GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+			e.Add("grant_types", "%q is not a grant type Latchkey supports (%s, %s, %s)", g, GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
 		}
 	}
 	if hasDuplicate(c.GrantTypes) {
-		e.add("grant_types", "lists a grant type twice")
+		e.Add("grant_types", "lists a grant type twice")
 	}
 	if c.CanUse(GrantRefreshToken) && !c.CanUse(GrantAuthorizationCode) {
-		e.add("grant_types", "%s needs %s: refresh tokens are issued only at sign-in", GrantRefreshToken, GrantAuthorizationCode)
+		e.Add("grant_types", "%s needs %s: refresh tokens are issued only at sign-in", GrantRefreshToken, GrantAuthorizationCode)
 	}
 	want := []string{}
 	if c.CanUse(GrantAuthorizationCode) {
@@ -172,23 +151,23 @@ func (c *Client) validateGrants(e *ValidationError) {
 	}
 	if !slices.Equal(c.ResponseTypes, want) {
 		if len(want) == 0 {
-			e.add("response_types", "must be empty without the %s grant", GrantAuthorizationCode)
+			e.Add("response_types", "must be empty without the %s grant", GrantAuthorizationCode)
 		} else {
-			e.add("response_types", "must be [\"code\"]: the code flow is the only one offered")
+			e.Add("response_types", "must be [\"code\"]: the code flow is the only one offered")
 		}
 	}
 }
 
-func (c *Client) validateURIs(e *ValidationError) {
+func (c *Client) validateURIs(e *validation.Error) {
 	browser := c.CanUse(GrantAuthorizationCode)
 	switch {
 	case browser && len(c.RedirectURIs) == 0:
-		e.add("redirect_uris", "must list at least one URI for the %s grant", GrantAuthorizationCode)
+		e.Add("redirect_uris", "must list at least one URI for the %s grant", GrantAuthorizationCode)
 	case !browser && len(c.RedirectURIs) > 0:
-		e.add("redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
+		e.Add("redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
 	}
 	if !browser && len(c.PostLogoutRedirectURIs) > 0 {
-		e.add("post_logout_redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
+		e.Add("post_logout_redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
 	}
 	for _, f := range []struct {
 		field string
@@ -196,57 +175,57 @@ func (c *Client) validateURIs(e *ValidationError) {
 	}{{"redirect_uris", c.RedirectURIs}, {"post_logout_redirect_uris", c.PostLogoutRedirectURIs}} {
 		field, uris := f.field, f.uris
 		if len(uris) > maxListLen {
-			e.add(field, "may list at most %d URIs", maxListLen)
+			e.Add(field, "may list at most %d URIs", maxListLen)
 		}
 		for _, u := range uris {
 			if err := ValidateRedirectURI(u); err != nil {
-				e.add(field, "%v", err)
+				e.Add(field, "%v", err)
 			}
 		}
 		if hasDuplicate(uris) {
-			e.add(field, "lists a URI twice")
+			e.Add(field, "lists a URI twice")
 		}
 	}
 }
 
-func (c *Client) validateAuth(e *ValidationError) {
+func (c *Client) validateAuth(e *validation.Error) {
 	switch c.TokenEndpointAuthMethod {
 	case AuthSecretBasic, AuthSecretPost:
 	case AuthNone:
 		if c.CanUse(GrantClientCredentials) {
-			e.add("grant_types", "%s needs a client that can authenticate; a client with token_endpoint_auth_method none cannot", GrantClientCredentials)
+			e.Add("grant_types", "%s needs a client that can authenticate; a client with token_endpoint_auth_method none cannot", GrantClientCredentials)
 		}
 	case AuthPrivateKeyJWT:
 		switch {
 		case len(c.JWKS) > 0 && c.JWKSURI != "":
-			e.add("jwks", "give jwks or jwks_uri, not both")
+			e.Add("jwks", "give jwks or jwks_uri, not both")
 		case len(c.JWKS) > 0:
 			if err := validateJWKS(c.JWKS, c.TokenEndpointAuthSigningAlg); err != nil {
-				e.add("jwks", "%v", err)
+				e.Add("jwks", "%v", err)
 			}
 		case c.JWKSURI != "":
 			if err := validateJWKSURI(c.JWKSURI); err != nil {
-				e.add("jwks_uri", "%v", err)
+				e.Add("jwks_uri", "%v", err)
 			}
 		default:
-			e.add("jwks", "%s needs the client's public keys in jwks or jwks_uri", AuthPrivateKeyJWT)
+			e.Add("jwks", "%s needs the client's public keys in jwks or jwks_uri", AuthPrivateKeyJWT)
 		}
 		if !slices.Contains(AssertionAlgorithms, c.TokenEndpointAuthSigningAlg) {
-			e.add("token_endpoint_auth_signing_alg", "must be one of %s", strings.Join(AssertionAlgorithms, ", "))
+			e.Add("token_endpoint_auth_signing_alg", "must be one of %s", strings.Join(AssertionAlgorithms, ", "))
 		}
 	default:
-		e.add("token_endpoint_auth_method", "is %q; it must be %s, %s, %s or %s",
+		e.Add("token_endpoint_auth_method", "is %q; it must be %s, %s, %s or %s",
 			c.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
 	}
 	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
 		if len(c.JWKS) > 0 {
-			e.add("jwks", "public keys are only for %s clients", AuthPrivateKeyJWT)
+			e.Add("jwks", "public keys are only for %s clients", AuthPrivateKeyJWT)
 		}
 		if c.JWKSURI != "" {
-			e.add("jwks_uri", "public keys are only for %s clients", AuthPrivateKeyJWT)
+			e.Add("jwks_uri", "public keys are only for %s clients", AuthPrivateKeyJWT)
 		}
 		if c.TokenEndpointAuthSigningAlg != "" {
-			e.add("token_endpoint_auth_signing_alg", "is only for %s clients", AuthPrivateKeyJWT)
+			e.Add("token_endpoint_auth_signing_alg", "is only for %s clients", AuthPrivateKeyJWT)
 		}
 	}
 }

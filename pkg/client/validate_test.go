@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 // rsaKey is one RSA key for the whole run: generating one is slow.
@@ -102,16 +103,16 @@ func validate(c client.Client) error {
 }
 
 // problems validates c and returns its problems, failing the test if the
-// error is anything but a *client.ValidationError.
-func problems(t *testing.T, c client.Client) []client.FieldError {
+// error is anything but a *validation.Error.
+func problems(t *testing.T, c client.Client) []validation.Problem {
 	t.Helper()
 	err := validate(c)
 	if err == nil {
 		return nil
 	}
-	var verr *client.ValidationError
+	var verr *validation.Error
 	if !errors.As(err, &verr) {
-		t.Fatalf("Validate() = %T %v, want a *client.ValidationError", err, err)
+		t.Fatalf("Validate() = %T %v, want a *validation.Error", err, err)
 	}
 	if len(verr.Problems) == 0 {
 		t.Fatalf("Validate() returned a ValidationError with no problems")
@@ -676,13 +677,13 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	c.Scope = "openid é"
 	c.AccessTokenFormat = "paseto"
 	err := validate(c)
-	var verr *client.ValidationError
+	var verr *validation.Error
 	if !errors.As(err, &verr) {
-		t.Fatalf("Validate() = %v, want a *client.ValidationError", err)
+		t.Fatalf("Validate() = %v, want a *validation.Error", err)
 	}
 	fields := []string{"client_name", "grant_types", "redirect_uris", "scope", "access_token_format"}
 	for _, f := range fields {
-		if !slices.ContainsFunc(verr.Problems, func(p client.FieldError) bool { return p.Field == f }) {
+		if !slices.ContainsFunc(verr.Problems, func(p validation.Problem) bool { return p.Field == f }) {
 			t.Errorf("problems %q do not include %s", verr.Problems, f)
 		}
 	}
@@ -914,5 +915,35 @@ func TestGetJSONWebKeysReturnsTheRegisteredKeys(t *testing.T) {
 	}
 	if !pub.Equal(rsaKey().Public()) {
 		t.Error("GetJSONWebKeys() returned a different key from the one registered")
+	}
+}
+
+func TestAdminScopesAreOnlyForConfidentialClientCredentialsClients(t *testing.T) {
+	tests := []struct {
+		name string
+		c    func() client.Client
+		ok   bool
+	}{
+		{"backend", func() client.Client { c := backend(); c.Scope = client.AdminScope; return c }, true},
+		{"read-only backend", func() client.Client { c := backend(); c.Scope = client.AdminReadScope; return c }, true},
+		{"key-authenticated backend", func() client.Client { c := keyClient(t); c.Scope = client.AdminScope; return c }, true},
+		{"web app", func() client.Client { c := webApp(); c.Scope = "openid " + client.AdminScope; return c }, false},
+		{"web app reading", func() client.Client { c := webApp(); c.Scope = client.AdminReadScope; return c }, false},
+		{"public app", func() client.Client { c := spa(); c.Scope = client.AdminReadScope; return c }, false},
+		{"backend that also signs users in", func() client.Client {
+			c := webApp()
+			c.GrantTypes = append(c.GrantTypes, client.GrantClientCredentials)
+			c.Scope = client.AdminScope
+			return c
+		}, false},
+	}
+	for _, tt := range tests {
+		ps := problems(t, tt.c())
+		if tt.ok != (len(ps) == 0) {
+			t.Errorf("%s: problems %v, want ok=%v", tt.name, ps, tt.ok)
+		}
+		if !tt.ok && !slices.ContainsFunc(ps, func(p validation.Problem) bool { return p.Field == "scope" }) {
+			t.Errorf("%s: problems %v do not name scope", tt.name, ps)
+		}
 	}
 }

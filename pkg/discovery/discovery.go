@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/roles"
 )
 
 // Paths of the documents and endpoints, relative to the issuer. The router
@@ -102,9 +103,9 @@ func New(issuer string) Document {
 		ResponseModesSupported:           []string{"query"},
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: client.IDTokenAlgorithms,
-		ScopesSupported:                  []string{"openid", "profile", "email", "address", "phone", "offline_access"},
+		ScopesSupported:                  []string{"openid", "profile", "email", "address", "phone", "offline_access", roles.Scope},
 		ClaimsSupported: slices.Concat([]string{"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"},
-			identity.SupportedClaims()),
+			identity.SupportedClaims(), []string{roles.Claim}),
 		ClaimTypesSupported:                        []string{"normal"},
 		ClaimsParameterSupported:                   true,
 		RequestParameterSupported:                  false,

@@ -9,7 +9,6 @@
 package identity
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/mail"
@@ -18,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 // ACRPassword is the authentication context class (acr) of a sign-in with
@@ -155,33 +156,27 @@ func claimValueProblem(name string, v any) string {
 	return ""
 }
 
-// ErrInvalidUser wraps every problem Validate finds.
-var ErrInvalidUser = errors.New("invalid user")
-
 // Validate checks a user's attributes: a plausible email, names without
-// control characters, and only standard claim names in Claims.
+// control characters, and only standard claim names in Claims. It reports
+// every problem at once as a *validation.Error.
 func (u *User) Validate() error {
-	var problems []string
+	e := &validation.Error{Of: "user"}
 	if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email || len(u.Email) > 254 {
-		problems = append(problems, fmt.Sprintf("email %q is not an email address such as ada@example.com", u.Email))
+		e.Add("email", "%q is not an email address such as ada@example.com", u.Email)
 	}
-	for field, v := range map[string]string{"name": u.Name, "given_name": u.GivenName, "family_name": u.FamilyName} {
-		if utf8.RuneCountInString(v) > 200 || strings.ContainsFunc(v, unicode.IsControl) {
-			problems = append(problems, field+" must be at most 200 characters, with no control characters")
+	for _, f := range []struct{ field, v string }{{"family_name", u.FamilyName}, {"given_name", u.GivenName}, {"name", u.Name}} {
+		if utf8.RuneCountInString(f.v) > 200 || strings.ContainsFunc(f.v, unicode.IsControl) {
+			e.Add(f.field, "must be at most 200 characters, with no control characters")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(u.Claims)) {
 		if !slices.Contains(otherClaims, name) {
-			problems = append(problems, fmt.Sprintf("claim %q is not a standard claim Latchkey keeps (%s)", name, strings.Join(otherClaims, ", ")))
+			e.Add("claims."+name, "is not a standard claim Latchkey keeps (%s)", strings.Join(otherClaims, ", "))
 			continue
 		}
 		if msg := claimValueProblem(name, u.Claims[name]); msg != "" {
-			problems = append(problems, fmt.Sprintf("claim %q %s", name, msg))
+			e.Add("claims."+name, "%s", msg)
 		}
 	}
-	slices.Sort(problems)
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidUser, strings.Join(problems, "; "))
-	}
-	return nil
+	return e.Err()
 }

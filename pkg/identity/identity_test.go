@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -9,8 +10,10 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -130,7 +133,12 @@ func TestValidateUser(t *testing.T) {
 
 func newManager(t *testing.T) *identity.Manager {
 	t.Helper()
-	return identity.NewManager(pgtest.Store(t), identity.NewHasher())
+	return managerOn(pgtest.Store(t))
+}
+
+// managerOn is a Manager over store, recording to its audit log.
+func managerOn(store *postgres.Store) *identity.Manager {
+	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)))
 }
 
 func TestEmailsAreUniqueWithoutCase(t *testing.T) {
@@ -209,7 +217,7 @@ func TestUnknownEmailCostsAPasswordCheck(t *testing.T) {
 func TestOldHashesAreUpgradedAtSignIn(t *testing.T) {
 	t.Parallel()
 	store := pgtest.Store(t)
-	m := identity.NewManager(store, identity.NewHasher())
+	m := managerOn(store)
 	u, err := m.Create(t.Context(), identity.User{Email: "ada@example.com"}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/pkg/audit"
 )
 
 var (
@@ -20,31 +22,59 @@ var (
 	ErrInvalidCredentials = errors.New("email or password is incorrect")
 )
 
-// Store keeps users. UpdateUser runs update on the stored user inside a
-// transaction. SetUserDisabled (when disabling) and SetUserPassword also end
-// the user's browser sessions and revoke their tokens in the same
-// transaction, so that whoever held them is out at once.
+// Store keeps users, their sessions and their consents. UpdateUser runs
+// update on the stored user inside a transaction. SetUserDisabled (when
+// disabling), SetUserPassword and SignOutEverywhere end the user's browser
+// sessions and revoke their tokens in the same transaction, so that
+// whoever held them is out at once.
 type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)
 	UserByEmail(ctx context.Context, email string) (*User, error)
-	ListUsers(ctx context.Context) ([]*User, error)
+	FindUsers(ctx context.Context, q Query) ([]*User, error)
 	UpdateUser(ctx context.Context, id string, update func(*User) error) (*User, error)
 	SetUserDisabled(ctx context.Context, id string, disabled bool) error
 	SetUserPassword(ctx context.Context, id, hash string) error
 	DeleteUser(ctx context.Context, id string) error
+	SignOutEverywhere(ctx context.Context, id string) error
+
+	BrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
+	EndUserBrowserSession(ctx context.Context, userID, sid string) (bool, error)
+	Consents(ctx context.Context, userID string) ([]Consent, error)
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
+	RevokeConsent(ctx context.Context, userID, clientID string) (bool, error)
+}
+
+// Query selects users, ordered by email. Zero fields do not filter.
+type Query struct {
+	// EmailPrefix keeps users whose email starts with it, in any case.
+	EmailPrefix string
+	// After continues a listing after the user with this email (any case).
+	After string
+	// Limit caps the users returned; 0 returns all.
+	Limit int
+}
+
+// Auditor records changes with their audit events (pkg/audit), and events
+// that change nothing else.
+type Auditor interface {
+	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
+	Record(ctx context.Context, e audit.Event) error
 }
 
 // Manager keeps the user directory consistent: every user valid, every
-// password within the policy and hashed, every sign-in checked the same way.
+// password within the policy and hashed, every sign-in checked the same
+// way, and every change recorded in the audit log. The CLI, the admin API
+// and the account page all go through it.
 type Manager struct {
 	store  Store
 	hasher *Hasher
+	audit  Auditor
 }
 
 // NewManager returns a Manager over store.
-func NewManager(store Store, hasher *Hasher) *Manager {
-	return &Manager{store: store, hasher: hasher}
+func NewManager(store Store, hasher *Hasher, audit Auditor) *Manager {
+	return &Manager{store: store, hasher: hasher, audit: audit}
 }
 
 // Create adds a user with a new sub. password may be empty, for a user who
@@ -65,7 +95,11 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 		u.PasswordHash = hash
 	}
 	u.ID = uuid.NewString()
-	if err := m.store.CreateUser(ctx, &u); err != nil {
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.UserCreated, Target: audit.User(u.ID),
+			Details: map[string]any{"email": u.Email, "password": u.PasswordHash != ""}}, m.store.CreateUser(ctx, &u)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -86,7 +120,12 @@ func (m *Manager) GetByEmail(ctx context.Context, email string) (*User, error) {
 
 // List returns every user, ordered by email.
 func (m *Manager) List(ctx context.Context) ([]*User, error) {
-	return m.store.ListUsers(ctx)
+	return m.store.FindUsers(ctx, Query{})
+}
+
+// Find returns the users q selects, ordered by email.
+func (m *Manager) Find(ctx context.Context, q Query) ([]*User, error) {
+	return m.store.FindUsers(ctx, q)
 }
 
 // Update applies edit to the stored user and keeps the result if it is
@@ -96,15 +135,28 @@ func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error)
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrNotFound
 	}
-	return m.store.UpdateUser(ctx, id, func(u *User) error {
-		keep := *u
-		if err := edit(u); err != nil {
-			return err
-		}
-		u.ID, u.PasswordHash, u.Disabled, u.CreatedAt = keep.ID, keep.PasswordHash, keep.Disabled, keep.CreatedAt
-		u.Email = strings.TrimSpace(u.Email)
-		return u.Validate()
+	var (
+		updated *User
+		changed []string
+	)
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		updated, err = m.store.UpdateUser(ctx, id, func(u *User) error {
+			keep := *u
+			if err := edit(u); err != nil {
+				return err
+			}
+			u.ID, u.PasswordHash, u.Disabled, u.CreatedAt = keep.ID, keep.PasswordHash, keep.Disabled, keep.CreatedAt
+			u.Email = strings.TrimSpace(u.Email)
+			changed = audit.Changed(&keep, u)
+			return u.Validate()
+		})
+		return audit.Event{Action: audit.UserUpdated, Target: audit.User(id), Details: map[string]any{"changed": changed}}, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return updated, nil
 }
 
 // SetPassword replaces the user's password, after checking it against the
@@ -123,32 +175,55 @@ func (m *Manager) SetPassword(ctx context.Context, id, password string) error {
 	if err != nil {
 		return err
 	}
-	return m.store.SetUserPassword(ctx, id, hash)
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.UserPasswordSet, Target: audit.User(id)}, m.store.SetUserPassword(ctx, id, hash)
+	})
 }
 
 // Disable stops the user signing in, ends their browser sessions and
 // revokes their tokens.
 func (m *Manager) Disable(ctx context.Context, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return ErrNotFound
-	}
-	return m.store.SetUserDisabled(ctx, id, true)
+	return m.change(ctx, id, audit.UserDisabled, func(ctx context.Context) error {
+		return m.store.SetUserDisabled(ctx, id, true)
+	})
 }
 
 // Enable lets a disabled user sign in again.
 func (m *Manager) Enable(ctx context.Context, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
-		return ErrNotFound
-	}
-	return m.store.SetUserDisabled(ctx, id, false)
+	return m.change(ctx, id, audit.UserEnabled, func(ctx context.Context) error {
+		return m.store.SetUserDisabled(ctx, id, false)
+	})
 }
 
 // Delete removes the user with their sessions, consents and tokens.
 func (m *Manager) Delete(ctx context.Context, id string) error {
+	u, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.UserDeleted, Target: audit.User(id),
+			Details: map[string]any{"email": u.Email}}, m.store.DeleteUser(ctx, id)
+	})
+}
+
+// SignOutEverywhere ends every browser session of the user and revokes
+// every access and refresh token issued to them: after it, the user must
+// sign in again everywhere, and no app can act for them until they do.
+func (m *Manager) SignOutEverywhere(ctx context.Context, id string) error {
+	return m.change(ctx, id, audit.UserSignedOut, func(ctx context.Context) error {
+		return m.store.SignOutEverywhere(ctx, id)
+	})
+}
+
+// change makes a change to user id that needs nothing but its event.
+func (m *Manager) change(ctx context.Context, id, action string, f func(ctx context.Context) error) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return ErrNotFound
 	}
-	return m.store.DeleteUser(ctx, id)
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: action, Target: audit.User(id)}, f(ctx)
+	})
 }
 
 // Authenticate checks an email and password. Every failure is
@@ -168,6 +243,14 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 		return nil, err
 	}
 	if !ok || u.Disabled {
+		// The log is for admins, who may know which account was tried.
+		e := audit.Event{Action: audit.LoginFailed, Details: map[string]any{"email": email, "disabled": u.Disabled}}
+		if u.ID != "" {
+			e.Target = audit.User(u.ID)
+		}
+		if err := m.audit.Record(ctx, e); err != nil {
+			return nil, err
+		}
 		return nil, ErrInvalidCredentials
 	}
 	if stale {

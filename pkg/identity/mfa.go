@@ -10,13 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/seal"
 )
 
@@ -117,14 +117,15 @@ type MFA struct {
 	box      *seal.Box
 	issuer   string
 	throttle Throttle
-	logger   *slog.Logger
+	audit    Auditor
 }
 
-// NewMFA returns an MFA that seals secrets with box. issuer names the
-// service in authenticator apps. A manager that only resets factors (as
-// the CLI does) needs no box, issuer, throttle or logger.
-func NewMFA(store MFAStore, box *seal.Box, issuer string, throttle Throttle, logger *slog.Logger) *MFA {
-	return &MFA{store: store, box: box, issuer: issuer, throttle: throttle, logger: logger}
+// NewMFA returns an MFA that seals secrets with box and records changes
+// and failures in the audit log. issuer names the service in
+// authenticator apps. A manager that only resets factors (as the CLI does)
+// needs no box, issuer or throttle.
+func NewMFA(store MFAStore, box *seal.Box, issuer string, throttle Throttle, audit Auditor) *MFA {
+	return &MFA{store: store, box: box, issuer: issuer, throttle: throttle, audit: audit}
 }
 
 // Enrolment is what a user needs to add the factor to an authenticator app.
@@ -207,7 +208,10 @@ func (m *MFA) Confirm(ctx context.Context, userID, code string) ([]string, error
 		return nil, m.fail(ctx, userID)
 	}
 	codes, digests := newRecoveryCodes()
-	if err := m.store.ConfirmTOTP(ctx, userID, step, digests); err != nil {
+	err = m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.MFAEnrolled, Target: audit.User(userID)}, m.store.ConfirmTOTP(ctx, userID, step, digests)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return codes, nil
@@ -301,18 +305,29 @@ func (m *MFA) throttled(ctx context.Context, userID string) error {
 	return nil
 }
 
-// fail records a failed attempt, and a lockout when it reaches the limit.
+// fail records a failed attempt, and a lockout when it reaches the limit,
+// in the audit log too.
 func (m *MFA) fail(ctx context.Context, userID string) error {
-	n, _, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		n, _, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
+		if err != nil {
+			return audit.Event{}, err
+		}
+		lockout := n+1 == m.throttle.MaxFailures
+		if err := m.store.RecordMFAFailure(ctx, userID, lockout); err != nil {
+			return audit.Event{}, err
+		}
+		if lockout {
+			locked := audit.Event{Action: audit.MFALocked, Target: audit.User(userID),
+				Details: map[string]any{"failures": n + 1, "window": m.throttle.Window.String()}}
+			if err := m.audit.Record(ctx, locked); err != nil {
+				return audit.Event{}, err
+			}
+		}
+		return audit.Event{Action: audit.MFAFailed, Target: audit.User(userID), Details: map[string]any{"failures": n + 1}}, nil
+	})
 	if err != nil {
 		return err
-	}
-	lockout := n+1 == m.throttle.MaxFailures
-	if err := m.store.RecordMFAFailure(ctx, userID, lockout); err != nil {
-		return err
-	}
-	if lockout {
-		m.logger.Warn("second factor locked after repeated wrong codes", "user", userID, "failures", n+1)
 	}
 	return ErrInvalidCode
 }
@@ -323,29 +338,33 @@ func (m *MFA) Disable(ctx context.Context, userID, code string) error {
 	if err := m.Verify(ctx, userID, code); err != nil {
 		return err
 	}
-	_, err := m.store.DeleteTOTP(ctx, userID)
-	return err
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		_, err := m.store.DeleteTOTP(ctx, userID)
+		return audit.Event{Action: audit.MFADisabled, Target: audit.User(userID)}, err
+	})
 }
 
 // Reset removes a user's factor without a code, for an administrator
 // helping a user who lost both phone and recovery codes. The user must
 // enrol again where a factor is required.
 func (m *MFA) Reset(ctx context.Context, userID string) error {
-	existed, err := m.store.DeleteTOTP(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if !existed {
-		return ErrNoFactor
-	}
-	return nil
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		existed, err := m.store.DeleteTOTP(ctx, userID)
+		if err == nil && !existed {
+			err = ErrNoFactor
+		}
+		return audit.Event{Action: audit.MFAReset, Target: audit.User(userID)}, err
+	})
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes with ten new
 // ones, shown once.
 func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
 	codes, digests := newRecoveryCodes()
-	if err := m.store.ReplaceRecoveryCodes(ctx, userID, digests); err != nil {
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.MFARecoveryRenewed, Target: audit.User(userID)}, m.store.ReplaceRecoveryCodes(ctx, userID, digests)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return codes, nil

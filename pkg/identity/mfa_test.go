@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgtest"
@@ -39,11 +39,11 @@ func newMFA(t *testing.T, throttle identity.Throttle) *mfaFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := identity.NewManager(store, identity.NewHasher()).Create(t.Context(), identity.User{Email: "ada@example.com"}, "")
+	u, err := identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler))).Create(t.Context(), identity.User{Email: "ada@example.com"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := identity.NewMFA(store, box, "id.example.com", throttle, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := identity.NewMFA(store, box, "id.example.com", throttle, audit.New(store, slog.New(slog.DiscardHandler)))
 	return &mfaFixture{mfa: m, user: u, dbURL: url}
 }
 

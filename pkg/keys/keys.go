@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -67,6 +68,7 @@ type Manager struct {
 	store  *postgres.Store
 	box    *seal.Box
 	logger *slog.Logger
+	audit  Auditor
 
 	snapshot atomic.Pointer[snapshot]
 	reload   sync.Mutex // one reload at a time; readers never wait on it
@@ -80,10 +82,24 @@ type snapshot struct {
 	etag    string
 }
 
-// NewManager returns a Manager that stores keys in store, sealed by box. Call
-// Init before use.
-func NewManager(store *postgres.Store, box *seal.Box, logger *slog.Logger) *Manager {
-	return &Manager{store: store, box: box, logger: logger}
+// Auditor records changes with their audit events (pkg/audit).
+type Auditor interface {
+	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
+}
+
+// Errors of Retire.
+var (
+	// ErrNotFound means no active key has the kid.
+	ErrNotFound = errors.New("no active key with this kid")
+	// ErrInUse means the key is the one signing for its algorithm.
+	ErrInUse = postgres.ErrSigningKeyInUse
+)
+
+// NewManager returns a Manager that stores keys in store, sealed by box,
+// and records rotations and retirements in the audit log. Call Init before
+// use.
+func NewManager(store *postgres.Store, box *seal.Box, logger *slog.Logger, audit Auditor) *Manager {
+	return &Manager{store: store, box: box, logger: logger, audit: audit}
 }
 
 // Init creates a key for each algorithm that has none (on first start) and
@@ -194,7 +210,16 @@ func (m *Manager) Rotate(ctx context.Context) ([]Info, error) {
 		}
 		fresh = append(fresh, k)
 	}
-	added, err := m.store.AddSigningKeys(ctx, fresh)
+	var added []postgres.SigningKey
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		added, err = m.store.AddSigningKeys(ctx, fresh)
+		kids := make([]string, len(added))
+		for i, k := range added {
+			kids[i] = k.KID
+		}
+		return audit.Event{Action: audit.KeyRotated, Details: map[string]any{"new_kids": kids}}, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("keys: rotate: %w", err)
 	}
@@ -211,12 +236,17 @@ func (m *Manager) Rotate(ctx context.Context) ([]Info, error) {
 // Retire removes a key from the JWKS; tokens it signed stop verifying. The
 // current signing key of an algorithm cannot be retired.
 func (m *Manager) Retire(ctx context.Context, kid string) (Info, error) {
-	k, err := m.store.RetireSigningKey(ctx, kid)
+	var k postgres.SigningKey
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		k, err = m.store.RetireSigningKey(ctx, kid)
+		return audit.Event{Action: audit.KeyRetired, Target: audit.Key(kid)}, err
+	})
 	switch {
 	case errors.Is(err, postgres.ErrNotFound):
-		return Info{}, fmt.Errorf("keys: no active key with kid %q", kid)
+		return Info{}, &notFoundError{kid}
 	case errors.Is(err, postgres.ErrSigningKeyInUse):
-		return Info{}, fmt.Errorf("keys: %s: %w", kid, postgres.ErrSigningKeyInUse)
+		return Info{}, fmt.Errorf("keys: %s: %w", kid, ErrInUse)
 	case err != nil:
 		return Info{}, fmt.Errorf("keys: %w", err)
 	}
@@ -225,6 +255,14 @@ func (m *Manager) Retire(ctx context.Context, kid string) (Info, error) {
 	}
 	return info(k, false), nil
 }
+
+// notFoundError names the kid that matched no active key.
+type notFoundError struct{ kid string }
+
+func (e *notFoundError) Error() string { return fmt.Sprintf("keys: no active key with kid %q", e.kid) }
+
+// Is makes a notFoundError match ErrNotFound.
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // reloadIfServing makes a change visible at once on a node that serves keys.
 // A CLI process, which never called Init, has nothing to refresh.

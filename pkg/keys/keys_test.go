@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgtest"
@@ -35,7 +35,7 @@ func newManager(t *testing.T, store *postgres.Store, secrets ...[]byte) *keys.Ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keys.NewManager(store, box, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return keys.NewManager(store, box, slog.New(slog.DiscardHandler), audit.New(store, slog.New(slog.DiscardHandler)))
 }
 
 func initManager(t *testing.T, store *postgres.Store, secrets ...[]byte) *keys.Manager {

@@ -138,7 +138,12 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		return
 	}
 
-	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, p.signInSession(ar, pending, auth, user, requested))
+	s := p.signInSession(ar, pending, auth, user, requested)
+	if err := p.addRoles(ctx, ar, s); err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, s)
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return

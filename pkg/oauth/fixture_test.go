@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/keys"
@@ -66,11 +67,12 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	auditLog := audit.New(store, logger)
 	box, err := seal.New([][]byte{testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	km := keys.NewManager(store, box, logger)
+	km := keys.NewManager(store, box, logger, auditLog)
 	if err := km.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger})
+	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &fixture{dbURL: dbURL, store: store, keys: km, provider: p, clients: client.NewManager(store, 24*time.Hour), issuer: issuer, server: srv}
+	return &fixture{dbURL: dbURL, store: store, keys: km, provider: p, clients: client.NewManager(store, auditLog, 24*time.Hour), issuer: issuer, server: srv}
 }
 
 // sql runs statements on the fixture's database.

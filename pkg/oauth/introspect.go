@@ -80,7 +80,7 @@ func (p *Provider) describe(use fosite.TokenUse, ar fosite.AccessRequester) map[
 	if !exp.IsZero() {
 		resp["exp"] = exp.Unix()
 	}
-	for k, v := range userAuthentication(s) {
+	for k, v := range userClaims(s) {
 		resp[k] = v
 	}
 	return resp

@@ -49,10 +49,12 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -99,6 +101,10 @@ type Deps struct {
 	Users    *identity.Manager
 	MFA      *identity.MFA
 	Pages    *ui.Pages
+	// Roles tells apps allowed the roles scope who has which role.
+	Roles *roles.Manager
+	// Audit records refresh-token reuse.
+	Audit *audit.Log
 }
 
 // Provider serves the OAuth 2.0 and OpenID Connect endpoints.
@@ -115,6 +121,7 @@ type Provider struct {
 	users       *identity.Manager
 	mfa         *identity.MFA
 	pages       *ui.Pages
+	roles       *roles.Manager
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -178,7 +185,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, store, &compose.CommonStrategy{
+	f := compose.Compose(fc, &reuseAuditingStore{Store: store, audit: d.Audit}, &compose.CommonStrategy{
 		CoreStrategy:               strat,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
 		Signer:                     idSigner,
@@ -206,6 +213,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		users:       d.Users,
 		mfa:         d.MFA,
 		pages:       d.Pages,
+		roles:       d.Roles,
 	}, nil
 }
 

@@ -1,12 +1,15 @@
 package oauth
 
 import (
+	"context"
 	"time"
 
 	"github.com/mohae/deepcopy"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/pkg/roles"
 )
 
 // Session is what Latchkey keeps with every grant, in one concrete type so
@@ -56,17 +59,18 @@ func accessTokenClaims(r fosite.Requester, issuer string, now time.Time) jwt.Map
 		ScopeField: jwt.JWTScopeFieldString,
 		Extra:      map[string]any{"client_id": r.GetClient().GetID()},
 	}
-	for k, v := range userAuthentication(s) {
+	for k, v := range userClaims(s) {
 		claims.Extra[k] = v
 	}
 	return claims.ToMapClaims()
 }
 
-// userAuthentication returns how the user behind a grant signed in: acr and
-// auth_time, which RFC 9470 §6 asks JWT access tokens and introspection to
-// carry, so that a resource server can demand a stronger or fresher sign-in.
-// A grant without a user (client credentials) has neither.
-func userAuthentication(s fosite.Session) map[string]any {
+// userClaims returns what JWT access tokens and introspection say about
+// the user behind a grant: how they signed in, acr and auth_time, which RFC
+// 9470 §6 asks for so that a resource server can demand a stronger or
+// fresher sign-in; and their roles, if the grant has the roles scope. A
+// grant without a user (client credentials) has none of these.
+func userClaims(s fosite.Session) map[string]any {
 	out := map[string]any{}
 	sess, ok := s.(*Session)
 	if !ok || sess.Claims == nil {
@@ -77,6 +81,9 @@ func userAuthentication(s fosite.Session) map[string]any {
 	}
 	if at := sess.Claims.AuthTime; !at.IsZero() {
 		out["auth_time"] = at.Unix()
+	}
+	if r, ok := sess.Claims.Extra[roles.Claim]; ok {
+		out[roles.Claim] = r
 	}
 	return out
 }
@@ -89,4 +96,23 @@ func audienceOf(r fosite.Requester) []string {
 		return aud
 	}
 	return []string{r.GetClient().GetID()}
+}
+
+// addRoles puts the user's current roles in the session's ID token claims,
+// from where JWT access tokens and introspection copy them, when the grant
+// has the roles scope; without it, no roles claim at all.
+func (p *Provider) addRoles(ctx context.Context, ar fosite.Requester, s *Session) error {
+	if !ar.GetGrantedScopes().Has(roles.Scope) {
+		delete(s.Claims.Extra, roles.Claim)
+		return nil
+	}
+	names, err := p.roles.OfUser(ctx, s.GetSubject())
+	if err != nil {
+		return err
+	}
+	if names == nil {
+		names = []string{}
+	}
+	s.Claims.Extra[roles.Claim] = names
+	return nil
 }

@@ -35,8 +35,18 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeError(ctx, w, err)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeClientCredentials)) {
+	switch {
+	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeClientCredentials)):
 		grantClientCredentials(ar, session)
+	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeRefreshToken)):
+		// The new tokens carry the user's roles as they are now, so that a
+		// role taken away is gone at the next refresh.
+		if s, ok := ar.GetSession().(*Session); ok {
+			if err := p.addRoles(ctx, ar, s); err != nil {
+				p.writeError(ctx, w, err)
+				return
+			}
+		}
 	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/roles"
 )
 
 // Userinfo serves the UserInfo endpoint (OpenID Connect Core §5.3) by GET
@@ -50,9 +51,18 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	if s, ok := ar.GetSession().(*Session); ok {
 		names = append(names, s.UserinfoClaims...)
 	}
+	claims := user.ClaimValues(names)
+	if ar.GetGrantedScopes().Has(roles.Scope) {
+		names, err := p.roles.OfUser(ctx, user.ID)
+		if err != nil {
+			p.writeError(ctx, w, err)
+			return
+		}
+		claims[roles.Claim] = append([]string{}, names...)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(user.ClaimValues(names))
+	_ = json.NewEncoder(w).Encode(claims)
 }
 
 // bearerToken returns the access token of a request, from the

@@ -40,6 +40,7 @@ func NewRouter(opts Options) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(
 		requestID,
+		clientIP,
 		securityHeaders(opts.HSTS),
 		accessLog(opts.Logger),
 		recoverPanics(opts.Logger),

@@ -31,6 +31,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -103,15 +105,22 @@ type Config struct {
 	Lifetime time.Duration
 }
 
+// Auditor records changes with their audit events (pkg/audit).
+type Auditor interface {
+	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
+}
+
 // Manager keeps browser sessions.
 type Manager struct {
 	scs      *scs.SessionManager
 	store    *postgres.Store
+	audit    Auditor
 	lifetime time.Duration
 }
 
-// NewManager returns a Manager keeping sessions in store.
-func NewManager(store *postgres.Store, cfg Config) *Manager {
+// NewManager returns a Manager keeping sessions in store and recording
+// sign-ins in the audit log.
+func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s := scs.New()
 	s.Store = store.SessionStore()
 	s.IdleTimeout = cfg.IdleTimeout
@@ -126,11 +135,24 @@ func NewManager(store *postgres.Store, cfg Config) *Manager {
 	s.Cookie.Secure = cfg.Secure
 	s.Cookie.SameSite = http.SameSiteLaxMode
 	s.Cookie.Persist = true
-	return &Manager{scs: s, store: store, lifetime: cfg.Lifetime}
+	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime}
 }
 
 // Handler loads the browser's session for next and saves it afterwards.
-func (m *Manager) Handler(next http.Handler) http.Handler { return m.scs.LoadAndSave(next) }
+// What the browser's user does is recorded in the audit log as theirs:
+// the signed-in user's, or that of the user who gave their password and
+// owes the second factor.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return m.scs.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if a, ok := m.scs.Get(ctx, authKey).(Auth); ok {
+			ctx = audit.WithActor(ctx, audit.User(a.UserID))
+		} else if p, ok := m.scs.Get(ctx, partialKey).(partial); ok {
+			ctx = audit.WithActor(ctx, audit.User(p.UserID))
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	}))
+}
 
 // Current returns who is signed in, if anyone. A session whose sign-in was
 // ended elsewhere, or whose user was disabled, is cleared.
@@ -163,14 +185,18 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 		return Auth{}, err
 	}
 	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now().Truncate(time.Second), AMR: amr}
-	err := m.store.CreateBrowserSession(ctx, postgres.BrowserSession{
-		SID:       a.SID,
-		UserID:    userID,
-		AuthTime:  a.AuthTime,
-		AMR:       amr,
-		ExpiresAt: time.Now().Add(m.lifetime),
-		UserAgent: r.UserAgent(),
-		IP:        r.RemoteAddr,
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(userID), Target: audit.User(userID),
+				Details: map[string]any{"sid": a.SID, "amr": amr}},
+			m.store.CreateBrowserSession(ctx, identity.BrowserSession{
+				SID:       a.SID,
+				UserID:    userID,
+				AuthTime:  a.AuthTime,
+				AMR:       amr,
+				ExpiresAt: time.Now().Add(m.lifetime),
+				UserAgent: r.UserAgent(),
+				IP:        r.RemoteAddr,
+			})
 	})
 	if err != nil {
 		return Auth{}, err
@@ -211,7 +237,11 @@ func (m *Manager) Elevate(ctx context.Context, amr []string) (Auth, error) {
 		}
 	}
 	a.AuthTime = time.Now().Truncate(time.Second)
-	if err := m.store.UpdateBrowserSessionAuth(ctx, a.SID, a.AuthTime, a.AMR); err != nil {
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(a.UserID), Target: audit.User(a.UserID),
+			Details: map[string]any{"sid": a.SID, "amr": amr, "step_up": true}}, m.store.UpdateBrowserSessionAuth(ctx, a.SID, a.AuthTime, a.AMR)
+	})
+	if err != nil {
 		return Auth{}, err
 	}
 	if err := m.scs.RenewToken(ctx); err != nil {

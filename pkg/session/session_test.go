@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/storage/pgtest"
@@ -40,7 +42,7 @@ func newSite(t *testing.T, cfg session.Config) *site {
 	if err := store.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
-	m := session.NewManager(store, cfg)
+	m := session.NewManager(store, audit.New(store, slog.New(slog.DiscardHandler)), cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/park", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(m.Park(r.Context(), url.Values{"client_id": {"app"}})))

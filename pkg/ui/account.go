@@ -48,7 +48,7 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, not
 			return
 		}
 	}
-	consents, err := u.Store.Consents(ctx, user.ID)
+	consents, err := u.Users.Consents(ctx, user.ID)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -60,7 +60,7 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, not
 		}
 		d.Apps = append(d.Apps, AccountApp{ID: c.ClientID, Name: name, Scopes: strings.Join(c.Scopes, " ")})
 	}
-	sessions, err := u.Store.BrowserSessions(ctx, user.ID)
+	sessions, err := u.Users.Sessions(ctx, user.ID)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -158,7 +158,7 @@ func (u *UI) accountRevokeApp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := u.Store.RevokeConsent(r.Context(), user.ID, r.PostFormValue("client_id")); err != nil {
+	if _, err := u.Users.RevokeConsent(r.Context(), user.ID, r.PostFormValue("client_id")); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -181,7 +181,7 @@ func (u *UI) accountEndSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.Base+LoginPath, http.StatusSeeOther)
 		return
 	}
-	if _, err := u.Store.EndUserBrowserSession(ctx, user.ID, sid); err != nil {
+	if _, err := u.Users.EndSession(ctx, user.ID, sid); err != nil {
 		u.fail(w, r, err)
 		return
 	}

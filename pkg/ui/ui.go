@@ -257,7 +257,7 @@ func (u *UI) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostFormValue("decision") {
 	case "allow":
-		if err := u.Store.GrantConsent(ctx, a.UserID, c.ID, strings.Fields(p.Params.Get("scope"))); err != nil {
+		if err := u.Users.GrantConsent(ctx, a.UserID, c.ID, strings.Fields(p.Params.Get("scope"))); err != nil {
 			u.fail(w, r, err)
 			return
 		}
@@ -307,6 +307,7 @@ var scopeWords = map[string]string{
 	"address":        "See your postal address",
 	"phone":          "See your phone number",
 	"offline_access": "Stay connected to your account when you are not using it",
+	"roles":          "See the roles you have been given",
 }
 
 // describeScopes turns scopes into plain words, one line each; scopes an

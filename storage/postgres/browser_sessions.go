@@ -9,19 +9,9 @@ import (
 
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/alexedwards/scs/v2"
-)
 
-// BrowserSession is one sign-in of a user in one browser.
-type BrowserSession struct {
-	SID       string
-	UserID    string
-	AuthTime  time.Time
-	AMR       []string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	UserAgent string
-	IP        string
-}
+	"github.com/latchkey/latchkey/pkg/identity"
+)
 
 // SessionStore returns the store scs keeps browser session data in. Its
 // own clean-up loop is off: the janitor sweeps the table with the others.
@@ -30,7 +20,7 @@ func (s *Store) SessionStore() scs.Store {
 }
 
 // CreateBrowserSession records a sign-in.
-func (s *Store) CreateBrowserSession(ctx context.Context, b BrowserSession) error {
+func (s *Store) CreateBrowserSession(ctx context.Context, b identity.BrowserSession) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	_, err := s.db(ctx).Exec(ctx, `INSERT INTO browser_sessions (sid, user_id, auth_time, amr, expires_at, user_agent, ip)
@@ -67,7 +57,7 @@ func (s *Store) UpdateBrowserSessionAuth(ctx context.Context, sid string, authTi
 }
 
 // BrowserSessions lists a user's current sign-ins, newest first.
-func (s *Store) BrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error) {
+func (s *Store) BrowserSessions(ctx context.Context, userID string) ([]identity.BrowserSession, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT sid, user_id, auth_time, amr, created_at, expires_at, user_agent, ip
@@ -75,8 +65,8 @@ func (s *Store) BrowserSessions(ctx context.Context, userID string) ([]BrowserSe
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list browser sessions: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BrowserSession, error) {
-		var b BrowserSession
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.BrowserSession, error) {
+		var b identity.BrowserSession
 		err := row.Scan(&b.SID, &b.UserID, &b.AuthTime, &b.AMR, &b.CreatedAt, &b.ExpiresAt, &b.UserAgent, &b.IP)
 		return b, err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -137,7 +138,7 @@ func TestChangeOnOneNodeReachesAnotherNodesCache(t *testing.T) {
 	eventually(t, "node A to cache the client", func() bool { return cachedNow(t, a, url, c.ID, old) })
 
 	// Node B rotates the secret with no grace, as an admin would after a leak.
-	m := client.NewManager(b, 0)
+	m := client.NewManager(b, audit.New(b, slog.New(slog.DiscardHandler)), 0)
 	if _, _, err := m.RotateSecret(t.Context(), c.ID, 0); err != nil {
 		t.Fatal(err)
 	}

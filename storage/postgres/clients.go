@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 var _ client.Store = (*Store)(nil)
@@ -60,11 +62,16 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*client.Client, erro
 	return c, nil
 }
 
-// ListClients returns every client, ordered by ID.
-func (s *Store) ListClients(ctx context.Context) ([]*client.Client, error) {
+// FindClients returns the clients q selects, ordered by ID; all of them
+// when q.Limit is 0.
+func (s *Store) FindClients(ctx context.Context, q client.Query) ([]*client.Client, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	rows, err := s.db(ctx).Query(ctx, `SELECT `+clientColumns+` FROM clients c ORDER BY c.id`)
+	var w where
+	w.addIf(q.NamePrefix != "", "starts_with(lower(c.name), ?)", strings.ToLower(q.NamePrefix))
+	w.addIf(q.After != "", "c.id > ?", q.After)
+	sql := `SELECT ` + clientColumns + ` FROM clients c` + w.sql() + ` ORDER BY c.id` + w.limit(q.Limit)
+	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list clients: %w", err)
 	}
@@ -73,6 +80,36 @@ func (s *Store) ListClients(ctx context.Context) ([]*client.Client, error) {
 		return nil, fmt.Errorf("postgres: list clients: %w", err)
 	}
 	return cs, nil
+}
+
+// RevokeClientTokens revokes every token and unused code of a client, in
+// one transaction, and returns how many there were.
+func (s *Store) RevokeClientTokens(ctx context.Context, id string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1)`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return client.ErrNotFound
+		}
+		for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
+			tag, err := tx.Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE client_id = $1 AND active`, id)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	if errors.Is(err, client.ErrNotFound) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: revoke tokens of client %s: %w", id, err)
+	}
+	return n, nil
 }
 
 // UpdateClient locks the client, lets update change it, and stores the
@@ -112,7 +149,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 	// Other nodes hear of the change on commit; this one forgets at once, so
 	// that a rotated-out secret stops working here before this returns.
 	s.clients.evict(id)
-	var verr *client.ValidationError
+	var verr *validation.Error
 	if errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrNoSecret) || errors.As(err, &verr) {
 		return nil, err
 	}

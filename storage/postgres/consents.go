@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 // ConsentedScopes returns the scopes a user has allowed a client, none if
@@ -26,16 +27,8 @@ func (s *Store) ConsentedScopes(ctx context.Context, userID, clientID string) ([
 	return scopes, nil
 }
 
-// Consent is what a user allowed an app.
-type Consent struct {
-	ClientID   string
-	ClientName string
-	Scopes     []string
-	GrantedAt  time.Time
-}
-
 // Consents lists the apps a user has allowed, by name.
-func (s *Store) Consents(ctx context.Context, userID string) ([]Consent, error) {
+func (s *Store) Consents(ctx context.Context, userID string) ([]identity.Consent, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT c.client_id, cl.name, c.scopes, c.granted_at
@@ -43,8 +36,8 @@ func (s *Store) Consents(ctx context.Context, userID string) ([]Consent, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list consents: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Consent, error) {
-		var c Consent
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.Consent, error) {
+		var c identity.Consent
 		err := row.Scan(&c.ClientID, &c.ClientName, &c.Scopes, &c.GrantedAt)
 		return c, err
 	})

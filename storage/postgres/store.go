@@ -113,9 +113,21 @@ func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFu
 }
 
 // inTx runs f in a transaction under the store's deadline, committing if f
-// returns nil and rolling back otherwise.
+// returns nil and rolling back otherwise. Inside a transaction that ctx
+// carries, it runs in a savepoint of that transaction, so that the outer
+// one still decides.
 func (s *Store) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.pool, f)
+	return pgx.BeginFunc(ctx, s.db(ctx), f)
+}
+
+// InTx runs f in a transaction that the context f receives carries: every
+// store call made with that context joins it, so that a change and its
+// audit event (pkg/audit) commit together or not at all. Inside a
+// transaction already, f runs in a savepoint of it.
+func (s *Store) InTx(ctx context.Context, f func(ctx context.Context) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		return f(context.WithValue(ctx, txKey{}, tx))
+	})
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 var _ identity.Store = (*Store)(nil)
@@ -65,11 +67,17 @@ func (s *Store) user(ctx context.Context, where string, arg any) (*identity.User
 	return u, nil
 }
 
-// ListUsers returns every user, ordered by email.
-func (s *Store) ListUsers(ctx context.Context) ([]*identity.User, error) {
+// FindUsers returns the users q selects, ordered by email, all of them when
+// q.Limit is 0. Emails are unique regardless of case, so the lower-cased
+// email orders them fully.
+func (s *Store) FindUsers(ctx context.Context, q identity.Query) ([]*identity.User, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	rows, err := s.db(ctx).Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(email)`)
+	var w where
+	w.addIf(q.EmailPrefix != "", "starts_with(lower(email), ?)", strings.ToLower(q.EmailPrefix))
+	w.addIf(q.After != "", "lower(email) > ?", strings.ToLower(q.After))
+	sql := `SELECT ` + userColumns + ` FROM users` + w.sql() + ` ORDER BY lower(email)` + w.limit(q.Limit)
+	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list users: %w", err)
 	}
@@ -114,8 +122,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*identity
 		}
 		return err
 	})
+	var invalid *validation.Error
 	switch {
-	case errors.Is(err, identity.ErrNotFound), errors.Is(err, identity.ErrEmailTaken), errors.Is(err, identity.ErrInvalidUser):
+	case errors.Is(err, identity.ErrNotFound), errors.Is(err, identity.ErrEmailTaken), errors.As(err, &invalid):
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("postgres: update user %s: %w", id, err)
@@ -183,6 +192,25 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return fmt.Errorf("postgres: delete user %s: %w", id, err)
+	}
+	return err
+}
+
+// SignOutEverywhere ends a user's browser sessions and revokes every token
+// issued to them, in one transaction.
+func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return identity.ErrNotFound
+		}
+		return signOutEverywhere(ctx, tx, id)
+	})
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return fmt.Errorf("postgres: sign out user %s: %w", id, err)
 	}
 	return err
 }

@@ -1,0 +1,154 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/roles"
+	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/validation"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// Problem is an error answer: RFC 9457 problem details, with the request
+// ID to quote to an operator and, for invalid input, one entry per field.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError is one problem with one field of the input, named by its JSON
+// path ("redirect_uris", "claims.locale").
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem types: what kind of failure, for code to branch on; the title
+// and detail are for people.
+const (
+	typeBadRequest       = "urn:latchkey:problem:bad-request"
+	typeTooLarge         = "urn:latchkey:problem:too-large"
+	typeMediaType        = "urn:latchkey:problem:unsupported-media-type"
+	typeMethodNotAllowed = "urn:latchkey:problem:method-not-allowed"
+	typeUnauthorized     = "urn:latchkey:problem:unauthorized"
+	typeForbidden        = "urn:latchkey:problem:forbidden"
+	typeNotFound         = "urn:latchkey:problem:not-found"
+	typeConflict         = "urn:latchkey:problem:conflict"
+	typeInvalid          = "urn:latchkey:problem:invalid"
+	typeUnavailable      = "urn:latchkey:problem:unavailable"
+	typeInternal         = "urn:latchkey:problem:internal"
+)
+
+// problemError is an answer decided in the handler, carried as an error.
+type problemError struct {
+	status int
+	typ    string
+	detail string
+	fields []FieldError
+}
+
+func (e *problemError) Error() string { return e.detail }
+
+// badRequest is a 400: input that does not parse, or names what does not
+// exist in the API.
+func badRequest(format string, args ...any) error {
+	return &problemError{status: http.StatusBadRequest, typ: typeBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+// badField is a 400 about one field of the input.
+func badField(field, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &problemError{status: http.StatusBadRequest, typ: typeBadRequest, detail: field + ": " + msg,
+		fields: []FieldError{{field, msg}}}
+}
+
+// invalidField is a 422 about one field of the input.
+func invalidField(field, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &problemError{status: http.StatusUnprocessableEntity, typ: typeInvalid, detail: field + ": " + msg,
+		fields: []FieldError{{field, msg}}}
+}
+
+// notFound is a 404 naming what was not found.
+func notFound(format string, args ...any) error {
+	return &problemError{status: http.StatusNotFound, typ: typeNotFound, detail: fmt.Sprintf(format, args...)}
+}
+
+// writeProblem answers with p, as application/problem+json.
+func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	p.RequestID = server.RequestID(r.Context())
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	body, _ := json.Marshal(p)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// writeError answers with the problem err stands for. Errors the domain
+// packages return for bad input or missing things become 4xx answers that
+// say what to fix; an unreachable database is 503; anything else is a 500
+// whose cause goes to the log, not the caller.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		pe      *problemError
+		invalid *validation.Error
+		fail    = func(status int, typ, detail string, fields ...FieldError) {
+			writeProblem(w, r, Problem{Type: typ, Status: status, Detail: detail, Errors: fields})
+		}
+	)
+	switch {
+	case errors.As(err, &pe):
+		fail(pe.status, pe.typ, pe.detail, pe.fields...)
+	case errors.As(err, &invalid):
+		fields := make([]FieldError, len(invalid.Problems))
+		for i, p := range invalid.Problems {
+			fields[i] = FieldError{p.Field, p.Message}
+		}
+		fail(http.StatusUnprocessableEntity, typeInvalid, "The "+invalid.Of+" is not valid; see errors.", fields...)
+	case errors.Is(err, identity.ErrWeakPassword):
+		fail(http.StatusUnprocessableEntity, typeInvalid, err.Error(), FieldError{"password", err.Error()})
+	case errors.Is(err, identity.ErrEmailTaken):
+		fail(http.StatusConflict, typeConflict, "Another user already has this email, regardless of case.",
+			FieldError{"email", "another user already has this email"})
+	case errors.Is(err, client.ErrExists):
+		fail(http.StatusConflict, typeConflict, "A client with this client_id already exists.",
+			FieldError{"client_id", "is taken by another client"})
+	case errors.Is(err, roles.ErrExists):
+		fail(http.StatusConflict, typeConflict, "A role with this name already exists.", FieldError{"name", "is taken by another role"})
+	case errors.Is(err, client.ErrNoSecret):
+		fail(http.StatusConflict, typeConflict, "The client has no secret to rotate: it authenticates another way ("+err.Error()+").")
+	case errors.Is(err, keys.ErrInUse):
+		fail(http.StatusConflict, typeConflict, "This key signs for its algorithm now; rotate first, then retire it.")
+	case errors.Is(err, client.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No client has this client_id.")
+	case errors.Is(err, identity.ErrNotFound), errors.Is(err, roles.ErrUserNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No user has this sub.")
+	case errors.Is(err, roles.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No role has this name.")
+	case errors.Is(err, keys.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No active signing key has this kid.")
+	case errors.Is(err, identity.ErrNoFactor):
+		fail(http.StatusNotFound, typeNotFound, "The user has no second factor.")
+	case postgres.IsUnavailable(err):
+		w.Header().Set("Retry-After", "5")
+		fail(http.StatusServiceUnavailable, typeUnavailable, "Latchkey cannot reach its database; retry shortly.")
+	default:
+		a.Logger.LogAttrs(r.Context(), slog.LevelError, "admin API request failed",
+			slog.String("request_id", server.RequestID(r.Context())), slog.String("err", err.Error()))
+		fail(http.StatusInternalServerError, typeInternal, "Internal error; quote the request ID to the operator.")
+	}
+}

@@ -1,0 +1,239 @@
+// Package audit is Latchkey's record of who changed what: every admin
+// change and every security event (sign-ins, second-factor failures,
+// consents, secret and key rotations, revocations, refresh-token reuse).
+//
+// An event is written in the transaction of the change it records, so that
+// a change that rolls back leaves no event and no committed change lacks
+// one. Once committed, each event is also logged as a structured line, for
+// log pipelines that watch for them.
+//
+// Who acted, from where, and under which request are read from the
+// context: the admin API and the sign-in pages put them there (WithActor,
+// and pkg/server's request ID and client IP), and the CLI names the
+// operating-system user.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/server"
+)
+
+// Event is one entry of the audit log.
+type Event struct {
+	ID int64     `json:"id"`
+	At time.Time `json:"at"`
+	// Actor is who acted: "client:ID" for an admin API caller, "user:SUB"
+	// for a user on the sign-in pages, "cli:NAME" for the CLI, "anonymous"
+	// for someone not yet known (a failed sign-in).
+	Actor string `json:"actor"`
+	// Action says what happened, as noun.verb: "user.disabled",
+	// "login.failed", "client.secret_rotated". Actions lists them all.
+	Action string `json:"action"`
+	// Target is what it happened to, named like Actor ("client:ID",
+	// "user:SUB", "role:NAME", "key:KID"); empty if nothing in particular.
+	Target    string `json:"target"`
+	IP        string `json:"ip"`
+	RequestID string `json:"request_id"`
+	// Details holds what else matters, never a secret.
+	Details map[string]any `json:"details"`
+}
+
+// The actions Latchkey records.
+const (
+	ClientCreated       = "client.created"
+	ClientUpdated       = "client.updated"
+	ClientDeleted       = "client.deleted"
+	ClientSecretRotated = "client.secret_rotated"
+	ClientTokensRevoked = "client.tokens_revoked"
+
+	UserCreated          = "user.created"
+	UserUpdated          = "user.updated"
+	UserDeleted          = "user.deleted"
+	UserDisabled         = "user.disabled"
+	UserEnabled          = "user.enabled"
+	UserPasswordSet      = "user.password_set"
+	UserSignedOut        = "user.signed_out_everywhere"
+	UserSessionRevoked   = "user.session_revoked"
+	UserRoleAssigned     = "user.role_assigned"
+	UserRoleUnassigned   = "user.role_unassigned"
+	MFAEnrolled          = "mfa.enrolled"
+	MFADisabled          = "mfa.disabled"
+	MFAReset             = "mfa.reset"
+	MFARecoveryRenewed   = "mfa.recovery_codes_renewed"
+	MFAFailed            = "mfa.failed"
+	MFALocked            = "mfa.locked"
+	LoginSucceeded       = "login.succeeded"
+	LoginFailed          = "login.failed"
+	ConsentGranted       = "consent.granted"
+	ConsentRevoked       = "consent.revoked"
+	RoleCreated          = "role.created"
+	RoleUpdated          = "role.updated"
+	RoleDeleted          = "role.deleted"
+	KeyRotated           = "key.rotated"
+	KeyRetired           = "key.retired"
+	RefreshReuseDetected = "token.refresh_reuse_detected"
+)
+
+// Actions lists every action, for documentation and for validating filters.
+var Actions = []string{
+	ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, ClientTokensRevoked,
+	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
+	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
+	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFALocked,
+	LoginSucceeded, LoginFailed, ConsentGranted, ConsentRevoked,
+	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
+}
+
+// Changed names the top-level JSON fields that differ between two versions
+// of a document, sorted, for an event's details: what an update changed,
+// without the values, which may be personal.
+func Changed(before, after any) []string {
+	var b, a map[string]json.RawMessage
+	bj, _ := json.Marshal(before)
+	aj, _ := json.Marshal(after)
+	_ = json.Unmarshal(bj, &b)
+	_ = json.Unmarshal(aj, &a)
+	changed := []string{}
+	for k, v := range a {
+		if k != "updated_at" && !bytes.Equal(v, b[k]) {
+			changed = append(changed, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// Client, User, Role and Key name targets and actors.
+func Client(id string) string { return "client:" + id }
+
+// User names a user by sub.
+func User(sub string) string { return "user:" + sub }
+
+// Role names a role.
+func Role(name string) string { return "role:" + name }
+
+// Key names a signing key by kid.
+func Key(kid string) string { return "key:" + kid }
+
+// Anonymous is the actor of an event before anyone is known, such as a
+// failed sign-in.
+const Anonymous = "anonymous"
+
+type actorKey struct{}
+
+// WithActor returns a context whose events are recorded as done by actor.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf returns the actor ctx carries, or Anonymous.
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return Anonymous
+}
+
+// Store keeps events. InTx runs f in a transaction carried by the context
+// it is given, which every store call made with that context joins, so
+// that InsertAuditEvent and the change land together; inside a
+// transaction already, it joins that one.
+type Store interface {
+	InTx(ctx context.Context, f func(ctx context.Context) error) error
+	InsertAuditEvent(ctx context.Context, e *Event) error
+	AuditEvents(ctx context.Context, q Query) ([]Event, error)
+}
+
+// Query selects events, newest first. Zero fields do not filter.
+type Query struct {
+	Actor, Action, Target string
+	Since, Until          time.Time
+	// BeforeID continues a listing after the event with this ID.
+	BeforeID int64
+	// Limit caps the events returned; 0 returns all.
+	Limit int
+}
+
+// Log records events.
+type Log struct {
+	store  Store
+	logger *slog.Logger
+}
+
+// New returns a Log over store that also writes each committed event to
+// logger.
+func New(store Store, logger *slog.Logger) *Log {
+	return &Log{store: store, logger: logger}
+}
+
+// Change runs change in a transaction and records the event it returns in
+// that same transaction: both commit, or neither does. change receives the
+// transaction's context and must make its writes with it. An event without
+// an Action records nothing, for a change that found nothing to do.
+func (l *Log) Change(ctx context.Context, change func(ctx context.Context) (Event, error)) error {
+	var e Event
+	err := l.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if e, err = change(ctx); err != nil || e.Action == "" {
+			return err
+		}
+		return l.insert(ctx, &e)
+	})
+	if err != nil || e.Action == "" {
+		return err
+	}
+	l.log(ctx, e)
+	return nil
+}
+
+// Record records an event that changes nothing else, such as a failed
+// sign-in. Inside a transaction, it joins it.
+func (l *Log) Record(ctx context.Context, e Event) error {
+	if err := l.insert(ctx, &e); err != nil {
+		return err
+	}
+	l.log(ctx, e)
+	return nil
+}
+
+// List returns the events q selects, newest first.
+func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
+	return l.store.AuditEvents(ctx, q)
+}
+
+// insert fills in who, where and which request from ctx, unless the event
+// names its actor itself, and stores it.
+func (l *Log) insert(ctx context.Context, e *Event) error {
+	if e.Actor == "" {
+		e.Actor = ActorOf(ctx)
+	}
+	e.IP = server.ClientIP(ctx)
+	e.RequestID = server.RequestID(ctx)
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	return l.store.InsertAuditEvent(ctx, e)
+}
+
+func (l *Log) log(ctx context.Context, e Event) {
+	l.logger.LogAttrs(ctx, slog.LevelInfo, "audit",
+		slog.Int64("id", e.ID),
+		slog.String("action", e.Action),
+		slog.String("actor", e.Actor),
+		slog.String("target", e.Target),
+		slog.String("ip", e.IP),
+		slog.String("request_id", e.RequestID),
+		slog.Any("details", e.Details),
+	)
+}

@@ -1,0 +1,173 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/roles"
+	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// scene is an audit log on a fresh database, logging to a buffer.
+func scene(t *testing.T) (*audit.Log, *postgres.Store, *bytes.Buffer) {
+	t.Helper()
+	store := pgtest.Store(t)
+	var logs bytes.Buffer
+	return audit.New(store, slog.New(slog.NewJSONHandler(&logs, nil))), store, &logs
+}
+
+// createRole is a change to record: it stores a role.
+func createRole(store *postgres.Store, name string) func(ctx context.Context) (audit.Event, error) {
+	return func(ctx context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.RoleCreated, Target: audit.Role(name)}, store.CreateRole(ctx, &roles.Role{Name: name})
+	}
+}
+
+func events(t *testing.T, log *audit.Log) []audit.Event {
+	t.Helper()
+	es, err := log.List(t.Context(), audit.Query{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+func TestAChangeAndItsEventCommitTogether(t *testing.T) {
+	t.Parallel()
+	log, store, logs := scene(t)
+	ctx := audit.WithActor(t.Context(), "cli:ada")
+	if err := log.Change(ctx, createRole(store, "support")); err != nil {
+		t.Fatal(err)
+	}
+	es := events(t, log)
+	if len(es) != 1 || es[0].Action != audit.RoleCreated || es[0].Actor != "cli:ada" || es[0].Target != "role:support" || es[0].ID == 0 || es[0].At.IsZero() {
+		t.Fatalf("events %+v, want the role's creation by cli:ada", es)
+	}
+	if _, err := store.Role(t.Context(), "support"); err != nil {
+		t.Fatalf("the change itself: %v", err)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line["msg"] != "audit" || line["action"] != audit.RoleCreated || line["actor"] != "cli:ada" {
+		t.Fatalf("the event's log line: %s", logs)
+	}
+}
+
+func TestAFailedChangeLeavesNoEvent(t *testing.T) {
+	t.Parallel()
+	log, store, logs := scene(t)
+	boom := errors.New("boom")
+	err := log.Change(t.Context(), func(ctx context.Context) (audit.Event, error) {
+		e, err := createRole(store, "support")(ctx)
+		if err != nil {
+			return e, err
+		}
+		return e, boom // the change wrote, then failed
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Change returned %v, want the change's error", err)
+	}
+	if es := events(t, log); len(es) != 0 {
+		t.Fatalf("a rolled-back change left events: %+v", es)
+	}
+	if _, err := store.Role(t.Context(), "support"); !errors.Is(err, roles.ErrNotFound) {
+		t.Fatalf("the change's write survived its failure: %v", err)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("a rolled-back change was logged: %s", logs)
+	}
+}
+
+func TestAnEventThatCannotBeRecordedUndoesItsChange(t *testing.T) {
+	t.Parallel()
+	log, store, _ := scene(t)
+	err := log.Change(t.Context(), func(ctx context.Context) (audit.Event, error) {
+		e, err := createRole(store, "support")(ctx)
+		e.Details = map[string]any{"unencodable": func() {}}
+		return e, err
+	})
+	if err == nil {
+		t.Fatal("recording an unencodable event succeeded")
+	}
+	if _, err := store.Role(t.Context(), "support"); !errors.Is(err, roles.ErrNotFound) {
+		t.Fatalf("a change committed without its event: %v", err)
+	}
+}
+
+func TestAChangeThatFoundNothingToDoRecordsNothing(t *testing.T) {
+	t.Parallel()
+	log, _, _ := scene(t)
+	if err := log.Change(t.Context(), func(context.Context) (audit.Event, error) { return audit.Event{}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if es := events(t, log); len(es) != 0 {
+		t.Fatalf("events %+v, want none", es)
+	}
+}
+
+func TestEventsAreFilteredAndListedNewestFirst(t *testing.T) {
+	t.Parallel()
+	log, store, _ := scene(t)
+	for _, name := range []string{"a", "b", "c"} {
+		if err := log.Change(audit.WithActor(t.Context(), "cli:"+name), createRole(store, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Record(t.Context(), audit.Event{Action: audit.LoginFailed, Details: map[string]any{"email": "x@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	all := events(t, log)
+	var actions []string
+	for _, e := range all {
+		actions = append(actions, e.Action+" "+e.Target+" "+e.Actor)
+	}
+	if got := strings.Join(actions, ", "); got != "login.failed  anonymous, role.created role:c cli:c, role.created role:b cli:b, role.created role:a cli:a" {
+		t.Fatalf("events newest first: %s", got)
+	}
+	for _, tt := range []struct {
+		q    audit.Query
+		want int
+	}{
+		{audit.Query{Action: audit.RoleCreated}, 3},
+		{audit.Query{Actor: "cli:b"}, 1},
+		{audit.Query{Target: "role:c"}, 1},
+		{audit.Query{BeforeID: all[1].ID}, 2},
+		{audit.Query{Since: all[0].At.Add(time.Microsecond)}, 0},
+		{audit.Query{Until: all[3].At}, 0},
+		{audit.Query{Action: audit.RoleCreated, Limit: 2}, 2},
+	} {
+		if tt.q.Limit == 0 {
+			tt.q.Limit = 100
+		}
+		es, err := log.List(t.Context(), tt.q)
+		if err != nil || len(es) != tt.want {
+			t.Errorf("%+v: %d events (%v), want %d", tt.q, len(es), err, tt.want)
+		}
+	}
+}
+
+func TestChangedNamesWhatAnUpdateChanged(t *testing.T) {
+	type doc struct {
+		Name    string   `json:"name"`
+		Scopes  []string `json:"scopes,omitempty"`
+		Note    string   `json:"note,omitempty"`
+		Updated int      `json:"updated_at"`
+	}
+	before := doc{Name: "a", Scopes: []string{"x"}, Updated: 1}
+	after := doc{Name: "b", Note: "new", Updated: 2}
+	if got := strings.Join(audit.Changed(before, after), ","); got != "name,note,scopes" {
+		t.Fatalf("Changed = %s, want name,note,scopes (and never updated_at)", got)
+	}
+	if got := audit.Changed(before, before); len(got) != 0 {
+		t.Fatalf("Changed of an unchanged document = %v", got)
+	}
+}

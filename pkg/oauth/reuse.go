@@ -1,0 +1,38 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/storage/postgres"
+)
+
+// reuseAuditingStore is the store as fosite sees it, with one addition:
+// fosite calls DeleteRefreshTokenSession only when a spent refresh token is
+// presented again, inside the transaction that revokes the token's whole
+// family (RFC 9700 §4.14.2). That is the moment to record the reuse, in the
+// same transaction.
+type reuseAuditingStore struct {
+	*postgres.Store
+	audit *audit.Log
+}
+
+// DeleteRefreshTokenSession deactivates the reused token and records the
+// reuse: which client's grant, for which subject.
+func (s *reuseAuditingStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	if err := s.Store.DeleteRefreshTokenSession(ctx, signature); err != nil {
+		return err
+	}
+	r, err := s.Store.GetRefreshTokenSession(ctx, signature, NewSession())
+	if r == nil {
+		return fmt.Errorf("oauth: read reused refresh token: %w", err)
+	}
+	clientID := r.GetClient().GetID()
+	return s.audit.Record(ctx, audit.Event{
+		Action:  audit.RefreshReuseDetected,
+		Actor:   audit.Client(clientID),
+		Target:  audit.Client(clientID),
+		Details: map[string]any{"subject": r.GetSession().GetSubject(), "grant": r.GetID()},
+	})
+}
