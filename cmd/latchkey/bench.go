@@ -118,7 +118,7 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	nodeCtx, stopNode := context.WithCancel(ctx)
-	go store.ListenForClientChanges(nodeCtx, quiet)
+	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed)
 	served := make(chan error, 1)
 	go func() {
 		served <- server.Serve(nodeCtx, quiet, time.Second,

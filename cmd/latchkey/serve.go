@@ -96,7 +96,7 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go a.keys.Run(ctx, cfg.KeysReloadInterval)
-	go store.ListenForClientChanges(ctx, logger)
+	go store.ListenForChanges(ctx, logger, a.keys.Changed)
 	if cfg.JanitorInterval > 0 {
 		go a.janitor.run(ctx, cfg.JanitorInterval)
 	}

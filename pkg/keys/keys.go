@@ -72,6 +72,8 @@ type Manager struct {
 
 	snapshot atomic.Pointer[snapshot]
 	reload   sync.Mutex // one reload at a time; readers never wait on it
+	// changed carries Changed's requests to Run.
+	changed chan struct{}
 }
 
 // snapshot is an immutable view of the active keys.
@@ -99,7 +101,7 @@ var (
 // and records rotations and retirements in the audit log. Call Init before
 // use.
 func NewManager(store *postgres.Store, box *seal.Box, logger *slog.Logger, audit Auditor) *Manager {
-	return &Manager{store: store, box: box, logger: logger, audit: audit}
+	return &Manager{store: store, box: box, logger: logger, audit: audit, changed: make(chan struct{}, 1)}
 }
 
 // Init creates a key for each algorithm that has none (on first start) and
@@ -157,8 +159,19 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Run reloads the keys every interval until ctx ends, so that rotations made
-// elsewhere reach this node. A failed reload keeps the previous keys.
+// Changed tells Run that the stored keys changed (another node rotated or
+// retired one), so that it reloads now rather than at the next interval.
+// It never blocks.
+func (m *Manager) Changed() {
+	select {
+	case m.changed <- struct{}{}:
+	default: // a reload is already due
+	}
+}
+
+// Run reloads the keys whenever Changed says they changed, and every
+// interval in case an announcement was lost, until ctx ends. A failed
+// reload keeps the previous keys.
 func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -167,9 +180,10 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
-				m.logger.Error("reloading signing keys failed; keeping the current ones", "err", err)
-			}
+		case <-m.changed:
+		}
+		if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Error("reloading signing keys failed; keeping the current ones", "err", err)
 		}
 	}
 }

@@ -329,3 +329,64 @@ func TestReloadPicksUpRotationOnAnotherNode(t *testing.T) {
 		t.Fatalf("nodes publish different keys: %v vs %v", kids(setA), kids(setB))
 	}
 }
+
+func TestAnotherNodeHearsOfARotationAtOnce(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	storeA, err := postgres.Open(url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer storeA.Close()
+	storeB, err := postgres.Open(url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer storeB.Close()
+	a := initManager(t, storeA, secretA)
+	b := initManager(t, storeB, secretA)
+
+	// Node B reloads on its own only once an hour: only the announcement
+	// can bring it the new key in time.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go b.Run(ctx, time.Hour)
+	listening := make(chan struct{})
+	var once sync.Once
+	go storeB.ListenForChanges(ctx, slog.New(slog.DiscardHandler), func() {
+		once.Do(func() { close(listening) })
+		b.Changed()
+	})
+	<-listening
+
+	for _, step := range []string{"rotate", "retire"} {
+		var want string
+		switch step {
+		case "rotate":
+			added, err := a.Rotate(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = added[0].ID
+		case "retire":
+			infos, _ := a.List(t.Context())
+			old := infos[len(infos)-1].ID
+			if _, err := a.Retire(t.Context(), old); err != nil {
+				t.Fatal(err)
+			}
+			want = "-" + old
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			set, _ := fetchJWKS(t, b)
+			has := slices.Contains(kids(set), strings.TrimPrefix(want, "-"))
+			if has != strings.HasPrefix(want, "-") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s on node A, node B's JWKS is %v", step, kids(set))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

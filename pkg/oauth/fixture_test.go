@@ -63,7 +63,7 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		store.ListenForClientChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		store.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -13,9 +13,13 @@ import (
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
-// clientsChannel is the NOTIFY channel on which every change to a client is
-// announced, with the client's ID as payload.
-const clientsChannel = "latchkey_clients"
+// The NOTIFY channels on which changes are announced to every node, in the
+// transaction that makes them: a client's, with its ID as payload; a
+// signing key's, with its kid.
+const (
+	clientsChannel = "latchkey_clients"
+	keysChannel    = "latchkey_keys"
+)
 
 // Timings of the client cache.
 const (
@@ -112,19 +116,22 @@ func (s *Store) cachedClient(ctx context.Context, id string) (*client.Client, er
 	return c, nil
 }
 
-// ListenForClientChanges keeps this node's client cache in step with every
-// other node's changes until ctx ends, reconnecting when the connection
-// drops. Without it running (as in one-shot CLI commands) the cache stays
-// off. serve runs it for the life of the node.
-func (s *Store) ListenForClientChanges(ctx context.Context, logger *slog.Logger) {
+// ListenForChanges keeps this node's caches in step with every node's
+// changes until ctx ends, reconnecting when the connection drops: it evicts
+// changed clients from the client cache, and calls keysChanged when a
+// signing key was added or retired, and after every (re)connection, since
+// announcements may have been missed while it was down. keysChanged must
+// not block. Without it running (as in one-shot CLI commands) the client
+// cache stays off. serve runs it for the life of the node.
+func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysChanged func()) {
 	defer s.clients.setLive(false)
 	for ctx.Err() == nil {
-		err := s.listen(ctx)
+		err := s.listen(ctx, keysChanged)
 		s.clients.setLive(false)
 		if ctx.Err() != nil {
 			return
 		}
-		logger.Warn("client change listener lost; the client cache is off until it reconnects", "err", err)
+		logger.Warn("change listener lost; the client cache is off until it reconnects", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(listenerRetry):
@@ -132,7 +139,7 @@ func (s *Store) ListenForClientChanges(ctx context.Context, logger *slog.Logger)
 	}
 }
 
-func (s *Store) listen(ctx context.Context) error {
+func (s *Store) listen(ctx context.Context, keysChanged func()) error {
 	cctx, cancel := s.deadline(ctx)
 	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
 	cancel()
@@ -140,15 +147,18 @@ func (s *Store) listen(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel+"; LISTEN "+keysChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.clients.setLive(true)
+	keysChanged()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenerProbe)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == keysChannel:
+			keysChanged()
 		case err == nil:
 			s.clients.evict(n.Payload)
 		case ctx.Err() != nil:
@@ -168,9 +178,14 @@ func (s *Store) listen(ctx context.Context) error {
 }
 
 // announceClientChange tells every node, this one included, to forget a
-// client. Inside a transaction the notification is sent on commit, and not
-// at all on rollback.
+// client.
 func announceClientChange(ctx context.Context, q querier, id string) error {
-	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, clientsChannel, id)
+	return announce(ctx, q, clientsChannel, id)
+}
+
+// announce notifies every node on channel. Inside a transaction the
+// notification is sent on commit, and not at all on rollback.
+func announce(ctx context.Context, q querier, channel, payload string) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
 	return err
 }

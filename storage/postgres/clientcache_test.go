@@ -31,7 +31,7 @@ func node(t *testing.T, url string, listening bool) *postgres.Store {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.ListenForClientChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			s.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}

@@ -133,8 +133,11 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string) (SigningKey, e
 		case i == 0:
 			return ErrSigningKeyInUse
 		}
-		return tx.QueryRow(ctx, `UPDATE signing_keys SET retired_at = now() WHERE kid = $1
-			RETURNING `+signingKeyColumns, kid).Scan(signingKeyFields(&retired)...)
+		if err := tx.QueryRow(ctx, `UPDATE signing_keys SET retired_at = now() WHERE kid = $1
+			RETURNING `+signingKeyColumns, kid).Scan(signingKeyFields(&retired)...); err != nil {
+			return err
+		}
+		return announce(ctx, tx, keysChannel, kid)
 	})
 	if err != nil {
 		return SigningKey{}, fmt.Errorf("postgres: retire signing key %s: %w", kid, err)
@@ -151,11 +154,16 @@ func indexOfKID(keys []SigningKey, kid string) int {
 	return -1
 }
 
+// insertSigningKey stores a key and tells every node to reload its keys
+// once the transaction commits.
 func insertSigningKey(ctx context.Context, tx pgx.Tx, k SigningKey) (SigningKey, error) {
 	err := tx.QueryRow(ctx, `INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key)
 		VALUES ($1, $2, $3, $4) RETURNING `+signingKeyColumns,
 		k.KID, k.Algorithm, k.PublicJWK, k.PrivateKey).Scan(signingKeyFields(&k)...)
-	return k, err
+	if err != nil {
+		return k, err
+	}
+	return k, announce(ctx, tx, keysChannel, k.KID)
 }
 
 func signingKeyFields(k *SigningKey) []any {

@@ -30,7 +30,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	// clients caches clients for the token path while
-	// ListenForClientChanges runs.
+	// ListenForChanges runs.
 	clients clientCache
 }
 
