@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"encoding/json"
@@ -103,8 +104,10 @@ func (c *Client) Validate() error {
 			AdminScope, AdminReadScope, GrantClientCredentials)
 	}
 	for _, a := range c.Audience {
-		if a == "" || strings.ContainsFunc(a, unicode.IsSpace) {
-			e.Add("audience", "entries must be non-empty and contain no spaces")
+		// A control character has no place in a URI or a name, and the
+		// store could not hold one of them, NUL.
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			e.Add("audience", "entries must be non-empty and contain no spaces or control characters")
 			break
 		}
 	}
@@ -234,6 +237,9 @@ func (c *Client) validateAuth(e *validation.Error) {
 // that fosite can use, and at least one that fits alg, without which no
 // assertion the client signs could ever verify.
 func validateJWKS(raw json.RawMessage, alg string) error {
+	if !storableJSON(raw) {
+		return fmt.Errorf("holds a NUL character, an unpaired surrogate (\\ud800) or text that is not UTF-8, which cannot be stored")
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return fmt.Errorf("is not a JSON Web Key Set: %v", err)
@@ -262,6 +268,26 @@ func validateJWKS(raw json.RawMessage, alg string) error {
 	return nil
 }
 
+// storableJSON reports whether PostgreSQL's jsonb, which keeps client
+// metadata, can hold raw. A key set is kept as the client sent it, and
+// jsonb refuses the NUL character, unpaired surrogates and invalid UTF-8,
+// even in a string and escaped. encoding/json reads the last two as
+// U+FFFD, so a string holding either character is refused; no key set
+// needs one.
+func storableJSON(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			// The end, or a syntax error, which json.Unmarshal reports.
+			return true
+		}
+		if s, ok := tok.(string); ok && strings.ContainsAny(s, "\x00\uFFFD") {
+			return false
+		}
+	}
+}
+
 func isSymmetric(k jose.JSONWebKey) bool {
 	_, ok := k.Key.([]byte)
 	return ok
@@ -281,7 +307,7 @@ func keyFits(k jose.JSONWebKey, alg string) bool {
 
 func validateJWKSURI(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || len(raw) > maxURILen {
+	if err != nil || !u.IsAbs() || u.Hostname() == "" || len(raw) > maxURILen {
 		return fmt.Errorf("must be an absolute URL")
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
@@ -308,7 +334,8 @@ func ValidateRedirectURI(raw string) error {
 		return fmt.Errorf("redirect URI %q must not have a fragment (#...)", raw)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
+	// A port alone ("https://:443/") is no host (RFC 9110 §4.2.2).
+	if err != nil || !u.IsAbs() || u.Hostname() == "" {
 		return fmt.Errorf("redirect URI %q must be an absolute URL such as https://app.example.com/callback", raw)
 	}
 	if u.User != nil {
@@ -341,7 +368,10 @@ func ValidateScopeToken(s string) error {
 
 // isLoopback reports whether host is localhost or a loopback address.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	// The name is compared as ASCII: strings.EqualFold alone also takes
+	// "localhoſt", whose long s folds to s, and which is not this machine
+	// to a resolver that does not map it as browsers do.
+	if len(host) == len("localhost") && strings.EqualFold(host, "localhost") {
 		return true
 	}
 	a, err := netip.ParseAddr(host)
