@@ -720,7 +720,7 @@ func TestTheAuditLogRecordsAdminChangesAndSecurityEvents(t *testing.T) {
 		{"token.refresh_reuse_detected", "client:" + rp.client.ID, "client:" + rp.client.ID},
 		{"consent.revoked", "user:" + u.ID, actor},
 		{"mfa.failed", "user:" + u.ID, "user:" + u.ID},
-		{"mfa.locked", "user:" + u.ID, "user:" + u.ID},
+		{"mfa.throttled", "user:" + u.ID, "user:" + u.ID},
 	} {
 		q := url.Values{"action": {tt.action}}
 		if tt.target != "" {

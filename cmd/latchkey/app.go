@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-jose/go-jose/v4"
@@ -20,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
@@ -60,15 +62,24 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
-	users := identity.NewManager(store, identity.NewHasher(), auditLog)
+	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
+		MaxFailures:     int(cfg.LoginMaxFailures),
+		Window:          cfg.LoginFailureWindow,
+		LockoutFailures: int(cfg.LockoutFailures),
+	})
 	roleManager := roles.NewManager(store, auditLog)
 	// Authenticator apps show the issuer's host, so users can tell their
 	// Latchkey accounts apart.
 	mfa := identity.NewMFA(store, box, issuer.Host, identity.Throttle{
-		MaxFailures: int(cfg.MFAMaxFailures),
-		Window:      cfg.MFAFailureWindow,
+		MaxFailures:     int(cfg.MFAMaxFailures),
+		Window:          cfg.MFAFailureWindow,
+		LockoutFailures: int(cfg.LockoutFailures),
 	}, auditLog)
+	// The pages need the sessions and the sessions answer their own
+	// failures with a page; the closure ties the knot.
+	var webUI *ui.UI
 	sessions := session.NewManager(store, auditLog, session.Config{
+		ErrorPage:   func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
 		Secure:      issuer.Scheme == "https",
 		IdleTimeout: cfg.SessionIdleTimeout,
 		Lifetime:    cfg.SessionLifetime,
@@ -82,17 +93,21 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AuthorizationCodeLifespan: cfg.AuthorizationCodeLifespan,
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
+		ClientRateLimit:           int(cfg.ClientRateLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
 		Roles: roleManager, Audit: auditLog})
 	if err != nil {
 		return nil, err
 	}
-	webUI := &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base}
+	webUI = &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base,
+		SignInLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute)}
 
 	opts := server.Options{
 		Logger: logger,
 		HSTS:   issuer.Scheme == "https",
 		Ready:  store.Ping,
+
+		TrustedProxies: cfg.TrustedProxies,
 	}
 	doc := discovery.New(cfg.Issuer)
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)

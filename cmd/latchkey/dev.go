@@ -52,7 +52,8 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 	}
 	// 0755: when run as root, the cluster runs as the postgres user, which
 	// must be able to reach its directory inside this one.
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	err = os.MkdirAll(*dir, 0o755) // #nosec G301 -- the postgres user must traverse it; the secret inside is 0600
+	if err != nil {
 		return err
 	}
 
@@ -95,8 +96,8 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 		cfg.Issuer = fmt.Sprintf("http://localhost:%d", public.Addr().(*net.TCPAddr).Port)
 	}
 	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
-		public.Close()
-		admin.Close()
+		_ = public.Close()
+		_ = admin.Close()
 		return err
 	}
 
@@ -110,7 +111,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 	}
 
 	seedCtx, auditLog := operatorAudit(ctx, store)
-	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog),
+	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}),
 		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, *dir)
 	if err != nil {
 		return err
@@ -146,7 +147,7 @@ func explicitSettings(fset *flag.FlagSet, lookupEnv func(string) (string, bool))
 // devSecret reads the development secret at path, creating it on first use,
 // so that keys sealed under it stay readable across restarts.
 func devSecret(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- latchkey dev's own secret under ./.latchkey
 	if errors.Is(err, fs.ErrNotExist) {
 		raw := make([]byte, 32)
 		_, _ = rand.Read(raw)

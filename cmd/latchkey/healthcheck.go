@@ -41,7 +41,7 @@ func healthcheckCommand(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", url, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", url, resp.Status)
 	}

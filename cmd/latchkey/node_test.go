@@ -75,7 +75,7 @@ func startNode(t *testing.T, settings ...string) *node {
 		admin:   adminSrv.URL,
 		dbURL:   cfg.DatabaseURL,
 		store:   store,
-		users:   identity.NewManager(store, identity.NewHasher(), auditLog),
+		users:   identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}),
 		mfa:     identity.NewMFA(store, box, "test", identity.Throttle{MaxFailures: 100, Window: time.Hour}, auditLog),
 		clients: client.NewManager(store, auditLog, time.Hour),
 	}

@@ -75,7 +75,7 @@ func listen(cfg config.Config) (public, admin net.Listener, err error) {
 	}
 	admin, err = net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		public.Close()
+		_ = public.Close()
 		return nil, nil, fmt.Errorf("admin listener: %w", err)
 	}
 	return public, admin, nil
@@ -86,8 +86,8 @@ func listen(cfg config.Config) (public, admin net.Listener, err error) {
 func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, public, admin net.Listener, extend ...func(*app)) error {
 	a, err := wire(ctx, cfg, store, logger)
 	if err != nil {
-		public.Close()
-		admin.Close()
+		_ = public.Close()
+		_ = admin.Close()
 		return err
 	}
 	for _, e := range extend {

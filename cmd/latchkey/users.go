@@ -25,7 +25,7 @@ import (
 
 // usersUsage is the form of the whole command, quoted when the subcommand
 // is missing or unknown.
-const usersUsage = "latchkey users create|list|get|update|disable|enable|delete|set-password|reset-mfa [USER] [flags]"
+const usersUsage = "latchkey users create|list|get|update|disable|enable|unlock|delete|set-password|reset-mfa [USER] [flags]"
 
 // userArgHelp explains the USER argument in -h output, since it takes two
 // kinds of value.
@@ -86,6 +86,9 @@ var usersSubs = map[string]usersSub{
 	"enable": {form: "latchkey users enable USER",
 		doc:      "Lets a disabled user sign in again. Sessions and tokens ended by disable stay ended.",
 		withUser: true, run: usersEnable},
+	"unlock": {form: "latchkey users unlock USER",
+		doc:      "Forgets the user's recent wrong passwords and codes, so that an account paused or locked after too many failures can sign in at once.",
+		withUser: true, run: usersUnlock},
 	"delete": {form: "latchkey users delete USER",
 		doc:      "Removes the user for good, with their sessions and consents, and revokes their tokens.",
 		withUser: true, run: usersDelete},
@@ -133,7 +136,7 @@ func usersCommand(ctx context.Context, args []string, e env) error {
 	}
 	return withStore(cfg, func(store *postgres.Store) error {
 		ctx, auditLog := operatorAudit(ctx, store)
-		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog)
+		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
 		// Removing a factor needs no secrets, so neither does the CLI.
 		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
 		return sub.run(ctx, r)
@@ -418,6 +421,11 @@ func usersDisable(ctx context.Context, r *usersRun) error {
 // usersEnable lets a disabled user sign in again.
 func usersEnable(ctx context.Context, r *usersRun) error {
 	return r.act(ctx, "enabled user", r.manager.Enable)
+}
+
+// usersUnlock lifts the throttle on a user's sign-ins.
+func usersUnlock(ctx context.Context, r *usersRun) error {
+	return r.act(ctx, "unlocked user", r.manager.Unlock)
 }
 
 // usersDelete removes a user with their sessions, consents and tokens.

@@ -63,7 +63,7 @@ func (c usersCLI) manager() *identity.Manager {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(store.Close)
-	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)))
+	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), identity.Throttle{})
 }
 
 // decodeUser parses a user printed with --output json, as a map so that a
@@ -425,7 +425,7 @@ func TestUsersUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"users"}, "latchkey users create|list|get|update|disable|enable|delete|set-password"},
+		{[]string{"users"}, "latchkey users create|list|get|update|disable|enable|unlock|delete|set-password"},
 		{[]string{"users", "frobnicate"}, `unknown subcommand "frobnicate"`},
 		{[]string{"users", "get"}, "latchkey users get USER [--output json|table]"},
 		{[]string{"users", "get", "a", "b"}, "latchkey users get USER [--output json|table]"},

@@ -92,6 +92,7 @@ func (a *API) Routes() http.Handler {
 	r.Delete("/users/{id}", a.handle(a.deleteUser))
 	r.Post("/users/{id}/disable", a.handle(a.disableUser))
 	r.Post("/users/{id}/enable", a.handle(a.enableUser))
+	r.Post("/users/{id}/unlock", a.handle(a.unlockUser))
 	r.Put("/users/{id}/password", a.handle(a.setPassword))
 	r.Get("/users/{id}/mfa", a.handle(a.getMFA))
 	r.Delete("/users/{id}/mfa", a.handle(a.resetMFA))

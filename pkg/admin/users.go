@@ -124,6 +124,12 @@ func (a *API) enableUser(r *http.Request) (reply, error) {
 	return a.userAfter(r, a.Users.Enable)
 }
 
+// unlockUser forgets the user's failed passwords and codes, so that an
+// account paused or locked after too many failures can sign in at once.
+func (a *API) unlockUser(r *http.Request) (reply, error) {
+	return a.userAfter(r, a.Users.Unlock)
+}
+
 // userAfter makes a change to the user the URL names and answers with the
 // user as it now is.
 func (a *API) userAfter(r *http.Request, change func(ctx context.Context, id string) error) (reply, error) {

@@ -50,7 +50,7 @@ const (
 	ClientUpdated       = "client.updated"
 	ClientDeleted       = "client.deleted"
 	ClientSecretRotated = "client.secret_rotated"
-	ClientTokensRevoked = "client.tokens_revoked"
+	ClientTokensRevoked = "client.tokens_revoked" // #nosec G101 -- an audit action name, not a credential
 
 	UserCreated          = "user.created"
 	UserUpdated          = "user.updated"
@@ -67,9 +67,13 @@ const (
 	MFAReset             = "mfa.reset"
 	MFARecoveryRenewed   = "mfa.recovery_codes_renewed"
 	MFAFailed            = "mfa.failed"
+	MFAThrottled         = "mfa.throttled"
 	MFALocked            = "mfa.locked"
 	LoginSucceeded       = "login.succeeded"
 	LoginFailed          = "login.failed"
+	LoginThrottled       = "login.throttled"
+	LoginLocked          = "login.locked"
+	UserUnlocked         = "user.unlocked"
 	ConsentGranted       = "consent.granted"
 	ConsentRevoked       = "consent.revoked"
 	RoleCreated          = "role.created"
@@ -85,8 +89,8 @@ var Actions = []string{
 	ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, ClientTokensRevoked,
 	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
 	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
-	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFALocked,
-	LoginSucceeded, LoginFailed, ConsentGranted, ConsentRevoked,
+	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFAThrottled, MFALocked,
+	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 }
 

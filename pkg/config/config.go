@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,25 @@ type Config struct {
 	MFAMaxFailures int32
 	// MFAFailureWindow is the period over which wrong codes are counted.
 	MFAFailureWindow time.Duration
+	// LoginMaxFailures is how many wrong passwords an account may get
+	// within LoginFailureWindow before each further try must wait.
+	LoginMaxFailures int32
+	// LoginFailureWindow is the period over which wrong passwords are
+	// counted.
+	LoginFailureWindow time.Duration
+	// LockoutFailures locks an account for an hour once it has this many
+	// wrong passwords, or this many wrong codes, within an hour.
+	LockoutFailures int32
+	// ClientRateLimit is how many requests per second each client may make
+	// to each of the token, introspection and revocation endpoints of a
+	// node; 0 is no limit.
+	ClientRateLimit int32
+	// SignInRateLimit is how many sign-in attempts (passwords and codes)
+	// per minute each IP address may make on a node; 0 is no limit.
+	SignInRateLimit int32
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// when telling where a request came from.
+	TrustedProxies []netip.Prefix
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -174,6 +194,18 @@ func bindings(c *Config) []binding {
 			"wrong second-factor codes a user may enter before each further try waits"}, "number", setInt32(&c.MFAMaxFailures)},
 		{Setting{"LATCHKEY_MFA_FAILURE_WINDOW", "mfa-failure-window", "15m",
 			"period over which wrong second-factor codes are counted"}, "duration", setDuration(&c.MFAFailureWindow)},
+		{Setting{"LATCHKEY_LOGIN_MAX_FAILURES", "login-max-failures", "5",
+			"wrong passwords an account may get before each further try waits"}, "number", setInt32(&c.LoginMaxFailures)},
+		{Setting{"LATCHKEY_LOGIN_FAILURE_WINDOW", "login-failure-window", "15m",
+			"period over which wrong passwords are counted"}, "duration", setDuration(&c.LoginFailureWindow)},
+		{Setting{"LATCHKEY_LOCKOUT_FAILURES", "lockout-failures", "20",
+			"wrong passwords, or wrong codes, within an hour that lock an account for an hour"}, "number", setInt32(&c.LockoutFailures)},
+		{Setting{"LATCHKEY_CLIENT_RATE_LIMIT", "client-rate-limit", "100",
+			"requests per second a client may make to each of the token, introspection and revocation endpoints of a node; 0 is no limit"}, "number", setInt32(&c.ClientRateLimit)},
+		{Setting{"LATCHKEY_SIGNIN_RATE_LIMIT", "signin-rate-limit", "30",
+			"sign-in attempts per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInRateLimit)},
+		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
+			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
 	}
 }
 
@@ -285,6 +317,31 @@ func setSecrets(p *[][]byte) func(string) error {
 			secrets[i] = []byte(strings.TrimSpace(s))
 		}
 		*p = secrets
+		return nil
+	}
+}
+
+// setPrefixes reads comma-separated IP addresses and CIDR ranges; an
+// address is a range of one.
+func setPrefixes(p *[]netip.Prefix) func(string) error {
+	return func(text string) error {
+		var out []netip.Prefix
+		for _, s := range strings.Split(text, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if pfx, err := netip.ParsePrefix(s); err == nil {
+				out = append(out, pfx.Masked())
+				continue
+			}
+			addr, err := netip.ParseAddr(s)
+			if err != nil {
+				return fmt.Errorf("has %q, which is neither an IP address nor a CIDR range such as 10.0.0.0/8", s)
+			}
+			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+		}
+		*p = out
 		return nil
 	}
 }

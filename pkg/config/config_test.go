@@ -71,6 +71,11 @@ func defaults() config.Config {
 		SessionLifetime:           168 * time.Hour,
 		MFAMaxFailures:            5,
 		MFAFailureWindow:          15 * time.Minute,
+		LoginMaxFailures:          5,
+		LoginFailureWindow:        15 * time.Minute,
+		LockoutFailures:           20,
+		ClientRateLimit:           100,
+		SignInRateLimit:           30,
 	}
 }
 
@@ -285,6 +290,13 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "session lifetime over 90 days", env: environ{"LATCHKEY_SESSION_LIFETIME": "2161h"}, wantEnv: "LATCHKEY_SESSION_LIFETIME"},
 		{name: "no wrong codes allowed", env: environ{"LATCHKEY_MFA_MAX_FAILURES": "0"}, wantEnv: "LATCHKEY_MFA_MAX_FAILURES"},
 		{name: "failure window of seconds", env: environ{"LATCHKEY_MFA_FAILURE_WINDOW": "30s"}, wantEnv: "LATCHKEY_MFA_FAILURE_WINDOW"},
+		{name: "failure window of a day", env: environ{"LATCHKEY_LOGIN_FAILURE_WINDOW": "24h"}, wantEnv: "LATCHKEY_LOGIN_FAILURE_WINDOW"},
+		{name: "no wrong passwords allowed", env: environ{"LATCHKEY_LOGIN_MAX_FAILURES": "0"}, wantEnv: "LATCHKEY_LOGIN_MAX_FAILURES"},
+		{name: "more failures than NIST allows", env: environ{"LATCHKEY_LOCKOUT_FAILURES": "101"}, wantEnv: "LATCHKEY_LOCKOUT_FAILURES"},
+		{name: "negative rate limit", env: environ{"LATCHKEY_CLIENT_RATE_LIMIT": "-1"}, wantEnv: "LATCHKEY_CLIENT_RATE_LIMIT"},
+		{name: "no sign-in rate limit", env: environ{"LATCHKEY_SIGNIN_RATE_LIMIT": "0"}},
+		{name: "trusted proxies", env: environ{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,2001:db8::/32"}},
+		{name: "trusted proxy that is not an address", env: environ{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8,lb.internal"}, wantEnv: "LATCHKEY_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

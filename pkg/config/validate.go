@@ -160,8 +160,24 @@ func (c Config) Validate(need Requirement) error {
 	if c.MFAMaxFailures < 1 || c.MFAMaxFailures > 100 {
 		p.add("LATCHKEY_MFA_MAX_FAILURES", "is %d; it must be from 1 to 100", c.MFAMaxFailures)
 	}
-	if c.MFAFailureWindow < time.Minute || c.MFAFailureWindow > 24*time.Hour {
-		p.add("LATCHKEY_MFA_FAILURE_WINDOW", "is %s; it must be from 1m to 24h", fmtDuration(c.MFAFailureWindow))
+	if c.MFAFailureWindow < time.Minute || c.MFAFailureWindow > time.Hour {
+		p.add("LATCHKEY_MFA_FAILURE_WINDOW", "is %s; it must be from 1m to 1h", fmtDuration(c.MFAFailureWindow))
+	}
+	if c.LoginMaxFailures < 1 || c.LoginMaxFailures > 100 {
+		p.add("LATCHKEY_LOGIN_MAX_FAILURES", "is %d; it must be from 1 to 100", c.LoginMaxFailures)
+	}
+	if c.LoginFailureWindow < time.Minute || c.LoginFailureWindow > time.Hour {
+		p.add("LATCHKEY_LOGIN_FAILURE_WINDOW", "is %s; it must be from 1m to 1h", fmtDuration(c.LoginFailureWindow))
+	}
+	// NIST SP 800-63B §5.2.2: no more than 100 failed attempts per account.
+	if c.LockoutFailures < 1 || c.LockoutFailures > 100 {
+		p.add("LATCHKEY_LOCKOUT_FAILURES", "is %d; it must be from 1 to 100 (NIST SP 800-63B allows at most 100 failed attempts per account)", c.LockoutFailures)
+	}
+	if c.ClientRateLimit < 0 {
+		p.add("LATCHKEY_CLIENT_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.ClientRateLimit)
+	}
+	if c.SignInRateLimit < 0 {
+		p.add("LATCHKEY_SIGNIN_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.SignInRateLimit)
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))

@@ -26,7 +26,7 @@ const (
 	OpenIDConfigurationPath = "/.well-known/openid-configuration"
 	JWKSPath                = "/.well-known/jwks.json"
 	AuthorizationPath       = "/oauth2/authorize"
-	TokenPath               = "/oauth2/token"
+	TokenPath               = "/oauth2/token" // #nosec G101 -- an endpoint path, not a credential
 	UserinfoPath            = "/oauth2/userinfo"
 	EndSessionPath          = "/oauth2/logout"
 	IntrospectionPath       = "/oauth2/introspect"

@@ -23,7 +23,7 @@ import (
 
 // ACRPassword is the authentication context class (acr) of a sign-in with
 // a password alone; ACRMFA (mfa.go) adds a second factor.
-const ACRPassword = "urn:latchkey:acr:pwd"
+const ACRPassword = "urn:latchkey:acr:pwd" // #nosec G101 -- an acr URN, not a credential
 
 // ACRValues lists the acr values Latchkey can achieve, weakest first, for
 // discovery.

@@ -138,7 +138,7 @@ func newManager(t *testing.T) *identity.Manager {
 
 // managerOn is a Manager over store, recording to its audit log.
 func managerOn(store *postgres.Store) *identity.Manager {
-	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)))
+	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), identity.Throttle{})
 }
 
 func TestEmailsAreUniqueWithoutCase(t *testing.T) {

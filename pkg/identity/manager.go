@@ -43,6 +43,8 @@ type Store interface {
 	Consents(ctx context.Context, userID string) ([]Consent, error)
 	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RevokeConsent(ctx context.Context, userID, clientID string) (bool, error)
+
+	FailureStore
 }
 
 // Query selects users, ordered by email. Zero fields do not filter.
@@ -70,11 +72,14 @@ type Manager struct {
 	store  Store
 	hasher *Hasher
 	audit  Auditor
+	// throttle limits wrong passwords per account.
+	throttle Throttle
 }
 
-// NewManager returns a Manager over store.
-func NewManager(store Store, hasher *Hasher, audit Auditor) *Manager {
-	return &Manager{store: store, hasher: hasher, audit: audit}
+// NewManager returns a Manager over store whose sign-ins are throttled by
+// throttle.
+func NewManager(store Store, hasher *Hasher, audit Auditor, throttle Throttle) *Manager {
+	return &Manager{store: store, hasher: hasher, audit: audit, throttle: throttle}
 }
 
 // Create adds a user with a new sub. password may be empty, for a user who
@@ -227,10 +232,19 @@ func (m *Manager) change(ctx context.Context, id, action string, f func(ctx cont
 }
 
 // Authenticate checks an email and password. Every failure is
-// ErrInvalidCredentials, and takes as long as checking a real password, so
-// that neither the answer nor its timing says whether the account exists.
-// A hash made with older parameters is replaced on success.
+// ErrInvalidCredentials: an unknown email, a wrong password, a disabled
+// account, and an account that must wait after too many failures (see
+// Throttle) all look the same, and take as long as checking a real
+// password, so that neither the answer nor its timing says whether the
+// account exists or is locked. Failures are counted per email, whether or
+// not an account has it, for the same reason. A hash made with older
+// parameters is replaced on success.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	key := accountKey(email)
+	wait, err := m.throttle.throttled(ctx, m.store, failedPassword, key)
+	if err != nil {
+		return nil, err
+	}
 	u, err := m.GetByEmail(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -238,17 +252,37 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 	case err != nil:
 		return nil, err
 	}
+	// The hash is checked even when the answer is already known, so that
+	// a locked account answers as slowly as any other.
 	ok, stale, err := m.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || u.Disabled {
-		// The log is for admins, who may know which account was tried.
-		e := audit.Event{Action: audit.LoginFailed, Details: map[string]any{"email": email, "disabled": u.Disabled}}
-		if u.ID != "" {
-			e.Target = audit.User(u.ID)
-		}
+	// The log is for admins, who may know which account was tried.
+	e := audit.Event{Details: map[string]any{"email": email}}
+	if u.ID != "" {
+		e.Target = audit.User(u.ID)
+	}
+	switch {
+	case wait != nil:
+		// Refused unchecked; not counted, so it does not prolong the wait.
+		e.Action = audit.LoginFailed
+		e.Details["reason"] = "throttled"
+		e.Details["locked"] = wait.Locked
 		if err := m.audit.Record(ctx, e); err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCredentials
+	case !ok || u.Disabled:
+		switch {
+		case u.ID == "":
+			e.Details["reason"] = "unknown email"
+		case ok:
+			e.Details["reason"] = "disabled"
+		default:
+			e.Details["reason"] = "wrong password"
+		}
+		if err := m.throttle.fail(ctx, m.store, m.audit, failedPassword, key, e); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -265,4 +299,20 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 		}
 	}
 	return u, nil
+}
+
+// Unlock forgets a user's failed passwords and second-factor codes, so
+// that an account throttled or locked by an attack, or a user's own
+// mistakes, can sign in again at once.
+func (m *Manager) Unlock(ctx context.Context, id string) error {
+	u, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		if err := m.store.ClearFailures(ctx, failedPassword, accountKey(u.Email)); err != nil {
+			return audit.Event{}, err
+		}
+		return audit.Event{Action: audit.UserUnlocked, Target: audit.User(id)}, m.store.ClearFailures(ctx, failedCode, []byte(id))
+	})
 }

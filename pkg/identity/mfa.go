@@ -57,13 +57,6 @@ var (
 	ErrInvalidCode = errors.New("the code is not valid")
 )
 
-// ThrottledError says the user has failed too often and must wait.
-type ThrottledError struct{ RetryAfter time.Duration }
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many wrong codes; try again in %s", e.RetryAfter.Round(time.Second))
-}
-
 // ACRFor is the authentication context class a sign-in achieved, given
 // how the user proved who they are.
 func ACRFor(amr []string) string {
@@ -95,20 +88,8 @@ type MFAStore interface {
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error
 	DeleteTOTP(ctx context.Context, userID string) (bool, error)
-	RecordMFAFailure(ctx context.Context, userID string, lockout bool) error
-	MFAFailures(ctx context.Context, userID string, since time.Time) (int, time.Time, error)
+	FailureStore
 }
-
-// Throttle limits wrong codes per user: after MaxFailures within Window,
-// each further attempt waits, twice as long after each failure, up to
-// Window.
-type Throttle struct {
-	MaxFailures int
-	Window      time.Duration
-}
-
-// firstDelay is the wait after the failure that reaches the limit.
-const firstDelay = 30 * time.Second
 
 // MFA manages users' second factor: a TOTP secret in an authenticator app,
 // with recovery codes for when the phone is lost.
@@ -290,43 +271,21 @@ func (m *MFA) matchStep(userID string, f TOTPFactor, code string) (int64, bool, 
 
 // throttled refuses an attempt the user must wait for.
 func (m *MFA) throttled(ctx context.Context, userID string) error {
-	n, last, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
+	wait, err := m.throttle.throttled(ctx, m.store, failedCode, []byte(userID))
 	if err != nil {
 		return err
 	}
-	if n < m.throttle.MaxFailures {
-		return nil
-	}
-	wait := firstDelay << min(n-m.throttle.MaxFailures, 16)
-	wait = min(wait, m.throttle.Window)
-	if left := time.Until(last.Add(wait)); left > 0 {
-		return &ThrottledError{RetryAfter: left}
+	if wait != nil {
+		return wait
 	}
 	return nil
 }
 
-// fail records a failed attempt, and a lockout when it reaches the limit,
-// in the audit log too.
+// fail records a wrong code, and the delay or lockout it brings, in the
+// audit log too.
 func (m *MFA) fail(ctx context.Context, userID string) error {
-	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-		n, _, err := m.store.MFAFailures(ctx, userID, time.Now().Add(-m.throttle.Window))
-		if err != nil {
-			return audit.Event{}, err
-		}
-		lockout := n+1 == m.throttle.MaxFailures
-		if err := m.store.RecordMFAFailure(ctx, userID, lockout); err != nil {
-			return audit.Event{}, err
-		}
-		if lockout {
-			locked := audit.Event{Action: audit.MFALocked, Target: audit.User(userID),
-				Details: map[string]any{"failures": n + 1, "window": m.throttle.Window.String()}}
-			if err := m.audit.Record(ctx, locked); err != nil {
-				return audit.Event{}, err
-			}
-		}
-		return audit.Event{Action: audit.MFAFailed, Target: audit.User(userID), Details: map[string]any{"failures": n + 1}}, nil
-	})
-	if err != nil {
+	e := audit.Event{Target: audit.User(userID)}
+	if err := m.throttle.fail(ctx, m.store, m.audit, failedCode, []byte(userID), e); err != nil {
 		return err
 	}
 	return ErrInvalidCode

@@ -39,7 +39,7 @@ func newMFA(t *testing.T, throttle identity.Throttle) *mfaFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler))).Create(t.Context(), identity.User{Email: "ada@example.com"}, "")
+	u, err := identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), identity.Throttle{}).Create(t.Context(), identity.User{Email: "ada@example.com"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +182,16 @@ func TestWrongCodesAreThrottledAndRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var failures, lockouts int
-	if err := conn.QueryRow(t.Context(), `SELECT count(*), count(*) FILTER (WHERE lockout) FROM mfa_failures WHERE user_id = $1`,
-		f.user.ID).Scan(&failures, &lockouts); err != nil {
+	var failures, failed, throttledEvents int
+	if err := conn.QueryRow(t.Context(), `SELECT
+		(SELECT count(*) FROM auth_failures WHERE kind = 'code' AND key = $1::text::bytea),
+		(SELECT count(*) FROM audit_events WHERE action = 'mfa.failed' AND target = 'user:' || $1),
+		(SELECT count(*) FROM audit_events WHERE action = 'mfa.throttled' AND target = 'user:' || $1)`,
+		f.user.ID).Scan(&failures, &failed, &throttledEvents); err != nil {
 		t.Fatal(err)
 	}
-	if failures != 3 || lockouts != 1 {
-		t.Fatalf("recorded %d failures and %d lockouts, want 3 and 1", failures, lockouts)
+	if failures != 3 || failed != 3 || throttledEvents != 1 {
+		t.Fatalf("recorded %d failures, %d mfa.failed and %d mfa.throttled events; want 3, 3 and 1", failures, failed, throttledEvents)
 	}
 }
 

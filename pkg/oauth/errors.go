@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -26,11 +28,31 @@ func protocolError(err error) *fosite.RFC6749Error {
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
 		// fosite reports a code spent between its two reads as server_error.
 		return fosite.ErrInvalidGrant.WithHint("The authorization code was already used.")
+	case errors.Is(err, postgres.ErrClientGone):
+		// Deleted on another node a moment ago, before this node's cache
+		// heard of it: the token was not issued.
+		return fosite.ErrInvalidClient.WithHint("The client no longer exists.")
 	case errors.Is(err, fosite.ErrJTIKnown):
 		// jti_known is not an RFC 6749 error; RFC 7523 §3.2 says invalid_client.
 		return fosite.ErrInvalidClient.WithHint("The client assertion was already used; sign a new one with a fresh jti.")
 	}
 	return fosite.ErrorToRFC6749Error(err)
+}
+
+// rateLimited is the error of a client over its rate limit: RFC 6749 has no
+// code for it, so it is temporarily_unavailable, with the 429 status and
+// the Retry-After that say how long to wait (RFC 6585 §4).
+type rateLimited struct{ retryAfter time.Duration }
+
+func (e *rateLimited) Error() string { return "rate limited" }
+
+// limit takes one request from the client's allowance at endpoint, and
+// returns a *rateLimited if it has none left.
+func (p *Provider) limit(endpoint, clientID string) error {
+	if ok, wait := p.clientLimit.Allow(endpoint + "\x00" + clientID); !ok {
+		return &rateLimited{wait}
+	}
+	return nil
 }
 
 // writeError answers with an RFC 6749 §5.2 error body: error and
@@ -40,6 +62,13 @@ func protocolError(err error) *fosite.RFC6749Error {
 // client tried HTTP authentication.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	rfc := protocolError(err)
+	var limited *rateLimited
+	if errors.As(err, &limited) {
+		secs := int(limited.retryAfter/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		rfc = fosite.ErrTemporarilyUnavailable.WithHintf("Too many requests from this client; retry in %d seconds.", secs)
+		rfc.CodeField = http.StatusTooManyRequests
+	}
 	desc := rfc.GetDescription()
 	if rfc.CodeField >= http.StatusInternalServerError {
 		id := server.RequestID(ctx)

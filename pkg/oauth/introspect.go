@@ -33,6 +33,9 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil {
+		err = p.limit("introspect", caller.GetID())
+	}
 	if err != nil {
 		p.writeError(ctx, w, err)
 		return

@@ -35,8 +35,10 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +56,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/pkg/ui"
@@ -88,6 +91,10 @@ type Config struct {
 	EnforcePKCE bool
 	// AccessTokenSigningAlg signs JWT access tokens.
 	AccessTokenSigningAlg jose.SignatureAlgorithm
+	// ClientRateLimit is how many requests per second each client may make
+	// to each of the token, introspection and revocation endpoints of this
+	// node; 0 is no limit.
+	ClientRateLimit int
 }
 
 // Deps are what the provider works with.
@@ -122,6 +129,8 @@ type Provider struct {
 	mfa         *identity.MFA
 	pages       *ui.Pages
 	roles       *roles.Manager
+	// clientLimit limits each client's requests per endpoint.
+	clientLimit *ratelimit.Limiter
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -201,6 +210,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 	).(*fosite.Fosite)
 	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
+	fc.ClientAuthenticationStrategy = authenticateClient(f)
 	return &Provider{
 		fosite:      f,
 		store:       store,
@@ -214,7 +224,32 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		mfa:         d.MFA,
 		pages:       d.Pages,
 		roles:       d.Roles,
+		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
 	}, nil
+}
+
+// authenticateClient is fosite's client authentication with one
+// correction: for a private_key_jwt assertion that has expired or is not
+// valid yet, fosite v0.49 returns the bare JWT validation error, which is
+// no RFC 6749 error and would be answered as a server_error. Every such
+// failure is the client's, so it is invalid_client (RFC 7523 §3.2).
+func authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		var rfc *fosite.RFC6749Error
+		if err == nil || errors.As(err, &rfc) || !assertionTimeErrors[err.Error()] {
+			return c, err
+		}
+		return nil, fosite.ErrInvalidClient.WithHint("The client assertion is expired or not valid yet.").WithWrap(err).WithDebug(err.Error())
+	}
+}
+
+// assertionTimeErrors are the messages of the bare errors fosite's
+// token/jwt gives for exp, iat and nbf; they carry no type to match.
+var assertionTimeErrors = map[string]bool{
+	"Token is expired":         true,
+	"Token used before issued": true,
+	"Token is not valid yet":   true,
 }
 
 // fositeConfig adjusts fosite's configuration where a field is not enough.

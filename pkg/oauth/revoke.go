@@ -2,9 +2,47 @@ package oauth
 
 import (
 	"net/http"
+	"net/url"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/latchkey/latchkey/pkg/client"
 
 	"github.com/latchkey/latchkey/storage/postgres"
 )
+
+// assertionAlgorithms are client.AssertionAlgorithms, as go-jose names them.
+var assertionAlgorithms = func() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(client.AssertionAlgorithms))
+	for i, a := range client.AssertionAlgorithms {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}()
+
+// authenticatedClientID is the client a request authenticated as, read as
+// fosite reads it: HTTP Basic, else client_id, else the subject of a
+// private_key_jwt assertion. Call it only once authentication succeeded,
+// when the claim is known to be true.
+func authenticatedClientID(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if decoded, err := url.QueryUnescape(id); err == nil {
+			return decoded
+		}
+		return id
+	}
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return id
+	}
+	if tok, err := jwt.ParseSigned(r.PostForm.Get("client_assertion"), assertionAlgorithms); err == nil {
+		var claims jwt.Claims
+		if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
+			return claims.Subject
+		}
+	}
+	return ""
+}
 
 // Revoke serves token revocation (RFC 7009). The client authenticates and
 // may revoke only its own tokens. Revoking either token of a grant revokes
@@ -22,7 +60,12 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 	txCtx, err := p.store.BeginTX(ctx)
 	if err == nil {
 		if err = p.fosite.NewRevocationRequest(txCtx, r); err == nil {
-			err = p.store.Commit(txCtx)
+			// The client authenticated: count the request against it, and
+			// if it is over its limit undo the revocation (the guard rolls
+			// back) so that a retry does the whole of it.
+			if err = p.limit("revoke", authenticatedClientID(r)); err == nil {
+				err = p.store.Commit(txCtx)
+			}
 		}
 	}
 	if err != nil {

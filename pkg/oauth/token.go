@@ -31,6 +31,12 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 
 	session := NewSession()
 	ar, err := p.fosite.NewAccessRequest(ctx, r, session)
+	if err == nil {
+		// Counted once the client is known to be who it says, so that
+		// nobody can use up another client's allowance; nothing has been
+		// spent yet (a code or refresh token is spent in NewAccessResponse).
+		err = p.limit("token", ar.GetClient().GetID())
+	}
 	if err != nil {
 		p.writeError(ctx, w, err)
 		return

@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -33,17 +34,49 @@ func ClientIP(ctx context.Context) string {
 	return ip
 }
 
-// clientIP records the peer's IP address. A proxy in front is the peer:
-// forwarded addresses are not trusted until a trusted-proxy setting says
-// whose to trust.
-func clientIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := r.RemoteAddr
-		if host, _, err := net.SplitHostPort(ip); err == nil {
-			ip = host
+// clientIP records where a request came from: the peer, unless the peer
+// is a trusted proxy, in which case X-Forwarded-For says. Anyone can send
+// X-Forwarded-For, so it is believed only from trusted proxies, and read
+// from the right (the end each proxy appends to) past every trusted
+// proxy: the first address a trusted proxy did not add itself is the
+// client's (RFC 9700 §4.13).
+func clientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ip := forwardedFor(r, trusted)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
+		})
+	}
+}
+
+func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	ip := peer.Addr().Unmap()
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
-	})
+		return false
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0 && isTrusted(ip); i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// A hop that is not an address: the trusted proxy that passed
+			// it on is as far back as can be told.
+			break
+		}
+		ip = hop.Unmap()
+	}
+	return ip.String()
 }
 
 // validRequestID limits what we accept from a proxy's X-Request-Id, so that a

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	HSTS bool
 	// Ready reports whether the node can serve, normally a database ping.
 	Ready func(context.Context) error
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (ClientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // NewRouter returns a router with the standard middleware and the health
@@ -40,7 +44,7 @@ func NewRouter(opts Options) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(
 		requestID,
-		clientIP,
+		clientIP(opts.TrustedProxies),
 		securityHeaders(opts.HSTS),
 		accessLog(opts.Logger),
 		recoverPanics(opts.Logger),

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,42 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
+	r := server.NewRouter(server.Options{
+		Logger:         slog.New(slog.DiscardHandler),
+		Ready:          alwaysReady,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+	})
+	r.Get("/ip", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, server.ClientIP(r.Context())) })
+	tests := []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"no proxy", "203.0.113.9:5000", nil, "203.0.113.9"},
+		{"an untrusted peer's claim is ignored", "203.0.113.9:5000", []string{"198.51.100.1"}, "203.0.113.9"},
+		{"through a trusted proxy", "10.1.2.3:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"a forged first hop is skipped over", "10.1.2.3:5000", []string{"1.1.1.1, 198.51.100.1"}, "198.51.100.1"},
+		{"through two trusted proxies", "10.1.2.3:5000", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"several header lines", "10.1.2.3:5000", []string{"1.1.1.1", "198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"only trusted hops", "10.1.2.3:5000", []string{"10.0.0.5"}, "10.0.0.5"},
+		{"garbage stops the walk", "10.1.2.3:5000", []string{"198.51.100.1, not-an-ip"}, "10.1.2.3"},
+		{"IPv6 proxy", "[2001:db8::1]:5000", []string{"2001:db8:ffff::2, 198.51.100.7"}, "198.51.100.7"},
+		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:5000", []string{"198.51.100.1"}, "198.51.100.1"},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(http.MethodGet, "/ip", nil)
+		req.RemoteAddr = tt.peer
+		for _, v := range tt.xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		if got := rec.Body.String(); got != tt.want {
+			t.Errorf("%s: client IP %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -103,6 +103,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after sign-in, however active.
 	Lifetime time.Duration
+	// ErrorPage answers a request whose session cannot be loaded or saved,
+	// typically because the database is unreachable.
+	ErrorPage func(http.ResponseWriter, *http.Request, error)
 }
 
 // Auditor records changes with their audit events (pkg/audit).
@@ -123,6 +126,9 @@ type Manager struct {
 func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s := scs.New()
 	s.Store = store.SessionStore()
+	if cfg.ErrorPage != nil {
+		s.ErrorFunc = cfg.ErrorPage
+	}
 	s.IdleTimeout = cfg.IdleTimeout
 	s.Lifetime = cfg.Lifetime
 	s.Cookie.Name = "latchkey_session"

@@ -24,16 +24,20 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -56,8 +60,10 @@ type UI struct {
 	Users    *identity.Manager
 	MFA      *identity.MFA
 	// Store is where apps are looked up and consents kept.
-	Store  *postgres.Store
-	Logger *slog.Logger
+	Store *postgres.Store
+	// SignInLimit limits password and code attempts per IP address.
+	SignInLimit *ratelimit.Limiter
+	Logger      *slog.Logger
 	// Base is the issuer's path, "" at the root, that links are built on.
 	Base string
 }
@@ -67,18 +73,18 @@ type UI struct {
 func (u *UI) Register(r chi.Router) {
 	csrf := http.NewCrossOriginProtection()
 	r.Get(LoginPath, u.showLogin)
-	r.Method(http.MethodPost, LoginPath, csrf.Handler(http.HandlerFunc(u.submitLogin)))
+	r.Method(http.MethodPost, LoginPath, csrf.Handler(u.attempt(u.submitLogin)))
 	r.Get(SecondFactorPath, u.showSecondFactor)
-	r.Method(http.MethodPost, SecondFactorPath, csrf.Handler(http.HandlerFunc(u.submitSecondFactor)))
+	r.Method(http.MethodPost, SecondFactorPath, csrf.Handler(u.attempt(u.submitSecondFactor)))
 	r.Get(EnrolPath, u.showEnrol)
-	r.Method(http.MethodPost, EnrolPath, csrf.Handler(http.HandlerFunc(u.submitEnrol)))
+	r.Method(http.MethodPost, EnrolPath, csrf.Handler(u.attempt(u.submitEnrol)))
 	r.Get(ConsentPath, u.showConsent)
 	r.Method(http.MethodPost, ConsentPath, csrf.Handler(http.HandlerFunc(u.submitConsent)))
 	r.Get(AccountPath, u.showAccount)
 	for path, h := range map[string]http.HandlerFunc{
 		"/mfa/enrol":          u.accountEnrol,
-		"/mfa/confirm":        u.accountConfirm,
-		"/mfa/disable":        u.accountDisableMFA,
+		"/mfa/confirm":        u.attempt(u.accountConfirm),
+		"/mfa/disable":        u.attempt(u.accountDisableMFA),
 		"/mfa/recovery-codes": u.accountRecoveryCodes,
 		"/apps/revoke":        u.accountRevokeApp,
 		"/sessions/revoke":    u.accountEndSession,
@@ -168,7 +174,7 @@ func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	user, err := u.Users.Authenticate(ctx, email, r.PostFormValue("password"))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
-		d := LoginPage{Request: handle, Action: u.Base + LoginPath, Email: email, Error: "Email or password is incorrect."}
+		d := LoginPage{Request: handle, Action: u.Base + LoginPath, Email: email, Error: signInFailed}
 		if ok {
 			d.ClientName = displayName(c)
 		}
@@ -280,10 +286,48 @@ func (u *UI) expired(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// signInFailed is the one answer to a failed sign-in: it must read the same
+// whether the email is unknown, the password wrong, or the account paused
+// after too many failures, so that it tells an attacker nothing, while
+// still telling a user with the right password why it did not work.
+const signInFailed = "Email or password is incorrect, or there have been too many failed attempts to sign in to this account. Check them, or wait a few minutes and try again."
+
+// attempt guards a form that checks a password or a code: each IP address
+// (each /64 for IPv6) may make SignInLimit's number of attempts on this
+// node. Over it, the form is not looked at.
+func (u *UI) attempt(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, wait := u.SignInLimit.Allow(ratelimit.AddressKey(server.ClientIP(r.Context())))
+		if !ok {
+			secs := int(wait/time.Second) + 1
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			u.Pages.Message(w, http.StatusTooManyRequests, "Too many attempts", MessagePage{
+				Message: fmt.Sprintf("There have been too many sign-in attempts from your network. Wait %d seconds, then go back and try again.", secs),
+			})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// ErrorPage answers a request that failed with err, for handlers outside
+// this package that serve the browser (the session loader).
+func (u *UI) ErrorPage(w http.ResponseWriter, r *http.Request, err error) { u.fail(w, r, err) }
+
 // fail logs an unexpected error and shows a page with the request ID, and
-// nothing of the error itself.
+// nothing of the error itself. An unreachable database is a 503 the user
+// can retry.
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	id := server.RequestID(r.Context())
+	if postgres.IsUnavailable(err) {
+		u.Logger.Warn("page failed: database unavailable", "request_id", id, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		u.Pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", MessagePage{
+			Message:   "Latchkey cannot reach its database just now. Try again in a moment.",
+			RequestID: id,
+		})
+		return
+	}
 	u.Logger.Error("page failed", "request_id", id, "path", r.URL.Path, "err", err)
 	u.Pages.Message(w, http.StatusInternalServerError, "Something went wrong", MessagePage{
 		Message:   "Latchkey could not finish this request. Try again in a moment.",

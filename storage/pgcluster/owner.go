@@ -26,17 +26,17 @@ func serverAccount() (account, error) {
 	if err != nil {
 		return account{}, fmt.Errorf("pgcluster: running as root, which Postgres refuses, and there is no postgres user to run it as: %w", err)
 	}
-	uid, err := strconv.Atoi(u.Uid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
 		return account{}, fmt.Errorf("pgcluster: postgres user: uid %q: %w", u.Uid, err)
 	}
-	gid, err := strconv.Atoi(u.Gid)
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
 		return account{}, fmt.Errorf("pgcluster: postgres user: gid %q: %w", u.Gid, err)
 	}
 	// No supplementary groups: the server needs none of root's, and
 	// reachableBy checks access with the primary group alone to match.
-	return account{uid: uid, gid: gid, cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
+	return account{uid: int(uid), gid: int(gid), cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
 }
 
 // own gives path to the server's user; a no-op when we are that user.

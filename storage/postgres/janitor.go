@@ -16,7 +16,7 @@ var sweptTables = []struct{ table, expiry string }{
 	{string(oidcSessions), "expires_at"},
 	{"oauth_assertion_jtis", "expires_at"},
 	{"browser_sessions", "expires_at"},
-	{"mfa_failures", "expires_at"},
+	{"auth_failures", "expires_at"},
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -150,34 +149,4 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
 		return false, fmt.Errorf("postgres: delete TOTP factor: %w", err)
 	}
 	return existed, nil
-}
-
-// RecordMFAFailure records a failed second-factor attempt; lockout marks
-// the one that reached the limit.
-func (s *Store) RecordMFAFailure(ctx context.Context, userID string, lockout bool) error {
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
-	if _, err := s.db(ctx).Exec(ctx, `INSERT INTO mfa_failures (user_id, lockout) VALUES ($1, $2)`, userID, lockout); err != nil {
-		return fmt.Errorf("postgres: record second-factor failure: %w", err)
-	}
-	return nil
-}
-
-// MFAFailures counts a user's failed attempts since a time, and returns the
-// time of the last one.
-func (s *Store) MFAFailures(ctx context.Context, userID string, since time.Time) (int, time.Time, error) {
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
-	var (
-		n    int
-		last *time.Time
-	)
-	if err := s.db(ctx).QueryRow(ctx, `SELECT count(*), max(at) FROM mfa_failures WHERE user_id = $1 AND at > $2`,
-		userID, since).Scan(&n, &last); err != nil {
-		return 0, time.Time{}, fmt.Errorf("postgres: count second-factor failures: %w", err)
-	}
-	if last == nil {
-		return n, time.Time{}, nil
-	}
-	return n, *last, nil
 }

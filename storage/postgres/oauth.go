@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
@@ -37,8 +38,8 @@ var ErrTokenRace = errors.New("the token was redeemed by a concurrent request")
 type tokenTable string
 
 const (
-	accessTokens   tokenTable = "oauth_access_tokens"
-	refreshTokens  tokenTable = "oauth_refresh_tokens"
+	accessTokens   tokenTable = "oauth_access_tokens"  // #nosec G101 -- a table name, not a credential
+	refreshTokens  tokenTable = "oauth_refresh_tokens" // #nosec G101 -- a table name, not a credential
 	codes          tokenTable = "oauth_authorization_codes"
 	pkceChallenges tokenTable = "oauth_pkce_requests"
 	oidcSessions   tokenTable = "oauth_oidc_sessions"
@@ -109,11 +110,21 @@ func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string,
 	} else {
 		_, err = s.db(ctx).Exec(ctx, insert, args...)
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		// The client's row is gone: it was deleted, on another node, after
+		// this one loaded it. Nothing was stored.
+		return ErrClientGone
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: store %s: %w", t, err)
 	}
 	return nil
 }
+
+// ErrClientGone means a token could not be stored because its client was
+// deleted in the meantime.
+var ErrClientGone = errors.New("postgres: the client was deleted")
 
 // insertAsync runs an insert with synchronous_commit off for its own
 // transaction only: the commit returns without waiting for the WAL to
@@ -353,6 +364,10 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 	return err
 }
 
+// latestStorableTime is far past any token's life and well within
+// timestamptz (year 294276) and pgx's microsecond encoding.
+var latestStorableTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // ClientAssertionJWTValid returns fosite.ErrJTIKnown if a private_key_jwt
 // assertion with this jti was seen and has not expired.
 func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
@@ -373,7 +388,15 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 // the real replay check: of two requests with the same assertion, whatever
 // ClientAssertionJWTValid told them, only one inserts. A row left by an
 // assertion that has expired is taken over.
+//
+// fosite has checked that exp is in the future, so an exp outside what
+// timestamptz holds (or one before 1970, which is how fosite passes an exp
+// too large for an int64) is kept as the latest time we store: pgx would
+// otherwise wrap it into the past, and the jti could be replayed.
 func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	if exp.Before(time.Unix(0, 0)) || exp.After(latestStorableTime) {
+		exp = latestStorableTime
+	}
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_assertion_jtis (jti, expires_at) VALUES ($1, $2)

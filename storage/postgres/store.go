@@ -78,8 +78,23 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Migrate applies pending migrations; see the package function Migrate.
+// statement_timeout bounds requests, not migrations, which may rebuild a
+// large table: it is off while they run, and back on before the
+// connection returns to the pool (or the connection is closed).
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.withConn(ctx, func(c *pgx.Conn) error { return Migrate(ctx, c) })
+	return s.withConn(ctx, func(c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, "SET statement_timeout = 0"); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		defer func() {
+			rctx, cancel := s.deadline(context.WithoutCancel(ctx))
+			defer cancel()
+			if _, err := c.Exec(rctx, "RESET statement_timeout"); err != nil {
+				_ = c.Close(rctx)
+			}
+		}()
+		return Migrate(ctx, c)
+	})
 }
 
 // SchemaStatus reports how far the database is from this binary's schema.
