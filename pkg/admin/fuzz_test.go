@@ -208,11 +208,13 @@ func FuzzMergePatch(f *testing.F) {
 // them, so that a name given twice means what it means to the code that
 // reads the result.
 func mergeProblem(doc, patch, merged []byte) string {
+	// Numbers stay json.Number: a patch may carry one no float64 holds
+	// (1e700), and it is still JSON that the merge must carry over.
 	var d, p, got any
-	if json.Unmarshal(doc, &d) != nil || json.Unmarshal(patch, &p) != nil {
+	if decodeNumbers(doc, &d) != nil || decodeNumbers(patch, &p) != nil {
 		return "the document or the patch does not decode"
 	}
-	if err := json.Unmarshal(merged, &got); err != nil {
+	if err := decodeNumbers(merged, &got); err != nil {
 		return "the result is not JSON: " + err.Error()
 	}
 	if want := mergeRFC7396(d, p); !reflect.DeepEqual(got, want) {
@@ -223,6 +225,18 @@ func mergeProblem(doc, patch, merged []byte) string {
 		return "the result is not an object"
 	}
 	return ""
+}
+
+func decodeNumbers(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the value")
+	}
+	return nil
 }
 
 // mergeRFC7396 is the MergePatch function of RFC 7396 §2, word for word.
