@@ -4,10 +4,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -98,6 +103,63 @@ func TestKeysCommands(t *testing.T) {
 	}
 	if code, _, _ := keysCLI("retire"); code != 2 {
 		t.Fatalf("retire without a kid: exit %d, want 2", code)
+	}
+}
+
+// Rotating LATCHKEY_SECRETS ends with keys reseal: after it, the old
+// secret can go, and the signing keys and users' authenticator apps keep
+// working under the new one alone.
+func TestKeysResealLetsTheOldSecretGo(t *testing.T) {
+	t.Parallel()
+	const newSecret = "new-secret-new-secret-new-secret-4567"
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	before := vars{"LATCHKEY_DATABASE_URL": url, "LATCHKEY_SECRETS": testSecret}
+	if code, _, stderr := runCLI(ctx, before, "keys", "rotate"); code != 0 {
+		t.Fatalf("keys rotate: exit %d, stderr %q", code, stderr)
+	}
+	store, err := postgres.Open(url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	auditLog := audit.New(store, quietLogger())
+	u, err := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}).
+		Create(ctx, identity.User{Email: "ada@example.com"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxOf := func(secret string) *seal.Box {
+		box, err := seal.New([][]byte{[]byte(secret)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return box
+	}
+	mfaUnder := func(secret string) *identity.MFA {
+		return identity.NewMFA(store, boxOf(secret), "id.example.com", identity.Throttle{MaxFailures: 100, Window: time.Hour}, auditLog)
+	}
+	e, err := mfaUnder(testSecret).Enrol(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mfaUnder(testSecret).Confirm(ctx, u.ID, totpCode(t, e.Secret, 0)); err != nil {
+		t.Fatal(err)
+	}
+
+	during := vars{"LATCHKEY_DATABASE_URL": url, "LATCHKEY_SECRETS": newSecret + "," + testSecret}
+	for _, want := range []string{"re-encrypted 2 signing keys and 1 TOTP secrets", "re-encrypted 0 signing keys and 0 TOTP secrets"} {
+		if code, out, stderr := runCLI(ctx, during, "keys", "reseal"); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("keys reseal: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, want)
+		}
+	}
+
+	// Init opens every active key, as a starting node does.
+	if err := keys.NewManager(store, boxOf(newSecret), quietLogger(), auditLog).Init(ctx); err != nil {
+		t.Fatalf("a node with the new secret alone: %v", err)
+	}
+	if err := mfaUnder(newSecret).Verify(ctx, u.ID, totpCode(t, e.Secret, 1)); err != nil {
+		t.Fatalf("the authenticator app's code after the old secret went: %v", err)
 	}
 }
 

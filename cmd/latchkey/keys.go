@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
 )
 
-// keysCommand manages signing keys: latchkey keys list|rotate|retire KID.
-// Running nodes pick up the change within LATCHKEY_KEYS_RELOAD_INTERVAL.
+// keysCommand manages signing keys: latchkey keys list|rotate|retire KID,
+// and reseal, which re-encrypts everything sealed under LATCHKEY_SECRETS
+// with its first secret. Running nodes pick up new and retired keys within
+// LATCHKEY_KEYS_RELOAD_INTERVAL.
 func keysCommand(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -23,10 +26,10 @@ func keysCommand(ctx context.Context, args []string, e env) error {
 	}
 	sub := fs.Arg(0)
 	switch {
-	case (sub == "list" || sub == "rotate") && fs.NArg() == 1:
+	case (sub == "list" || sub == "rotate" || sub == "reseal") && fs.NArg() == 1:
 	case sub == "retire" && fs.NArg() == 2:
 	default:
-		return usageError("latchkey keys list | rotate | retire KID")
+		return usageError("latchkey keys list | rotate | retire KID | reseal")
 	}
 	if err := cfg.Validate(config.NeedDatabase | config.NeedSecrets); err != nil {
 		return err
@@ -35,13 +38,16 @@ func keysCommand(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	ctx, auditLog := operatorAudit(ctx, store)
 	m := keys.NewManager(store, box, newLogger(e.stderr, cfg), auditLog)
+	if sub == "reseal" {
+		return reseal(ctx, e, m, identity.NewMFA(store, box, "", identity.Throttle{}, auditLog))
+	}
 
 	var shown []keys.Info
 	switch sub {
@@ -63,6 +69,23 @@ func keysCommand(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.UTC().Format(time.RFC3339), state(k))
 	}
 	return tw.Flush()
+}
+
+// reseal moves the signing keys and TOTP secrets sealed under an older
+// secret onto the current one. Each batch commits on its own: a run that
+// fails part-way leaves every value readable, and running it again
+// finishes the job.
+func reseal(ctx context.Context, e env, m *keys.Manager, mfa *identity.MFA) error {
+	nKeys, err := m.Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	nTOTP, err := mfa.Reseal(ctx)
+	if err != nil {
+		return fmt.Errorf("re-encrypted %d signing keys, then: %w", nKeys, err)
+	}
+	fmt.Fprintf(e.stdout, "re-encrypted %d signing keys and %d TOTP secrets under the first secret in LATCHKEY_SECRETS; the others can now be removed\n", nKeys, nTOTP)
+	return nil
 }
 
 func state(k keys.Info) string {

@@ -20,9 +20,9 @@ Usage:
   latchkey serve [--migrate] [flags]   run a node (configuration: docs/configuration.md)
   latchkey dev [--reset] [flags]       run on a throwaway Postgres under ./.latchkey
   latchkey migrate up|status           apply or inspect database migrations
-  latchkey keys list|rotate|retire KID manage signing keys
+  latchkey keys list|rotate|retire KID|reseal   manage signing keys and sealed secrets
   latchkey clients create|list|get|update|delete|rotate-secret   manage OAuth clients
-  latchkey users create|list|get|update|disable|enable|delete|set-password|reset-mfa   manage users
+  latchkey users create|list|get|update|disable|enable|unlock|delete|set-password|reset-mfa   manage users
   latchkey janitor                     delete expired tokens once
   latchkey bench [--concurrency N]     measure token issuance and introspection
   latchkey version                     print the version

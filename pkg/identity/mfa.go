@@ -88,6 +88,7 @@ type MFAStore interface {
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error
 	DeleteTOTP(ctx context.Context, userID string) (bool, error)
+	ResealTOTPSecrets(ctx context.Context, reseal func(userID string, sealed []byte) ([]byte, error)) (int, error)
 	FailureStore
 }
 
@@ -291,6 +292,15 @@ func (m *MFA) fail(ctx context.Context, userID string) error {
 	return ErrInvalidCode
 }
 
+// Reseal re-encrypts every stored TOTP secret under the first of
+// LATCHKEY_SECRETS, so that the secrets after it can be removed. It
+// returns how many secrets it changed.
+func (m *MFA) Reseal(ctx context.Context) (int, error) {
+	return m.store.ResealTOTPSecrets(ctx, func(userID string, sealed []byte) ([]byte, error) {
+		return m.box.Reseal(sealed, m.aad(userID))
+	})
+}
+
 // Disable turns the factor off, after a current code from it, and deletes
 // the recovery codes.
 func (m *MFA) Disable(ctx context.Context, userID, code string) error {
@@ -356,9 +366,19 @@ func newRecoveryCodes() ([]string, [][]byte) {
 }
 
 // normalizeRecoveryCode accepts a code however the user typed it: any
-// case, with or without dashes and spaces.
+// case, with or without dashes and spaces. Only ASCII letters are folded:
+// strings.ToLower would also read "İ" as "i", and a code has one spelling
+// per letter, not several.
 func normalizeRecoveryCode(code string) string {
-	return strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == ' ':
+			return -1
+		case 'A' <= r && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSpace(code))
 }
 
 func recoveryDigest(normalized string) []byte {

@@ -355,6 +355,19 @@ func (m *Manager) generate(alg string) (postgres.SigningKey, error) {
 	}, nil
 }
 
+// Reseal re-encrypts every stored private key, retired ones too, under the
+// first of LATCHKEY_SECRETS, so that the secrets after it can be removed.
+// It returns how many keys it changed.
+func (m *Manager) Reseal(ctx context.Context) (int, error) {
+	n, err := m.store.ResealSigningKeys(ctx, func(kid string, sealed []byte) ([]byte, error) {
+		return m.box.Reseal(sealed, []byte(kid))
+	})
+	if err != nil {
+		return n, fmt.Errorf("keys: %w", err)
+	}
+	return n, nil
+}
+
 // open decrypts a stored key. The kid is the additional data, so a sealed
 // private key moved onto another row fails to open.
 func (m *Manager) open(sk postgres.SigningKey) (Key, error) {

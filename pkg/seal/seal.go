@@ -126,3 +126,17 @@ func (b *Box) Open(sealed, additionalData []byte) ([]byte, error) {
 func (b *Box) NeedsReseal(sealed []byte) bool {
 	return len(sealed) < headerLen || string(sealed[1:1+fingerprintLen]) != string(b.keys[0].fingerprint[:])
 }
+
+// Reseal re-encrypts sealed under the current secret, so that the secret
+// it was made under can be dropped from the list. It returns nil if sealed
+// is under the current secret already, and fails as Open does.
+func (b *Box) Reseal(sealed, additionalData []byte) ([]byte, error) {
+	if !b.NeedsReseal(sealed) {
+		return nil, nil
+	}
+	plain, err := b.Open(sealed, additionalData)
+	if err != nil {
+		return nil, err
+	}
+	return b.Seal(plain, additionalData), nil
+}

@@ -57,6 +57,24 @@ func TestRotatedSecretStillOpens(t *testing.T) {
 	}
 }
 
+func TestResealMovesAValueToTheCurrentSecret(t *testing.T) {
+	sealed := mustBox(t, oldSecret).Seal([]byte("v"), []byte("kid-1"))
+	rotated := mustBox(t, newSecret, oldSecret)
+	resealed, err := rotated.Reseal(sealed, []byte("kid-1"))
+	if err != nil || resealed == nil {
+		t.Fatalf("Reseal = %x, %v; want a new value", resealed, err)
+	}
+	if got, err := mustBox(t, newSecret).Open(resealed, []byte("kid-1")); err != nil || string(got) != "v" {
+		t.Fatalf("the resealed value opens with the new secret alone as %q, %v", got, err)
+	}
+	if again, err := rotated.Reseal(resealed, []byte("kid-1")); again != nil || err != nil {
+		t.Fatalf("Reseal of a current value = %x, %v; want nil, nil", again, err)
+	}
+	if _, err := rotated.Reseal(sealed, []byte("kid-2")); !errors.Is(err, seal.ErrCorrupt) {
+		t.Fatalf("Reseal with the wrong additional data: %v, want ErrCorrupt", err)
+	}
+}
+
 func TestOpenFailsClearly(t *testing.T) {
 	b := mustBox(t, newSecret)
 	sealed := b.Seal([]byte("v"), []byte("kid-1"))
