@@ -10,7 +10,8 @@ import (
 )
 
 // clientFixed are the fields of a client the API shows but never takes.
-var clientFixed = map[string]string{
+// The values are error messages, not credentials.
+var clientFixed = map[string]string{ // #nosec G101 -- error messages, not credentials
 	"created_at":    "is read-only",
 	"updated_at":    "is read-only",
 	"client_secret": "is chosen by Latchkey; rotate it with POST /admin/clients/{id}/secret",
