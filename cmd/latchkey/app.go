@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-jose/go-jose/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	adminapi "github.com/latchkey/latchkey/pkg/admin"
 	"github.com/latchkey/latchkey/pkg/audit"
@@ -20,12 +21,14 @@ import (
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/metrics"
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/tracing"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -42,7 +45,10 @@ type app struct {
 
 // wire is the one place where Latchkey's parts are built and connected.
 // Every handler receives exactly what it uses; nothing is looked up later.
-func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger) (*app, error) {
+// tracer traces every request, or is nil when tracing is off; the store
+// must have been opened with the same one (openStore) for database calls
+// to appear in the requests' traces.
+func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, tracer trace.TracerProvider) (*app, error) {
 	box, err := seal.New(cfg.Secrets)
 	if err != nil {
 		return nil, err
@@ -58,6 +64,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	base := strings.TrimSuffix(issuer.Path, "/")
+	// The node's metrics: the handlers below count into it, and the admin
+	// listener serves it at /metrics.
+	nodeMetrics := metrics.New(buildVersion(), store.PoolStat)
 	pages, err := ui.NewPages(base)
 	if err != nil {
 		return nil, err
@@ -95,12 +104,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
-		Roles: roleManager, Audit: auditLog})
+		Roles: roleManager, Audit: auditLog, Metrics: nodeMetrics})
 	if err != nil {
 		return nil, err
 	}
 	webUI = &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base,
-		SignInLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute)}
+		SignInLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute), Metrics: nodeMetrics}
 
 	opts := server.Options{
 		Logger: logger,
@@ -108,7 +117,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Ready:  store.Ping,
 
 		TrustedProxies: cfg.TrustedProxies,
+		Tracer:         tracer,
 	}
+	publicOpts, adminOpts := opts, opts
+	publicOpts.Observer = nodeMetrics.HTTP("public")
+	adminOpts.Observer = nodeMetrics.HTTP("admin")
 	doc := discovery.New(cfg.Issuer)
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
@@ -139,11 +152,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		webUI.Register(r)
 	})
 
-	public := server.NewRouter(opts)
+	public := server.NewRouter(publicOpts)
 	public.Get(metadataPath, doc.Handler().ServeHTTP)
 	public.Mount(mountPoint(issuer), protocol)
 
-	admin := server.NewRouter(opts)
+	admin := server.NewRouter(adminOpts)
+	// Beside /healthz, unauthenticated: it holds no personal data (no
+	// label names a client or user), and the admin listener is private.
+	admin.Get("/metrics", nodeMetrics.Handler().ServeHTTP)
 	admin.Mount(adminapi.Path, (&adminapi.API{
 		Clients: client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod),
 		Users:   users,
@@ -180,10 +196,38 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// openStore opens the configured database.
-func openStore(cfg config.Config) (*postgres.Store, error) {
+// openStore opens the configured database. tracer, if not nil, traces its
+// calls within traced requests.
+func openStore(cfg config.Config, tracer trace.TracerProvider) (*postgres.Store, error) {
 	return postgres.Open(cfg.DatabaseURL, postgres.Options{
 		MaxConns: cfg.DatabaseMaxConns,
 		Timeout:  cfg.DatabaseTimeout,
+		Tracer:   tracer,
 	})
+}
+
+// tracingFlushTimeout bounds how long a stopping node waits to export the
+// spans it has not sent yet.
+const tracingFlushTimeout = 5 * time.Second
+
+// startTracing turns tracing on if the OTEL_* environment asks for it
+// (pkg/tracing). It returns the tracer provider, nil when tracing is off; the
+// logger, whose lines within a traced request then carry trace_id and
+// span_id; and stop, which exports the spans not sent yet and must be called
+// once the node has stopped serving.
+func startTracing(ctx context.Context, logger *slog.Logger) (trace.TracerProvider, *slog.Logger, func(), error) {
+	tp, err := tracing.Start(ctx, buildVersion())
+	if err != nil || tp == nil {
+		return nil, logger, func() {}, err
+	}
+	logger = slog.New(tracing.LogHandler(logger.Handler()))
+	logger.Info("tracing on")
+	stop := func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+		defer cancel()
+		if err := tp.Shutdown(flushCtx); err != nil {
+			logger.Warn("tracing: exporting the last spans failed", "err", err)
+		}
+	}
+	return tp, logger, stop, nil
 }

@@ -107,7 +107,7 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := wire(ctx, cfg, store, quiet)
+	a, err := wire(ctx, cfg, store, quiet, nil)
 	if err != nil {
 		return err
 	}
@@ -275,13 +275,14 @@ func (b *bench) describeDB(url string, durable bool) string {
 
 // post sends a form with Basic credentials and returns the body of a 200.
 func (b *bench) post(endpoint string, c benchClient, form url.Values) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	// The endpoint is the issuer the operator pointed the benchmark at.
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode())) // #nosec G704 -- the operator chose this URL
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.id, c.secret)
-	resp, err := b.http.Do(req)
+	resp, err := b.http.Do(req) // #nosec G704 -- the operator chose this URL
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,11 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 		}
 	}
 	logger := newLogger(e.stderr, cfg)
+	tracer, logger, stopTracing, err := startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	if cfg.DatabaseURL == "" {
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(*dir, "postgres"), Durable: true})
@@ -101,7 +106,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 		return err
 	}
 
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, tracer)
 	if err != nil {
 		return err
 	}
@@ -126,7 +131,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 Press Ctrl-C to stop.
 `, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password)
 	demo := newDevDemo(cfg.Issuer)
-	return serveNode(ctx, cfg, store, logger, public, admin, func(a *app) { demo.Register(a.public) })
+	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) { demo.Register(a.public) })
 }
 
 // explicitSettings reports, by environment variable name, which settings

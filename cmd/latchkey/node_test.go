@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/pquerna/otp/totp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/pkg/audit"
@@ -39,6 +40,13 @@ type node struct {
 
 func startNode(t *testing.T, settings ...string) *node {
 	t.Helper()
+	return startTracedNode(t, nil, settings...)
+}
+
+// startTracedNode is startNode with the node's requests, and its database
+// calls within them, traced by tracer (nil: not traced).
+func startTracedNode(t *testing.T, tracer trace.TracerProvider, settings ...string) *node {
+	t.Helper()
 	ln, issuer := loopback(t)
 	env := vars{
 		"LATCHKEY_DATABASE_URL": pgtest.URL(t),
@@ -49,12 +57,12 @@ func startNode(t *testing.T, settings ...string) *node {
 		env[settings[i]] = settings[i+1]
 	}
 	cfg := testConfig(t, env)
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, tracer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
-	a, err := wire(t.Context(), cfg, store, quietLogger())
+	a, err := wire(t.Context(), cfg, store, quietLogger(), tracer)
 	if err != nil {
 		t.Fatal(err)
 	}

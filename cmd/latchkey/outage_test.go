@@ -204,7 +204,7 @@ func serveOn(t *testing.T, dbURL string, settings ...string) (n *node, stop func
 		env[settings[i]] = settings[i+1]
 	}
 	cfg := testConfig(t, env)
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func serveOn(t *testing.T, dbURL string, settings ...string) (n *node, stop func
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), pub, adm) }()
+	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), nil, pub, adm) }()
 	var stopped bool
 	var result error
 	stop = func() error {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -29,8 +31,13 @@ func serveCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg)
+	tracer, logger, stopTracing, err := startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, tracer)
 	if err != nil {
 		return err
 	}
@@ -42,7 +49,7 @@ func serveCommand(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	return serveNode(ctx, cfg, store, logger, public, admin)
+	return serveNode(ctx, cfg, store, logger, tracer, public, admin)
 }
 
 // prepareSchema refuses to serve on a schema older than this binary's, since
@@ -82,9 +89,10 @@ func listen(cfg config.Config) (public, admin net.Listener, err error) {
 }
 
 // serveNode wires a node on store and serves it on the given listeners until
-// ctx ends. extend may add routes to the wired node before it serves.
-func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, public, admin net.Listener, extend ...func(*app)) error {
-	a, err := wire(ctx, cfg, store, logger)
+// ctx ends. tracer traces its requests, or is nil when tracing is off.
+// extend may add routes to the wired node before it serves.
+func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, logger *slog.Logger, tracer trace.TracerProvider, public, admin net.Listener, extend ...func(*app)) error {
+	a, err := wire(ctx, cfg, store, logger, tracer)
 	if err != nil {
 		_ = public.Close()
 		_ = admin.Close()

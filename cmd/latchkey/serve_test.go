@@ -94,12 +94,12 @@ func TestDiscoveryMatchesIssuerAndEveryListedURLIsServed(t *testing.T) {
 				"LATCHKEY_ISSUER":       issuer,
 				"LATCHKEY_SECRETS":      testSecret,
 			})
-			store, err := openStore(cfg)
+			store, err := openStore(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			a, err := wire(t.Context(), cfg, store, quietLogger())
+			a, err := wire(t.Context(), cfg, store, quietLogger(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestReadyzFollowsTheDatabaseWithoutRestart(t *testing.T) {
 		"LATCHKEY_SECRETS":          testSecret,
 		"LATCHKEY_DATABASE_TIMEOUT": "1s",
 	})
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestReadyzFollowsTheDatabaseWithoutRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), pub, adm) }()
+	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), nil, pub, adm) }()
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -205,14 +205,14 @@ func TestHealthcheckCommandReportsReadiness(t *testing.T) {
 		"LATCHKEY_ISSUER":       "http://localhost:8080",
 		"LATCHKEY_SECRETS":      testSecret,
 	})
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), pub, adm) }()
+	go func() { served <- serveNode(ctx, cfg, store, quietLogger(), nil, pub, adm) }()
 	adminAddr := strings.TrimPrefix(adminURL, "http://")
 	waitFor(t, "the node to serve", func() bool {
 		code, _, _ := runCLI(t.Context(), vars{"LATCHKEY_ADMIN_ADDR": adminAddr}, "healthcheck")

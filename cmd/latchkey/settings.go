@@ -77,7 +77,7 @@ func withStore(cfg config.Config, f func(*postgres.Store) error) error {
 	if err := cfg.Validate(config.NeedDatabase); err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ func (e *rateLimited) Error() string { return "rate limited" }
 // returns a *rateLimited if it has none left.
 func (p *Provider) limit(endpoint, clientID string) error {
 	if ok, wait := p.clientLimit.Allow(endpoint + "\x00" + clientID); !ok {
+		p.metrics.RateLimited(endpoint)
 		return &rateLimited{wait}
 	}
 	return nil
@@ -59,8 +60,8 @@ func (p *Provider) limit(endpoint, clientID string) error {
 // error_description, never internal details. Server errors are logged with
 // the request ID, which the description carries so that an operator can
 // find them. A 401 carries WWW-Authenticate, as §5.2 requires when the
-// client tried HTTP authentication.
-func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+// client tried HTTP authentication. It returns the status it answered.
+func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err error) int {
 	rfc := protocolError(err)
 	var limited *rateLimited
 	if errors.As(err, &limited) {
@@ -95,4 +96,5 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err er
 	}{rfc.ErrorField, desc})
 	w.WriteHeader(rfc.CodeField)
 	_, _ = w.Write(append(body, '\n'))
+	return rfc.CodeField
 }

@@ -18,48 +18,54 @@ const maxFormBytes = 1 << 20
 // right now (unknown, malformed, expired, revoked) gets {"active": false}
 // and nothing more. A refresh token is described only to its own client.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	p.metrics.Introspected(p.introspect(w, r))
+}
+
+// introspect answers an introspection request and says how it ended, as
+// Observer.Introspected is told.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) string {
 	ctx := r.Context()
+	refuse := func(err error) string {
+		if p.writeError(ctx, w, err) >= http.StatusInternalServerError {
+			return "error"
+		}
+		return "rejected"
+	}
 	if r.Method != http.MethodPost {
-		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("Use POST."))
-		return
+		return refuse(fosite.ErrInvalidRequest.WithHint("Use POST."))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded)."))
-		return
+		return refuse(fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded)."))
 	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "bearer") {
-		p.writeError(ctx, w, fosite.ErrInvalidClient.WithHint("Authenticate as a client, not with a bearer token."))
-		return
+		return refuse(fosite.ErrInvalidClient.WithHint("Authenticate as a client, not with a bearer token."))
 	}
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil {
 		err = p.limit("introspect", caller.GetID())
 	}
 	if err != nil {
-		p.writeError(ctx, w, err)
-		return
+		return refuse(err)
 	}
 	if caller.IsPublic() {
-		p.writeError(ctx, w, fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
-		return
+		return refuse(fosite.ErrInvalidClient.WithHint("Only confidential clients may introspect tokens."))
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		p.writeError(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
-		return
+		return refuse(fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
 	}
 
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
 	switch {
 	case err != nil && protocolError(err).CodeField == http.StatusServiceUnavailable:
-		p.writeError(ctx, w, err)
-		return
+		return refuse(err)
 	case err != nil, use == fosite.RefreshToken && ar.GetClient().GetID() != caller.GetID():
 		writeIntrospection(w, map[string]any{"active": false})
-		return
+		return "inactive"
 	}
 	writeIntrospection(w, p.describe(use, ar))
+	return "active"
 }
 
 // describe is the RFC 7662 §2.2 answer for an active token.

@@ -183,7 +183,7 @@ func (p *Provider) logoutProblem(w http.ResponseWriter, problem string) {
 
 func (p *Provider) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {
 	id := server.RequestID(r.Context())
-	p.logger.Error("sign-out failed", "request_id", id, "err", err)
+	p.logger.ErrorContext(r.Context(), "sign-out failed", "request_id", id, "err", err)
 	p.pages.Message(w, http.StatusInternalServerError, "Something went wrong", ui.MessagePage{
 		Message:   "Latchkey could not sign you out. Try again in a moment.",
 		RequestID: id,

@@ -112,7 +112,37 @@ type Deps struct {
 	Roles *roles.Manager
 	// Audit records refresh-token reuse.
 	Audit *audit.Log
+	// Metrics, if not nil, is told what the token endpoints did.
+	Metrics Observer
 }
+
+// Observer is told what the token, introspection and revocation endpoints
+// did, for metrics. Every argument is one of a few fixed words, never a
+// client, a user or a token.
+type Observer interface {
+	// TokenIssued is told of each token response: its grant type and
+	// whether the access token is "opaque" or a "jwt".
+	TokenIssued(grantType, format string)
+	// Introspected is told how each introspection request ended:
+	// "active", "inactive", "rejected" (an error answered to a caller that
+	// asked wrongly, could not authenticate or is over its limit) or
+	// "error" (Latchkey's side failed).
+	Introspected(result string)
+	// RateLimited is told of each request refused because its client is
+	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke".
+	RateLimited(endpoint string)
+	// RefreshTokenReused is told of each spent refresh token presented
+	// again, which revokes its grant.
+	RefreshTokenReused()
+}
+
+// noObserver is the Observer of a provider without metrics.
+type noObserver struct{}
+
+func (noObserver) TokenIssued(string, string) {}
+func (noObserver) Introspected(string)        {}
+func (noObserver) RateLimited(string)         {}
+func (noObserver) RefreshTokenReused()        {}
 
 // Provider serves the OAuth 2.0 and OpenID Connect endpoints.
 type Provider struct {
@@ -131,12 +161,17 @@ type Provider struct {
 	roles       *roles.Manager
 	// clientLimit limits each client's requests per endpoint.
 	clientLimit *ratelimit.Limiter
+	metrics     Observer
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
 // nothing else.
 func New(cfg Config, d Deps) (*Provider, error) {
 	store, keyManager, logger := d.Store, d.Keys, d.Logger
+	metrics := d.Metrics
+	if metrics == nil {
+		metrics = noObserver{}
+	}
 	issuerURL, err := url.Parse(cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: issuer: %w", err)
@@ -194,7 +229,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, &reuseAuditingStore{Store: store, audit: d.Audit}, &compose.CommonStrategy{
+	f := compose.Compose(fc, &reuseAuditingStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
 		CoreStrategy:               strat,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
 		Signer:                     idSigner,
@@ -225,6 +260,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		pages:       d.Pages,
 		roles:       d.Roles,
 		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
+		metrics:     metrics,
 	}, nil
 }
 

@@ -12,10 +12,11 @@ import (
 // fosite calls DeleteRefreshTokenSession only when a spent refresh token is
 // presented again, inside the transaction that revokes the token's whole
 // family (RFC 9700 §4.14.2). That is the moment to record the reuse, in the
-// same transaction.
+// same transaction, and to count it.
 type reuseAuditingStore struct {
 	*postgres.Store
-	audit *audit.Log
+	audit   *audit.Log
+	metrics Observer
 }
 
 // DeleteRefreshTokenSession deactivates the reused token and records the
@@ -29,10 +30,14 @@ func (s *reuseAuditingStore) DeleteRefreshTokenSession(ctx context.Context, sign
 		return fmt.Errorf("oauth: read reused refresh token: %w", err)
 	}
 	clientID := r.GetClient().GetID()
-	return s.audit.Record(ctx, audit.Event{
+	err = s.audit.Record(ctx, audit.Event{
 		Action:  audit.RefreshReuseDetected,
 		Actor:   audit.Client(clientID),
 		Target:  audit.Client(clientID),
 		Details: map[string]any{"subject": r.GetSession().GetSubject(), "grant": r.GetID()},
 	})
+	if err == nil {
+		s.metrics.RefreshTokenReused()
+	}
+	return err
 }

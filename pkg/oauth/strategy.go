@@ -49,9 +49,16 @@ func (s *strategy) AccessTokenSignature(ctx context.Context, token string) strin
 	return s.hmac.AccessTokenSignature(ctx, token)
 }
 
+// issuesJWT reports whether r's access token is an RFC 9068 JWT: the
+// client asked for them.
+func issuesJWT(r fosite.Requester) bool {
+	c, ok := r.GetClient().(*client.Client)
+	return ok && c.AccessTokenFormat == client.FormatJWT
+}
+
 // GenerateAccessToken makes an access token in the client's format.
 func (s *strategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
-	if c, ok := r.GetClient().(*client.Client); ok && c.AccessTokenFormat == client.FormatJWT {
+	if issuesJWT(r) {
 		header := &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}}
 		return s.signer.Generate(ctx, accessTokenClaims(r, s.issuer, time.Now().UTC()), header)
 	}

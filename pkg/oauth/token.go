@@ -60,6 +60,27 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+	p.metrics.TokenIssued(grantTypeOf(ar), accessTokenFormat(ar))
+}
+
+// grantTypeOf names the grant of a request that succeeded, for metrics:
+// one of grantTypes, which is all fosite lets through.
+func grantTypeOf(ar fosite.AccessRequester) string {
+	for _, gt := range grantTypes {
+		if ar.GetGrantTypes().ExactOne(gt) {
+			return gt
+		}
+	}
+	return "other"
+}
+
+// accessTokenFormat says how the strategy made the request's access token:
+// "jwt" or "opaque".
+func accessTokenFormat(ar fosite.AccessRequester) string {
+	if issuesJWT(ar) {
+		return "jwt"
+	}
+	return "opaque"
 }
 
 // grantTypes are the grants the composed handlers serve.

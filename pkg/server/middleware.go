@@ -11,6 +11,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -79,6 +83,11 @@ func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
 	return ip.String()
 }
 
+// RequestIDAttribute is the attribute of a request's trace span that holds
+// its request ID, the one in its log lines and error pages: an operator who
+// has one finds the other.
+const RequestIDAttribute = "latchkey.request_id"
+
 // validRequestID limits what we accept from a proxy's X-Request-Id, so that a
 // client cannot inject text into logs.
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -94,6 +103,9 @@ func requestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetAttributes(attribute.String(RequestIDAttribute, id))
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
 }
@@ -118,7 +130,8 @@ func securityHeaders(hsts bool) func(http.Handler) http.Handler {
 	}
 }
 
-// statusRecorder remembers what a handler wrote, for the access log.
+// statusRecorder remembers what a handler wrote, for the access log and
+// the metrics.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -144,25 +157,76 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog logs one line per request. It logs the path without the query,
-// because OAuth queries carry codes, states and tokens.
-func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
+// observe logs one line per request, tells obs (if any) of it, and names
+// the request's span (if it is traced) for its route. The log has the path
+// without the query, because OAuth queries carry codes, states and tokens;
+// metrics and spans have the route instead, so that they hold no IDs and
+// their labels stay few.
+func observe(mux *chi.Mux, logger *slog.Logger, obs Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", RequestID(r.Context())),
+			elapsed := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				// The handler wrote nothing; net/http answers 200.
+				status = http.StatusOK
+			}
+			ctx := r.Context()
+			logger.LogAttrs(ctx, slog.LevelInfo, "request",
+				slog.String("request_id", RequestID(ctx)),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
+				slog.Int("status", status),
 				slog.Int("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", elapsed),
 				slog.String("remote", r.RemoteAddr),
 			)
+			span := trace.SpanFromContext(ctx)
+			if obs == nil && !span.IsRecording() {
+				return
+			}
+			route := routeOf(mux, r, status)
+			if obs != nil {
+				obs.ObserveRequest(r.Method, route, status, elapsed)
+			}
+			if !span.IsRecording() {
+				return
+			}
+			// otelhttp, outside clientIP, believes any X-Forwarded-For.
+			span.SetAttributes(attribute.String("client.address", ClientIP(ctx)))
+			// OpenTelemetry's HTTP conventions name a span for a request
+			// that matched no route by its method alone, without http.route.
+			if route != Unmatched {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
 		})
 	}
+}
+
+// routeOf is the pattern of the route that answered r, read once the
+// handler has run (routing happens inside it), or Unmatched. A 404 or 405
+// is Unmatched unless a route does match: one that answered "no such
+// client" has a pattern, while the router's own 404 under a mounted
+// router would show only the mount point's.
+func routeOf(mux *chi.Mux, r *http.Request, status int) string {
+	route := chi.RouteContext(r.Context()).RoutePattern()
+	if route == "" {
+		return Unmatched
+	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		if !mux.Match(chi.NewRouteContext(), r.Method, path) {
+			return Unmatched
+		}
+	}
+	return route
 }
 
 // recoverPanics turns a panicking handler into a generic 500 and logs the
@@ -178,7 +242,7 @@ func recoverPanics(logger *slog.Logger) func(http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v) // net/http's way to abort a response; not a bug
 				}
-				logger.Error("panic serving request",
+				logger.ErrorContext(r.Context(), "panic serving request",
 					"request_id", RequestID(r.Context()),
 					"panic", v,
 					"stack", string(debug.Stack()))

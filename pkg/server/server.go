@@ -1,6 +1,7 @@
 // Package server runs Latchkey's HTTP listeners: it builds routers with the
 // middleware every response needs (request IDs, access logs, panic recovery,
-// security headers), serves /healthz and /readyz, and shuts down gracefully.
+// security headers, and when asked, metrics and a trace span per request),
+// serves /healthz and /readyz, and shuts down gracefully.
 //
 // What each listener serves is decided in cmd/latchkey, which mounts the
 // domain packages' handlers on the routers made here.
@@ -19,6 +20,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // readyTimeout bounds the readiness probe, so that a load balancer learns of
@@ -36,17 +41,51 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client (ClientIP).
 	TrustedProxies []netip.Prefix
+	// Observer, if not nil, is told of every request once it is answered:
+	// the metrics of the listener.
+	Observer Observer
+	// Tracer, if not nil, traces every request: a span named for the route,
+	// carrying the request ID, which the handlers' own spans (database
+	// calls) descend from. Nil installs nothing, so tracing that is off
+	// costs nothing.
+	Tracer trace.TracerProvider
 }
+
+// Observer is told of each request a router answered, once its handler
+// has returned. route is the pattern the request matched, such as
+// "/admin/clients/{id}", or Unmatched, so that it never holds an ID or
+// anything else a caller chose.
+type Observer interface {
+	ObserveRequest(method, route string, status int, elapsed time.Duration)
+}
+
+// Unmatched is the route of a request that matched no route: a 404 or 405
+// from the router itself.
+const Unmatched = "unmatched"
 
 // NewRouter returns a router with the standard middleware and the health
 // endpoints mounted. Callers mount their routes on it.
 func NewRouter(opts Options) *chi.Mux {
 	r := chi.NewRouter()
+	if opts.Tracer != nil {
+		// First, so that every later middleware, and every log line of the
+		// request, runs inside the span. The name is the method until the
+		// route is known (observe renames it), as OpenTelemetry's HTTP
+		// conventions ask. An incoming W3C traceparent, from a proxy that
+		// traces, is continued. Its OpenTelemetry metrics are not wanted:
+		// Observer has the requests.
+		r.Use(otelhttp.NewMiddleware("http.server",
+			otelhttp.WithTracerProvider(opts.Tracer),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelhttp.WithPropagators(propagation.TraceContext{}),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		))
+	}
 	r.Use(
 		requestID,
 		clientIP(opts.TrustedProxies),
 		securityHeaders(opts.HSTS),
-		accessLog(opts.Logger),
+		observe(r, opts.Logger, opts.Observer),
 		recoverPanics(opts.Logger),
 	)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -56,7 +95,7 @@ func NewRouter(opts Options) *chi.Mux {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := opts.Ready(ctx); err != nil {
-			opts.Logger.Warn("not ready", "request_id", RequestID(r.Context()), "err", err)
+			opts.Logger.WarnContext(r.Context(), "not ready", "request_id", RequestID(r.Context()), "err", err)
 			WriteJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "database unreachable"})
 			return
 		}

@@ -3,18 +3,27 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/tracing"
 )
 
 func newRouter(t *testing.T, hsts bool, ready func(context.Context) error) (http.Handler, *bytes.Buffer) {
@@ -240,5 +249,110 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 		if got := rec.Body.String(); got != tt.want {
 			t.Errorf("%s: client IP %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// observed records what a router tells its Observer.
+type observed struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (o *observed) ObserveRequest(method, route string, status int, elapsed time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if elapsed <= 0 { // every request takes some time: it was not measured
+		route += " (no time taken)"
+	}
+	o.requests = append(o.requests, fmt.Sprintf("%s %s %d", method, route, status))
+}
+
+func TestObserverSeesRoutePatternsNeverPaths(t *testing.T) {
+	obs := &observed{}
+	r := server.NewRouter(server.Options{Logger: slog.New(slog.DiscardHandler), Ready: alwaysReady, Observer: obs})
+	clients := chi.NewRouter()
+	clients.Get("/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if chi.URLParam(r, "id") == "gone" {
+			http.NotFound(w, r) // a route that answers 404 is still its route
+			return
+		}
+		_, _ = io.WriteString(w, "a client")
+	})
+	clients.NotFound(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })
+	r.Mount("/admin/clients", clients)
+	r.Get("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hi") })
+	r.Get("/quiet", func(http.ResponseWriter, *http.Request) {})
+
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/admin/clients/c-4f9a"},
+		{http.MethodGet, "/admin/clients/gone"},
+		{http.MethodGet, "/admin/clients/c-4f9a/secret/x"}, // the mounted router's own 404
+		{http.MethodGet, "/ada@example.com"},
+		{http.MethodPost, "/hello"},
+		{http.MethodGet, "/hello?code=SECRET"},
+		{http.MethodGet, "/quiet"},
+		{http.MethodGet, "/healthz"},
+	} {
+		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(req.method, req.path, nil))
+	}
+	want := []string{
+		"GET /admin/clients/{id} 200",
+		"GET /admin/clients/{id} 404",
+		"GET unmatched 404",
+		"GET unmatched 404",
+		"POST unmatched 405",
+		"GET /hello 200",
+		"GET /quiet 200",
+		"GET /healthz 200",
+	}
+	if !slices.Equal(obs.requests, want) {
+		t.Fatalf("observed:\n%s\nwant:\n%s", strings.Join(obs.requests, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestATracedRequestsSpanIsNamedForItsRouteAndCarriesItsRequestID(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	defer func() { _ = tp.Shutdown(t.Context()) }()
+	var logs bytes.Buffer
+	r := server.NewRouter(server.Options{
+		Logger: slog.New(tracing.LogHandler(slog.NewJSONHandler(&logs, nil))),
+		Ready:  alwaysReady,
+		Tracer: tp,
+	})
+	r.Get("/clients/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "a client") })
+
+	rec := get(r, "/clients/c-4f9a", "X-Forwarded-For", "198.51.100.66") // not from a trusted proxy
+	spans := exporter.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans for one request, want 1", len(spans))
+	}
+	span := spans[0]
+	if span.Name != "GET /clients/{id}" {
+		t.Errorf("span name %q, want the method and route pattern", span.Name)
+	}
+	attrs := map[string]string{}
+	for _, a := range span.Attributes {
+		attrs[string(a.Key)] = a.Value.String()
+	}
+	if attrs["client.address"] != "192.0.2.1" {
+		t.Errorf("span has client.address %q, want the peer 192.0.2.1: the forwarded address is not to be believed", attrs["client.address"])
+	}
+	if id := rec.Header().Get("X-Request-Id"); attrs[server.RequestIDAttribute] != id {
+		t.Errorf("span has %s = %q, want the response's X-Request-Id %q", server.RequestIDAttribute, attrs[server.RequestIDAttribute], id)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("access log: %v: %s", err, logs.String())
+	}
+	if line["trace_id"] != span.SpanContext.TraceID().String() || line["request_id"] != rec.Header().Get("X-Request-Id") {
+		t.Errorf("access log line %v lacks the span's trace_id %s or the request ID", line, span.SpanContext.TraceID())
+	}
+
+	// A proxy that traces passes its trace on, and the request joins it.
+	parent := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	get(r, "/clients/c-4f9a", "Traceparent", parent)
+	if got := exporter.GetSpans()[1]; got.Parent.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || !got.Parent.IsRemote() {
+		t.Errorf("a request with traceparent %s started trace %s, want it continued", parent, got.SpanContext.TraceID())
 	}
 }

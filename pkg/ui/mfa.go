@@ -66,7 +66,9 @@ func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) {
 	if code == "" {
 		code = r.PostFormValue("recovery")
 	}
-	if err := u.MFA.Verify(ctx, userID, code); err != nil {
+	err = u.MFA.Verify(ctx, userID, code)
+	u.metrics().SecondFactor(codeResult(err))
+	if err != nil {
 		d := SecondFactorPage{Request: handle, Action: u.Base + SecondFactorPath}
 		if parked {
 			d.ClientName = displayName(c)
@@ -89,6 +91,21 @@ func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.next(w, r, handle, parked)
+}
+
+// codeResult is how a code check that returned err ended, as
+// Observer.SecondFactor is told.
+func codeResult(err error) string {
+	var throttled *identity.ThrottledError
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.As(err, &throttled):
+		return "throttled"
+	case errors.Is(err, identity.ErrInvalidCode):
+		return "failed"
+	}
+	return "error"
 }
 
 // codeProblem turns a refused code into what the page tells the user: the
@@ -124,7 +141,7 @@ func (u *UI) enrolPage(w http.ResponseWriter, r *http.Request, handle, problem s
 	}
 	e, err := u.MFA.Enrol(r.Context(), user)
 	if errors.Is(err, identity.ErrFactorExists) {
-		http.Redirect(w, r, SecondFactorURL(u.Base, handle), http.StatusSeeOther)
+		http.Redirect(w, r, SecondFactorURL(u.Base, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return
 	}
 	if err != nil {
@@ -208,5 +225,5 @@ func (u *UI) toLogin(w http.ResponseWriter, r *http.Request, handle string, park
 	if parked {
 		to = LoginURL(u.Base, handle)
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 }

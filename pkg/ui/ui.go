@@ -66,6 +66,41 @@ type UI struct {
 	Logger      *slog.Logger
 	// Base is the issuer's path, "" at the root, that links are built on.
 	Base string
+	// Metrics, if not nil, is told how sign-in attempts end.
+	Metrics Observer
+}
+
+// Observer is told how sign-in attempts end, for metrics. Every argument
+// is one of a few fixed words, never who tried.
+type Observer interface {
+	// Login is told of each password submitted on the login page:
+	// "succeeded" (the password is right; a second factor may follow),
+	// "failed" or "error". An account throttled after too many failures
+	// fails like a wrong password: identity.Manager.Authenticate tells
+	// them apart to nobody, and the audit log has them.
+	Login(result string)
+	// SecondFactor is told of each code submitted on the second-factor
+	// page, at sign-in or step-up: "succeeded", "failed", "throttled" (the
+	// account must wait; the code was not checked) or "error".
+	SecondFactor(result string)
+	// RateLimited is told of each attempt refused because its address is
+	// over SignInLimit: endpoint is always "sign_in".
+	RateLimited(endpoint string)
+}
+
+// noObserver is the Observer of pages without metrics.
+type noObserver struct{}
+
+func (noObserver) Login(string)        {}
+func (noObserver) SecondFactor(string) {}
+func (noObserver) RateLimited(string)  {}
+
+// metrics returns u.Metrics, or an Observer that counts nothing.
+func (u *UI) metrics() Observer {
+	if u.Metrics == nil {
+		return noObserver{}
+	}
+	return u.Metrics
 }
 
 // Register adds the pages to r, which must load the browser session
@@ -173,6 +208,7 @@ func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	user, err := u.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	u.metrics().Login(loginResult(err))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
 		d := LoginPage{Request: handle, Action: u.Base + LoginPath, Email: email, Error: signInFailed}
 		if ok {
@@ -203,6 +239,18 @@ func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
 	u.next(w, r, handle, ok)
 }
 
+// loginResult is how a password check that returned err ended, as
+// Observer.Login is told.
+func loginResult(err error) string {
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		return "failed"
+	}
+	return "error"
+}
+
 // next sends the browser on once the user has done what a page asked:
 // back to the parked request, or to their account page if there is none.
 func (u *UI) next(w http.ResponseWriter, r *http.Request, handle string, parked bool) {
@@ -228,7 +276,8 @@ func (u *UI) consenting(w http.ResponseWriter, r *http.Request, handle string) (
 		return p, c, a, false
 	}
 	if !signedIn {
-		http.Redirect(w, r, LoginURL(u.Base, handle), http.StatusSeeOther)
+		// The target is our own configured base URL; the handle is query-escaped.
+		http.Redirect(w, r, LoginURL(u.Base, handle), http.StatusSeeOther) // #nosec G710 -- our own page
 		return p, c, a, false
 	}
 	return p, c, a, true
@@ -299,6 +348,7 @@ func (u *UI) attempt(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ok, wait := u.SignInLimit.Allow(ratelimit.AddressKey(server.ClientIP(r.Context())))
 		if !ok {
+			u.metrics().RateLimited("sign_in")
 			secs := int(wait/time.Second) + 1
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			u.Pages.Message(w, http.StatusTooManyRequests, "Too many attempts", MessagePage{
@@ -320,7 +370,7 @@ func (u *UI) ErrorPage(w http.ResponseWriter, r *http.Request, err error) { u.fa
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	id := server.RequestID(r.Context())
 	if postgres.IsUnavailable(err) {
-		u.Logger.Warn("page failed: database unavailable", "request_id", id, "path", r.URL.Path, "err", err)
+		u.Logger.WarnContext(r.Context(), "page failed: database unavailable", "request_id", id, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
 		u.Pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", MessagePage{
 			Message:   "Latchkey cannot reach its database just now. Try again in a moment.",
@@ -328,7 +378,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		})
 		return
 	}
-	u.Logger.Error("page failed", "request_id", id, "path", r.URL.Path, "err", err)
+	u.Logger.ErrorContext(r.Context(), "page failed", "request_id", id, "path", r.URL.Path, "err", err)
 	u.Pages.Message(w, http.StatusInternalServerError, "Something went wrong", MessagePage{
 		Message:   "Latchkey could not finish this request. Try again in a moment.",
 		RequestID: id,

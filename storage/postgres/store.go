@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrNotFound is returned when the row a call names does not exist.
@@ -23,6 +26,11 @@ type Options struct {
 	// statement_timeout, and doubles as idle_in_transaction_session_timeout,
 	// so a stalled client cannot hold locks.
 	Timeout time.Duration
+	// Tracer, if not nil, traces every database call made within a traced
+	// request: a span per query, batch, transaction statement and
+	// connection wait, a child of the request's. Query texts are recorded,
+	// and never their arguments, which hold token signatures and hashes.
+	Tracer trace.TracerProvider
 }
 
 // Store is the pgx-backed store behind every Latchkey package.
@@ -57,12 +65,23 @@ func Open(databaseURL string, opts Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.Timeout {
 		cfg.ConnConfig.ConnectTimeout = opts.Timeout
 	}
+	if opts.Tracer != nil {
+		// Its metrics would go to a global OpenTelemetry meter; Latchkey's
+		// metrics are Prometheus's (pkg/metrics), so it gets none.
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(
+			otelpgx.WithTracerProvider(opts.Tracer),
+			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
+		)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open pool: %w", err)
 	}
 	return &Store{pool: pool, timeout: opts.Timeout}, nil
 }
+
+// PoolStat returns the connection pool's statistics now, for metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
 
 // Close waits for calls in flight and closes every connection.
 func (s *Store) Close() { s.pool.Close() }
