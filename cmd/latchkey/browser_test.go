@@ -1,88 +1,23 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/pkg/chromiumtest"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 )
-
-// chromium is the browser shared by every test in this binary: starting one
-// takes longer than most tests. Each test gets a browser context of its
-// own, so cookies do not leak between tests.
-var chromium struct {
-	once   sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
-	err    error
-}
-
-// errNoChromium says how to get the browser the end-to-end tests drive.
-var errNoChromium = errors.New("chromium is not installed (apt-get install chromium)")
-
-// stopChromium closes the shared browser, if one was started.
-func stopChromium() {
-	if chromium.cancel != nil {
-		chromium.cancel()
-	}
-}
-
-// browserTab returns a fresh browser context in the shared Chromium,
-// starting Chromium on first use. Without Chromium the test fails under CI
-// and is skipped elsewhere.
-func browserTab(t *testing.T) context.Context {
-	t.Helper()
-	chromium.once.Do(func() {
-		path, err := exec.LookPath("chromium")
-		if err != nil {
-			chromium.err = errNoChromium
-			return
-		}
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			// Root cannot use Chromium's sandbox; the pages are our own.
-			chromedp.NoSandbox,
-			// The machine has no network beyond loopback: stop Chromium
-			// from trying.
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.WindowSize(1280, 900),
-		)
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancelBrowser := chromedp.NewContext(alloc)
-		chromium.ctx = ctx
-		chromium.cancel = func() { cancelBrowser(); cancelAlloc() }
-		chromium.err = chromedp.Do(ctx) // starts the browser
-	})
-	if chromium.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("end-to-end tests need a browser: %v", chromium.err)
-		}
-		t.Skipf("skipping the browser test: %v", chromium.err)
-	}
-	tab, cancel := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(tab, 90*time.Second)
-	t.Cleanup(cancelTimeout)
-	return ctx
-}
 
 // webApp is a small web application that signs its users in with
 // Latchkey, as an app developer would write one: it starts the code flow
@@ -191,37 +126,25 @@ func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, meta.EndSession+"?"+q.Encode(), http.StatusFound)
 }
 
-// screenshot saves a PNG of the page in the test's artifact directory
-// (kept with go test -artifacts).
-func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		png, err := chromedp.FullScreenshot(100)(ctx, target)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), png, 0o644)
-	})
-}
-
 func TestBrowserSignsInWithConsentThenSingleSignOnThenSignsOut(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
 	n.user(t, "ada@example.com")
 	app := newWebApp(t, n)
-	tab := browserTab(t)
+	tab := chromiumtest.Tab(t)
 
 	err := chromedp.Do(tab,
 		chromedp.Navigate(app.url+"/start"),
 		chromedp.WaitVisible(chromedp.ID("email")),
-		screenshot(t, "login"),
+		chromiumtest.Screenshot(t, "login"),
 		chromedp.EmulateViewport(390, 844),
-		screenshot(t, "login-phone"),
+		chromiumtest.Screenshot(t, "login-phone"),
 		chromedp.EmulateViewport(1280, 900),
 		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
 		chromedp.SendKeys(chromedp.ID("password"), testPassword),
 		chromedp.Click(chromedp.CSS("button.primary")),
 		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
-		screenshot(t, "consent"),
+		chromiumtest.Screenshot(t, "consent"),
 		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
 		chromedp.WaitVisible(chromedp.ID("verified")),
 	)
@@ -268,7 +191,7 @@ func TestBrowserEnrolsASecondFactorForAnAppThatRequiresIt(t *testing.T) {
 	n := startNode(t)
 	n.user(t, "ada@example.com")
 	app := newWebApp(t, n, func(c *client.Client) { c.RequireMFA = true })
-	tab := browserTab(t)
+	tab := chromiumtest.Tab(t)
 
 	err := chromedp.Do(tab,
 		chromedp.Navigate(app.url+"/start"),
@@ -277,7 +200,7 @@ func TestBrowserEnrolsASecondFactorForAnAppThatRequiresIt(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), testPassword),
 		chromedp.Click(chromedp.CSS("button.primary")),
 		chromedp.WaitVisible(chromedp.ID("secret")),
-		screenshot(t, "enrol"),
+		chromiumtest.Screenshot(t, "enrol"),
 	)
 	if err != nil {
 		t.Fatalf("password, then enrolment: %v", err)
@@ -299,7 +222,7 @@ func TestBrowserEnrolsASecondFactorForAnAppThatRequiresIt(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, strings.TrimSpace(secret), 0)),
 		chromedp.Click(chromedp.CSS("button.primary")),
 		chromedp.WaitVisible(chromedp.ID("recovery-codes")),
-		screenshot(t, "recovery-codes"),
+		chromiumtest.Screenshot(t, "recovery-codes"),
 		chromedp.Click(chromedp.CSS("a.button.primary")),
 		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
 		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),

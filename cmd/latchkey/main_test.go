@@ -11,11 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/pkg/chromiumtest"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m, stopChromium) }
+func TestMain(m *testing.M) { pgtest.Main(m, chromiumtest.Stop) }
 
 const testSecret = "test-secret-test-secret-test-secret-0123"
 
