@@ -43,7 +43,7 @@ func serveCommand(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 	if err := prepareSchema(ctx, store, *migrate, logger); err != nil {
-		return err
+		return stoppedWhileStarting(ctx, logger, err)
 	}
 	public, admin, err := listen(cfg)
 	if err != nil {
@@ -96,7 +96,7 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	if err != nil {
 		_ = public.Close()
 		_ = admin.Close()
-		return err
+		return stoppedWhileStarting(ctx, logger, err)
 	}
 	for _, e := range extend {
 		e(a)
@@ -113,6 +113,17 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 		server.Listener{Name: "admin", Listener: admin, Handler: a.admin},
 	)
 	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// stoppedWhileStarting is err, unless err is only the signal that stopped a
+// node still starting up: that is a stop like any other, and a supervisor
+// that sent SIGTERM should see exit code 0, not a failure.
+func stoppedWhileStarting(ctx context.Context, logger *slog.Logger, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		logger.Info("stopped while starting")
 		return nil
 	}
 	return err

@@ -46,10 +46,14 @@ func TestServeRefusesOutdatedSchemaUnlessAskedToMigrate(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan int, 1)
+	type exit struct {
+		code   int
+		stderr string
+	}
+	done := make(chan exit, 1)
 	go func() {
-		code, _, _ := runCLI(ctx, env, "serve", "--migrate")
-		done <- code
+		code, _, stderr := runCLI(ctx, env, "serve", "--migrate")
+		done <- exit{code, stderr}
 	}()
 	store, err := postgres.Open(url, postgres.Options{})
 	if err != nil {
@@ -65,8 +69,8 @@ func TestServeRefusesOutdatedSchemaUnlessAskedToMigrate(t *testing.T) {
 		return err == nil && len(ks) > 0
 	})
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve --migrate exited %d after a graceful stop, want 0", code)
+	if e := <-done; e.code != 0 {
+		t.Fatalf("serve --migrate exited %d after a graceful stop, want 0; stderr:\n%s", e.code, e.stderr)
 	}
 }
 
