@@ -18,15 +18,39 @@ import (
 	"time"
 )
 
-// buildLatchkey builds the binary as a user would, into dir.
+// buildLatchkey builds the binary into dir as the Dockerfile does, static
+// and with -trimpath. Every test that builds the binary builds it alike
+// (buildEnv), so that the go command compiles its packages once.
 func buildLatchkey(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "latchkey")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), buildEnv...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// buildEnv is the environment, beyond the toolchain's own settings, in
+// which the tests build Latchkey: the Dockerfile's CGO_ENABLED=0 and
+// -trimpath. .ci/run runs vet and the analysers with it too, so that one
+// compilation of the packages serves all of them.
+var buildEnv = []string{"CGO_ENABLED=0", "GOFLAGS=-trimpath"}
+
+// toolchainEnv is the Go toolchain's own settings from the test's
+// environment, for a command that otherwise gets a newcomer's bare
+// environment: where the module and build caches are is a property of
+// the machine, not of the instructions being followed.
+func toolchainEnv() []string {
+	var env []string
+	for _, name := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOTOOLCHAIN"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return append(env, buildEnv...)
 }
 
 // devProcess is a running `latchkey dev`.

@@ -207,9 +207,9 @@ type terminal struct {
 	exited   chan error
 }
 
-// runInTerminal runs line in dir with only PATH and HOME in the
-// environment, as a newcomer's shell would, and waits until latchkey dev
-// says it is ready.
+// runInTerminal runs line in dir with only PATH, HOME and the Go
+// toolchain's settings (toolchainEnv) in the environment, as a newcomer's
+// shell would, and waits until latchkey dev says it is ready.
 func runInTerminal(t *testing.T, dir, line string) *terminal {
 	t.Helper()
 	args, err := shellWords(line, func(string) (string, bool) { return "", false })
@@ -218,7 +218,7 @@ func runInTerminal(t *testing.T, dir, line string) *terminal {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, toolchainEnv()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	term := &terminal{cmd: cmd, printed: map[string]string{}, exited: make(chan error, 1)}
 	term.log = filepath.Join(t.ArtifactDir(), "latchkey-dev.log")
@@ -455,7 +455,7 @@ func (sh *docShell) runWords(args []string) []byte {
 	case slices.Equal(args[:min(3, len(args))], []string{"go", "run", "./cmd/latchkey"}):
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = sh.dir
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, toolchainEnv()...)
 		for _, name := range sh.exported {
 			cmd.Env = append(cmd.Env, name+"="+sh.vars[name])
 		}

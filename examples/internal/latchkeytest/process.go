@@ -46,7 +46,9 @@ func Main(m *testing.M, after ...func()) {
 }
 
 // latchkeyBinary builds cmd/latchkey, once per test binary, with the go
-// command as a developer would, and returns the executable's path.
+// command as the Dockerfile does (static, -trimpath), and returns the
+// executable's path. Building it alike everywhere lets the go command
+// reuse one compilation of its packages.
 func latchkeyBinary(t testing.TB) string {
 	t.Helper()
 	if !mainRan.Load() {
@@ -58,6 +60,8 @@ func latchkeyBinary(t testing.TB) string {
 		}
 		binary.path = filepath.Join(binary.dir, "latchkey")
 		cmd := exec.Command("go", "build", "-o", binary.path, latchkeyPackage) // #nosec G204 -- fixed arguments; the path is our temporary directory
+		// The same settings as cmd/latchkey's tests and .ci/run's checks.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-trimpath")
 		binary.out, binary.err = cmd.CombinedOutput()
 	})
 	if binary.err != nil {
