@@ -297,7 +297,7 @@ func TestDockerfileBuildsAStaticBinaryThatRunsTheComposeServices(t *testing.T) {
 	f := readCompose(t)
 	db := pgtest.EmptyURL(t) // compose's postgres, on its first start
 	host := map[string]string{"LATCHKEY_SECRETS": testSecret}
-	public, admin := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	public, admin := freeAddr(t), freeAddr(t)
 	serviceEnv := func(name string) []string {
 		env := interpolate(t, f.Services[name].Environment, host)
 		env["LATCHKEY_DATABASE_URL"] = db
@@ -412,16 +412,4 @@ func buildAsDockerfile(t *testing.T, version string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(words, " "), err, b)
 	}
 	return bin
-}
-
-// freeLoopbackAddr returns a loopback address with a port nothing listens
-// on at the moment.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

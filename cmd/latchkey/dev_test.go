@@ -108,14 +108,23 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 		t.Fatalf("latchkey dev printed no issuer within 90s\n%s", p.stderr)
 	}
 
+	p.postgres = devPostgresPID(t, dir)
+	return p
+}
+
+// devPostgresPID is the PID of the postmaster that latchkey dev, run in
+// dir, started under .latchkey.
+func devPostgresPID(t *testing.T, dir string) int {
+	t.Helper()
 	pidFile, err := os.ReadFile(filepath.Join(dir, ".latchkey", "postgres", "data", "postmaster.pid"))
 	if err != nil {
 		t.Fatalf("latchkey dev keeps no Postgres under .latchkey: %v", err)
 	}
-	if p.postgres, err = strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0]); err != nil {
+	pid, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return pid
 }
 
 // interrupt stops the process as Ctrl-C would and checks that it exits

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -268,13 +267,7 @@ func runInTerminal(t *testing.T, dir, line string) *terminal {
 		t.Fatalf("%s printed no issuer within 5 minutes\n%s", line, term.tail())
 	}
 
-	pidFile, err := os.ReadFile(filepath.Join(dir, ".latchkey", "postgres", "data", "postmaster.pid"))
-	if err != nil {
-		t.Fatalf("latchkey dev keeps no Postgres under .latchkey: %v", err)
-	}
-	if term.postgres, err = strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0]); err != nil {
-		t.Fatal(err)
-	}
+	term.postgres = devPostgresPID(t, dir)
 	return term
 }
 
