@@ -1,19 +1,26 @@
 // Package ratelimit limits how often each client or IP address may do
-// something on this node, with a token bucket per key
-// (golang.org/x/time/rate).
+// something on this node, with a token bucket per key.
 //
 // The limits are per node: they bound the load one node takes, and are
 // cheap, with no database round trip. Limits that must hold across nodes,
 // such as wrong passwords per account, are kept in the database instead
 // (pkg/identity).
+//
+// # Counting only failures
+//
+// Some limits count failures, not attempts: wrong passwords from one
+// address, failed client authentications. Checking the limit first and
+// counting the failure afterwards would let a burst of parallel requests
+// all pass the check before any of them is counted. So such a limit is
+// taken before the attempt (Reserve), like any other, and given back
+// (Reservation.Refund) when the attempt turns out not to be a failure: at
+// any moment, the attempts in flight count against the limit.
 package ratelimit
 
 import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Bounds on the memory the buckets take. A full bucket is as good as none,
@@ -28,12 +35,19 @@ const (
 // Limiter allows each key a number of events per interval, in bursts of up
 // to that many. A nil Limiter allows everything.
 type Limiter struct {
-	limit rate.Limit
-	burst int
+	// perSecond is how fast a bucket refills; burst is how full it gets.
+	perSecond float64
+	burst     float64
 
 	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
+	buckets   map[string]*bucket
 	lastSweep time.Time
+}
+
+// bucket is one key's allowance: tokens left as of last.
+type bucket struct {
+	tokens float64
+	last   time.Time
 }
 
 // New returns a Limiter allowing n events per interval to each key, or nil
@@ -43,40 +57,81 @@ func New(n int, interval time.Duration) *Limiter {
 		return nil
 	}
 	return &Limiter{
-		limit:   rate.Limit(float64(n) / interval.Seconds()),
-		burst:   n,
-		buckets: map[string]*rate.Limiter{},
+		perSecond: float64(n) / interval.Seconds(),
+		burst:     float64(n),
+		buckets:   map[string]*bucket{},
 	}
 }
 
 // Allow takes one event from key's bucket. When the bucket is empty it
 // takes nothing and says how long until the event would be allowed.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
+	_, ok, wait := l.Reserve(key)
+	return ok, wait
+}
+
+// Reservation is an event taken from a bucket, which its taker may give
+// back. The zero Reservation gives nothing back.
+type Reservation struct {
+	l   *Limiter
+	key string
+}
+
+// Reserve takes one event from key's bucket, as Allow does, and returns it
+// as a Reservation that Refund gives back.
+func (l *Limiter) Reserve(key string) (Reservation, bool, time.Duration) {
 	if l == nil {
-		return true, 0
+		return Reservation{}, true, 0
 	}
 	now := time.Now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.sweep(now)
+	b := l.fill(key, now)
+	if b.tokens < 1 {
+		wait := time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+		return Reservation{}, false, max(wait, time.Nanosecond)
+	}
+	b.tokens--
+	return Reservation{l: l, key: key}, true, 0
+}
+
+// Refund gives the event back, for an attempt that did not count: the
+// bucket is as if it had never been taken, up to its burst.
+func (r Reservation) Refund() {
+	if r.l == nil {
+		return
+	}
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	// A bucket swept since was full, and a new one starts full: nothing
+	// to give back to.
+	if b, ok := r.l.buckets[r.key]; ok {
+		b.tokens = min(b.tokens+1, r.l.burst)
+	}
+}
+
+// fill returns key's bucket refilled up to now, making a full one for a
+// new key. l.mu is held.
+func (l *Limiter) fill(key string, now time.Time) *bucket {
 	b, ok := l.buckets[key]
 	if !ok {
-		b = rate.NewLimiter(l.limit, l.burst)
+		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
+		return b
 	}
-	l.mu.Unlock()
-	r := b.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
+	if elapsed := now.Sub(b.last); elapsed > 0 {
+		b.tokens = min(b.tokens+elapsed.Seconds()*l.perSecond, l.burst)
+		b.last = now
 	}
-	return true, 0
+	return b
 }
 
 // sweep drops full buckets every sweepEvery, and every bucket when there
 // are too many. l.mu is held.
 func (l *Limiter) sweep(now time.Time) {
 	if len(l.buckets) >= maxKeys {
-		l.buckets = map[string]*rate.Limiter{}
+		l.buckets = map[string]*bucket{}
 		l.lastSweep = now
 		return
 	}
@@ -84,8 +139,8 @@ func (l *Limiter) sweep(now time.Time) {
 		return
 	}
 	l.lastSweep = now
-	for k, b := range l.buckets {
-		if b.TokensAt(now) >= float64(l.burst) {
+	for k := range l.buckets {
+		if l.fill(k, now).tokens >= l.burst {
 			delete(l.buckets, k)
 		}
 	}

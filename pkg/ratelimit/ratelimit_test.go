@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -48,5 +49,64 @@ func TestIPv6AddressesShareTheirSlash64(t *testing.T) {
 		if got := ratelimit.AddressKey(tt.ip); got != tt.want {
 			t.Errorf("AddressKey(%q) = %q, want %q", tt.ip, got, tt.want)
 		}
+	}
+}
+
+func TestARefundedReservationIsAsIfNeverTaken(t *testing.T) {
+	l := ratelimit.New(2, time.Hour)
+	for range 10 {
+		r, ok, _ := l.Reserve("a")
+		if !ok {
+			t.Fatal("a reservation given back still counts")
+		}
+		r.Refund()
+	}
+	kept, _, _ := l.Reserve("a")
+	_ = kept // not given back: a failure
+	if _, ok, _ := l.Reserve("a"); !ok {
+		t.Fatal("the second of a burst of 2 refused")
+	}
+	if _, ok, wait := l.Reserve("a"); ok || wait <= 0 {
+		t.Fatalf("a third event within the hour: allowed=%v wait %s, want refused with a wait", ok, wait)
+	}
+	// Refunds never fill a bucket past its burst.
+	full := ratelimit.New(1, time.Hour)
+	r, _, _ := full.Reserve("b")
+	r.Refund()
+	r.Refund()
+	full.Allow("b")
+	if ok, _ := full.Allow("b"); ok {
+		t.Fatal("refunding twice made room for two events in a burst of one")
+	}
+}
+
+func TestParallelReservationsNeverExceedTheBurst(t *testing.T) {
+	l := ratelimit.New(5, time.Hour)
+	var (
+		mu      sync.Mutex
+		granted int
+		wg      sync.WaitGroup
+	)
+	for range 200 {
+		wg.Go(func() {
+			if _, ok, _ := l.Reserve("burst"); ok {
+				mu.Lock()
+				granted++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if granted != 5 {
+		t.Fatalf("%d of 200 parallel reservations granted, want exactly the burst of 5", granted)
+	}
+}
+
+func TestANilLimiterAllowsEverything(t *testing.T) {
+	var l *ratelimit.Limiter
+	r, ok, _ := l.Reserve("x")
+	r.Refund()
+	if !ok {
+		t.Fatal("a nil limiter refused")
 	}
 }
