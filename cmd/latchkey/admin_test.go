@@ -409,7 +409,7 @@ func TestAdminUserLifecycle(t *testing.T) {
 	// A new password, checked against the policy.
 	a.call(http.MethodPut, userPath+"/password", map[string]string{"password": "password"}).problem(t, http.StatusUnprocessableEntity, "password")
 	a.call(http.MethodPut, userPath+"/password", map[string]string{"password": "a much better passphrase"}).must(t, http.StatusNoContent)
-	if _, err := n.users.Authenticate(t.Context(), "ada@example.com", "a much better passphrase"); err != nil {
+	if _, err := n.users.Authenticate(t.Context(), "ada@example.com", "a much better passphrase", nil); err != nil {
 		t.Fatalf("the new password does not work: %v", err)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
@@ -109,7 +110,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	webUI = &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base,
-		SignInLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute), Metrics: nodeMetrics}
+		Devices:      device.New(box, issuer.Scheme == "https"),
+		FailureLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute),
+		AttemptLimit: ratelimit.New(int(cfg.SignInAttemptLimit), time.Minute),
+		ReauthWindow: cfg.ReauthWindow,
+		Metrics:      nodeMetrics}
 
 	opts := server.Options{
 		Logger: logger,

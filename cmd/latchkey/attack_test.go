@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/pkg/audit"
 )
 
 // This file holds what the adversarial tests (attack_*_test.go) share: a
@@ -56,4 +61,47 @@ func burst(t *testing.T, n int, from []string, attempt func(i int, ip string)) {
 	}
 	close(start)
 	wg.Wait()
+}
+
+// postForm posts a form to the node as a browser's page would, from
+// client; safe to call from any goroutine, it returns what went wrong
+// rather than failing the test.
+func (n *node) postForm(client *http.Client, path string, form url.Values) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, n.issuer+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", n.issuer)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// events returns the audit events of action, newest first, whose details
+// have every given key and value (key, value, ...).
+func (n *node) events(t *testing.T, action string, details ...string) []audit.Event {
+	t.Helper()
+	all, err := audit.New(n.store, quietLogger()).List(t.Context(), audit.Query{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, e := range all {
+		match := true
+		for i := 0; i+1 < len(details); i += 2 {
+			if v, _ := e.Details[details[i]].(string); v != details[i+1] {
+				match = false
+			}
+		}
+		if match {
+			out = append(out, e)
+		}
+	}
+	return out
 }

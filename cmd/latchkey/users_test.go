@@ -129,7 +129,7 @@ func TestUsersCreateReadsThePasswordFromStdin(t *testing.T) {
 		t.Fatalf("the output shows the password or its hash:\n%s", stdout)
 	}
 
-	u, err := cli.manager().Authenticate(t.Context(), "ada@example.com", password)
+	u, err := cli.manager().Authenticate(t.Context(), "ada@example.com", password, nil)
 	if err != nil {
 		t.Fatalf("signing in with the password from stdin: %v", err)
 	}
@@ -326,7 +326,7 @@ func TestUsersDisableEnableDelete(t *testing.T) {
 	sub := decodeUser(t, cli.mustWithStdin(password+"\n", "create", "--email", "ada@example.com", "--output", "json"))["sub"].(string)
 	users := cli.manager()
 	signIn := func() error {
-		_, err := users.Authenticate(t.Context(), "ada@example.com", password)
+		_, err := users.Authenticate(t.Context(), "ada@example.com", password, nil)
 		return err
 	}
 
@@ -373,10 +373,10 @@ func TestUsersSetPassword(t *testing.T) {
 		t.Fatalf("set-password printed %q", out)
 	}
 	users := cli.manager()
-	if _, err := users.Authenticate(t.Context(), "ada@example.com", old); !errors.Is(err, identity.ErrInvalidCredentials) {
+	if _, err := users.Authenticate(t.Context(), "ada@example.com", old, nil); !errors.Is(err, identity.ErrInvalidCredentials) {
 		t.Fatalf("signing in with the old password: %v; want ErrInvalidCredentials", err)
 	}
-	if _, err := users.Authenticate(t.Context(), "ada@example.com", replacement); err != nil {
+	if _, err := users.Authenticate(t.Context(), "ada@example.com", replacement, nil); err != nil {
 		t.Fatalf("signing in with the new password: %v", err)
 	}
 
@@ -393,11 +393,11 @@ func TestUsersCreateWithoutPassword(t *testing.T) {
 	// Whatever is on stdin, --no-password means no password.
 	cli.mustWithStdin(password+"\n", "create", "--email", "ada@example.com", "--no-password")
 	users := cli.manager()
-	if _, err := users.Authenticate(t.Context(), "ada@example.com", password); !errors.Is(err, identity.ErrInvalidCredentials) {
+	if _, err := users.Authenticate(t.Context(), "ada@example.com", password, nil); !errors.Is(err, identity.ErrInvalidCredentials) {
 		t.Fatalf("signing in as a user created without a password: %v; want ErrInvalidCredentials", err)
 	}
 	cli.mustWithStdin(password+"\n", "set-password", "ada@example.com")
-	if _, err := users.Authenticate(t.Context(), "ada@example.com", password); err != nil {
+	if _, err := users.Authenticate(t.Context(), "ada@example.com", password, nil); err != nil {
 		t.Fatalf("signing in once set-password gave a password: %v", err)
 	}
 }

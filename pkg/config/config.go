@@ -100,9 +100,17 @@ type Config struct {
 	// to each of the token, introspection and revocation endpoints of a
 	// node; 0 is no limit.
 	ClientRateLimit int32
-	// SignInRateLimit is how many sign-in attempts (passwords and codes)
-	// per minute each IP address may make on a node; 0 is no limit.
+	// SignInRateLimit is how many failed sign-in attempts (wrong passwords
+	// and codes) per minute each IP address may make on a node; 0 is no
+	// limit.
 	SignInRateLimit int32
+	// SignInAttemptLimit is how many sign-in attempts, failed or not, per
+	// minute each IP address may make on a node: a ceiling high enough for
+	// many people behind one address; 0 is no limit.
+	SignInAttemptLimit int32
+	// ReauthWindow is how recently a user must have proven who they are
+	// to make a sensitive change on their account page.
+	ReauthWindow time.Duration
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// when telling where a request came from.
 	TrustedProxies []netip.Prefix
@@ -203,7 +211,11 @@ func bindings(c *Config) []binding {
 		{Setting{"LATCHKEY_CLIENT_RATE_LIMIT", "client-rate-limit", "100",
 			"requests per second a client may make to each of the token, introspection and revocation endpoints of a node; 0 is no limit"}, "number", setInt32(&c.ClientRateLimit)},
 		{Setting{"LATCHKEY_SIGNIN_RATE_LIMIT", "signin-rate-limit", "30",
-			"sign-in attempts per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInRateLimit)},
+			"failed sign-in attempts per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInRateLimit)},
+		{Setting{"LATCHKEY_SIGNIN_ATTEMPT_LIMIT", "signin-attempt-limit", "300",
+			"sign-in attempts, failed or not, per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInAttemptLimit)},
+		{Setting{"LATCHKEY_REAUTH_WINDOW", "reauth-window", "10m",
+			"how recently a user must have signed in to change their second factor or end their other sessions"}, "duration", setDuration(&c.ReauthWindow)},
 		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
 			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
 	}

@@ -76,6 +76,8 @@ func defaults() config.Config {
 		LockoutFailures:           20,
 		ClientRateLimit:           100,
 		SignInRateLimit:           30,
+		SignInAttemptLimit:        300,
+		ReauthWindow:              10 * time.Minute,
 	}
 }
 

@@ -179,6 +179,12 @@ func (c Config) Validate(need Requirement) error {
 	if c.SignInRateLimit < 0 {
 		p.add("LATCHKEY_SIGNIN_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.SignInRateLimit)
 	}
+	if c.SignInAttemptLimit < 0 {
+		p.add("LATCHKEY_SIGNIN_ATTEMPT_LIMIT", "is %d; it must be 0 (no limit) or more", c.SignInAttemptLimit)
+	}
+	if c.ReauthWindow < time.Second || c.ReauthWindow > 24*time.Hour {
+		p.add("LATCHKEY_REAUTH_WINDOW", "is %s; it must be from 1s to 24h", fmtDuration(c.ReauthWindow))
+	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
 	}

@@ -173,7 +173,7 @@ func TestEveryFailedSignInLooksTheSame(t *testing.T) {
 	if err := m.Disable(t.Context(), disabled.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := m.Authenticate(t.Context(), "ADA@example.com", "correct horse battery staple"); err != nil || got.ID != u.ID {
+	if got, err := m.Authenticate(t.Context(), "ADA@example.com", "correct horse battery staple", nil); err != nil || got.ID != u.ID {
 		t.Fatalf("right password: %v, %v", got, err)
 	}
 	for name, creds := range map[string][2]string{
@@ -182,7 +182,7 @@ func TestEveryFailedSignInLooksTheSame(t *testing.T) {
 		"user with no password": {"nopass@example.com", ""},
 		"disabled user":         {"gone@example.com", "correct horse battery staple"},
 	} {
-		if _, err := m.Authenticate(t.Context(), creds[0], creds[1]); err != identity.ErrInvalidCredentials {
+		if _, err := m.Authenticate(t.Context(), creds[0], creds[1], nil); err != identity.ErrInvalidCredentials {
 			t.Errorf("%s: %v, want exactly ErrInvalidCredentials", name, err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestUnknownEmailCostsAPasswordCheck(t *testing.T) {
 		var d []time.Duration
 		for range 5 {
 			start := time.Now()
-			_, _ = m.Authenticate(t.Context(), email, "not the password")
+			_, _ = m.Authenticate(t.Context(), email, "not the password", nil)
 			d = append(d, time.Since(start))
 		}
 		slices.Sort(d)
@@ -226,7 +226,7 @@ func TestOldHashesAreUpgradedAtSignIn(t *testing.T) {
 	if _, err := store.UpdateUser(t.Context(), u.ID, func(u *identity.User) error { u.PasswordHash = old; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Authenticate(t.Context(), "ada@example.com", "correct horse battery staple"); err != nil {
+	if _, err := m.Authenticate(t.Context(), "ada@example.com", "correct horse battery staple", nil); err != nil {
 		t.Fatal(err)
 	}
 	after, err := store.UserByID(t.Context(), u.ID)

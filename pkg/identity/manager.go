@@ -231,17 +231,33 @@ func (m *Manager) change(ctx context.Context, id, action string, f func(ctx cont
 	})
 }
 
-// Authenticate checks an email and password. Every failure is
-// ErrInvalidCredentials: an unknown email, a wrong password, a disabled
-// account, and an account that must wait after too many failures (see
-// Throttle) all look the same, and take as long as checking a real
-// password, so that neither the answer nor its timing says whether the
-// account exists or is locked. Failures are counted per email, whether or
-// not an account has it, for the same reason. A hash made with older
-// parameters is replaced on success.
-func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
-	key := accountKey(email)
-	wait, err := m.throttle.throttled(ctx, m.store, failedPassword, key)
+// Device is a browser that has signed in to an account before, named by
+// the random ID its device cookie holds (pkg/device); nil is a device the
+// account does not know. Wrong passwords from a known device are counted
+// per device, apart from the account's count for unknown devices, so that
+// an attacker, who has no such cookie, cannot lock the account's owner out
+// of the browsers they sign in with (OWASP, "Slow down online guessing
+// attacks with device cookies").
+type Device []byte
+
+// Authenticate checks an email and password, typed on device. Every
+// failure is ErrInvalidCredentials: an unknown email, a wrong password, a
+// disabled account, and an account that must wait after too many failures
+// (see Throttle) all look the same, so that the answer says nothing about
+// whether the account exists. Failures are counted per email, whether or
+// not an account has it, for the same reason; from a known device, per
+// device. An attempt the throttle refuses costs no password check: the
+// refusal depends only on the count for the email as typed, never on the
+// account, so skipping the check tells nothing either. A hash made with
+// older parameters is replaced on success.
+func (m *Manager) Authenticate(ctx context.Context, email, password string, device Device) (*User, error) {
+	kind, key := failedPassword, AccountKey(email)
+	if len(device) > 0 {
+		kind, key = failedDevicePassword, append(key, device...)
+	}
+	// The log is for admins, who may know which account was tried.
+	e := audit.Event{Details: map[string]any{"email": email}}
+	a, wait, err := m.throttle.begin(ctx, m.store, kind, key)
 	if err != nil {
 		return nil, err
 	}
@@ -252,19 +268,10 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 	case err != nil:
 		return nil, err
 	}
-	// The hash is checked even when the answer is already known, so that
-	// a locked account answers as slowly as any other.
-	ok, stale, err := m.hasher.Verify(ctx, password, u.PasswordHash)
-	if err != nil {
-		return nil, err
-	}
-	// The log is for admins, who may know which account was tried.
-	e := audit.Event{Details: map[string]any{"email": email}}
 	if u.ID != "" {
 		e.Target = audit.User(u.ID)
 	}
-	switch {
-	case wait != nil:
+	if wait != nil {
 		// Refused unchecked; not counted, so it does not prolong the wait.
 		e.Action = audit.LoginFailed
 		e.Details["reason"] = "throttled"
@@ -273,7 +280,12 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
-	case !ok || u.Disabled:
+	}
+	ok, stale, err := m.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.Disabled {
 		switch {
 		case u.ID == "":
 			e.Details["reason"] = "unknown email"
@@ -282,10 +294,13 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 		default:
 			e.Details["reason"] = "wrong password"
 		}
-		if err := m.throttle.fail(ctx, m.store, m.audit, failedPassword, key, e); err != nil {
+		if err := a.failed(ctx, m.audit, e); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
+	}
+	if err := a.succeeded(ctx); err != nil {
+		return nil, err
 	}
 	if stale {
 		if hash, err := m.hasher.Hash(ctx, password); err == nil {
@@ -301,17 +316,21 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 	return u, nil
 }
 
-// Unlock forgets a user's failed passwords and second-factor codes, so
-// that an account throttled or locked by an attack, or a user's own
-// mistakes, can sign in again at once.
+// Unlock forgets a user's failed passwords, from every device, and
+// second-factor codes, so that an account throttled or locked by an
+// attack, or a user's own mistakes, can sign in again at once.
 func (m *Manager) Unlock(ctx context.Context, id string) error {
 	u, err := m.Get(ctx, id)
 	if err != nil {
 		return err
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-		if err := m.store.ClearFailures(ctx, failedPassword, accountKey(u.Email)); err != nil {
-			return audit.Event{}, err
+		// The account's count for unknown devices, and every known
+		// device's, whose keys start with the account's.
+		for _, kind := range []string{failedPassword, failedDevicePassword} {
+			if err := m.store.ClearFailures(ctx, kind, AccountKey(u.Email)); err != nil {
+				return audit.Event{}, err
+			}
 		}
 		return audit.Event{Action: audit.UserUnlocked, Target: audit.User(id)}, m.store.ClearFailures(ctx, failedCode, []byte(id))
 	})

@@ -179,7 +179,8 @@ func (m *MFA) Confirm(ctx context.Context, userID, code string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	if err := m.throttled(ctx, userID); err != nil {
+	a, err := m.begin(ctx, userID)
+	if err != nil {
 		return nil, err
 	}
 	step, ok, err := m.matchStep(userID, f, code)
@@ -187,7 +188,10 @@ func (m *MFA) Confirm(ctx context.Context, userID, code string) ([]string, error
 		return nil, err
 	}
 	if !ok {
-		return nil, m.fail(ctx, userID)
+		return nil, m.fail(ctx, a, userID)
+	}
+	if err := a.succeeded(ctx); err != nil {
+		return nil, err
 	}
 	codes, digests := newRecoveryCodes()
 	err = m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
@@ -211,9 +215,12 @@ func (m *MFA) Enabled(ctx context.Context, userID string) (bool, error) {
 // Verify checks a code from the user's authenticator app, or one of their
 // recovery codes, and spends it. Every failure is ErrInvalidCode and is
 // recorded; after too many, attempts are refused with *ThrottledError
-// before any code is looked at.
+// before any code is looked at. Like passwords (Throttle), each attempt is
+// counted before its code is checked, so parallel guesses get no more
+// checks than the limits allow.
 func (m *MFA) Verify(ctx context.Context, userID, code string) error {
-	if err := m.throttled(ctx, userID); err != nil {
+	a, err := m.begin(ctx, userID)
+	if err != nil {
 		return err
 	}
 	ok, err := m.check(ctx, userID, code)
@@ -221,9 +228,9 @@ func (m *MFA) Verify(ctx context.Context, userID, code string) error {
 		return err
 	}
 	if !ok {
-		return m.fail(ctx, userID)
+		return m.fail(ctx, a, userID)
 	}
-	return nil
+	return a.succeeded(ctx)
 }
 
 // check spends code if it is a valid TOTP code or an unused recovery code.
@@ -270,23 +277,25 @@ func (m *MFA) matchStep(userID string, f TOTPFactor, code string) (int64, bool, 
 	return 0, false, nil
 }
 
-// throttled refuses an attempt the user must wait for.
-func (m *MFA) throttled(ctx context.Context, userID string) error {
-	wait, err := m.throttle.throttled(ctx, m.store, failedCode, []byte(userID))
+// begin reserves an attempt at one of the user's codes, or refuses it
+// with *ThrottledError if the user must wait. An attempt that ends in an
+// error keeps its reservation: counting one failure too many is the safe
+// side.
+func (m *MFA) begin(ctx context.Context, userID string) (*attempt, error) {
+	a, wait, err := m.throttle.begin(ctx, m.store, failedCode, []byte(userID))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if wait != nil {
-		return wait
+		return nil, wait
 	}
-	return nil
+	return a, nil
 }
 
 // fail records a wrong code, and the delay or lockout it brings, in the
 // audit log too.
-func (m *MFA) fail(ctx context.Context, userID string) error {
-	e := audit.Event{Target: audit.User(userID)}
-	if err := m.throttle.fail(ctx, m.store, m.audit, failedCode, []byte(userID), e); err != nil {
+func (m *MFA) fail(ctx context.Context, a *attempt, userID string) error {
+	if err := a.failed(ctx, m.audit, audit.Event{Target: audit.User(userID)}); err != nil {
 		return err
 	}
 	return ErrInvalidCode
@@ -327,7 +336,9 @@ func (m *MFA) Reset(ctx context.Context, userID string) error {
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes with ten new
-// ones, shown once.
+// ones, shown once. A user without a confirmed factor has no codes to
+// replace: ErrNoFactor (the store checks, in the transaction that
+// replaces them).
 func (m *MFA) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
 	codes, digests := newRecoveryCodes()
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -272,5 +273,38 @@ func TestTurningOffNeedsACurrentCode(t *testing.T) {
 	}
 	if err := f.mfa.Reset(t.Context(), f.user.ID); !errors.Is(err, identity.ErrNoFactor) {
 		t.Fatalf("resetting a user with no factor: %v, want ErrNoFactor", err)
+	}
+}
+
+func TestAParallelBurstOfCodesGetsNoMoreChecksThanTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newMFA(t, identity.Throttle{MaxFailures: 5, Window: 15 * time.Minute, LockoutFailures: 20})
+	secret, _ := f.enrol(t)
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			guess := fmt.Sprintf("%06d", i)
+			if i%2 == 1 {
+				guess = "aaaa-bbbb-cccc-dd" + fmt.Sprintf("%02d", i) // recovery-code shaped
+			}
+			_ = f.mfa.Verify(t.Context(), f.user.ID, guess)
+		})
+	}
+	wg.Wait()
+	conn, err := pgx.Connect(t.Context(), f.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var checked int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'mfa.failed'`).Scan(&checked); err != nil {
+		t.Fatal(err)
+	}
+	if checked != 5 {
+		t.Fatalf("a burst of 60 codes had %d checked, want the limit of 5", checked)
+	}
+	var throttled *identity.ThrottledError
+	if err := f.mfa.Verify(t.Context(), f.user.ID, code(t, secret, 1)); !errors.As(err, &throttled) {
+		t.Fatalf("the right code right after the burst: %v, want a pause", err)
 	}
 }

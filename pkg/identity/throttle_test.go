@@ -3,7 +3,9 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +59,7 @@ func (s *loginScene) ago(t *testing.T, d time.Duration) {
 
 func (s *loginScene) signIn(t *testing.T, email, password string) error {
 	t.Helper()
-	_, err := s.m.Authenticate(t.Context(), email, password)
+	_, err := s.m.Authenticate(t.Context(), email, password, nil)
 	if err != nil && !errors.Is(err, identity.ErrInvalidCredentials) {
 		t.Fatalf("sign-in failed with %v, not ErrInvalidCredentials", err)
 	}
@@ -167,5 +169,122 @@ func TestUnlockLetsALockedUserInAtOnce(t *testing.T) {
 	}
 	if s.events(t, audit.UserUnlocked) != 1 {
 		t.Fatal("the unlock was not recorded")
+	}
+}
+
+// secondNode is another node's Manager on the scene's database: its own
+// pool, its own hasher, the same counts.
+func (s *loginScene) secondNode(t *testing.T, throttle identity.Throttle) *identity.Manager {
+	t.Helper()
+	store, err := postgres.Open(s.conn.Config().ConnString(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), throttle)
+}
+
+func (s *loginScene) reasons(t *testing.T, reason string) int {
+	t.Helper()
+	var n int
+	if err := s.conn.QueryRow(t.Context(), `SELECT count(*) FROM audit_events
+		WHERE action = 'login.failed' AND details->>'reason' = $1`, reason).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAParallelBurstOnTwoNodesGetsNoMoreChecksThanTheLimit(t *testing.T) {
+	t.Parallel()
+	throttle := identity.Throttle{MaxFailures: 5, Window: 15 * time.Minute, LockoutFailures: 20}
+	s := newLoginScene(t, throttle)
+	nodes := []*identity.Manager{s.m, s.secondNode(t, throttle)}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			_, _ = nodes[i%2].Authenticate(t.Context(), "ada@example.com", fmt.Sprintf("guess %d", i), nil)
+		})
+	}
+	wg.Wait()
+	if checked := s.reasons(t, "wrong password"); checked != 5 {
+		t.Fatalf("a burst of 60 guesses on two nodes had %d passwords checked, want the limit of 5", checked)
+	}
+	if refused := s.reasons(t, "throttled"); refused != 55 {
+		t.Fatalf("%d guesses refused unchecked, want the other 55", refused)
+	}
+	if s.signIn(t, "ada@example.com", goodPassword) == nil {
+		t.Fatal("the right password right after the burst went through; want the pause")
+	}
+}
+
+func TestARightPasswordGivesItsReservationBack(t *testing.T) {
+	t.Parallel()
+	s := newLoginScene(t, identity.Throttle{MaxFailures: 2, Window: 15 * time.Minute, LockoutFailures: 20})
+	for range 10 {
+		if err := s.signIn(t, "ada@example.com", goodPassword); err != nil {
+			t.Fatalf("a right password counted as a failure: %v", err)
+		}
+	}
+	var left int
+	if err := s.conn.QueryRow(t.Context(), `SELECT count(*) FROM auth_failures`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d failures recorded after ten right passwords", left)
+	}
+}
+
+func TestAKnownDeviceKeepsSigningInWhileUnknownOnesAreLocked(t *testing.T) {
+	t.Parallel()
+	s := newLoginScene(t, identity.Throttle{MaxFailures: 1, Window: 15 * time.Minute, LockoutFailures: 2})
+	laptop, thief := identity.Device("laptop-device-id"), identity.Device("stolen-cookie-id")
+	for range 2 {
+		s.ago(t, 5*time.Minute)
+		s.signIn(t, "ada@example.com", "attacker's guess")
+	}
+	if s.signIn(t, "ada@example.com", goodPassword) == nil {
+		t.Fatal("an unknown device got in while the account is locked for unknown devices")
+	}
+	if _, err := s.m.Authenticate(t.Context(), "ada@example.com", goodPassword, laptop); err != nil {
+		t.Fatalf("the owner's own browser is locked out by someone else's guesses: %v", err)
+	}
+	// A device's own wrong passwords lock that device alone.
+	for range 2 {
+		s.ago(t, 5*time.Minute)
+		_, _ = s.m.Authenticate(t.Context(), "ada@example.com", "typo", thief)
+	}
+	if _, err := s.m.Authenticate(t.Context(), "ada@example.com", goodPassword, thief); err == nil {
+		t.Fatal("a device with two failures got in; want it locked")
+	}
+	if _, err := s.m.Authenticate(t.Context(), "ada@example.com", goodPassword, laptop); err != nil {
+		t.Fatalf("another device's failures locked the laptop: %v", err)
+	}
+	// Unlock lets every device in at once.
+	if err := s.m.Unlock(t.Context(), s.ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.m.Authenticate(t.Context(), "ADA@example.com", goodPassword, thief); err != nil {
+		t.Fatalf("a locked device is still locked after Unlock: %v", err)
+	}
+	if err := s.signIn(t, "ada@example.com", goodPassword); err != nil {
+		t.Fatalf("unknown devices are still locked after Unlock: %v", err)
+	}
+}
+
+func TestNoCounterTakesMoreThanADaysFailures(t *testing.T) {
+	t.Parallel()
+	// Only the daily limit applies: delays and the hourly lock are off.
+	s := newLoginScene(t, identity.Throttle{MaxFailures: 100, Window: time.Minute})
+	if _, err := s.conn.Exec(t.Context(), `INSERT INTO auth_failures (kind, key, at)
+		SELECT 'password', $1, now() - interval '2 hours' FROM generate_series(1, $2)`,
+		identity.AccountKey("ada@example.com"), identity.DailyFailures); err != nil {
+		t.Fatal(err)
+	}
+	if s.signIn(t, "ada@example.com", goodPassword) == nil {
+		t.Fatalf("the right password got in after %d failures within a day", identity.DailyFailures)
+	}
+	s.ago(t, 23*time.Hour)
+	if err := s.signIn(t, "ada@example.com", goodPassword); err != nil {
+		t.Fatalf("a day after the failures the account is still refused: %v", err)
 	}
 }

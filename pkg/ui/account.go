@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey/pkg/identity"
 )
@@ -85,15 +86,19 @@ func (u *UI) accountDone(w http.ResponseWriter, r *http.Request, notice string) 
 	http.Redirect(w, r, u.Base+AccountPath+"?notice="+notice, http.StatusSeeOther)
 }
 
-func (u *UI) accountEnrol(w http.ResponseWriter, r *http.Request) {
-	u.accountEnrolPage(w, r, "")
-}
-
-func (u *UI) accountEnrolPage(w http.ResponseWriter, r *http.Request, problem string) {
+func (u *UI) accountEnrol(w http.ResponseWriter, r *http.Request) (failed bool) {
 	user, ok := u.signedInUser(w, r, "")
 	if !ok {
-		return
+		return false
 	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return failed
+	}
+	u.accountEnrolPage(w, r, user, "")
+	return false
+}
+
+func (u *UI) accountEnrolPage(w http.ResponseWriter, r *http.Request, user *identity.User, problem string) {
 	e, err := u.MFA.Enrol(r.Context(), user)
 	if errors.Is(err, identity.ErrFactorExists) {
 		u.accountDone(w, r, "mfa-on")
@@ -106,51 +111,67 @@ func (u *UI) accountEnrolPage(w http.ResponseWriter, r *http.Request, problem st
 	u.Pages.Enrol(w, "", enrolPageFor(e, EnrolPage{Error: problem, Action: u.Base + AccountPath + "/mfa/confirm"}))
 }
 
-func (u *UI) accountConfirm(w http.ResponseWriter, r *http.Request) {
+func (u *UI) accountConfirm(w http.ResponseWriter, r *http.Request) (failed bool) {
 	user, ok := u.signedInUser(w, r, "")
 	if !ok {
-		return
+		return false
+	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return failed
 	}
 	codes, err := u.confirmFactor(w, r, user.ID)
 	if err != nil {
 		if _, msg, ok := codeProblem(w, err); ok {
-			u.accountEnrolPage(w, r, msg)
-			return
+			u.accountEnrolPage(w, r, user, msg)
+			return true
 		}
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.Pages.Recovery(w, RecoveryPage{Codes: codes, Continue: u.Base + AccountPath + "?notice=mfa-on"})
+	return false
 }
 
-func (u *UI) accountDisableMFA(w http.ResponseWriter, r *http.Request) {
+func (u *UI) accountDisableMFA(w http.ResponseWriter, r *http.Request) (failed bool) {
 	user, ok := u.signedInUser(w, r, "")
 	if !ok {
-		return
+		return false
+	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return failed
 	}
 	err := u.MFA.Disable(r.Context(), user.ID, r.PostFormValue("code"))
 	if err != nil {
 		if status, msg, ok := codeProblem(w, err); ok {
 			u.accountPage(w, r, max(status, http.StatusBadRequest), "", msg)
-			return
+			return true
 		}
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.accountDone(w, r, "mfa-off")
+	return false
 }
 
-func (u *UI) accountRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+func (u *UI) accountRecoveryCodes(w http.ResponseWriter, r *http.Request) (failed bool) {
 	user, ok := u.signedInUser(w, r, "")
 	if !ok {
-		return
+		return false
+	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return failed
 	}
 	codes, err := u.MFA.RegenerateRecoveryCodes(r.Context(), user.ID)
+	if errors.Is(err, identity.ErrNoFactor) {
+		u.accountPage(w, r, http.StatusConflict, "", "Recovery codes come with two-step verification, which is off. Turn it on first: you get your recovery codes then.")
+		return false
+	}
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.Pages.Recovery(w, RecoveryPage{Codes: codes, Continue: u.Base + AccountPath})
+	return false
 }
 
 func (u *UI) accountRevokeApp(w http.ResponseWriter, r *http.Request) {
@@ -165,25 +186,113 @@ func (u *UI) accountRevokeApp(w http.ResponseWriter, r *http.Request) {
 	u.accountDone(w, r, "app-revoked")
 }
 
-func (u *UI) accountEndSession(w http.ResponseWriter, r *http.Request) {
+func (u *UI) accountEndSession(w http.ResponseWriter, r *http.Request) (failed bool) {
 	ctx := r.Context()
 	user, ok := u.signedInUser(w, r, "")
 	if !ok {
-		return
+		return false
 	}
 	sid := r.PostFormValue("sid")
 	if a, _, err := u.Sessions.Current(ctx); err == nil && a.SID == sid {
-		// Ending this browser's own sign-in is signing out.
+		// Ending this browser's own sign-in is signing out, which anyone
+		// at the browser may do.
 		if err := u.Sessions.SignOut(ctx); err != nil {
 			u.fail(w, r, err)
-			return
+			return false
 		}
 		http.Redirect(w, r, u.Base+LoginPath, http.StatusSeeOther)
-		return
+		return false
+	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return failed
 	}
 	if _, err := u.Users.EndSession(ctx, user.ID, sid); err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.accountDone(w, r, "session-ended")
+	return false
+}
+
+// Fields of the re-authentication form, which the sensitive actions read
+// beside their own.
+const (
+	reauthPasswordField = "reauth_password"
+	reauthCodeField     = "reauth_code"
+)
+
+// reauthenticated guards the account page's sensitive actions: those that
+// change how the user signs in (a new authenticator, two-step verification
+// off, new recovery codes) or end their other sign-ins. A session cookie
+// alone is not enough for them, since whoever stole one could otherwise
+// lock the owner out: the user must have proven who they are within
+// ReauthWindow, or prove it now, with their password or a code from their
+// second factor, as GitHub's sudo mode asks. When they have not, it
+// answers with a page asking for the proof, whose form posts the action
+// again with its fields and the proof; ok is false then, and failed says
+// the proof given was wrong (an attempt, for the sign-in limits).
+func (u *UI) reauthenticated(w http.ResponseWriter, r *http.Request, user *identity.User) (ok, failed bool) {
+	ctx := r.Context()
+	a, _, err := u.Sessions.Current(ctx)
+	if err != nil {
+		u.fail(w, r, err)
+		return false, false
+	}
+	if time.Since(a.AuthTime) <= u.ReauthWindow {
+		return true, false
+	}
+	hasFactor, err := u.MFA.Enabled(ctx, user.ID)
+	if err != nil {
+		u.fail(w, r, err)
+		return false, false
+	}
+	password, code := r.PostFormValue(reauthPasswordField), strings.TrimSpace(r.PostFormValue(reauthCodeField))
+	var amr []string
+	switch {
+	case code != "" && hasFactor:
+		err, amr = u.MFA.Verify(ctx, user.ID, code), []string{identity.AMROTP, identity.AMRMFA}
+		u.metrics().SecondFactor(codeResult(err))
+	case password != "":
+		_, err = u.Users.Authenticate(ctx, user.Email, password, u.Devices.Known(r, user.Email))
+		amr = []string{identity.AMRPassword}
+		u.metrics().Login(loginResult(err))
+	default:
+		u.reauthPage(w, r, hasFactor, "")
+		return false, false
+	}
+	var throttled *identity.ThrottledError
+	switch {
+	case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrInvalidCode):
+		u.reauthPage(w, r, hasFactor, "That is not right. Check it and try again.")
+		return false, true
+	case errors.As(err, &throttled):
+		_, msg, _ := codeProblem(w, err)
+		u.reauthPage(w, r, hasFactor, msg)
+		return false, true
+	case err != nil:
+		u.fail(w, r, err)
+		return false, false
+	}
+	if _, err := u.Sessions.Elevate(ctx, amr); err != nil {
+		u.fail(w, r, err)
+		return false, false
+	}
+	return true, false
+}
+
+// reauthPage asks the user to prove who they are before the action r
+// asked for, keeping the action's own fields for the form to post again.
+func (u *UI) reauthPage(w http.ResponseWriter, r *http.Request, hasFactor bool, problem string) {
+	fields := map[string]string{}
+	for name, values := range r.PostForm {
+		if name != reauthPasswordField && name != reauthCodeField && len(values) > 0 {
+			fields[name] = values[0]
+		}
+	}
+	status := http.StatusOK
+	if problem != "" {
+		status = http.StatusUnauthorized
+	}
+	u.Pages.Reauth(w, status, ReauthPage{Action: r.URL.Path, Fields: fields, Factor: hasFactor, Error: problem,
+		Window: int(u.ReauthWindow / time.Minute)})
 }

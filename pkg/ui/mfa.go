@@ -45,22 +45,22 @@ func (u *UI) showSecondFactor(w http.ResponseWriter, r *http.Request) {
 	u.Pages.SecondFactor(w, http.StatusOK, redirectTarget(p), d)
 }
 
-func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) {
+func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) (failed bool) {
 	ctx := r.Context()
 	handle := r.PostFormValue("request")
 	p, c, parked := u.parked(r, handle)
 	if handle != "" && !parked {
 		u.expired(w, r)
-		return
+		return false
 	}
 	userID, stepUp, ok, err := u.codeUser(r)
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	if !ok {
 		u.toLogin(w, r, handle, parked)
-		return
+		return false
 	}
 	code := r.PostFormValue("code")
 	if code == "" {
@@ -76,21 +76,25 @@ func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) {
 		if status, msg, ok := codeProblem(w, err); ok {
 			d.Error = msg
 			u.Pages.SecondFactor(w, status, redirectTarget(p), d)
-			return
+			return true
 		}
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	if stepUp {
 		_, err = u.Sessions.Elevate(ctx, []string{identity.AMROTP, identity.AMRMFA})
 	} else {
-		_, err = u.Sessions.SignIn(ctx, r, userID, []string{identity.AMRPassword, identity.AMROTP, identity.AMRMFA})
+		var user *identity.User
+		if user, err = u.Users.Get(ctx, userID); err == nil {
+			err = u.signIn(w, r, user, []string{identity.AMRPassword, identity.AMROTP, identity.AMRMFA})
+		}
 	}
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.next(w, r, handle, parked)
+	return false
 }
 
 // codeResult is how a code check that returned err ended, as
@@ -153,26 +157,27 @@ func (u *UI) enrolPage(w http.ResponseWriter, r *http.Request, handle, problem s
 	}))
 }
 
-func (u *UI) submitEnrol(w http.ResponseWriter, r *http.Request) {
+func (u *UI) submitEnrol(w http.ResponseWriter, r *http.Request) (failed bool) {
 	handle := r.PostFormValue("request")
 	if _, _, parked := u.parked(r, handle); !parked {
 		u.expired(w, r)
-		return
+		return false
 	}
 	user, ok := u.signedInUser(w, r, handle)
 	if !ok {
-		return
+		return false
 	}
 	codes, err := u.confirmFactor(w, r, user.ID)
 	if err != nil {
 		if _, msg, ok := codeProblem(w, err); ok {
 			u.enrolPage(w, r, handle, msg)
-			return
+			return true
 		}
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.Pages.Recovery(w, RecoveryPage{Codes: codes, Continue: ResumeURL(u.Base, handle)})
+	return false
 }
 
 // confirmFactor turns on the factor being enrolled with its first code.

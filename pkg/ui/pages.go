@@ -22,7 +22,7 @@ type Pages struct {
 }
 
 // pageNames are the templates besides layout.html.
-var pageNames = []string{"login", "consent", "logout", "message", "otp", "enrol", "recovery", "account"}
+var pageNames = []string{"login", "consent", "logout", "message", "otp", "enrol", "recovery", "account", "reauth"}
 
 // NewPages parses the templates. base is the path the UI is served under
 // (the issuer's path, "" at the root).
@@ -137,6 +137,22 @@ type AccountPage struct {
 	Sessions         []AccountSession
 }
 
+// ReauthPage asks a signed-in user to prove who they are again before a
+// sensitive change on their account page.
+type ReauthPage struct {
+	page
+	// Action is the change asked for, which the form posts again with
+	// Fields, the change's own, and the proof.
+	Action string
+	Fields map[string]string
+	// Factor says the user may give a code from their second factor
+	// instead of their password.
+	Factor bool
+	Error  string
+	// Window is how many minutes a proof lasts.
+	Window int
+}
+
 // AccountApp is an app the user has allowed.
 type AccountApp struct {
 	ID, Name, Scopes string
@@ -164,6 +180,12 @@ func (p *Pages) Enrol(w http.ResponseWriter, formTarget string, d EnrolPage) {
 func (p *Pages) Recovery(w http.ResponseWriter, d RecoveryPage) {
 	d.page = p.base("Your recovery codes")
 	p.render(w, http.StatusOK, "recovery", "", d)
+}
+
+// Reauth renders the page that asks for the password again.
+func (p *Pages) Reauth(w http.ResponseWriter, status int, d ReauthPage) {
+	d.page = p.base("Confirm it is you")
+	p.render(w, status, "reauth", "", d)
 }
 
 // Account renders the account page.

@@ -35,6 +35,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
@@ -59,11 +60,19 @@ type UI struct {
 	Sessions *session.Manager
 	Users    *identity.Manager
 	MFA      *identity.MFA
+	// Devices recognises browsers that signed in to an account before, so
+	// that their wrong passwords count apart from unknown devices'.
+	Devices *device.Cookies
 	// Store is where apps are looked up and consents kept.
 	Store *postgres.Store
-	// SignInLimit limits password and code attempts per IP address.
-	SignInLimit *ratelimit.Limiter
-	Logger      *slog.Logger
+	// FailureLimit limits failed password and code attempts per IP
+	// address; AttemptLimit is a higher ceiling on all of them, failed or
+	// not (see attempt).
+	FailureLimit, AttemptLimit *ratelimit.Limiter
+	// ReauthWindow is how recently a user must have proven who they are
+	// for the account page's sensitive actions (see reauthenticated).
+	ReauthWindow time.Duration
+	Logger       *slog.Logger
 	// Base is the issuer's path, "" at the root, that links are built on.
 	Base string
 	// Metrics, if not nil, is told how sign-in attempts end.
@@ -84,7 +93,7 @@ type Observer interface {
 	// account must wait; the code was not checked) or "error".
 	SecondFactor(result string)
 	// RateLimited is told of each attempt refused because its address is
-	// over SignInLimit: endpoint is always "sign_in".
+	// over FailureLimit or AttemptLimit: endpoint is always "sign_in".
 	RateLimited(endpoint string)
 }
 
@@ -116,13 +125,15 @@ func (u *UI) Register(r chi.Router) {
 	r.Get(ConsentPath, u.showConsent)
 	r.Method(http.MethodPost, ConsentPath, csrf.Handler(http.HandlerFunc(u.submitConsent)))
 	r.Get(AccountPath, u.showAccount)
+	// The sensitive actions may ask for the password again, so they are
+	// attempts like the sign-in forms.
 	for path, h := range map[string]http.HandlerFunc{
-		"/mfa/enrol":          u.accountEnrol,
+		"/mfa/enrol":          u.attempt(u.accountEnrol),
 		"/mfa/confirm":        u.attempt(u.accountConfirm),
 		"/mfa/disable":        u.attempt(u.accountDisableMFA),
-		"/mfa/recovery-codes": u.accountRecoveryCodes,
+		"/mfa/recovery-codes": u.attempt(u.accountRecoveryCodes),
 		"/apps/revoke":        u.accountRevokeApp,
-		"/sessions/revoke":    u.accountEndSession,
+		"/sessions/revoke":    u.attempt(u.accountEndSession),
 	} {
 		r.Method(http.MethodPost, AccountPath+path, csrf.Handler(h))
 	}
@@ -198,16 +209,16 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request) {
 	u.Pages.Login(w, http.StatusOK, redirectTarget(p), d)
 }
 
-func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
+func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) (failed bool) {
 	ctx := r.Context()
 	handle := r.PostFormValue("request")
 	p, c, ok := u.parked(r, handle)
 	if handle != "" && !ok {
 		u.expired(w, r)
-		return
+		return false
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	user, err := u.Users.Authenticate(ctx, email, r.PostFormValue("password"))
+	user, err := u.Users.Authenticate(ctx, email, r.PostFormValue("password"), u.Devices.Known(r, email))
 	u.metrics().Login(loginResult(err))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
 		d := LoginPage{Request: handle, Action: u.Base + LoginPath, Email: email, Error: signInFailed}
@@ -215,28 +226,39 @@ func (u *UI) submitLogin(w http.ResponseWriter, r *http.Request) {
 			d.ClientName = displayName(c)
 		}
 		u.Pages.Login(w, http.StatusOK, redirectTarget(p), d)
-		return
+		return true
 	}
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	// A user with a second factor is not signed in until they give it.
 	hasFactor, err := u.MFA.Enabled(ctx, user.ID)
 	if err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	if hasFactor {
 		u.Sessions.AwaitSecondFactor(ctx, user.ID)
 		http.Redirect(w, r, u.Base+SecondFactorPath+"?request="+url.QueryEscape(handle), http.StatusSeeOther)
-		return
+		return false
 	}
-	if _, err := u.Sessions.SignIn(ctx, r, user.ID, []string{identity.AMRPassword}); err != nil {
+	if err := u.signIn(w, r, user, []string{identity.AMRPassword}); err != nil {
 		u.fail(w, r, err)
-		return
+		return false
 	}
 	u.next(w, r, handle, ok)
+	return false
+}
+
+// signIn signs user in on this browser, proven by amr, and makes the
+// browser a known device of the account (pkg/device).
+func (u *UI) signIn(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string) error {
+	if _, err := u.Sessions.SignIn(r.Context(), r, user.ID, amr); err != nil {
+		return err
+	}
+	u.Devices.Remember(w, r, user.Email)
+	return nil
 }
 
 // loginResult is how a password check that returned err ended, as
@@ -341,12 +363,26 @@ func (u *UI) expired(w http.ResponseWriter, r *http.Request) {
 // still telling a user with the right password why it did not work.
 const signInFailed = "Email or password is incorrect, or there have been too many failed attempts to sign in to this account. Check them, or wait a few minutes and try again."
 
-// attempt guards a form that checks a password or a code: each IP address
-// (each /64 for IPv6) may make SignInLimit's number of attempts on this
-// node. Over it, the form is not looked at.
-func (u *UI) attempt(h http.HandlerFunc) http.HandlerFunc {
+// attemptHandler serves a form that checks a password or a code, and
+// reports whether the attempt failed: a wrong password or code, or one
+// refused unchecked.
+type attemptHandler func(w http.ResponseWriter, r *http.Request) (failed bool)
+
+// attempt guards a form that checks a password or a code. Each IP address
+// (each /64 for IPv6) may make FailureLimit's number of failed attempts on
+// this node, and AttemptLimit's of all: failures are what guessing makes,
+// while a whole office signing in at nine behind one address makes many
+// attempts that succeed. Over either limit, the form is not looked at.
+// The failure is reserved before the form is handled and given back if it
+// did not fail, so parallel attempts cannot all slip under the limit.
+func (u *UI) attempt(h attemptHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := u.SignInLimit.Allow(ratelimit.AddressKey(server.ClientIP(r.Context())))
+		key := ratelimit.AddressKey(server.ClientIP(r.Context()))
+		ok, wait := u.AttemptLimit.Allow(key)
+		var failure ratelimit.Reservation
+		if ok {
+			failure, ok, wait = u.FailureLimit.Reserve(key)
+		}
 		if !ok {
 			u.metrics().RateLimited("sign_in")
 			secs := int(wait/time.Second) + 1
@@ -356,7 +392,9 @@ func (u *UI) attempt(h http.HandlerFunc) http.HandlerFunc {
 			})
 			return
 		}
-		h(w, r)
+		if !h(w, r) {
+			failure.Refund()
+		}
 	}
 }
 
