@@ -87,11 +87,8 @@ func (u *UI) accountDone(w http.ResponseWriter, r *http.Request, notice string) 
 }
 
 func (u *UI) accountEnrol(w http.ResponseWriter, r *http.Request) (failed bool) {
-	user, ok := u.signedInUser(w, r, "")
-	if !ok {
-		return false
-	}
-	if ok, failed := u.reauthenticated(w, r, user); !ok {
+	user, failed := u.recentUser(w, r)
+	if user == nil {
 		return failed
 	}
 	u.accountEnrolPage(w, r, user, "")
@@ -112,11 +109,8 @@ func (u *UI) accountEnrolPage(w http.ResponseWriter, r *http.Request, user *iden
 }
 
 func (u *UI) accountConfirm(w http.ResponseWriter, r *http.Request) (failed bool) {
-	user, ok := u.signedInUser(w, r, "")
-	if !ok {
-		return false
-	}
-	if ok, failed := u.reauthenticated(w, r, user); !ok {
+	user, failed := u.recentUser(w, r)
+	if user == nil {
 		return failed
 	}
 	codes, err := u.confirmFactor(w, r, user.ID)
@@ -133,11 +127,8 @@ func (u *UI) accountConfirm(w http.ResponseWriter, r *http.Request) (failed bool
 }
 
 func (u *UI) accountDisableMFA(w http.ResponseWriter, r *http.Request) (failed bool) {
-	user, ok := u.signedInUser(w, r, "")
-	if !ok {
-		return false
-	}
-	if ok, failed := u.reauthenticated(w, r, user); !ok {
+	user, failed := u.recentUser(w, r)
+	if user == nil {
 		return failed
 	}
 	err := u.MFA.Disable(r.Context(), user.ID, r.PostFormValue("code"))
@@ -154,11 +145,8 @@ func (u *UI) accountDisableMFA(w http.ResponseWriter, r *http.Request) (failed b
 }
 
 func (u *UI) accountRecoveryCodes(w http.ResponseWriter, r *http.Request) (failed bool) {
-	user, ok := u.signedInUser(w, r, "")
-	if !ok {
-		return false
-	}
-	if ok, failed := u.reauthenticated(w, r, user); !ok {
+	user, failed := u.recentUser(w, r)
+	if user == nil {
 		return failed
 	}
 	codes, err := u.MFA.RegenerateRecoveryCodes(r.Context(), user.ID)
@@ -212,6 +200,21 @@ func (u *UI) accountEndSession(w http.ResponseWriter, r *http.Request) (failed b
 	}
 	u.accountDone(w, r, "session-ended")
 	return false
+}
+
+// recentUser returns the signed-in user once they have proven who they
+// are recently enough for a sensitive action (reauthenticated). When
+// they have not, it has answered, user is nil, and failed says whether a
+// proof given was wrong.
+func (u *UI) recentUser(w http.ResponseWriter, r *http.Request) (user *identity.User, failed bool) {
+	user, ok := u.signedInUser(w, r, "")
+	if !ok {
+		return nil, false
+	}
+	if ok, failed := u.reauthenticated(w, r, user); !ok {
+		return nil, failed
+	}
+	return user, false
 }
 
 // Fields of the re-authentication form, which the sensitive actions read
