@@ -26,7 +26,7 @@ import (
 // handler decides whether the user must sign in or consent first, parks
 // the request while they do (pkg/session), and answers once they have.
 func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
-	p.authorize(w, r, "", session.Pending{Started: time.Now().Truncate(time.Second)})
+	p.authorize(w, r, "", session.Pending{Started: time.Now()})
 }
 
 // Resume carries on with a parked request once the login or consent page

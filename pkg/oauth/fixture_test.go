@@ -264,7 +264,7 @@ func (f *fixture) signIn(t *testing.T, c *client.Client, subject string, scopes 
 	session := NewSession()
 	session.Subject = subject
 	session.Claims.Subject = subject
-	session.Claims.AuthTime = time.Now().Truncate(time.Second)
+	session.Claims.AuthTime = time.Now()
 	session.Claims.RequestedAt = session.Claims.AuthTime
 	resp, err := f.provider.fosite.NewAuthorizeResponse(t.Context(), ar, session)
 	if err != nil {
