@@ -279,9 +279,15 @@ func (p *Provider) hintSubject(ctx context.Context, hint string) (string, error)
 }
 
 // signInSession is the session a code is issued with: who signed in, when
-// and how, and the claims the grant's scopes (and the claims parameter)
-// put in the ID token. It grants every scope requested: fosite has checked
-// that the client may ask for them, and the user has allowed them.
+// and how, and the claims the grant's scopes put in the ID token. It grants
+// every scope requested: fosite has checked that the client may ask for
+// them, and the user has allowed them.
+//
+// The claims parameter requests claims; it does not grant them (OpenID
+// Connect Core §5.5): a claim is released only if a granted scope covers
+// it, and every claim a granted scope covers is already in the ID token
+// and at userinfo. So the parameter adds no claims; what it still does is
+// ask for an acr (achievedACR, nextStep).
 func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.Pending, auth session.Auth,
 	user *identity.User, requested requestedClaims) *Session {
 	for _, s := range ar.GetRequestedScopes() {
@@ -303,12 +309,10 @@ func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.P
 	claims.RequestedAt = pending.Started
 	claims.AuthenticationMethodsReferences = auth.AMR
 	claims.AuthenticationContextClassReference = achievedACR(auth, requested)
-	names := append(identity.ClaimsForScopes(ar.GetGrantedScopes()), requested.IDToken.names()...)
-	for k, v := range user.ClaimValues(names) {
+	for k, v := range user.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes())) {
 		claims.Extra[k] = v
 	}
 	claims.Extra["sid"] = auth.SID
-	s.UserinfoClaims = requested.Userinfo.names()
 	if c, ok := ar.GetClient().(*client.Client); ok && c.IDTokenSignedResponseAlg != "" {
 		s.Headers.Extra[algHeader] = c.IDTokenSignedResponseAlg
 	}
@@ -395,24 +399,16 @@ type claimRequest struct {
 
 type claimRequests map[string]claimRequest
 
-func (c claimRequests) names() []string {
-	out := make([]string, 0, len(c))
-	for name := range c {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// requestedClaims is the claims parameter: individual claims the client
-// wants in the ID token and from userinfo, beyond what its scopes grant.
+// requestedClaims is what Latchkey takes from the claims parameter: the
+// ID token's acr request. The other claims it names are released only as
+// the granted scopes allow (signInSession), with or without it.
 type requestedClaims struct {
-	IDToken  claimRequests `json:"id_token"`
-	Userinfo claimRequests `json:"userinfo"`
+	IDToken claimRequests `json:"id_token"`
 }
 
-// parseClaimsParameter reads the claims parameter. A member given as null
-// asks for the claim with no further conditions.
+// parseClaimsParameter reads the claims parameter, all of which must be as
+// OpenID Connect Core §5.5 describes. A member given as null asks for the
+// claim with no further conditions.
 func parseClaimsParameter(raw string) (requestedClaims, error) {
 	var rc requestedClaims
 	if raw == "" {
@@ -438,6 +434,6 @@ func parseClaimsParameter(raw string) (requestedClaims, error) {
 		}
 		return out
 	}
-	rc.IDToken, rc.Userinfo = conv(doc.IDToken), conv(doc.Userinfo)
+	rc.IDToken = conv(doc.IDToken)
 	return rc, nil
 }

@@ -16,12 +16,10 @@ import (
 // that fosite always stores and loads the same shape: who the grant is for
 // (the subject: a user, or the client itself for client credentials) and
 // when each of its tokens expires. It embeds fosite's OpenID Connect session,
-// which carries the ID token claims of sign-ins.
+// which carries the ID token claims of sign-ins. (Sessions stored by earlier
+// releases may hold a userinfo_claims member; it is ignored.)
 type Session struct {
 	*openid.DefaultSession `json:"oidc"`
-	// UserinfoClaims names the claims the client asked userinfo for with
-	// the claims parameter, beyond what its scopes grant.
-	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 var _ fosite.Session = (*Session)(nil)

@@ -16,8 +16,7 @@ import (
 // or POST. The access token comes in the Authorization header, or in a POST
 // body as access_token (RFC 6750 §2.2); never in the URL, where it would
 // end up in logs (RFC 9700 §4.3.2). The answer holds the claims the token's
-// scopes grant, and those the claims parameter asked for, read from the
-// user's current profile.
+// scopes grant, read from the user's current profile.
 func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := bearerToken(w, r)
@@ -47,11 +46,7 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		p.writeError(ctx, w, err)
 		return
 	}
-	names := identity.ClaimsForScopes(ar.GetGrantedScopes())
-	if s, ok := ar.GetSession().(*Session); ok {
-		names = append(names, s.UserinfoClaims...)
-	}
-	claims := user.ClaimValues(names)
+	claims := user.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes()))
 	if ar.GetGrantedScopes().Has(roles.Scope) {
 		names, err := p.roles.OfUser(ctx, user.ID)
 		if err != nil {
