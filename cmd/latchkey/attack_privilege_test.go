@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -11,6 +14,21 @@ import (
 
 // Privilege attacks: a client, a token or a consent that allows something
 // narrow, used to try for something wider.
+
+// userinfoAs calls the userinfo endpoint with token, and returns the status,
+// the challenge and the body.
+func (n *node) userinfoAs(t *testing.T, token string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, n.issuer+"/oauth2/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(body)
+}
 
 // An app allowed openid alone asks, with the claims parameter and without
 // showing the user anything (prompt=none), for the claims of the email,
@@ -60,5 +78,51 @@ func TestTheClaimsParameterReleasesNoClaimTheGrantedScopesDoNotCover(t *testing.
 				t.Errorf("%s released %s = %v, which the granted scope openid does not cover", where, name, v)
 			}
 		}
+	}
+}
+
+// Userinfo describes the user who signed in. A backend's token has no user,
+// even with the openid scope; and a client whose ID is a user's sub (as a
+// client registered straight into the database can be) is still not that
+// user.
+func TestUserinfoServesOnlyTokensOfAUsersSignIn(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	u := n.user(t, "ada@example.com")
+	backend := n.service(t, func(c *client.Client) { c.Scope = "openid" })
+
+	impostor := client.Client{ID: u.ID, GrantTypes: []string{client.GrantClientCredentials}, Scope: "openid"}
+	impostor.Normalize()
+	secret, hash := client.NewSecret()
+	impostor.SecretHash = hash
+	if err := n.store.CreateClient(t.Context(), &impostor); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, cr := range map[string]credentials{"a backend": backend, "a client named with the user's sub": {id: u.ID, secret: secret}} {
+		status, challenge, body := n.userinfoAs(t, cr.token(t, n.issuer))
+		if status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) || strings.Contains(body, "ada@example.com") {
+			t.Errorf("%s's client-credentials token at userinfo: %d %q %s, want 401 invalid_token and no profile", name, status, challenge, body)
+		}
+	}
+}
+
+// Nobody can register a client under a user's sub, through the CLI or the
+// admin API: subs are UUIDs, and so no client ID may be one.
+func TestAClientCannotBeRegisteredUnderAUsersSub(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	u := n.user(t, "ada@example.com")
+	code, _, stderr := runCLI(t.Context(), vars{"LATCHKEY_DATABASE_URL": n.dbURL},
+		"clients", "create", "--id", u.ID, "--grant-type", "client_credentials")
+	if code != 1 || !strings.Contains(stderr, "client_id") || !strings.Contains(stderr, "UUID") {
+		t.Errorf("clients create --id <a user's sub>: exit %d, stderr %q; want a refusal naming client_id and saying why", code, stderr)
+	}
+	a := n.automation(t, client.AdminScope)
+	a.call(http.MethodPost, "/admin/clients", map[string]any{
+		"client_id": u.ID, "grant_types": []string{"client_credentials"},
+	}).problem(t, http.StatusUnprocessableEntity, "client_id")
+	if _, err := n.clients.Get(t.Context(), u.ID); err == nil {
+		t.Fatal("a client was registered under the user's sub")
 	}
 }

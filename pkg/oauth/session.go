@@ -24,6 +24,28 @@ type Session struct {
 
 var _ fosite.Session = (*Session)(nil)
 
+// User returns the sub of the user whose sign-in the grant comes from, and
+// false for a grant no user is behind. Only a sign-in (signInSession) sets
+// the ID token claims' subject; client credentials set the session's
+// subject to the client and never these claims. So a client whose ID
+// happens to equal a user's sub still gets no user's grant.
+func (s *Session) User() (string, bool) {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil || s.Claims.Subject == "" {
+		return "", false
+	}
+	return s.Claims.Subject, true
+}
+
+// userOf returns the user behind a grant, as Session.User does, for any
+// session fosite hands back.
+func userOf(r fosite.Requester) (string, bool) {
+	s, ok := r.GetSession().(*Session)
+	if !ok {
+		return "", false
+	}
+	return s.User()
+}
+
 // NewSession returns an empty session, ready for fosite to fill or to load
 // a stored one into.
 func NewSession() *Session {
