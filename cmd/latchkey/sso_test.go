@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -563,6 +564,46 @@ func TestClaimsParameterIsCheckedAndItsEssentialACRHonoured(t *testing.T) {
 	_, id := rp.finish(t, ar, b.visit(ar.url).callback(t))
 	if got := authOf(t, id).ACR; got != identity.ACRPassword {
 		t.Fatalf("an essential acr the sign-in meets: acr %q, want %s", got, identity.ACRPassword)
+	}
+}
+
+// updated_at is a number of seconds (OpenID Connect Core §5.1), written as
+// an integer: 1796410335, never 1.796410335e+09, in the ID token at sign-in
+// and at refresh (both made from the session stored with the grant) and at
+// userinfo.
+func TestUpdatedAtIsAnIntegerInIDTokensAndUserinfo(t *testing.T) {
+	t.Parallel()
+	n, rp, b := signInScene(t)
+	tok, _ := b.signedIn(rp, "ada@example.com")
+	integer := regexp.MustCompile(`"updated_at":[0-9]+[,}]`)
+	payload := func(tok *oauth2.Token) string {
+		raw, _ := tok.Extra("id_token").(string)
+		parts := strings.Split(raw, ".")
+		if len(parts) != 3 {
+			t.Fatalf("ID token %q", raw)
+		}
+		text, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(text)
+	}
+	next := refreshed(t, rp, tok)
+	for name, text := range map[string]string{"sign-in": payload(tok), "refresh": payload(next)} {
+		if !integer.MatchString(text) {
+			t.Errorf("the ID token of the %s writes updated_at other than as an integer: %s", name, text)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.issuer+"/oauth2/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+next.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !integer.Match(body) {
+		t.Errorf("userinfo writes updated_at other than as an integer: %d %s", resp.StatusCode, body)
 	}
 }
 

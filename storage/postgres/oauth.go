@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -190,7 +191,11 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		r.Form = sr.Form
 	}
 	if session != nil {
-		if err := json.Unmarshal(sessJSON, session); err != nil {
+		// Numbers keep their exact form: decoded as float64, an integer
+		// claim such as updated_at would come back as 1.796410335e+09.
+		dec := json.NewDecoder(bytes.NewReader(sessJSON))
+		dec.UseNumber()
+		if err := dec.Decode(session); err != nil {
 			return nil, fmt.Errorf("postgres: decode %s session: %w", t, err)
 		}
 		r.Session = session

@@ -211,6 +211,25 @@ func TestAssertionJTIIsSingleUseUntilItExpires(t *testing.T) {
 	}
 }
 
+func TestStoredSessionsKeepIntegersExact(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := t.Context()
+	c := newClient(t, s, "app")
+	r := grant(c, "f", time.Now().Add(time.Hour))
+	r.SetSession(&fosite.DefaultSession{Extra: map[string]any{"updated_at": int64(1796410335)}})
+	if err := s.CreateAccessTokenSession(ctx, "at", r); err != nil {
+		t.Fatal(err)
+	}
+	loaded := &fosite.DefaultSession{}
+	if _, err := s.GetAccessTokenSession(ctx, "at", loaded); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(loaded.Extra["updated_at"]); got != "1796410335" {
+		t.Fatalf("updated_at came back as %s (%T), want 1796410335", got, loaded.Extra["updated_at"])
+	}
+}
+
 func TestIsUnavailable(t *testing.T) {
 	tests := []struct {
 		name string
