@@ -207,6 +207,14 @@ func TestBadAuthorizationRequestsGoBackWithAnError(t *testing.T) {
 		{"token response type", rp, func(q url.Values) { q.Set("response_type", "token") }, "unsupported_response_type"},
 		{"public client without PKCE", public, func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, "invalid_request"},
 		{"plain PKCE", public, func(q url.Values) { q.Set("code_challenge_method", "plain") }, "invalid_request"},
+		// RFC 7636 §4.2: an S256 challenge is 43 base64url characters; no
+		// verifier matches anything else, so the user would sign in for
+		// nothing.
+		{"code_challenge too short", public, func(q url.Values) { q.Set("code_challenge", "abc") }, "invalid_request"},
+		{"code_challenge too long", public, func(q url.Values) { q.Set("code_challenge", strings.Repeat("a", 129)) }, "invalid_request"},
+		{"code_challenge outside base64url", public, func(q url.Values) {
+			q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM=")
+		}, "invalid_request"},
 		{"scope the client may not ask for", rp, func(q url.Values) { q.Set("scope", "openid admin") }, "invalid_scope"},
 		{"fragment response mode", rp, func(q url.Values) { q.Set("response_mode", "fragment") }, "unsupported_response_mode"},
 		{"request object", rp, func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, "request_not_supported"},

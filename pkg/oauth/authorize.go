@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,10 +157,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 }
 
 // checkAuthorizeRequest refuses, before the user is asked anything, what
-// fosite would refuse only once the user had signed in (PKCE, prompt), and
-// what fosite would accept but Latchkey does not offer: request objects
-// (saying so beats ignoring parameters the client relies on) and responses
-// outside the query, where iss could not be added to errors.
+// fosite would refuse only once the user had signed in (PKCE, prompt), or
+// not at all (a code_challenge no verifier can match), and what fosite would
+// accept but Latchkey does not offer: request objects (saying so beats
+// ignoring parameters the client relies on) and responses outside the
+// query, where iss could not be added to errors.
 func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enforcePKCE bool) error {
 	form := ar.GetRequestForm()
 	switch {
@@ -173,6 +175,8 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enfor
 		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge with code_challenge_method S256.")
 	case form.Get("code_challenge") != "" && form.Get("code_challenge_method") != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not accepted.")
+	case form.Get("code_challenge") != "" && !validCodeChallenge.MatchString(form.Get("code_challenge")):
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - _: the base64url encoding, without padding, of the SHA-256 of the code_verifier (RFC 7636 §4.2).")
 	}
 	prompts := strings.Fields(form.Get("prompt"))
 	for _, pr := range prompts {
@@ -188,6 +192,12 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enfor
 
 // promptValues are the prompt values Latchkey honours.
 var promptValues = []string{"none", "login", "consent"}
+
+// validCodeChallenge is what a code_challenge may be (RFC 7636 §4.2): the
+// base64url alphabet, 43 characters for S256 and at most 128 for any
+// method. Anything else can never match a verifier, so the user would sign
+// in for a code that cannot be redeemed.
+var validCodeChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
 
 // nextStep decides what the request still needs: the user signed in (at
 // all, and as the user the id_token_hint names); proving who they are
