@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -124,5 +125,54 @@ func TestAClientCannotBeRegisteredUnderAUsersSub(t *testing.T) {
 	}).problem(t, http.StatusUnprocessableEntity, "client_id")
 	if _, err := n.clients.Get(t.Context(), u.ID); err == nil {
 		t.Fatal("a client was registered under the user's sub")
+	}
+}
+
+// A confidential client may introspect its own tokens and those whose aud
+// names it; any other token is {"active": false}, exactly like a token that
+// does not exist, unless an admin allowed it introspect_any_token.
+func TestIntrospectionDescribesATokenOnlyToWhomItConcerns(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.user(t, "ada@example.com")
+	api := n.service(t, func(c *client.Client) { c.ID, c.Scope = "notes-api", "" })
+	caller := n.service(t, func(c *client.Client) { c.Audience = []string{"notes-api"} })
+	stranger := n.service(t)
+	a := n.automation(t, client.AdminScope)
+	created := a.call(http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "Auditor", "grant_types": []string{"client_credentials"}, "introspect_any_token": true,
+	}).must(t, http.StatusCreated)
+	if created.body["introspect_any_token"] != true {
+		t.Fatalf("the admin API did not keep introspect_any_token: %s", created.raw)
+	}
+	auditor := credentials{id: created.body["client_id"].(string), secret: created.body["client_secret"].(string)}
+
+	backendToken := caller.token(t, n.issuer)
+	app := n.app(t, func(c *client.Client) { c.Audience = []string{"notes-api"} })
+	user, _ := newBrowser(t, n.issuer).signedIn(app, "ada@example.com")
+	unknown := stranger.introspect(t, n.issuer, "lk_at_unknown.unknown")
+	active := func(got map[string]any) bool { return got["active"] == true }
+
+	for name, tok := range map[string]string{
+		"a backend's access token": backendToken,
+		"a user's access token":    user.AccessToken,
+		"a user's refresh token":   user.RefreshToken,
+	} {
+		if got := stranger.introspect(t, n.issuer, tok); !maps.Equal(got, unknown) || len(got) != 1 {
+			t.Errorf("another client introspecting %s: %v, want exactly what an unknown token gets, %v", name, got, unknown)
+		}
+	}
+	for name, check := range map[string]bool{
+		"the caller, its own token":                  active(caller.introspect(t, n.issuer, backendToken)),
+		"the API its aud names, a backend's token":   active(api.introspect(t, n.issuer, backendToken)),
+		"the API its aud names, a user's token":      active(api.introspect(t, n.issuer, user.AccessToken)),
+		"the auditor, a backend's token":             active(auditor.introspect(t, n.issuer, backendToken)),
+		"the auditor, a user's token":                active(auditor.introspect(t, n.issuer, user.AccessToken)),
+		"the API, a user's refresh token (inactive)": !active(api.introspect(t, n.issuer, user.RefreshToken)),
+		"the auditor, a refresh token (inactive)":    !active(auditor.introspect(t, n.issuer, user.RefreshToken)),
+	} {
+		if !check {
+			t.Errorf("%s: got the wrong answer", name)
+		}
 	}
 }

@@ -144,6 +144,14 @@ func (f *fixture) register(t *testing.T, c client.Client) (*client.Client, strin
 	return created, secret
 }
 
+// resourceServer registers the client of a resource server that an admin
+// allowed to introspect every access token (introspect_any_token), and
+// returns it with its secret.
+func (f *fixture) resourceServer(t *testing.T) (*client.Client, string) {
+	t.Helper()
+	return f.backend(t, "", func(c *client.Client) { c.IntrospectAnyToken = true })
+}
+
 // backend registers a client-credentials client allowed scope.
 func (f *fixture) backend(t *testing.T, scope string, edit ...func(*client.Client)) (*client.Client, string) {
 	t.Helper()

@@ -20,7 +20,7 @@ import (
 func TestIntrospection(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rs, rsSecret := f.backend(t, "")
+	rs, rsSecret := f.resourceServer(t)
 	for _, format := range []string{client.FormatOpaque, client.FormatJWT} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()

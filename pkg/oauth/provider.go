@@ -12,7 +12,8 @@
 //
 //   - client credentials grant the client's scopes and audience (token.go);
 //   - introspection authenticates the caller as a client with any of its
-//     methods, and answers with iss and token_type (introspect.go);
+//     methods, describes only tokens that are the caller's to know about,
+//     and answers with iss and token_type (introspect.go);
 //   - revocation answers 503, not 200, when the store fails (revoke.go);
 //   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
 //     503 when the database is unreachable (errors.go);
