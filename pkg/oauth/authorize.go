@@ -261,14 +261,9 @@ func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, p
 	case slices.Contains(strings.Fields(form.Get("prompt")), "consent"):
 		return consent, nil
 	}
-	allowed, err := p.store.ConsentedScopes(ctx, auth.UserID, c.ID)
-	if err != nil {
-		return 0, err
-	}
-	for _, s := range ar.GetRequestedScopes() {
-		if !slices.Contains(allowed, s) {
-			return consent, nil
-		}
+	allowed, err := p.consentCovers(ctx, auth.UserID, c, ar.GetRequestedScopes())
+	if err != nil || !allowed {
+		return consent, err
 	}
 	return answer, nil
 }

@@ -14,6 +14,8 @@
 //   - introspection authenticates the caller as a client with any of its
 //     methods, describes only tokens that are the caller's to know about,
 //     and answers with iss and token_type (introspect.go);
+//   - codes and refresh tokens are honoured only while their user is still
+//     allowed to use them (grant.go);
 //   - revocation answers 503, not 200, when the store fails (revoke.go);
 //   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
 //     503 when the database is unreachable (errors.go);
@@ -104,7 +106,9 @@ type Deps struct {
 	Keys   *keys.Manager
 	Logger *slog.Logger
 	// Sessions, Users, MFA and Pages serve the browser: sign-in, userinfo
-	// and sign-out. A provider without them serves machine clients only.
+	// and sign-out. Users also tells the token endpoint whether a code's or
+	// refresh token's user may still use it. A provider without them
+	// serves machine clients only.
 	Sessions *session.Manager
 	Users    *identity.Manager
 	MFA      *identity.MFA

@@ -12,7 +12,8 @@ import (
 // fosite calls DeleteRefreshTokenSession only when a spent refresh token is
 // presented again, inside the transaction that revokes the token's whole
 // family (RFC 9700 §4.14.2). That is the moment to record the reuse, in the
-// same transaction, and to count it.
+// same transaction, and to count it. (A revoked refresh token never gets
+// here: the store reports it as not found.)
 type reuseAuditingStore struct {
 	*postgres.Store
 	audit   *audit.Log

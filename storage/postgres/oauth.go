@@ -34,6 +34,17 @@ var (
 // request at the same moment; exactly one of them wins (fosite issue #778).
 var ErrTokenRace = errors.New("the token was redeemed by a concurrent request")
 
+// ErrRefreshTokenRevoked and ErrCodeRevoked report a refresh token or an
+// authorization code that was revoked rather than spent. They reach fosite
+// wrapped in fosite.ErrNotFound, so that it refuses the grant as it does an
+// unknown one: a revoked refresh token presented again is not reuse (RFC
+// 9700 §4.14.2 is about spent tokens), and must neither revoke anything nor
+// be recorded as an attack.
+var (
+	ErrRefreshTokenRevoked = errors.New("postgres: the refresh token was revoked")
+	ErrCodeRevoked         = errors.New("postgres: the authorization code was revoked")
+)
+
 // tokenTable names a table of fosite requests keyed by token signature. The
 // names are constants, never input, so building SQL from them is safe.
 type tokenTable string
@@ -45,6 +56,24 @@ const (
 	pkceChallenges tokenTable = "oauth_pkce_requests"
 	oidcSessions   tokenTable = "oauth_oidc_sessions"
 )
+
+// recordsRevocation reports whether t tells a revoked row from a spent one
+// (its revoked_at column): refresh tokens, whose reuse is an attack, and
+// codes, whose reuse revokes what they issued.
+func (t tokenTable) recordsRevocation() bool { return t == refreshTokens || t == codes }
+
+// revoke returns the statement that revokes the active rows of t that
+// where selects, recording that they were revoked where t keeps that.
+// Every revocation goes through it: RFC 7009 and the family revocations of
+// fosite, signing a user out everywhere, withdrawing consent, and revoking
+// a client's tokens.
+func (t tokenTable) revoke(where string) string {
+	set := `active = false`
+	if t.recordsRevocation() {
+		set += `, revoked_at = now()`
+	}
+	return `UPDATE ` + string(t) + ` SET ` + set + ` WHERE ` + where + ` AND active`
+}
 
 // storedRequest is the part of a fosite.Requester kept in the request
 // column. The session is kept in a column of its own.
@@ -149,19 +178,26 @@ func (s *Store) insertAsync(ctx context.Context, insert string, args []any) erro
 
 // getToken loads the request stored under signature, together with its
 // client in the same round trip, and decodes its session into session. It
-// returns fosite.ErrNotFound for an unknown signature, and the request with
-// fosite.ErrInactiveToken for one that was used or revoked. A nil session
-// (fosite's revocation passes one) skips decoding it.
+// returns fosite.ErrNotFound for an unknown signature, and for a refresh
+// token or code that was revoked (wrapping ErrRefreshTokenRevoked or
+// ErrCodeRevoked); and the request with fosite.ErrInactiveToken for one
+// that was used (or, for other tokens, revoked). A nil session (fosite's
+// revocation passes one) skips decoding it.
 func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, session fosite.Session) (fosite.Requester, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	var (
 		r        = &fosite.Request{Form: url.Values{}}
 		active   bool
+		revoked  bool
 		reqJSON  []byte
 		sessJSON []byte
 	)
-	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, t.request, t.session,
+	revokedColumn := `false`
+	if t.recordsRevocation() {
+		revokedColumn = `t.revoked_at IS NOT NULL`
+	}
+	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, `+revokedColumn+`, t.request, t.session,
 			`+clientColumns+`
 		FROM `+string(t)+` t JOIN clients c ON c.id = t.client_id WHERE t.signature = $1`, signature)
 	if err != nil {
@@ -169,7 +205,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*client.Client, error) {
 		var cr clientRow
-		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
+		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &revoked, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
 			return nil, err
 		}
 		return cr.client()
@@ -201,6 +237,12 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		r.Session = session
 	}
 	if !active {
+		switch {
+		case revoked && t == refreshTokens:
+			return nil, fosite.ErrNotFound.WithWrap(ErrRefreshTokenRevoked).WithDebug(ErrRefreshTokenRevoked.Error())
+		case revoked:
+			return nil, fosite.ErrNotFound.WithWrap(ErrCodeRevoked).WithDebug(ErrCodeRevoked.Error())
+		}
 		switch t {
 		case codes:
 			return r, fosite.ErrInvalidatedAuthorizeCode
@@ -231,11 +273,11 @@ func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) 
 	return nil
 }
 
-// deactivateFamily makes every row of a grant inactive.
-func (s *Store) deactivateFamily(ctx context.Context, t tokenTable, requestID string) error {
+// revokeFamily revokes every active row of a grant.
+func (s *Store) revokeFamily(ctx context.Context, t tokenTable, requestID string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	if _, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE request_id = $1 AND active`, requestID); err != nil {
+	if _, err := s.db(ctx).Exec(ctx, t.revoke(`request_id = $1`), requestID); err != nil {
 		return fmt.Errorf("postgres: revoke %s: %w", t, err)
 	}
 	return nil
@@ -300,9 +342,10 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 }
 
 // GetRefreshTokenSession loads the request behind a refresh token. For one
-// already used or revoked it returns the request with
-// fosite.ErrInactiveToken, which is how fosite detects reuse and revokes the
-// whole family.
+// already used it returns the request with fosite.ErrInactiveToken, which is
+// how fosite detects reuse and revokes the whole family; for one that was
+// revoked, fosite.ErrNotFound wrapping ErrRefreshTokenRevoked, so that it
+// is refused without raising that alarm.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	return s.getToken(ctx, refreshTokens, signature, session)
 }
@@ -326,17 +369,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	if err := s.deactivate(ctx, refreshTokens, signature); err != nil {
 		return err
 	}
-	return s.deactivateFamily(ctx, accessTokens, requestID)
+	return s.revokeFamily(ctx, accessTokens, requestID)
 }
 
-// RevokeRefreshToken revokes every refresh token of a grant (RFC 7009).
+// RevokeRefreshToken revokes every refresh token of a grant: for RFC 7009,
+// a reused code, or a reused refresh token. The tokens still active are
+// marked revoked; those already spent stay spent, so that presenting one
+// again is still reuse.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.deactivateFamily(ctx, refreshTokens, requestID)
+	return s.revokeFamily(ctx, refreshTokens, requestID)
 }
 
 // RevokeAccessToken revokes every access token of a grant (RFC 7009).
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.deactivateFamily(ctx, accessTokens, requestID)
+	return s.revokeFamily(ctx, accessTokens, requestID)
 }
 
 // oidcKey is what the OpenID Connect request behind a code is stored under.

@@ -211,6 +211,33 @@ func TestAssertionJTIIsSingleUseUntilItExpires(t *testing.T) {
 	}
 }
 
+func TestARevokedRefreshTokenIsNotFoundAndASpentOneIsInactive(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := t.Context()
+	c := newClient(t, s, "app")
+	exp := time.Now().Add(time.Hour)
+	for _, sig := range []string{"rt-spent", "rt-live"} {
+		if err := s.CreateRefreshTokenSession(ctx, sig, "at", grant(c, "f", exp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RotateRefreshToken(ctx, "f", "rt-spent"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeRefreshToken(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetRefreshTokenSession(ctx, "rt-spent", nil)
+	if !errors.Is(err, fosite.ErrInactiveToken) || r == nil {
+		t.Fatalf("a spent refresh token, its family revoked since: %v, %v; want it inactive, with its request, as reuse", r, err)
+	}
+	_, err = s.GetRefreshTokenSession(ctx, "rt-live", nil)
+	if !errors.Is(err, fosite.ErrNotFound) || !errors.Is(err, postgres.ErrRefreshTokenRevoked) || errors.Is(err, fosite.ErrInactiveToken) {
+		t.Fatalf("a revoked refresh token: %v; want fosite.ErrNotFound wrapping ErrRefreshTokenRevoked", err)
+	}
+}
+
 func TestStoredSessionsKeepIntegersExact(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Store(t)
