@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -162,6 +163,31 @@ func TestPromptLoginAndMaxAgeZeroAreNotSatisfiedByASignInTheSameSecond(t *testin
 		}
 		// A sign-in after the request satisfies it.
 		rp.finish(t, ar, b.signIn(p, "ada@example.com", testPassword).callback(t))
+	}
+}
+
+// An assertion that lives an hour is refused, whether its iat or its exp
+// says so, and nothing of it is kept: its jti is still the client's to use.
+func TestAClientAssertionThatLivesAnHourIsRefusedAndLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	k := n.keyClient(t)
+	now := time.Now()
+	for _, tt := range []struct {
+		name, jti string
+		iat, exp  time.Time
+	}{
+		{"an hour after its iat", "jti-hour", now, now.Add(time.Hour)},
+		{"an hour from now, without iat", "jti-no-iat", time.Time{}, now.Add(time.Hour)},
+		{"four minutes left of an hour", "jti-old", now.Add(-56 * time.Minute), now.Add(4 * time.Minute)},
+	} {
+		status, body := k.token(t, n, k.assertion(t, n, tt.jti, tt.iat, tt.exp))
+		if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+			t.Errorf("%s: %d %v, want 401 invalid_client", tt.name, status, body)
+		}
+		if status, body := k.token(t, n, k.assertion(t, n, tt.jti, now, now.Add(time.Minute))); status != http.StatusOK {
+			t.Errorf("a one-minute assertion with the jti of the refused one (%s): %d %v, want a token", tt.name, status, body)
+		}
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -174,5 +176,47 @@ func TestIntrospectionDescribesATokenOnlyToWhomItConcerns(t *testing.T) {
 		if !check {
 			t.Errorf("%s: got the wrong answer", name)
 		}
+	}
+}
+
+// A jti is unique per client (RFC 7523 §3): one client using a jti leaves
+// it free for another, and the one that used it cannot use it again.
+func TestOneClientCannotUseUpAnothersAssertionIDs(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	victim, attacker := n.keyClient(t), n.keyClient(t)
+	now := time.Now()
+	for _, tt := range []struct {
+		name string
+		k    keyClient
+		want int
+	}{
+		{"another client uses the jti first", attacker, http.StatusOK},
+		{"the client uses its jti", victim, http.StatusOK},
+		{"the client uses its jti again", victim, http.StatusUnauthorized},
+	} {
+		status, body := tt.k.token(t, n, tt.k.assertion(t, n, "jti-2026-03-02-0001", now, now.Add(time.Minute)))
+		if status != tt.want {
+			t.Errorf("%s: %d %v, want %d", tt.name, status, body, tt.want)
+		}
+	}
+
+	// Keyed by client and jti, the record still lets exactly one of many
+	// copies of an assertion through, however they arrive.
+	stolen := victim.assertion(t, n, "jti-2026-03-02-0002", now, now.Add(time.Minute))
+	var won atomic.Int32
+	burst(t, 12, attackers(4), func(_ int, ip string) {
+		resp, err := clientFrom(ip).Do(assertionRequest(n, stolen))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			won.Add(1)
+		}
+	})
+	if won.Load() != 1 {
+		t.Fatalf("%d of 12 concurrent copies of one assertion got a token, want 1", won.Load())
 	}
 }

@@ -23,7 +23,6 @@ import (
 
 // The fosite storage interfaces the Store implements.
 var (
-	_ fosite.ClientManager               = (*Store)(nil)
 	_ oauth2.CoreStorage                 = (*Store)(nil)
 	_ oauth2.TokenRevocationStorage      = (*Store)(nil)
 	_ pkce.PKCERequestStorage            = (*Store)(nil)
@@ -419,14 +418,15 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 // timestamptz (year 294276) and pgx's microsecond encoding.
 var latestStorableTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// ClientAssertionJWTValid returns fosite.ErrJTIKnown if a private_key_jwt
-// assertion with this jti was seen and has not expired.
-func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+// AssertionJTIUsed returns fosite.ErrJTIKnown if clientID presented a
+// private_key_jwt assertion with this jti that has not expired. A jti is
+// unique per client (RFC 7523 §3), so another client's jti is no concern.
+func (s *Store) AssertionJTIUsed(ctx context.Context, clientID, jti string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	var known bool
-	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_assertion_jtis
-		WHERE jti = $1 AND expires_at > now())`, jti).Scan(&known); err != nil {
+	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_client_assertion_jtis
+		WHERE client_id = $1 AND jti = $2 AND expires_at > now())`, clientID, jti).Scan(&known); err != nil {
 		return fmt.Errorf("postgres: check assertion jti: %w", err)
 	}
 	if known {
@@ -435,24 +435,24 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	return nil
 }
 
-// SetClientAssertionJWT records a jti until exp. The primary key makes this
-// the real replay check: of two requests with the same assertion, whatever
-// ClientAssertionJWTValid told them, only one inserts. A row left by an
-// assertion that has expired is taken over.
+// RecordAssertionJTI records that clientID used jti, until exp. The
+// primary key makes this the real replay check: of two requests with the
+// same assertion, whatever AssertionJTIUsed told them, only one inserts. A
+// row left by an assertion that has expired is taken over.
 //
 // fosite has checked that exp is in the future, so an exp outside what
 // timestamptz holds (or one before 1970, which is how fosite passes an exp
 // too large for an int64) is kept as the latest time we store: pgx would
 // otherwise wrap it into the past, and the jti could be replayed.
-func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+func (s *Store) RecordAssertionJTI(ctx context.Context, clientID, jti string, exp time.Time) error {
 	if exp.Before(time.Unix(0, 0)) || exp.After(latestStorableTime) {
 		exp = latestStorableTime
 	}
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_assertion_jtis (jti, expires_at) VALUES ($1, $2)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
-		WHERE oauth_assertion_jtis.expires_at <= now()`, jti, exp)
+	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+		WHERE oauth_client_assertion_jtis.expires_at <= now()`, clientID, jti, exp)
 	if err != nil {
 		return fmt.Errorf("postgres: record assertion jti: %w", err)
 	}
