@@ -633,10 +633,11 @@ func TestRolesAppearInTokensOnlyForAppsAllowedTheRolesScope(t *testing.T) {
 	}
 }
 
-// introspection is a resource server's view of a token.
+// introspection is the view of a token of a resource server allowed to
+// introspect every access token.
 func (n *node) introspection(t *testing.T, token string) map[string]any {
 	t.Helper()
-	rs, secret, err := n.clients.Create(t.Context(), client.Client{GrantTypes: []string{client.GrantClientCredentials}})
+	rs, secret, err := n.clients.Create(t.Context(), client.Client{GrantTypes: []string{client.GrantClientCredentials}, IntrospectAnyToken: true})
 	if err != nil {
 		t.Fatal(err)
 	}

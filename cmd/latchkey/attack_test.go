@@ -1,6 +1,10 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,14 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // This file holds what the adversarial tests (attack_*_test.go) share: a
-// way to attack from several hosts at once. Linux routes all of
-// 127.0.0.0/8 to this machine, so a connection from 127.0.0.2 reaches a
-// node listening on 127.0.0.1 and the node sees 127.0.0.2 as its peer, as
-// it would see another host.
+// way to attack from several hosts at once, and clients that authenticate
+// with signed assertions. Linux routes all of 127.0.0.0/8 to this machine,
+// so a connection from 127.0.0.2 reaches a node listening on 127.0.0.1 and
+// the node sees 127.0.0.2 as its peer, as it would see another host.
 
 // attackers returns n loopback source addresses, 127.0.0.2 onwards.
 func attackers(n int) []string {
@@ -104,4 +112,72 @@ func (n *node) events(t *testing.T, action string, details ...string) []audit.Ev
 		}
 	}
 	return out
+}
+
+// keyClient is a backend that authenticates with private_key_jwt (RFC 7523):
+// it holds an ES256 key and registered only the public half.
+type keyClient struct {
+	id  string
+	key *ecdsa.PrivateKey
+}
+
+// keyClient registers a client-credentials backend that signs assertions.
+func (n *node) keyClient(t *testing.T) keyClient {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := n.clients.Create(t.Context(), client.Client{
+		Name: "signer", GrantTypes: []string{client.GrantClientCredentials},
+		TokenEndpointAuthMethod: client.AuthPrivateKeyJWT, TokenEndpointAuthSigningAlg: "ES256", JWKS: set,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyClient{id: c.ID, key: key}
+}
+
+// assertion signs an assertion for n's token endpoint with jti, issued at
+// iat (no iat claim if zero) and expiring at exp.
+func (k keyClient) assertion(t *testing.T, n *node, jti string, iat, exp time.Time) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := josejwt.Claims{Issuer: k.id, Subject: k.id, Audience: josejwt.Audience{n.issuer + "/oauth2/token"},
+		ID: jti, Expiry: josejwt.NewNumericDate(exp)}
+	if !iat.IsZero() {
+		claims.IssuedAt = josejwt.NewNumericDate(iat)
+	}
+	raw, err := josejwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// token asks n for a client-credentials token with the assertion, and
+// returns the status and the answer.
+func (k keyClient) token(t *testing.T, n *node, assertion string) (int, map[string]any) {
+	t.Helper()
+	return doJSON(t, assertionRequest(n, assertion))
+}
+
+// assertionRequest is a client-credentials token request to n that
+// authenticates with the assertion.
+func assertionRequest(n *node, assertion string) *http.Request {
+	form := url.Values{
+		"grant_type":            {client.GrantClientCredentials},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion},
+	}
+	req, _ := http.NewRequest(http.MethodPost, n.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
 }

@@ -212,11 +212,12 @@ type bench struct {
 type benchClient struct{ id, secret string }
 
 func newBench(ctx context.Context, m *client.Manager, issuer string, concurrency int) (*bench, error) {
-	reg := func(format string) (benchClient, error) {
+	reg := func(format string, audience ...string) (benchClient, error) {
 		c, secret, err := m.Create(ctx, client.Client{
 			Name:              "bench " + format,
 			GrantTypes:        []string{client.GrantClientCredentials},
 			Scope:             "bench.read bench.write",
+			Audience:          audience,
 			AccessTokenFormat: format,
 		})
 		if err != nil {
@@ -233,14 +234,18 @@ func newBench(ctx context.Context, m *client.Manager, issuer string, concurrency
 		tokenURL: issuer + discovery.TokenPath,
 		introURL: issuer + discovery.IntrospectionPath,
 	}
+	// The resource server introspects tokens issued for it, as docs/
+	// guide-resource-server.md sets one up: the tokens' aud names its
+	// client ID, which is what lets it introspect them, with no permission
+	// beyond the one every API has.
 	var err error
-	if b.opaque, err = reg(client.FormatOpaque); err != nil {
-		return b, err
-	}
-	if b.jwt, err = reg(client.FormatJWT); err != nil {
-		return b, err
-	}
 	if b.rs, err = reg(client.FormatOpaque); err != nil {
+		return b, err
+	}
+	if b.opaque, err = reg(client.FormatOpaque, b.rs.id); err != nil {
+		return b, err
+	}
+	if b.jwt, err = reg(client.FormatJWT, b.rs.id); err != nil {
 		return b, err
 	}
 	// Introspection looks tokens up among many, as a real table would hold.

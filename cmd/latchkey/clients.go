@@ -197,6 +197,7 @@ type metadataFlags struct {
 	grantTypes, redirectURIs                 listFlag
 	postLogoutURIs, audience                 listFlag
 	skipConsent, requireMFA                  bool
+	introspectAny                            bool
 	accessLifespan, refreshLifespan          time.Duration
 	// admin makes a client for the admin API (create only).
 	admin bool
@@ -229,6 +230,7 @@ func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
 	fs.StringVar(&m.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256")
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
 	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
+	fs.BoolVar(&m.introspectAny, "introspect-any-token", false, "introspect_any_token: may introspect every access token, not only its own and those whose aud names it")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
 }
@@ -305,6 +307,7 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 		"id-token-alg":             func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
 		"skip-consent":             func() { c.SkipConsent = m.skipConsent },
 		"require-mfa":              func() { c.RequireMFA = m.requireMFA },
+		"introspect-any-token":     func() { c.IntrospectAnyToken = m.introspectAny },
 		"access-token-lifespan":    func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
 		"refresh-token-lifespan":   func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
 	}
@@ -503,6 +506,9 @@ func writeClientTable(w io.Writer, c *client.Client, secret string) error {
 	writeKeyRows(row, c)
 	row("access_token_format", c.AccessTokenFormat)
 	row("skip_consent", strconv.FormatBool(c.SkipConsent))
+	if c.IntrospectAnyToken {
+		row("introspect_any_token", "true")
+	}
 	if c.AccessTokenLifespan > 0 {
 		row("access_token_lifespan", time.Duration(c.AccessTokenLifespan).String())
 	}

@@ -403,3 +403,23 @@ func TestClientsReadsServerSettingsFromFlags(t *testing.T) {
 		t.Fatalf("without a database: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestClientsIntrospectAnyTokenIsGivenAndTakenAwayByFlag(t *testing.T) {
+	t.Parallel()
+	cli, _ := clientsCLI(t)
+	created := decodeClient(t, mustRun(t, cli, "create", "--name", "gateway", "--grant-type", "client_credentials",
+		"--introspect-any-token", "--output", "json"))
+	if created["introspect_any_token"] != true {
+		t.Fatalf("create --introspect-any-token: %v", created)
+	}
+	id := created["client_id"].(string)
+	if table := mustRun(t, cli, "get", id); !strings.Contains(table, "introspect_any_token") {
+		t.Fatalf("the table of a client that may introspect any token does not say so:\n%s", table)
+	}
+	if got := decodeClient(t, mustRun(t, cli, "update", id, "--name", "gateway 2", "--output", "json")); got["introspect_any_token"] != true {
+		t.Fatalf("an update without the flag changed it: %v", got)
+	}
+	if got := decodeClient(t, mustRun(t, cli, "update", id, "--introspect-any-token=false", "--output", "json")); got["introspect_any_token"] != false {
+		t.Fatalf("update --introspect-any-token=false: %v", got)
+	}
+}

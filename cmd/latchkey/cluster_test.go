@@ -41,7 +41,7 @@ func TestNodesOfAClusterAgree(t *testing.T) {
 	// tokens that the other node can verify only once it has heard of the
 	// new key, which would race with the token checks.
 	t.Run("a token issued on one node is valid and revocable on the other", func(t *testing.T) {
-		rs := n.service(t)
+		rs := n.service(t, introspectAnyToken)
 		for _, format := range []string{client.FormatOpaque, client.FormatJWT} {
 			svc := n.service(t, func(c *client.Client) { c.AccessTokenFormat = format })
 			token := svc.token(t, a)
@@ -230,7 +230,7 @@ func TestARestartUnderLoadLosesNoAnswerAndNoToken(t *testing.T) {
 	// of several resource servers so that none reaches its rate limit.
 	introspectors := make([]credentials, 8)
 	for i := range introspectors {
-		introspectors[i] = n.service(t)
+		introspectors[i] = n.service(t, introspectAnyToken)
 	}
 	var lost sync.Map
 	var check sync.WaitGroup
@@ -423,6 +423,10 @@ func (n *node) service(t *testing.T, edit ...func(*client.Client)) credentials {
 	}
 	return credentials{id: created.ID, secret: secret}
 }
+
+// introspectAnyToken makes a service a resource server an admin allowed to
+// introspect every access token, not only its own and those for it.
+func introspectAnyToken(c *client.Client) { c.IntrospectAnyToken = true }
 
 // tokenRequest asks the node at base for a token with the client
 // credentials grant.

@@ -35,7 +35,7 @@ func TestADatabaseOutageAnswers503AndTheNodeRecoversOnItsOwn(t *testing.T) {
 	n.user(t, "ada@example.com")
 	rp := n.app(t)
 	app := credentials{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}
-	svc := n.service(t)
+	svc := n.service(t, introspectAnyToken)
 	adm := n.automation(t, client.AdminScope)
 	b := newBrowser(t, n.issuer)
 	tok, _ := b.signedIn(rp, "ada@example.com")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 func TestSignInIssuesAVerifiableIDTokenAndUserinfo(t *testing.T) {
@@ -205,6 +207,14 @@ func TestBadAuthorizationRequestsGoBackWithAnError(t *testing.T) {
 		{"token response type", rp, func(q url.Values) { q.Set("response_type", "token") }, "unsupported_response_type"},
 		{"public client without PKCE", public, func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, "invalid_request"},
 		{"plain PKCE", public, func(q url.Values) { q.Set("code_challenge_method", "plain") }, "invalid_request"},
+		// RFC 7636 §4.2: an S256 challenge is 43 base64url characters; no
+		// verifier matches anything else, so the user would sign in for
+		// nothing.
+		{"code_challenge too short", public, func(q url.Values) { q.Set("code_challenge", "abc") }, "invalid_request"},
+		{"code_challenge too long", public, func(q url.Values) { q.Set("code_challenge", strings.Repeat("a", 129)) }, "invalid_request"},
+		{"code_challenge outside base64url", public, func(q url.Values) {
+			q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM=")
+		}, "invalid_request"},
 		{"scope the client may not ask for", rp, func(q url.Values) { q.Set("scope", "openid admin") }, "invalid_scope"},
 		{"fragment response mode", rp, func(q url.Values) { q.Set("response_mode", "fragment") }, "unsupported_response_mode"},
 		{"request object", rp, func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, "request_not_supported"},
@@ -543,42 +553,65 @@ func TestIDTokenHintMustNameTheSignedInUser(t *testing.T) {
 	}
 }
 
-func TestClaimsParameterAddsRequestedClaims(t *testing.T) {
+// The claims parameter must be as OpenID Connect Core §5.5 describes, and
+// an essential acr in it is honoured; the claims it names are released only
+// as the granted scopes allow (attack_privilege_test.go).
+func TestClaimsParameterIsCheckedAndItsEssentialACRHonoured(t *testing.T) {
 	t.Parallel()
-	n := startNode(t)
-	if _, err := n.users.Create(t.Context(), identityUser("ada@example.com", map[string]any{"phone_number": "+44 20 7946 0000"}), testPassword); err != nil {
-		t.Fatal(err)
-	}
-	rp := n.app(t, func(c *client.Client) { c.Scope = "openid" })
-	b := newBrowser(t, n.issuer)
-	claims := `{"id_token":{"email":{"essential":true}},"userinfo":{"phone_number":null}}`
-	ar := rp.start("claims", claims)
-	tok, id := rp.finish(t, ar, b.decide(b.signIn(b.visit(ar.url), "ada@example.com", testPassword), "allow").callback(t))
-	var inToken struct {
-		Email string `json:"email"`
-		Phone string `json:"phone_number"`
-	}
-	if err := id.Claims(&inToken); err != nil {
-		t.Fatal(err)
-	}
-	if inToken.Email != "ada@example.com" || inToken.Phone != "" {
-		t.Fatalf("ID token %+v: want the email asked for in id_token, and not the phone asked for at userinfo", inToken)
-	}
-	info, err := rp.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fromUserinfo map[string]any
-	_ = info.Claims(&fromUserinfo)
-	if fromUserinfo["phone_number"] != "+44 20 7946 0000" {
-		t.Fatalf("userinfo %v lacks the phone number the claims parameter asked for", fromUserinfo)
-	}
+	_, rp, b := signInScene(t)
+	b.signedIn(rp, "ada@example.com")
 	if q := b.visit(rp.start("claims", "{not json").url).callback(t).Query(); q.Get("error") != "invalid_request" {
 		t.Fatalf("malformed claims parameter: %v, want invalid_request", q)
 	}
 	acr := `{"id_token":{"acr":{"essential":true,"values":["urn:example:acr:hardware-key"]}}}`
 	if q := b.visit(rp.start("claims", acr).url).callback(t).Query(); q.Get("error") != "access_denied" {
 		t.Fatalf("an essential acr that cannot be met: %v, want access_denied", q)
+	}
+	met := `{"id_token":{"acr":{"essential":true,"values":["` + identity.ACRPassword + `"]}}}`
+	ar := rp.start("claims", met)
+	_, id := rp.finish(t, ar, b.visit(ar.url).callback(t))
+	if got := authOf(t, id).ACR; got != identity.ACRPassword {
+		t.Fatalf("an essential acr the sign-in meets: acr %q, want %s", got, identity.ACRPassword)
+	}
+}
+
+// updated_at is a number of seconds (OpenID Connect Core §5.1), written as
+// an integer: 1796410335, never 1.796410335e+09, in the ID token at sign-in
+// and at refresh (both made from the session stored with the grant) and at
+// userinfo.
+func TestUpdatedAtIsAnIntegerInIDTokensAndUserinfo(t *testing.T) {
+	t.Parallel()
+	n, rp, b := signInScene(t)
+	tok, _ := b.signedIn(rp, "ada@example.com")
+	integer := regexp.MustCompile(`"updated_at":[0-9]+[,}]`)
+	payload := func(tok *oauth2.Token) string {
+		raw, _ := tok.Extra("id_token").(string)
+		parts := strings.Split(raw, ".")
+		if len(parts) != 3 {
+			t.Fatalf("ID token %q", raw)
+		}
+		text, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(text)
+	}
+	next := refreshed(t, rp, tok)
+	for name, text := range map[string]string{"sign-in": payload(tok), "refresh": payload(next)} {
+		if !integer.MatchString(text) {
+			t.Errorf("the ID token of the %s writes updated_at other than as an integer: %s", name, text)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, n.issuer+"/oauth2/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+next.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !integer.Match(body) {
+		t.Errorf("userinfo writes updated_at other than as an integer: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -30,7 +30,8 @@ func main() {
 // run serves the API on ADDR until ctx ends, configured by getenv:
 //
 //	ISSUER         Latchkey's issuer URL (required)
-//	CLIENT_ID      the API's own client, for introspection (required)
+//	CLIENT_ID      the API's own client, for introspection, registered
+//	               under the ID callers name as audience (required)
 //	CLIENT_SECRET  its secret (required)
 //	AUDIENCE       the API's identifier in tokens (default notes-api)
 //	CACHE_MAX_AGE  how long an introspection answer is reused, and so how

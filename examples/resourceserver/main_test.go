@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { latchkeytest.Main(m) }
 func TestServesTheNotesAPIUntilStopped(t *testing.T) {
 	t.Parallel()
 	srv := latchkeytest.Start(t)
-	rs := srv.CreateClient(t, "--name", "Notes API", "--grant-type", "client_credentials")
+	rs := srv.CreateClient(t, "--id", notes.DefaultAudience, "--name", "Notes API", "--grant-type", "client_credentials")
 	backend := srv.CreateClient(t, "--name", "reports", "--grant-type", "client_credentials",
 		"--scope", notes.ScopeRead, "--audience", notes.DefaultAudience)
 	addr := latchkeytest.FreeAddr(t)

@@ -244,7 +244,7 @@ func TestSigningOutRevokesTheAccessToken(t *testing.T) {
 		}
 	}
 	s.app.sessions.mu.Unlock()
-	introspector := s.srv.CreateClient(t, "--name", "auditor", "--grant-type", "client_credentials")
+	introspector := s.srv.CreateClient(t, "--name", "auditor", "--grant-type", "client_credentials", "--introspect-any-token")
 	if !active(t, s.srv, introspector, token) {
 		t.Fatal("the access token is not active after sign-in")
 	}

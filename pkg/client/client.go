@@ -99,6 +99,14 @@ type Client struct {
 	// RequireMFA makes every sign-in to the app use a second factor; users
 	// without one enrol before they get in.
 	RequireMFA bool `json:"require_mfa"`
+	// IntrospectAnyToken lets the client introspect every access token,
+	// whoever it was issued to and for. Without it a client learns about
+	// its own tokens and those whose aud names its client ID, which is all
+	// a resource server registered under its audience needs (RFC 7662 §4
+	// lets the server limit who may ask about what). Give it only to a
+	// resource server that must accept tokens for audiences other than its
+	// own ID.
+	IntrospectAnyToken bool `json:"introspect_any_token"`
 	// AccessTokenLifespan and RefreshTokenLifespan override the server's
 	// lifespans for this client when set.
 	AccessTokenLifespan  Lifespan `json:"access_token_lifespan,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/pkg/validation"
 )
@@ -85,6 +86,12 @@ func (c *Client) Validate() error {
 	e := &validation.Error{Of: "client metadata"}
 	if c.ID != "" && (len(c.ID) > maxIDLen || !validID.MatchString(c.ID)) {
 		e.Add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", maxIDLen)
+	}
+	// A client's own tokens name it as their subject, and users' subs are
+	// UUIDs (pkg/identity): a client ID that reads as one could be taken
+	// for a user by whatever looks the subject up.
+	if _, err := uuid.Parse(c.ID); err == nil {
+		e.Add("client_id", "must not be a UUID: users' subject identifiers are UUIDs, and a client's must never be mistaken for a user's")
 	}
 	if utf8.RuneCountInString(c.Name) > maxNameLen || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {
 		e.Add("client_name", "must be at most %d characters, with no control characters", maxNameLen)

@@ -635,6 +635,13 @@ func TestValidateRejectsInvalidMetadata(t *testing.T) {
 			edit: func(_ *testing.T, c *client.Client) { c.ID = "billing:worker" }},
 		{name: "client_id over 128 characters", field: "client_id",
 			edit: func(_ *testing.T, c *client.Client) { c.ID = strings.Repeat("a", 129) }},
+		// Users' subs are UUIDs: a client whose ID is one would be the
+		// subject of its own tokens under a user's name.
+		{name: "client_id that is a UUID", field: "client_id", msg: "UUID",
+			edit: func(_ *testing.T, c *client.Client) { c.ID = "3f0c5e0a-8a1d-4c47-9a36-2b2f4f7f1b65" }},
+		// Postgres reads this as the same UUID, and so does uuid.Parse.
+		{name: "client_id that is a UUID without hyphens", field: "client_id", msg: "UUID",
+			edit: func(_ *testing.T, c *client.Client) { c.ID = "3F0C5E0A8A1D4C479A362B2F4F7F1B65" }},
 		// A newline in the name could forge lines in logs and consent pages.
 		{name: "client_name with a newline", field: "client_name",
 			edit: func(_ *testing.T, c *client.Client) { c.Name = "Billing\nworker" }},

@@ -73,9 +73,9 @@ func (m *Manager) GrantConsent(ctx context.Context, userID, clientID string, sco
 }
 
 // RevokeConsent withdraws what the user allowed an app and revokes every
-// token the app holds for them: an app the user no longer trusts loses
-// access now, not when its tokens expire. It reports whether there was
-// anything to revoke.
+// token and unused authorization code the app holds for them: an app the
+// user no longer trusts loses access now, not when its tokens expire. It
+// reports whether there was anything to revoke.
 func (m *Manager) RevokeConsent(ctx context.Context, userID, clientID string) (bool, error) {
 	if _, err := uuid.Parse(userID); err != nil {
 		return false, ErrNotFound

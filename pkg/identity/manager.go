@@ -24,9 +24,10 @@ var (
 
 // Store keeps users, their sessions and their consents. UpdateUser runs
 // update on the stored user inside a transaction. SetUserDisabled (when
-// disabling), SetUserPassword and SignOutEverywhere end the user's browser
-// sessions and revoke their tokens in the same transaction, so that
-// whoever held them is out at once.
+// disabling), SetUserPassword, DeleteUser and SignOutEverywhere end the
+// user's browser sessions and revoke their tokens and unused authorization
+// codes in the same transaction, so that whoever held them is out at once;
+// RevokeConsent does the same for one app's.
 type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)
@@ -213,8 +214,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 }
 
 // SignOutEverywhere ends every browser session of the user and revokes
-// every access and refresh token issued to them: after it, the user must
-// sign in again everywhere, and no app can act for them until they do.
+// every access and refresh token and unused authorization code issued to
+// them: after it, the user must sign in again everywhere, and no app can
+// act for them until they do.
 func (m *Manager) SignOutEverywhere(ctx context.Context, id string) error {
 	return m.change(ctx, id, audit.UserSignedOut, func(ctx context.Context) error {
 		return m.store.SignOutEverywhere(ctx, id)

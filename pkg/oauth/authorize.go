@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ import (
 // handler decides whether the user must sign in or consent first, parks
 // the request while they do (pkg/session), and answers once they have.
 func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
-	p.authorize(w, r, "", session.Pending{Started: time.Now().Truncate(time.Second)})
+	p.authorize(w, r, "", session.Pending{Started: time.Now()})
 }
 
 // Resume carries on with a parked request once the login or consent page
@@ -156,10 +157,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 }
 
 // checkAuthorizeRequest refuses, before the user is asked anything, what
-// fosite would refuse only once the user had signed in (PKCE, prompt), and
-// what fosite would accept but Latchkey does not offer: request objects
-// (saying so beats ignoring parameters the client relies on) and responses
-// outside the query, where iss could not be added to errors.
+// fosite would refuse only once the user had signed in (PKCE, prompt), or
+// not at all (a code_challenge no verifier can match), and what fosite would
+// accept but Latchkey does not offer: request objects (saying so beats
+// ignoring parameters the client relies on) and responses outside the
+// query, where iss could not be added to errors.
 func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enforcePKCE bool) error {
 	form := ar.GetRequestForm()
 	switch {
@@ -173,6 +175,8 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enfor
 		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge with code_challenge_method S256.")
 	case form.Get("code_challenge") != "" && form.Get("code_challenge_method") != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not accepted.")
+	case form.Get("code_challenge") != "" && !validCodeChallenge.MatchString(form.Get("code_challenge")):
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - _: the base64url encoding, without padding, of the SHA-256 of the code_verifier (RFC 7636 §4.2).")
 	}
 	prompts := strings.Fields(form.Get("prompt"))
 	for _, pr := range prompts {
@@ -188,6 +192,12 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester, objects []string, enfor
 
 // promptValues are the prompt values Latchkey honours.
 var promptValues = []string{"none", "login", "consent"}
+
+// validCodeChallenge is what a code_challenge may be (RFC 7636 §4.2): the
+// base64url alphabet, 43 characters for S256 and at most 128 for any
+// method. Anything else can never match a verifier, so the user would sign
+// in for a code that cannot be redeemed.
+var validCodeChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
 
 // nextStep decides what the request still needs: the user signed in (at
 // all, and as the user the id_token_hint names); proving who they are
@@ -251,14 +261,9 @@ func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, p
 	case slices.Contains(strings.Fields(form.Get("prompt")), "consent"):
 		return consent, nil
 	}
-	allowed, err := p.store.ConsentedScopes(ctx, auth.UserID, c.ID)
-	if err != nil {
-		return 0, err
-	}
-	for _, s := range ar.GetRequestedScopes() {
-		if !slices.Contains(allowed, s) {
-			return consent, nil
-		}
+	allowed, err := p.consentCovers(ctx, auth.UserID, c, ar.GetRequestedScopes())
+	if err != nil || !allowed {
+		return consent, err
 	}
 	return answer, nil
 }
@@ -279,9 +284,15 @@ func (p *Provider) hintSubject(ctx context.Context, hint string) (string, error)
 }
 
 // signInSession is the session a code is issued with: who signed in, when
-// and how, and the claims the grant's scopes (and the claims parameter)
-// put in the ID token. It grants every scope requested: fosite has checked
-// that the client may ask for them, and the user has allowed them.
+// and how, and the claims the grant's scopes put in the ID token. It grants
+// every scope requested: fosite has checked that the client may ask for
+// them, and the user has allowed them.
+//
+// The claims parameter requests claims; it does not grant them (OpenID
+// Connect Core §5.5): a claim is released only if a granted scope covers
+// it, and every claim a granted scope covers is already in the ID token
+// and at userinfo. So the parameter adds no claims; what it still does is
+// ask for an acr (achievedACR, nextStep).
 func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.Pending, auth session.Auth,
 	user *identity.User, requested requestedClaims) *Session {
 	for _, s := range ar.GetRequestedScopes() {
@@ -303,12 +314,10 @@ func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.P
 	claims.RequestedAt = pending.Started
 	claims.AuthenticationMethodsReferences = auth.AMR
 	claims.AuthenticationContextClassReference = achievedACR(auth, requested)
-	names := append(identity.ClaimsForScopes(ar.GetGrantedScopes()), requested.IDToken.names()...)
-	for k, v := range user.ClaimValues(names) {
+	for k, v := range user.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes())) {
 		claims.Extra[k] = v
 	}
 	claims.Extra["sid"] = auth.SID
-	s.UserinfoClaims = requested.Userinfo.names()
 	if c, ok := ar.GetClient().(*client.Client); ok && c.IDTokenSignedResponseAlg != "" {
 		s.Headers.Extra[algHeader] = c.IDTokenSignedResponseAlg
 	}
@@ -395,24 +404,16 @@ type claimRequest struct {
 
 type claimRequests map[string]claimRequest
 
-func (c claimRequests) names() []string {
-	out := make([]string, 0, len(c))
-	for name := range c {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// requestedClaims is the claims parameter: individual claims the client
-// wants in the ID token and from userinfo, beyond what its scopes grant.
+// requestedClaims is what Latchkey takes from the claims parameter: the
+// ID token's acr request. The other claims it names are released only as
+// the granted scopes allow (signInSession), with or without it.
 type requestedClaims struct {
-	IDToken  claimRequests `json:"id_token"`
-	Userinfo claimRequests `json:"userinfo"`
+	IDToken claimRequests `json:"id_token"`
 }
 
-// parseClaimsParameter reads the claims parameter. A member given as null
-// asks for the claim with no further conditions.
+// parseClaimsParameter reads the claims parameter, all of which must be as
+// OpenID Connect Core §5.5 describes. A member given as null asks for the
+// claim with no further conditions.
 func parseClaimsParameter(raw string) (requestedClaims, error) {
 	var rc requestedClaims
 	if raw == "" {
@@ -438,6 +439,6 @@ func parseClaimsParameter(raw string) (requestedClaims, error) {
 		}
 		return out
 	}
-	rc.IDToken, rc.Userinfo = conv(doc.IDToken), conv(doc.Userinfo)
+	rc.IDToken = conv(doc.IDToken)
 	return rc, nil
 }

@@ -18,7 +18,7 @@ import (
 func TestClientCredentialsWithBasicAndPostAuth(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rs, rsSecret := f.backend(t, "")
+	rs, rsSecret := f.resourceServer(t)
 	tests := []struct {
 		method string
 		style  oauth2.AuthStyle

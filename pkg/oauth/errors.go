@@ -25,6 +25,12 @@ func protocolError(err error) *fosite.RFC6749Error {
 		return fosite.ErrTemporarilyUnavailable.WithHint("The authorization server cannot reach its database; retry shortly.")
 	case errors.Is(err, postgres.ErrTokenRace):
 		return fosite.ErrInvalidGrant.WithHint("The grant was redeemed by another request at the same moment.")
+	case errors.Is(err, postgres.ErrRefreshTokenRevoked):
+		// fosite's hint calls it malformed; the client should know to sign
+		// the user in again rather than look for a bug.
+		return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
+	case errors.Is(err, postgres.ErrCodeRevoked):
+		return fosite.ErrInvalidGrant.WithHint("The authorization code was revoked.")
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
 		// fosite reports a code spent between its two reads as server_error.
 		return fosite.ErrInvalidGrant.WithHint("The authorization code was already used.")

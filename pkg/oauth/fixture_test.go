@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgtest"
@@ -42,6 +44,9 @@ type fixture struct {
 	clients  *client.Manager
 	issuer   string
 	server   *httptest.Server
+	// user is who signIn signs in: a real user, whom the token endpoint
+	// checks is still allowed each time a code or refresh token is used.
+	user *identity.User
 }
 
 // newFixture starts a node. opts may adjust the configuration.
@@ -91,7 +96,13 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog})
+	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
+	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several fixtures may share a database: each has a user of its own.
+	user, err := users.Create(t.Context(), identity.User{Email: strings.ToLower(rand.Text()) + "@example.com"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +114,8 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &fixture{dbURL: dbURL, store: store, keys: km, provider: p, clients: client.NewManager(store, auditLog, 24*time.Hour), issuer: issuer, server: srv}
+	return &fixture{dbURL: dbURL, store: store, keys: km, provider: p, clients: client.NewManager(store, auditLog, 24*time.Hour),
+		issuer: issuer, server: srv, user: user}
 }
 
 // sql runs statements on the fixture's database.
@@ -142,6 +154,14 @@ func (f *fixture) register(t *testing.T, c client.Client) (*client.Client, strin
 		t.Fatal(err)
 	}
 	return created, secret
+}
+
+// resourceServer registers the client of a resource server that an admin
+// allowed to introspect every access token (introspect_any_token), and
+// returns it with its secret.
+func (f *fixture) resourceServer(t *testing.T) (*client.Client, string) {
+	t.Helper()
+	return f.backend(t, "", func(c *client.Client) { c.IntrospectAnyToken = true })
 }
 
 // backend registers a client-credentials client allowed scope.
@@ -238,11 +258,15 @@ func (f *fixture) revoke(t *testing.T, id, secret, token, hint string) int {
 }
 
 // signIn runs the authorization step of the code flow for c as fosite's
-// handlers do it once a user has signed in and consented to scopes, and
-// returns the code with its PKCE verifier. (The browser journey that leads
-// here is the UI's business; this is the protocol's half.)
-func (f *fixture) signIn(t *testing.T, c *client.Client, subject string, scopes ...string) (code, verifier string) {
+// handlers do it once the fixture's user has signed in and consented to
+// scopes, and returns the code with its PKCE verifier. (The browser journey
+// that leads here is the UI's business; this is the protocol's half.)
+func (f *fixture) signIn(t *testing.T, c *client.Client, scopes ...string) (code, verifier string) {
 	t.Helper()
+	if err := f.store.GrantConsent(t.Context(), f.user.ID, c.ID, scopes); err != nil {
+		t.Fatal(err)
+	}
+	subject := f.user.ID
 	verifier = oauth2.GenerateVerifier()
 	q := url.Values{
 		"response_type":         {"code"},
@@ -264,7 +288,7 @@ func (f *fixture) signIn(t *testing.T, c *client.Client, subject string, scopes 
 	session := NewSession()
 	session.Subject = subject
 	session.Claims.Subject = subject
-	session.Claims.AuthTime = time.Now().Truncate(time.Second)
+	session.Claims.AuthTime = time.Now()
 	session.Claims.RequestedAt = session.Claims.AuthTime
 	resp, err := f.provider.fosite.NewAuthorizeResponse(t.Context(), ar, session)
 	if err != nil {
@@ -273,12 +297,13 @@ func (f *fixture) signIn(t *testing.T, c *client.Client, subject string, scopes 
 	return resp.GetCode(), verifier
 }
 
-// signedIn registers a web app, signs user-1 in to it with refresh tokens
-// allowed, and returns the app, its secret and its first tokens.
+// signedIn registers a web app, signs the fixture's user in to it with
+// refresh tokens allowed, and returns the app, its secret and its first
+// tokens.
 func (f *fixture) signedIn(t *testing.T) (*client.Client, string, *oauth2.Token) {
 	t.Helper()
 	app, secret := f.webApp(t)
-	code, verifier := f.signIn(t, app, "user-1", "openid", "offline_access")
+	code, verifier := f.signIn(t, app, "openid", "offline_access")
 	tok, err := f.exchange(t.Context(), app, secret, code, verifier)
 	if err != nil {
 		t.Fatal(err)

@@ -49,9 +49,6 @@ const (
 	fuzzKeyID = "fuzz-key"
 )
 
-// jwtBearer is client_assertion_type for private_key_jwt (RFC 7523 §2.2).
-const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
 // fuzzNode is one Latchkey node serving the token endpoint, with a client
 // of every kind. A fuzz target starts it once, not per input, since each
 // input runs many times; every fuzzing worker process starts its own.
@@ -394,9 +391,10 @@ func (n *fuzzNode) sendAssertion(t *testing.T, assertion, clientID string) (stat
 // by RFC 7523 §3, or returns "" with the assertion's jti if it does: it is
 // a JWS signed with ES256, the algorithm the client registered, by the
 // client's key; its claims name the client as iss and sub, the issuer or
-// the token endpoint as aud, and a jti; it has not expired, and is not
-// used before its iat or nbf. A client_id in the request must name the
-// client too. Whether the jti was used before is left to the caller.
+// the token endpoint as aud, and a jti; it has not expired, does not live
+// longer than maxAssertionLifetime (with its leeway), and is not used
+// before its iat or nbf. A client_id in the request must name the client
+// too. Whether the jti was used before is left to the caller.
 //
 // fosite reads assertions with go-jose v3, which takes more ways of writing
 // the same signed content than RFC 7519's compact serialization: the JWS
@@ -454,6 +452,8 @@ func (n *fuzzNode) assertionProblem(assertion, clientID string) (jti, problem st
 		return "", "it has no jti"
 	case !hasExp || exp < now-1:
 		return "", fmt.Sprintf("it expired (exp %v)", claims["exp"])
+	case exp > now+1+(maxAssertionLifetime+assertionLeeway).Seconds(), hasIat && exp-iat > maxAssertionLifetime.Seconds():
+		return "", fmt.Sprintf("it lives longer than %v (iat %v, exp %v)", maxAssertionLifetime, claims["iat"], claims["exp"])
 	case hasIat && iat > now+1, hasNbf && nbf > now+1:
 		return "", fmt.Sprintf("it is not valid yet (iat %v, nbf %v)", claims["iat"], claims["nbf"])
 	}

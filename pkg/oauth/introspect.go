@@ -3,9 +3,12 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // maxFormBytes bounds the body of a protocol request; fosite uses the same.
@@ -16,7 +19,8 @@ const maxFormBytes = 1 << 20
 // for; a bearer token is not accepted as credentials, so that holding one
 // token does not let anyone probe others. Every token that is not usable
 // right now (unknown, malformed, expired, revoked) gets {"active": false}
-// and nothing more. A refresh token is described only to its own client.
+// and nothing more, and so does every token the caller may not ask about
+// (mayIntrospect): the answer must not tell such a token from an unknown one.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	p.metrics.Introspected(p.introspect(w, r))
 }
@@ -60,12 +64,32 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) string {
 	switch {
 	case err != nil && protocolError(err).CodeField == http.StatusServiceUnavailable:
 		return refuse(err)
-	case err != nil, use == fosite.RefreshToken && ar.GetClient().GetID() != caller.GetID():
+	case err != nil, !mayIntrospect(caller, use, ar):
 		writeIntrospection(w, map[string]any{"active": false})
 		return "inactive"
 	}
 	writeIntrospection(w, p.describe(use, ar))
 	return "active"
+}
+
+// mayIntrospect reports whether caller may learn what a token is (RFC 7662
+// §4 lets the server decide): a token issued to the caller itself, an
+// access token whose aud names the caller's client ID (a resource server
+// registered under its audience), or any access token if an admin gave the
+// caller introspect_any_token. A refresh token is described only to its own
+// client, which alone can use it. It decides on what is already loaded: the
+// caller from client authentication, the token from its lookup.
+func mayIntrospect(caller fosite.Client, use fosite.TokenUse, ar fosite.AccessRequester) bool {
+	switch {
+	case ar.GetClient().GetID() == caller.GetID():
+		return true
+	case use == fosite.RefreshToken:
+		return false
+	case slices.Contains(audienceOf(ar), caller.GetID()):
+		return true
+	}
+	c, ok := caller.(*client.Client)
+	return ok && c.IntrospectAnyToken
 }
 
 // describe is the RFC 7662 §2.2 answer for an active token.

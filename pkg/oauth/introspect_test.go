@@ -20,7 +20,7 @@ import (
 func TestIntrospection(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rs, rsSecret := f.backend(t, "")
+	rs, rsSecret := f.resourceServer(t)
 	for _, format := range []string{client.FormatOpaque, client.FormatJWT} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
@@ -134,7 +134,7 @@ func TestRefreshTokenIsDescribedOnlyToItsClient(t *testing.T) {
 	f := newFixture(t)
 	app, appSecret, tok := f.signedIn(t)
 	got := f.introspect(t, app.ID, appSecret, tok.RefreshToken)
-	if got["active"] != true || got["token_type"] != "refresh_token" || got["sub"] != "user-1" {
+	if got["active"] != true || got["token_type"] != "refresh_token" || got["sub"] != f.user.ID {
 		t.Fatalf("own refresh token: %v", got)
 	}
 	other, otherSecret := f.backend(t, "")

@@ -94,7 +94,7 @@ func (f *fixture) withAssertion(clientID, assertion string) *clientcredentials.C
 func TestPrivateKeyJWT(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rs, rsSecret := f.backend(t, "")
+	rs, rsSecret := f.resourceServer(t)
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()

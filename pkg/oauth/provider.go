@@ -12,7 +12,12 @@
 //
 //   - client credentials grant the client's scopes and audience (token.go);
 //   - introspection authenticates the caller as a client with any of its
-//     methods, and answers with iss and token_type (introspect.go);
+//     methods, describes only tokens that are the caller's to know about,
+//     and answers with iss and token_type (introspect.go);
+//   - codes and refresh tokens are honoured only while their user is still
+//     allowed to use them (grant.go);
+//   - private_key_jwt assertions live at most minutes, and their jti values
+//     are kept per client (assertion.go);
 //   - revocation answers 503, not 200, when the store fails (revoke.go);
 //   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
 //     503 when the database is unreachable (errors.go);
@@ -103,7 +108,9 @@ type Deps struct {
 	Keys   *keys.Manager
 	Logger *slog.Logger
 	// Sessions, Users, MFA and Pages serve the browser: sign-in, userinfo
-	// and sign-out. A provider without them serves machine clients only.
+	// and sign-out. Users also tells the token endpoint whether a code's or
+	// refresh token's user may still use it. A provider without them
+	// serves machine clients only.
 	Sessions *session.Manager
 	Users    *identity.Manager
 	MFA      *identity.MFA
@@ -229,7 +236,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, &reuseAuditingStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
+	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
 		CoreStrategy:               strat,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
 		Signer:                     idSigner,
@@ -264,13 +271,20 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}, nil
 }
 
-// authenticateClient is fosite's client authentication with one
-// correction: for a private_key_jwt assertion that has expired or is not
-// valid yet, fosite v0.49 returns the bare JWT validation error, which is
-// no RFC 6749 error and would be answered as a server_error. Every such
+// authenticateClient is fosite's client authentication with three
+// additions for private_key_jwt. An assertion that lives longer than a few
+// minutes is refused before fosite stores anything of it, and fosite runs
+// knowing which client the assertion names, so that jti values are kept
+// per client (checkAssertion). And for an assertion that has expired or is
+// not valid yet, fosite v0.49 returns the bare JWT validation error, which
+// is no RFC 6749 error and would be answered as a server_error; every such
 // failure is the client's, so it is invalid_client (RFC 7523 §3.2).
 func authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		ctx, err := checkAssertion(ctx, form, time.Now())
+		if err != nil {
+			return nil, err
+		}
 		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
 		var rfc *fosite.RFC6749Error
 		if err == nil || errors.As(err, &rfc) || !assertionTimeErrors[err.Error()] {

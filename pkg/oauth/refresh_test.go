@@ -17,8 +17,8 @@ func TestRefreshRotatesTheRefreshToken(t *testing.T) {
 	if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
 		t.Fatal("refreshing returned the same tokens; want new ones (rotation)")
 	}
-	if got := f.introspect(t, app.ID, secret, second.AccessToken); got["active"] != true || got["sub"] != "user-1" || got["scope"] != "openid offline_access" {
-		t.Fatalf("refreshed access token: %v, want active for user-1 with the original scopes", got)
+	if got := f.introspect(t, app.ID, secret, second.AccessToken); got["active"] != true || got["sub"] != f.user.ID || got["scope"] != "openid offline_access" {
+		t.Fatalf("refreshed access token: %v, want active for the user with the original scopes", got)
 	}
 	if got := f.introspect(t, app.ID, secret, first.AccessToken); got["active"] != false {
 		t.Fatalf("the access token before the refresh is still active: %v", got)
@@ -114,7 +114,7 @@ func TestConcurrentExchangesOfOneCodeHaveOneWinner(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	app, secret := f.webApp(t)
-	code, verifier := f.signIn(t, app, "user-1", "openid", "offline_access")
+	code, verifier := f.signIn(t, app, "openid", "offline_access")
 	oneWinner(t, race(10, func() error {
 		_, err := f.exchange(context.Background(), app, secret, code, verifier)
 		return err
@@ -125,7 +125,7 @@ func TestUsedCodeRevokesWhatItIssued(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	app, secret := f.webApp(t)
-	code, verifier := f.signIn(t, app, "user-1", "openid", "offline_access")
+	code, verifier := f.signIn(t, app, "openid", "offline_access")
 	tok, err := f.exchange(t.Context(), app, secret, code, verifier)
 	if err != nil {
 		t.Fatal(err)

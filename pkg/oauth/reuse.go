@@ -4,24 +4,30 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ory/fosite"
+
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
-// reuseAuditingStore is the store as fosite sees it, with one addition:
+// fositeStore is the store as fosite sees it, with two additions. Reuse:
 // fosite calls DeleteRefreshTokenSession only when a spent refresh token is
 // presented again, inside the transaction that revokes the token's whole
 // family (RFC 9700 §4.14.2). That is the moment to record the reuse, in the
-// same transaction, and to count it.
-type reuseAuditingStore struct {
+// same transaction, and to count it. (A revoked refresh token never gets
+// here: the store reports it as not found.) And private_key_jwt replay
+// protection per client (assertion.go).
+type fositeStore struct {
 	*postgres.Store
 	audit   *audit.Log
 	metrics Observer
 }
 
+var _ fosite.Storage = (*fositeStore)(nil)
+
 // DeleteRefreshTokenSession deactivates the reused token and records the
 // reuse: which client's grant, for which subject.
-func (s *reuseAuditingStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
 	if err := s.Store.DeleteRefreshTokenSession(ctx, signature); err != nil {
 		return err
 	}

@@ -16,15 +16,35 @@ import (
 // that fosite always stores and loads the same shape: who the grant is for
 // (the subject: a user, or the client itself for client credentials) and
 // when each of its tokens expires. It embeds fosite's OpenID Connect session,
-// which carries the ID token claims of sign-ins.
+// which carries the ID token claims of sign-ins. (Sessions stored by earlier
+// releases may hold a userinfo_claims member; it is ignored.)
 type Session struct {
 	*openid.DefaultSession `json:"oidc"`
-	// UserinfoClaims names the claims the client asked userinfo for with
-	// the claims parameter, beyond what its scopes grant.
-	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 var _ fosite.Session = (*Session)(nil)
+
+// User returns the sub of the user whose sign-in the grant comes from, and
+// false for a grant no user is behind. Only a sign-in (signInSession) sets
+// the ID token claims' subject; client credentials set the session's
+// subject to the client and never these claims. So a client whose ID
+// happens to equal a user's sub still gets no user's grant.
+func (s *Session) User() (string, bool) {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil || s.Claims.Subject == "" {
+		return "", false
+	}
+	return s.Claims.Subject, true
+}
+
+// userOf returns the user behind a grant, as Session.User does, for any
+// session fosite hands back.
+func userOf(r fosite.Requester) (string, bool) {
+	s, ok := r.GetSession().(*Session)
+	if !ok {
+		return "", false
+	}
+	return s.User()
+}
 
 // NewSession returns an empty session, ready for fosite to fill or to load
 // a stored one into.

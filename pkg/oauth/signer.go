@@ -2,9 +2,11 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	josev3 "github.com/go-jose/go-jose/v3"
+	josejson "github.com/go-jose/go-jose/v3/json"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite/token/jwt"
 
@@ -41,6 +43,7 @@ const algHeader = "latchkey_alg"
 // go-jose write that kid, so header and key cannot disagree even when a
 // rotation lands between two calls.
 func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	claims = exactNumbers(claims).(jwt.MapClaims)
 	alg := s.alg
 	h := header.ToMap()
 	if a, ok := h[algHeader].(string); ok {
@@ -55,6 +58,34 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 	jwk := &josev3.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig"}
 	d := jwt.DefaultSigner{GetPrivateKey: func(context.Context) (any, error) { return jwk, nil }}
 	return d.Generate(ctx, claims, header)
+}
+
+// exactNumbers returns v with every encoding/json Number in it, at any
+// depth, as go-jose's own Number. Stored sessions keep their numbers as
+// json.Number so that an integer claim such as updated_at stays an integer
+// (storage/postgres); go-jose, which encodes the token, writes a JSON
+// number only from its own type, and would write the other as a string.
+// Maps and slices are copied, never changed: they may be the session's own.
+func exactNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		return josejson.Number(t)
+	case jwt.MapClaims:
+		return jwt.MapClaims(exactNumbers(map[string]any(t)).(map[string]any))
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = exactNumbers(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = exactNumbers(e)
+		}
+		return out
+	}
+	return v
 }
 
 // Decode parses a token and verifies its signature with the published key

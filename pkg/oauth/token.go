@@ -13,7 +13,9 @@ import (
 
 // Token serves the token endpoint (RFC 6749 §3.2): authorization codes,
 // refresh tokens and client credentials, with the client authenticated by
-// client_secret_basic, client_secret_post or private_key_jwt.
+// client_secret_basic, client_secret_post or private_key_jwt. A code or
+// refresh token is honoured only while its user may still use it
+// (userStillAllows).
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx, release := postgres.GuardTransactions(r.Context())
 	defer release()
@@ -44,7 +46,16 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeClientCredentials)):
 		grantClientCredentials(ar, session)
+	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeAuthorizationCode)):
+		if err := p.userStillAllows(ctx, ar); err != nil {
+			p.writeError(ctx, w, err)
+			return
+		}
 	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeRefreshToken)):
+		if err := p.userStillAllows(ctx, ar); err != nil {
+			p.writeError(ctx, w, err)
+			return
+		}
 		// The new tokens carry the user's roles as they are now, so that a
 		// role taken away is gone at the next refresh.
 		if s, ok := ar.GetSession().(*Session); ok {

@@ -15,9 +15,11 @@ import (
 // Userinfo serves the UserInfo endpoint (OpenID Connect Core §5.3) by GET
 // or POST. The access token comes in the Authorization header, or in a POST
 // body as access_token (RFC 6750 §2.2); never in the URL, where it would
-// end up in logs (RFC 9700 §4.3.2). The answer holds the claims the token's
-// scopes grant, and those the claims parameter asked for, read from the
-// user's current profile.
+// end up in logs (RFC 9700 §4.3.2). Only a token from a user's sign-in is
+// served (userinfo describes the End-User, Core §5.3): a client-credentials
+// token has no user, even if its client's ID equals someone's sub. The
+// answer holds the claims the token's scopes grant, read from the user's
+// current profile.
 func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := bearerToken(w, r)
@@ -27,6 +29,13 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	var (
+		sub    string
+		isUser bool
+	)
+	if err == nil {
+		sub, isUser = userOf(ar)
+	}
 	switch {
 	case err != nil && protocolError(err).CodeField == http.StatusServiceUnavailable:
 		p.writeError(ctx, w, err)
@@ -34,11 +43,14 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	case err != nil, use != fosite.AccessToken:
 		p.bearerChallenge(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
+	case !isUser:
+		p.bearerChallenge(w, http.StatusUnauthorized, "invalid_token", "The access token was not issued for a user's sign-in.")
+		return
 	case !ar.GetGrantedScopes().Has("openid"):
 		p.bearerChallenge(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
 		return
 	}
-	user, err := p.users.Get(ctx, ar.GetSession().GetSubject())
+	user, err := p.users.Get(ctx, sub)
 	switch {
 	case errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled):
 		p.bearerChallenge(w, http.StatusUnauthorized, "invalid_token", "The user of this access token no longer exists.")
@@ -47,11 +59,7 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		p.writeError(ctx, w, err)
 		return
 	}
-	names := identity.ClaimsForScopes(ar.GetGrantedScopes())
-	if s, ok := ar.GetSession().(*Session); ok {
-		names = append(names, s.UserinfoClaims...)
-	}
-	claims := user.ClaimValues(names)
+	claims := user.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes()))
 	if ar.GetGrantedScopes().Has(roles.Scope) {
 		names, err := p.roles.OfUser(ctx, user.ID)
 		if err != nil {

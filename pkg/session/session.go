@@ -60,7 +60,10 @@ type Auth struct {
 	// SID names this sign-in: the sid claim of ID tokens, and the key of
 	// its browser_sessions record.
 	SID string
-	// AuthTime is when the user last proved who they are.
+	// AuthTime is when the user last proved who they are, to the
+	// nanosecond: prompt=login and max_age=0 need a sign-in after the
+	// request, and one in the same second may be before it. (The ID
+	// token's auth_time is whole seconds, as OpenID Connect defines it.)
 	AuthTime time.Time
 	// AMR lists how (RFC 8176): pwd for a password.
 	AMR []string
@@ -70,9 +73,8 @@ type Auth struct {
 type Pending struct {
 	// Params are the request's parameters as the client sent them.
 	Params url.Values
-	// Started is when the request arrived, to the second: a sign-in must
-	// come after it to satisfy prompt=login, and max_age counts back from
-	// it.
+	// Started is when the request arrived: a sign-in must come after it
+	// to satisfy prompt=login, and max_age counts back from it.
 	Started time.Time
 	// Consented says the user allowed the request on the consent page;
 	// Denied that they refused.
@@ -190,7 +192,7 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return Auth{}, err
 	}
-	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now().Truncate(time.Second), AMR: amr}
+	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now(), AMR: amr}
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(userID), Target: audit.User(userID),
 				Details: map[string]any{"sid": a.SID, "amr": amr}},
@@ -242,7 +244,7 @@ func (m *Manager) Elevate(ctx context.Context, amr []string) (Auth, error) {
 			a.AMR = append(a.AMR, method)
 		}
 	}
-	a.AuthTime = time.Now().Truncate(time.Second)
+	a.AuthTime = time.Now()
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(a.UserID), Target: audit.User(a.UserID),
 			Details: map[string]any{"sid": a.SID, "amr": amr, "step_up": true}}, m.store.UpdateBrowserSessionAuth(ctx, a.SID, a.AuthTime, a.AMR)
@@ -281,7 +283,7 @@ func (m *Manager) Park(ctx context.Context, params url.Values) string {
 		delete(pending, oldest)
 	}
 	handle := rand.Text()
-	pending[handle] = Pending{Params: params, Started: time.Now().Truncate(time.Second)}
+	pending[handle] = Pending{Params: params, Started: time.Now()}
 	m.scs.Put(ctx, pendingKey, pending)
 	return handle
 }

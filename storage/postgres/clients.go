@@ -95,7 +95,7 @@ func (s *Store) RevokeClientTokens(ctx context.Context, id string) (int64, error
 			return client.ErrNotFound
 		}
 		for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
-			tag, err := tx.Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE client_id = $1 AND active`, id)
+			tag, err := tx.Exec(ctx, t.revoke(`client_id = $1`), id)
 			if err != nil {
 				return err
 			}

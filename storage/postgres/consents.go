@@ -48,9 +48,10 @@ func (s *Store) Consents(ctx context.Context, userID string) ([]identity.Consent
 }
 
 // RevokeConsent withdraws what a user allowed an app and, in the same
-// transaction, revokes every token the app holds for the user: an app the
-// user no longer trusts must lose access now, not when its tokens expire.
-// It reports whether there was anything to revoke.
+// transaction, revokes every token and unused authorization code the app
+// holds for the user: an app the user no longer trusts must lose access
+// now, not when its tokens expire, nor come back through a code issued a
+// moment before. It reports whether there was anything to revoke.
 func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) (bool, error) {
 	var revoked bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -59,8 +60,8 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) (boo
 			return err
 		}
 		revoked = tag.RowsAffected() > 0
-		for _, t := range []tokenTable{accessTokens, refreshTokens} {
-			tag, err := tx.Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE subject = $1 AND client_id = $2 AND active`, userID, clientID)
+		for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
+			tag, err := tx.Exec(ctx, t.revoke(`subject = $1 AND client_id = $2`), userID, clientID)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,8 @@ var sweptTables = []struct{ table, expiry string }{
 	{string(codes), "expires_at"},
 	{string(pkceChallenges), "expires_at"},
 	{string(oidcSessions), "expires_at"},
+	{"oauth_client_assertion_jtis", "expires_at"},
+	// The previous release's jti table, until a migration drops it.
 	{"oauth_assertion_jtis", "expires_at"},
 	{"browser_sessions", "expires_at"},
 	{"auth_failures", "expires_at"},

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,7 +23,6 @@ import (
 
 // The fosite storage interfaces the Store implements.
 var (
-	_ fosite.ClientManager               = (*Store)(nil)
 	_ oauth2.CoreStorage                 = (*Store)(nil)
 	_ oauth2.TokenRevocationStorage      = (*Store)(nil)
 	_ pkce.PKCERequestStorage            = (*Store)(nil)
@@ -32,6 +32,17 @@ var (
 // ErrTokenRace reports that a code or refresh token was redeemed by another
 // request at the same moment; exactly one of them wins (fosite issue #778).
 var ErrTokenRace = errors.New("the token was redeemed by a concurrent request")
+
+// ErrRefreshTokenRevoked and ErrCodeRevoked report a refresh token or an
+// authorization code that was revoked rather than spent. They reach fosite
+// wrapped in fosite.ErrNotFound, so that it refuses the grant as it does an
+// unknown one: a revoked refresh token presented again is not reuse (RFC
+// 9700 §4.14.2 is about spent tokens), and must neither revoke anything nor
+// be recorded as an attack.
+var (
+	ErrRefreshTokenRevoked = errors.New("postgres: the refresh token was revoked")
+	ErrCodeRevoked         = errors.New("postgres: the authorization code was revoked")
+)
 
 // tokenTable names a table of fosite requests keyed by token signature. The
 // names are constants, never input, so building SQL from them is safe.
@@ -44,6 +55,24 @@ const (
 	pkceChallenges tokenTable = "oauth_pkce_requests"
 	oidcSessions   tokenTable = "oauth_oidc_sessions"
 )
+
+// recordsRevocation reports whether t tells a revoked row from a spent one
+// (its revoked_at column): refresh tokens, whose reuse is an attack, and
+// codes, whose reuse revokes what they issued.
+func (t tokenTable) recordsRevocation() bool { return t == refreshTokens || t == codes }
+
+// revoke returns the statement that revokes the active rows of t that
+// where selects, recording that they were revoked where t keeps that.
+// Every revocation goes through it: RFC 7009 and the family revocations of
+// fosite, signing a user out everywhere, withdrawing consent, and revoking
+// a client's tokens.
+func (t tokenTable) revoke(where string) string {
+	set := `active = false`
+	if t.recordsRevocation() {
+		set += `, revoked_at = now()`
+	}
+	return `UPDATE ` + string(t) + ` SET ` + set + ` WHERE ` + where + ` AND active`
+}
 
 // storedRequest is the part of a fosite.Requester kept in the request
 // column. The session is kept in a column of its own.
@@ -148,19 +177,26 @@ func (s *Store) insertAsync(ctx context.Context, insert string, args []any) erro
 
 // getToken loads the request stored under signature, together with its
 // client in the same round trip, and decodes its session into session. It
-// returns fosite.ErrNotFound for an unknown signature, and the request with
-// fosite.ErrInactiveToken for one that was used or revoked. A nil session
-// (fosite's revocation passes one) skips decoding it.
+// returns fosite.ErrNotFound for an unknown signature, and for a refresh
+// token or code that was revoked (wrapping ErrRefreshTokenRevoked or
+// ErrCodeRevoked); and the request with fosite.ErrInactiveToken for one
+// that was used (or, for other tokens, revoked). A nil session (fosite's
+// revocation passes one) skips decoding it.
 func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, session fosite.Session) (fosite.Requester, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	var (
 		r        = &fosite.Request{Form: url.Values{}}
 		active   bool
+		revoked  bool
 		reqJSON  []byte
 		sessJSON []byte
 	)
-	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, t.request, t.session,
+	revokedColumn := `false`
+	if t.recordsRevocation() {
+		revokedColumn = `t.revoked_at IS NOT NULL`
+	}
+	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, `+revokedColumn+`, t.request, t.session,
 			`+clientColumns+`
 		FROM `+string(t)+` t JOIN clients c ON c.id = t.client_id WHERE t.signature = $1`, signature)
 	if err != nil {
@@ -168,7 +204,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*client.Client, error) {
 		var cr clientRow
-		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
+		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &revoked, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
 			return nil, err
 		}
 		return cr.client()
@@ -190,12 +226,22 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		r.Form = sr.Form
 	}
 	if session != nil {
-		if err := json.Unmarshal(sessJSON, session); err != nil {
+		// Numbers keep their exact form: decoded as float64, an integer
+		// claim such as updated_at would come back as 1.796410335e+09.
+		dec := json.NewDecoder(bytes.NewReader(sessJSON))
+		dec.UseNumber()
+		if err := dec.Decode(session); err != nil {
 			return nil, fmt.Errorf("postgres: decode %s session: %w", t, err)
 		}
 		r.Session = session
 	}
 	if !active {
+		switch {
+		case revoked && t == refreshTokens:
+			return nil, fosite.ErrNotFound.WithWrap(ErrRefreshTokenRevoked).WithDebug(ErrRefreshTokenRevoked.Error())
+		case revoked:
+			return nil, fosite.ErrNotFound.WithWrap(ErrCodeRevoked).WithDebug(ErrCodeRevoked.Error())
+		}
 		switch t {
 		case codes:
 			return r, fosite.ErrInvalidatedAuthorizeCode
@@ -226,11 +272,11 @@ func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) 
 	return nil
 }
 
-// deactivateFamily makes every row of a grant inactive.
-func (s *Store) deactivateFamily(ctx context.Context, t tokenTable, requestID string) error {
+// revokeFamily revokes every active row of a grant.
+func (s *Store) revokeFamily(ctx context.Context, t tokenTable, requestID string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	if _, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE request_id = $1 AND active`, requestID); err != nil {
+	if _, err := s.db(ctx).Exec(ctx, t.revoke(`request_id = $1`), requestID); err != nil {
 		return fmt.Errorf("postgres: revoke %s: %w", t, err)
 	}
 	return nil
@@ -295,9 +341,10 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 }
 
 // GetRefreshTokenSession loads the request behind a refresh token. For one
-// already used or revoked it returns the request with
-// fosite.ErrInactiveToken, which is how fosite detects reuse and revokes the
-// whole family.
+// already used it returns the request with fosite.ErrInactiveToken, which is
+// how fosite detects reuse and revokes the whole family; for one that was
+// revoked, fosite.ErrNotFound wrapping ErrRefreshTokenRevoked, so that it
+// is refused without raising that alarm.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	return s.getToken(ctx, refreshTokens, signature, session)
 }
@@ -321,17 +368,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	if err := s.deactivate(ctx, refreshTokens, signature); err != nil {
 		return err
 	}
-	return s.deactivateFamily(ctx, accessTokens, requestID)
+	return s.revokeFamily(ctx, accessTokens, requestID)
 }
 
-// RevokeRefreshToken revokes every refresh token of a grant (RFC 7009).
+// RevokeRefreshToken revokes every refresh token of a grant: for RFC 7009,
+// a reused code, or a reused refresh token. The tokens still active are
+// marked revoked; those already spent stay spent, so that presenting one
+// again is still reuse.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.deactivateFamily(ctx, refreshTokens, requestID)
+	return s.revokeFamily(ctx, refreshTokens, requestID)
 }
 
 // RevokeAccessToken revokes every access token of a grant (RFC 7009).
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.deactivateFamily(ctx, accessTokens, requestID)
+	return s.revokeFamily(ctx, accessTokens, requestID)
 }
 
 // oidcKey is what the OpenID Connect request behind a code is stored under.
@@ -368,14 +418,15 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 // timestamptz (year 294276) and pgx's microsecond encoding.
 var latestStorableTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// ClientAssertionJWTValid returns fosite.ErrJTIKnown if a private_key_jwt
-// assertion with this jti was seen and has not expired.
-func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+// AssertionJTIUsed returns fosite.ErrJTIKnown if clientID presented a
+// private_key_jwt assertion with this jti that has not expired. A jti is
+// unique per client (RFC 7523 §3), so another client's jti is no concern.
+func (s *Store) AssertionJTIUsed(ctx context.Context, clientID, jti string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	var known bool
-	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_assertion_jtis
-		WHERE jti = $1 AND expires_at > now())`, jti).Scan(&known); err != nil {
+	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_client_assertion_jtis
+		WHERE client_id = $1 AND jti = $2 AND expires_at > now())`, clientID, jti).Scan(&known); err != nil {
 		return fmt.Errorf("postgres: check assertion jti: %w", err)
 	}
 	if known {
@@ -384,24 +435,24 @@ func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	return nil
 }
 
-// SetClientAssertionJWT records a jti until exp. The primary key makes this
-// the real replay check: of two requests with the same assertion, whatever
-// ClientAssertionJWTValid told them, only one inserts. A row left by an
-// assertion that has expired is taken over.
+// RecordAssertionJTI records that clientID used jti, until exp. The
+// primary key makes this the real replay check: of two requests with the
+// same assertion, whatever AssertionJTIUsed told them, only one inserts. A
+// row left by an assertion that has expired is taken over.
 //
 // fosite has checked that exp is in the future, so an exp outside what
 // timestamptz holds (or one before 1970, which is how fosite passes an exp
 // too large for an int64) is kept as the latest time we store: pgx would
 // otherwise wrap it into the past, and the jti could be replayed.
-func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+func (s *Store) RecordAssertionJTI(ctx context.Context, clientID, jti string, exp time.Time) error {
 	if exp.Before(time.Unix(0, 0)) || exp.After(latestStorableTime) {
 		exp = latestStorableTime
 	}
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_assertion_jtis (jti, expires_at) VALUES ($1, $2)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
-		WHERE oauth_assertion_jtis.expires_at <= now()`, jti, exp)
+	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO oauth_client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+		WHERE oauth_client_assertion_jtis.expires_at <= now()`, clientID, jti, exp)
 	if err != nil {
 		return fmt.Errorf("postgres: record assertion jti: %w", err)
 	}

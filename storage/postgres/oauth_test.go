@@ -70,8 +70,8 @@ func TestJanitorDeletesExpiredRowsAndKeepsReuseEvidence(t *testing.T) {
 	must(s.CreateAccessTokenSession(ctx, "at-live", grant(c, "f2", future)))
 	must(s.CreateRefreshTokenSession(ctx, "rt-expired", "at-expired", grant(c, "f1", past)))
 	must(s.CreateAuthorizeCodeSession(ctx, "code-expired", grant(c, "f3", past)))
-	must(s.SetClientAssertionJWT(ctx, "jti-expired", past))
-	must(s.SetClientAssertionJWT(ctx, "jti-live", future))
+	must(s.RecordAssertionJTI(ctx, c.ID, "jti-expired", past))
+	must(s.RecordAssertionJTI(ctx, c.ID, "jti-live", future))
 	// A spent refresh token that has not expired is what recognises reuse.
 	must(s.CreateRefreshTokenSession(ctx, "rt-spent", "at-live", grant(c, "f2", future)))
 	must(s.RotateRefreshToken(ctx, "f2", "rt-spent"))
@@ -79,7 +79,7 @@ func TestJanitorDeletesExpiredRowsAndKeepsReuseEvidence(t *testing.T) {
 	deleted, err := s.Sweep(ctx, time.Now(), 1) // batches of one: the loop must go on
 	must(err)
 	for table, want := range map[string]int64{
-		"oauth_access_tokens": 1, "oauth_refresh_tokens": 1, "oauth_authorization_codes": 1, "oauth_assertion_jtis": 1,
+		"oauth_access_tokens": 1, "oauth_refresh_tokens": 1, "oauth_authorization_codes": 1, "oauth_client_assertion_jtis": 1,
 	} {
 		if deleted[table] != want {
 			t.Errorf("swept %d rows from %s, want %d", deleted[table], table, want)
@@ -98,7 +98,7 @@ func TestJanitorDeletesExpiredRowsAndKeepsReuseEvidence(t *testing.T) {
 	if !errors.Is(err, fosite.ErrInactiveToken) || r == nil || r.GetID() != "f2" {
 		t.Fatalf("spent refresh token after the sweep: %v, %v; want it kept, inactive, with its family", r, err)
 	}
-	if err := s.ClientAssertionJWTValid(ctx, "jti-live"); !errors.Is(err, fosite.ErrJTIKnown) {
+	if err := s.AssertionJTIUsed(ctx, c.ID, "jti-live"); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Errorf("live jti forgotten: %v", err)
 	}
 	if again, err := s.Sweep(ctx, time.Now(), 100); err != nil || sum(again) != 0 {
@@ -188,26 +188,79 @@ func TestClientIDsAreUnique(t *testing.T) {
 	}
 }
 
-func TestAssertionJTIIsSingleUseUntilItExpires(t *testing.T) {
+func TestAssertionJTIIsSingleUsePerClientUntilItExpires(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Store(t)
 	ctx := t.Context()
-	if err := s.SetClientAssertionJWT(ctx, "jti", time.Now().Add(time.Minute)); err != nil {
+	if err := s.RecordAssertionJTI(ctx, "a", "jti", time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetClientAssertionJWT(ctx, "jti", time.Now().Add(time.Minute)); !errors.Is(err, fosite.ErrJTIKnown) {
+	if err := s.RecordAssertionJTI(ctx, "a", "jti", time.Now().Add(time.Minute)); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Fatalf("replayed jti: %v, want fosite.ErrJTIKnown", err)
 	}
-	if err := s.SetClientAssertionJWT(ctx, "old", time.Now().Add(-time.Second)); err != nil {
+	// A jti is unique per client (RFC 7523 §3): another client's is free.
+	if err := s.AssertionJTIUsed(ctx, "b", "jti"); err != nil {
+		t.Fatalf("another client's jti: %v, want it free", err)
+	}
+	if err := s.RecordAssertionJTI(ctx, "b", "jti", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("another client using the jti: %v", err)
+	}
+	if err := s.RecordAssertionJTI(ctx, "a", "old", time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	// An assertion that has expired cannot be replayed anyway, so its jti
 	// may be used again without waiting for the janitor.
-	if err := s.ClientAssertionJWTValid(ctx, "old"); err != nil {
+	if err := s.AssertionJTIUsed(ctx, "a", "old"); err != nil {
 		t.Fatalf("expired jti: %v, want it free", err)
 	}
-	if err := s.SetClientAssertionJWT(ctx, "old", time.Now().Add(time.Minute)); err != nil {
+	if err := s.RecordAssertionJTI(ctx, "a", "old", time.Now().Add(time.Minute)); err != nil {
 		t.Fatalf("reusing an expired jti: %v", err)
+	}
+}
+
+func TestARevokedRefreshTokenIsNotFoundAndASpentOneIsInactive(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := t.Context()
+	c := newClient(t, s, "app")
+	exp := time.Now().Add(time.Hour)
+	for _, sig := range []string{"rt-spent", "rt-live"} {
+		if err := s.CreateRefreshTokenSession(ctx, sig, "at", grant(c, "f", exp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RotateRefreshToken(ctx, "f", "rt-spent"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeRefreshToken(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetRefreshTokenSession(ctx, "rt-spent", nil)
+	if !errors.Is(err, fosite.ErrInactiveToken) || r == nil {
+		t.Fatalf("a spent refresh token, its family revoked since: %v, %v; want it inactive, with its request, as reuse", r, err)
+	}
+	_, err = s.GetRefreshTokenSession(ctx, "rt-live", nil)
+	if !errors.Is(err, fosite.ErrNotFound) || !errors.Is(err, postgres.ErrRefreshTokenRevoked) || errors.Is(err, fosite.ErrInactiveToken) {
+		t.Fatalf("a revoked refresh token: %v; want fosite.ErrNotFound wrapping ErrRefreshTokenRevoked", err)
+	}
+}
+
+func TestStoredSessionsKeepIntegersExact(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Store(t)
+	ctx := t.Context()
+	c := newClient(t, s, "app")
+	r := grant(c, "f", time.Now().Add(time.Hour))
+	r.SetSession(&fosite.DefaultSession{Extra: map[string]any{"updated_at": int64(1796410335)}})
+	if err := s.CreateAccessTokenSession(ctx, "at", r); err != nil {
+		t.Fatal(err)
+	}
+	loaded := &fosite.DefaultSession{}
+	if _, err := s.GetAccessTokenSession(ctx, "at", loaded); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(loaded.Extra["updated_at"]); got != "1796410335" {
+		t.Fatalf("updated_at came back as %s (%T), want 1796410335", got, loaded.Extra["updated_at"])
 	}
 }
 

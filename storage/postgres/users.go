@@ -197,7 +197,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 }
 
 // SignOutEverywhere ends a user's browser sessions and revokes every token
-// issued to them, in one transaction.
+// and unused authorization code issued to them, in one transaction.
 func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var exists bool
@@ -215,13 +215,16 @@ func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
 	return err
 }
 
-// signOutEverywhere ends a user's browser sessions and revokes their tokens.
+// signOutEverywhere ends a user's browser sessions and revokes their
+// tokens and their unused authorization codes: a code issued a moment
+// before would otherwise still be redeemed afterwards, and its refresh
+// token live on.
 func signOutEverywhere(ctx context.Context, tx pgx.Tx, userID string) error {
-	for _, sql := range []string{
-		`DELETE FROM browser_sessions WHERE user_id = $1`,
-		`UPDATE oauth_access_tokens SET active = false WHERE subject = $1 AND active`,
-		`UPDATE oauth_refresh_tokens SET active = false WHERE subject = $1 AND active`,
-	} {
+	statements := []string{`DELETE FROM browser_sessions WHERE user_id = $1`}
+	for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
+		statements = append(statements, t.revoke(`subject = $1`))
+	}
+	for _, sql := range statements {
 		if _, err := tx.Exec(ctx, sql, userID); err != nil {
 			return err
 		}

@@ -105,7 +105,7 @@ type Client struct {
 // CreateClient registers a client with `latchkey clients create`, given the
 // command's flags (docs/clients.md), and returns its ID and secret.
 //
-//	api := srv.CreateClient(t, "--name", "Notes API", "--grant-type", "client_credentials")
+//	api := srv.CreateClient(t, "--id", "notes-api", "--name", "Notes API", "--grant-type", "client_credentials")
 func (s *Server) CreateClient(t testing.TB, flags ...string) Client {
 	t.Helper()
 	out := s.CLI(t, "", append(append([]string{"clients", "create"}, flags...), "--output", "json")...)

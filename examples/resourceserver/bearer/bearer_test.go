@@ -23,8 +23,9 @@ import (
 
 func TestMain(m *testing.M) { latchkeytest.Main(m) }
 
-// audience is the API's identifier in these tests.
-const audience = "https://invoices.example.com"
+// audience is the API's identifier in these tests: the aud its callers'
+// tokens carry, and the client ID it introspects them with.
+const audience = "invoices-api"
 
 // api is an API protected by a Guard, talking to a live Latchkey.
 type api struct {
@@ -35,10 +36,19 @@ type api struct {
 }
 
 // newAPI serves one route per rule: GET /{name} with rules[name]. The
-// handler answers with the subject of the token the Guard accepted.
+// handler answers with the subject of the token the Guard accepted. The
+// API's client is registered under its audience, as
+// docs/guide-resource-server.md sets one up.
 func newAPI(t *testing.T, srv *latchkeytest.Server, maxCacheAge time.Duration, rules map[string]bearer.Rule) *api {
 	t.Helper()
-	rs := srv.CreateClient(t, "--name", "Invoices API", "--grant-type", "client_credentials")
+	return newAPIAs(t, srv, maxCacheAge, rules, "--id", audience)
+}
+
+// newAPIAs is newAPI with the API's client registered with the given
+// extra flags of latchkey clients create.
+func newAPIAs(t *testing.T, srv *latchkeytest.Server, maxCacheAge time.Duration, rules map[string]bearer.Rule, flags ...string) *api {
+	t.Helper()
+	rs := srv.CreateClient(t, append([]string{"--name", "Invoices API", "--grant-type", "client_credentials"}, flags...)...)
 	counter := &countingTransport{}
 	guard := bearer.New(bearer.Config{
 		IntrospectionURL: srv.Issuer + "/oauth2/introspect",
@@ -128,7 +138,8 @@ func TestRequestsWithoutAGoodTokenGetRFC6750Answers(t *testing.T) {
 	srv := latchkeytest.Start(t)
 	a := newAPI(t, srv, 0, map[string]bearer.Rule{"invoices": {Scopes: []string{"invoices.read"}}})
 	billing, cfg := backend(t, srv, "--scope", "invoices.read invoices.write", "--audience", audience)
-	_, other := backend(t, srv, "--scope", "invoices.read", "--audience", "https://another-api.example.com")
+	_, other := backend(t, srv, "--scope", "invoices.read", "--audience", "another-api")
+	otherToken := token(t, other)
 	good := token(t, cfg)
 	cfg.Scopes = []string{"invoices.write"}
 	writeOnly := token(t, cfg)
@@ -152,8 +163,9 @@ func TestRequestsWithoutAGoodTokenGetRFC6750Answers(t *testing.T) {
 			400, `Bearer realm="invoices", error="invalid_request", error_description="Send the access token in the Authorization header, not in the URL"`},
 		{"an unknown token is invalid", "/invoices", "Bearer lk_at_made-up",
 			401, `Bearer realm="invoices", error="invalid_token", error_description="The access token is not active: it expired, was revoked, or is unknown"`},
-		{"a token for another API is invalid here", "/invoices", "Bearer " + token(t, other),
-			401, `Bearer realm="invoices", error="invalid_token", error_description="The access token was issued for another API"`},
+		// Latchkey does not describe another API's token to this one.
+		{"a token for another API is invalid here", "/invoices", "Bearer " + otherToken,
+			401, `Bearer realm="invoices", error="invalid_token", error_description="The access token is not active: it expired, was revoked, or is unknown"`},
 		{"a token without the scope is forbidden, naming the scope", "/invoices", "Bearer " + writeOnly,
 			403, `Bearer realm="invoices", error="insufficient_scope", error_description="The access token lacks a scope this request needs", scope="invoices.read"`},
 		{"a good token gets through", "/invoices", "Bearer " + good,
@@ -176,6 +188,17 @@ func TestRequestsWithoutAGoodTokenGetRFC6750Answers(t *testing.T) {
 			}
 		})
 	}
+
+	// An API whose client may introspect any token learns about another
+	// API's token, and refuses it itself, by its aud.
+	t.Run("a token for another API is refused by an API that may see it", func(t *testing.T) {
+		wide := newAPIAs(t, srv, 0, map[string]bearer.Rule{"invoices": {}}, "--introspect-any-token")
+		got := wide.call(t, "/invoices", "Bearer "+otherToken)
+		want := `Bearer realm="invoices", error="invalid_token", error_description="The access token was issued for another API"`
+		if got.status != 401 || got.challenge != want {
+			t.Fatalf("got %d %q, want 401 %q", got.status, got.challenge, want)
+		}
+	})
 
 	t.Run("two Authorization headers are malformed", func(t *testing.T) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, a.url+"/invoices", nil)

@@ -29,11 +29,15 @@ type Config struct {
 	// ClientID and ClientSecret authenticate this resource server at the
 	// introspection endpoint: it is a confidential client of its own
 	// (docs/tokens.md), not one of the apps whose tokens it checks.
+	// Latchkey describes to a client only the tokens whose aud names its
+	// client ID (and its own), so register it under the Audience.
 	ClientID, ClientSecret string
 	// Audience is this API's identifier. A token whose aud does not list
 	// it was issued for another API and is refused, so that a token given
-	// to one API cannot be replayed at another. Empty turns the check
-	// off: do that only when one API is all there is.
+	// to one API cannot be replayed at another. Latchkey already answers
+	// such a token as inactive to a client not allowed introspect_any_token;
+	// the check here holds for any authorization server. Empty turns the
+	// check off: do that only when one API is all there is.
 	Audience string
 	// MaxCacheAge is the longest an introspection answer is reused, and
 	// so the longest a revoked token is still accepted. Zero means

@@ -32,8 +32,10 @@ const (
 	// ACRMFA is Latchkey's acr for a sign-in with a second factor
 	// (docs/mfa.md).
 	ACRMFA = "urn:latchkey:acr:mfa"
-	// DefaultAudience identifies the API in tokens' aud. Register it for
-	// the apps and backends that call the API (--audience).
+	// DefaultAudience identifies the API in tokens' aud. Register the
+	// API's own client under it (--id), and it for the apps and backends
+	// that call the API (--audience): Latchkey then describes their tokens
+	// to the API.
 	DefaultAudience = "notes-api"
 	// VaultMaxAge is how recent a sign-in the vault demands.
 	VaultMaxAge = 10 * time.Minute
@@ -45,7 +47,8 @@ type Config struct {
 	// in its discovery document.
 	Issuer string
 	// ClientID and ClientSecret are the API's own confidential client,
-	// with which it introspects tokens.
+	// with which it introspects tokens. Latchkey describes to it the tokens
+	// whose aud names this ID, so register it as the Audience.
 	ClientID, ClientSecret string
 	// Audience is the API's identifier in tokens; DefaultAudience if
 	// empty.
