@@ -122,6 +122,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	publicOpts, adminOpts := opts, opts
 	publicOpts.Observer = nodeMetrics.HTTP("public")
 	adminOpts.Observer = nodeMetrics.HTTP("admin")
+	// Every public endpoint takes forms, and browsers get a page when one
+	// is refused; the admin API takes JSON and checks its media types
+	// itself.
+	publicOpts.Bodies = server.BodyPolicy{MaxBytes: server.FormBodyLimit, FormsOnly: true,
+		Refuse: server.ProtocolRefusal(func(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
+		})}
+	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
 	doc := discovery.New(cfg.Issuer)
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {

@@ -168,7 +168,6 @@ func (a *API) handle(h func(r *http.Request) (reply, error)) http.HandlerFunc {
 
 func (a *API) serve(h func(r *http.Request) (reply, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		rep, err := h(r)
 		if err != nil {
 			a.writeError(w, r, err)

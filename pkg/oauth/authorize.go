@@ -65,7 +65,6 @@ const (
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle string, pending session.Pending) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	// fosite would try to use a request object before it has checked the
 	// redirect URI, and fail where the error cannot be sent back. Set it
 	// aside, let fosite check the rest, then refuse it properly.
