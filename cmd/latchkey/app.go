@@ -88,10 +88,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// failures with a page; the closure ties the knot.
 	var webUI *ui.UI
 	sessions := session.NewManager(store, auditLog, session.Config{
-		ErrorPage:   func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
-		Secure:      issuer.Scheme == "https",
-		IdleTimeout: cfg.SessionIdleTimeout,
-		Lifetime:    cfg.SessionLifetime,
+		ErrorPage:     func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
+		Secure:        issuer.Scheme == "https",
+		IdleTimeout:   cfg.SessionIdleTimeout,
+		Lifetime:      cfg.SessionLifetime,
+		ParkRateLimit: int(cfg.AuthorizeRateLimit),
 	})
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
@@ -182,7 +183,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 
 	return &app{
 		keys:    keyManager,
-		janitor: &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: logger},
+		janitor: newJanitor(store, cfg, logger),
 		public:  public,
 		admin:   admin,
 	}, nil

@@ -106,6 +106,13 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// when telling where a request came from.
 	TrustedProxies []netip.Prefix
+	// AuthorizeRateLimit is how many authorization requests per minute
+	// each IP address may park (in a browser session, while the user signs
+	// in or consents) on a node; 0 is no limit.
+	AuthorizeRateLimit int32
+	// AuditRetention is how long the janitor keeps audit events; 0 keeps
+	// them for ever.
+	AuditRetention time.Duration
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -206,6 +213,10 @@ func bindings(c *Config) []binding {
 			"sign-in attempts per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInRateLimit)},
 		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
 			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
+		{Setting{"LATCHKEY_AUTHORIZE_RATE_LIMIT", "authorize-rate-limit", "30",
+			"authorization requests per minute an IP address may park on a node while its user signs in; 0 is no limit"}, "number", setInt32(&c.AuthorizeRateLimit)},
+		{Setting{"LATCHKEY_AUDIT_RETENTION", "audit-retention", "8760h",
+			"how long the janitor keeps audit events; 0 keeps them for ever"}, "duration", setDuration(&c.AuditRetention)},
 	}
 }
 

@@ -52,6 +52,9 @@ const (
 	// cookie must not work forever.
 	maxSessionLifetime = 90 * 24 * time.Hour
 	maxJanitorBatch    = 100000
+	// minAuditRetention keeps a typo ("24m" for "24h") from sweeping the
+	// audit log away.
+	minAuditRetention = 24 * time.Hour
 )
 
 // generateHint tells an operator how to make a secret that passes.
@@ -178,6 +181,12 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.SignInRateLimit < 0 {
 		p.add("LATCHKEY_SIGNIN_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.SignInRateLimit)
+	}
+	if c.AuthorizeRateLimit < 0 {
+		p.add("LATCHKEY_AUTHORIZE_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.AuthorizeRateLimit)
+	}
+	if c.AuditRetention != 0 && c.AuditRetention < minAuditRetention {
+		p.add("LATCHKEY_AUDIT_RETENTION", "is %s; it must be 0 (keep events for ever) or at least %s", fmtDuration(c.AuditRetention), fmtDuration(minAuditRetention))
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))

@@ -78,6 +78,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		}
 	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	if tooLong := boundAuthorizeRequest(ar); tooLong != nil {
+		err = tooLong
+	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
@@ -125,7 +128,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		return
 	case next != answer:
 		if handle == "" {
-			handle = p.sessions.Park(ctx, pending.Params)
+			if handle, err = p.sessions.Park(ctx, pending.Params); err != nil {
+				p.parkRefused(w, r, ar, err)
+				return
+			}
 		}
 		to := map[step]func(string, string) string{
 			signIn:       ui.LoginURL,

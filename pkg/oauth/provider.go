@@ -129,7 +129,9 @@ type Observer interface {
 	// "error" (Latchkey's side failed).
 	Introspected(result string)
 	// RateLimited is told of each request refused because its client is
-	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke".
+	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke";
+	// or because its address is over the limit on parking authorization
+	// requests: "authorize".
 	RateLimited(endpoint string)
 	// RefreshTokenReused is told of each spent refresh token presented
 	// again, which revokes its grant.

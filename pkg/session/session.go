@@ -17,6 +17,13 @@
 // or consents, under a random handle that the login and consent pages carry.
 // The request's parameters never leave the server, so the pages cannot be
 // used to alter them, and the handle means nothing in another browser.
+//
+// Parking stores what an anonymous caller sent, so it is bounded: each
+// address may park Config.ParkRateLimit requests a minute on a node, a
+// browser holds at most maxPending of them, and a session that holds only
+// parked requests, nobody signed in, lives only as long as they do
+// (pendingTTL), not for the idle timeout. What each request holds is
+// bounded by the protocol layer, which parks only the parameters it uses.
 package session
 
 import (
@@ -33,6 +40,8 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -106,6 +115,20 @@ type Config struct {
 	// ErrorPage answers a request whose session cannot be loaded or saved,
 	// typically because the database is unreachable.
 	ErrorPage func(http.ResponseWriter, *http.Request, error)
+	// ParkRateLimit is how many requests a minute each client address
+	// (server.ClientIP; IPv6 per /64) may park on this node; 0 is no
+	// limit.
+	ParkRateLimit int
+}
+
+// ParkLimitError is Park's refusal of an address over ParkRateLimit.
+type ParkLimitError struct {
+	// RetryAfter is how long until the address may park again.
+	RetryAfter time.Duration
+}
+
+func (e *ParkLimitError) Error() string {
+	return "session: too many authorization requests from this address; retry in " + e.RetryAfter.String()
 }
 
 // Auditor records changes with their audit events (pkg/audit).
@@ -115,10 +138,11 @@ type Auditor interface {
 
 // Manager keeps browser sessions.
 type Manager struct {
-	scs      *scs.SessionManager
-	store    *postgres.Store
-	audit    Auditor
-	lifetime time.Duration
+	scs       *scs.SessionManager
+	store     *postgres.Store
+	audit     Auditor
+	lifetime  time.Duration
+	parkLimit *ratelimit.Limiter
 }
 
 // NewManager returns a Manager keeping sessions in store and recording
@@ -141,7 +165,8 @@ func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s.Cookie.Secure = cfg.Secure
 	s.Cookie.SameSite = http.SameSiteLaxMode
 	s.Cookie.Persist = true
-	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime}
+	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime,
+		parkLimit: ratelimit.New(cfg.ParkRateLimit, time.Minute)}
 }
 
 // Handler loads the browser's session for next and saves it afterwards.
@@ -268,8 +293,15 @@ func (m *Manager) SignOut(ctx context.Context) error {
 }
 
 // Park keeps an authorization request for the user to act on and returns
-// its handle.
-func (m *Manager) Park(ctx context.Context, params url.Values) string {
+// its handle. An address over ParkRateLimit gets a *ParkLimitError and
+// parks nothing. On a browser where nobody is signed in, the session is
+// given the parked request's life (pendingTTL) from now: without it, a
+// caller who never signs in would leave a row for the idle timeout.
+// Signing in gives the session its full lifetime again.
+func (m *Manager) Park(ctx context.Context, params url.Values) (string, error) {
+	if ok, wait := m.parkLimit.Allow(ratelimit.AddressKey(server.ClientIP(ctx))); !ok {
+		return "", &ParkLimitError{RetryAfter: wait}
+	}
 	pending := m.pending(ctx)
 	if len(pending) >= maxPending {
 		var oldest string
@@ -283,7 +315,10 @@ func (m *Manager) Park(ctx context.Context, params url.Values) string {
 	handle := rand.Text()
 	pending[handle] = Pending{Params: params, Started: time.Now().Truncate(time.Second)}
 	m.scs.Put(ctx, pendingKey, pending)
-	return handle
+	if _, signedIn := m.scs.Get(ctx, authKey).(Auth); !signedIn {
+		m.scs.SetDeadline(ctx, time.Now().Add(pendingTTL))
+	}
+	return handle, nil
 }
 
 // Pending returns the parked request with the given handle.
