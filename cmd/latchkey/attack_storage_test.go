@@ -210,3 +210,47 @@ func TestTheJanitorSweepsAuditEventsPastTheirRetention(t *testing.T) {
 		t.Fatalf("janitor keeping events for ever: exit %d, stdout %q, stderr %q, %d events left; want none swept, and said so", code, stdout, stderr, left())
 	}
 }
+
+// sessionCookie returns the browser's Latchkey session cookie.
+func (b *browser) sessionCookie() *http.Cookie {
+	b.t.Helper()
+	u, _ := url.Parse(b.issuer)
+	for _, c := range b.http.Jar.Cookies(u) {
+		if strings.HasSuffix(c.Name, "latchkey_session") {
+			return c
+		}
+	}
+	b.t.Fatal("the browser has no session cookie")
+	return nil
+}
+
+func TestAStolenSessionsTableSignsNobodyIn(t *testing.T) {
+	t.Parallel()
+	n, rp, b := signInScene(t)
+	b.signedIn(rp, "ada@example.com")
+	cookie := b.sessionCookie()
+	if p := b.visit(n.issuer + "/account"); p.status != http.StatusOK || !strings.Contains(p.body, "ada@example.com") {
+		t.Fatalf("the account page with the browser's own cookie: %d", p.status)
+	}
+
+	rows, err := mustConnect(t, n.dbURL).Query(t.Context(), `SELECT token FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tokens) == 0 {
+		t.Fatalf("sessions stored: %v (err %v), want the browser's", tokens, err)
+	}
+	for _, token := range tokens {
+		if token == cookie.Value {
+			t.Fatal("the sessions table holds the cookie's token itself")
+		}
+		// A thief with a copy of the table presents what it holds.
+		thief := newBrowser(t, n.issuer)
+		u, _ := url.Parse(n.issuer)
+		thief.http.Jar.SetCookies(u, []*http.Cookie{{Name: cookie.Name, Value: token, Path: "/"}})
+		if p := thief.visit(n.issuer + "/account"); strings.Contains(p.body, "ada@example.com") || !p.isLogin() {
+			t.Fatalf("a token read from the sessions table, sent as the cookie: %d, want the login page", p.status)
+		}
+	}
+}

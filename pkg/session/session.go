@@ -3,13 +3,14 @@
 //
 // # Browser sessions
 //
-// Session data lives in Postgres through github.com/alexedwards/scs; the
-// browser holds only a random 256-bit token, in a cookie that is HttpOnly,
-// SameSite=Lax, and under https Secure and __Host- prefixed. Signing in
-// issues a new token (no session fixation) and records the sign-in, named
-// by sid, in browser_sessions. A session counts only while that record
-// stands, so deleting it (sign-out, "sign out everywhere", disabling the
-// user) ends the session on every node at once.
+// Session data lives in Postgres through github.com/alexedwards/scs, under
+// the SHA-256 digest of a random 256-bit token that only the browser holds,
+// in a cookie that is HttpOnly, SameSite=Lax, and under https Secure and
+// __Host- prefixed. Signing in issues a new token (no session fixation)
+// and records the sign-in, named by sid, in browser_sessions. A session
+// counts only while that record stands, so deleting it (sign-out, "sign
+// out everywhere", disabling the user) ends the session on every node at
+// once.
 //
 // # Pending authorization requests
 //
@@ -150,6 +151,11 @@ type Manager struct {
 func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s := scs.New()
 	s.Store = store.SessionStore()
+	// The sessions table holds SHA-256 digests of the tokens, never the
+	// tokens: a copy of the database, or a read of the table, yields no
+	// cookie that works. The token is 256 random bits, so a fast digest is
+	// as good as a slow one (as for client secrets).
+	s.HashTokenInStore = true
 	if cfg.ErrorPage != nil {
 		s.ErrorFunc = cfg.ErrorPage
 	}
