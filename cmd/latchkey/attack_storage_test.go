@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // This file attacks what an anonymous caller can make the server store:
@@ -252,5 +254,39 @@ func TestAStolenSessionsTableSignsNobodyIn(t *testing.T) {
 		if p := thief.visit(n.issuer + "/account"); strings.Contains(p.body, "ada@example.com") || !p.isLogin() {
 			t.Fatalf("a token read from the sessions table, sent as the cookie: %d, want the login page", p.status)
 		}
+	}
+}
+
+func TestASignInRecordsTheClientsAddressAsTheServerResolvesIt(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, trusted, from, forwarded, want string
+	}{
+		{"behind a trusted proxy", "127.0.0.1", "127.0.0.1", "198.51.100.7", "198.51.100.7"},
+		{"straight from the internet, claiming another address", "", "127.0.0.2", "198.51.100.7", "127.0.0.2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, "LATCHKEY_TRUSTED_PROXIES", tt.trusted)
+			ada := n.user(t, "ada@example.com")
+			rp := n.app(t)
+			b := newBrowser(t, n.issuer).from(tt.from)
+			login := b.visit(rp.start().url)
+			b.submit("/login", url.Values{"request": {login.handle(t)}, "email": {"ada@example.com"}, "password": {testPassword}},
+				"X-Forwarded-For", tt.forwarded)
+
+			var stored string
+			if err := mustConnect(t, n.dbURL).QueryRow(t.Context(), `SELECT ip FROM browser_sessions`).Scan(&stored); err != nil || stored != tt.want {
+				t.Fatalf("browser_sessions.ip = %q (err %v), want %q", stored, err, tt.want)
+			}
+			a := n.automation(t, client.AdminReadScope)
+			sessions := a.call(http.MethodGet, "/admin/users/"+ada.ID+"/sessions", nil).must(t, http.StatusOK)
+			if !strings.Contains(sessions.raw, `"ip":"`+tt.want+`"`) {
+				t.Fatalf("the admin API shows %s, want the address %s", sessions.raw, tt.want)
+			}
+			if p := b.visit(n.issuer + "/account"); !strings.Contains(p.body, tt.want) || strings.Contains(p.body, tt.want+":") {
+				t.Fatalf("the account page does not show the address %s, without a port", tt.want)
+			}
+		})
 	}
 }

@@ -210,7 +210,8 @@ func (m *Manager) Current(ctx context.Context) (Auth, bool, error) {
 }
 
 // SignIn starts a sign-in for userID, proven by amr, on this browser: a new
-// session token, a new sid, and a record of it.
+// session token, a new sid, and a record of it, with the browser's user
+// agent (from r) and address (server.ClientIP).
 func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
 	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		// Signing in again, or as someone else, replaces the old sign-in.
@@ -232,7 +233,9 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 				AMR:       amr,
 				ExpiresAt: time.Now().Add(m.lifetime),
 				UserAgent: r.UserAgent(),
-				IP:        r.RemoteAddr,
+				// As the audit log and the rate limits see it: the client's
+				// address, from a trusted proxy's X-Forwarded-For.
+				IP: server.ClientIP(ctx),
 			})
 	})
 	if err != nil {
