@@ -11,6 +11,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/pkg/ui"
@@ -26,9 +27,9 @@ import (
 var authorizeParams = map[string]int{
 	"response_type": 64,
 	"response_mode": 32,
-	// Registered client IDs have at most 128 characters, redirect URIs
-	// 2000 (pkg/client), a loopback one a port more.
-	"client_id":             128,
+	// Registered redirect URIs have at most 2000 characters (pkg/client),
+	// a loopback one a port more.
+	"client_id":             client.MaxIDLen,
 	"redirect_uri":          2048,
 	"scope":                 1024,
 	"audience":              1024,

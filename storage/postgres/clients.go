@@ -22,19 +22,25 @@ var _ client.Store = (*Store)(nil)
 // clientRow scans it.
 const clientColumns = `c.id, c.metadata, c.secret_hash, c.previous_secret_hash, c.previous_secret_expires_at, c.secret_rotated_at, c.created_at, c.updated_at`
 
-// CreateClient stores a new client. It returns client.ErrExists if the ID
+// CreateClient stores a new client, and tells every node, which may
+// remember its ID as no client's. It returns client.ErrExists if the ID
 // is taken.
 func (s *Store) CreateClient(ctx context.Context, c *client.Client) error {
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
 	meta, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	err = s.db(ctx).QueryRow(ctx, `INSERT INTO clients (id, name, metadata, secret_hash, previous_secret_hash, previous_secret_expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at, updated_at`,
-		c.ID, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt),
-	).Scan(&c.CreatedAt, &c.UpdatedAt)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO clients (id, name, metadata, secret_hash, previous_secret_hash, previous_secret_expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at, updated_at`,
+			c.ID, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt),
+		).Scan(&c.CreatedAt, &c.UpdatedAt); err != nil {
+			return err
+		}
+		return announceClientChange(ctx, tx, c.ID)
+	})
+	// This node forgets a miss at once; the others on commit.
+	s.clients.evict(c.ID)
 	if isUniqueViolation(err) {
 		return client.ErrExists
 	}
