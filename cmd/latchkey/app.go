@@ -104,6 +104,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
+		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
 		Roles: roleManager, Audit: auditLog, Metrics: nodeMetrics})
 	if err != nil {

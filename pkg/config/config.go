@@ -113,6 +113,10 @@ type Config struct {
 	// AuditRetention is how long the janitor keeps audit events; 0 keeps
 	// them for ever.
 	AuditRetention time.Duration
+	// ClientAuthFailureLimit is how many failed client authentications per
+	// minute each client ID may have from each IP address on a node, at
+	// the token, introspection and revocation endpoints; 0 is no limit.
+	ClientAuthFailureLimit int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -217,6 +221,8 @@ func bindings(c *Config) []binding {
 			"authorization requests per minute an IP address may park on a node while its user signs in; 0 is no limit"}, "number", setInt32(&c.AuthorizeRateLimit)},
 		{Setting{"LATCHKEY_AUDIT_RETENTION", "audit-retention", "8760h",
 			"how long the janitor keeps audit events; 0 keeps them for ever"}, "duration", setDuration(&c.AuditRetention)},
+		{Setting{"LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT", "client-auth-failure-limit", "20",
+			"failed client authentications per minute a client ID may have from an IP address on a node; 0 is no limit"}, "number", setInt32(&c.ClientAuthFailureLimit)},
 	}
 }
 

@@ -185,6 +185,9 @@ func (c Config) Validate(need Requirement) error {
 	if c.AuthorizeRateLimit < 0 {
 		p.add("LATCHKEY_AUTHORIZE_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.AuthorizeRateLimit)
 	}
+	if c.ClientAuthFailureLimit < 0 {
+		p.add("LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT", "is %d; it must be 0 (no limit) or more", c.ClientAuthFailureLimit)
+	}
 	if c.AuditRetention != 0 && c.AuditRetention < minAuditRetention {
 		p.add("LATCHKEY_AUDIT_RETENTION", "is %s; it must be 0 (keep events for ever) or at least %s", fmtDuration(c.AuditRetention), fmtDuration(minAuditRetention))
 	}
