@@ -18,7 +18,11 @@
 //     503 when the database is unreachable (errors.go);
 //   - the authorization endpoint decides when the user must sign in or
 //     consent, hands over to the pages of pkg/ui, and adds RFC 9207 iss to
-//     every answer (authorize.go);
+//     every answer (authorize.go); what a request keeps while the user
+//     signs in is only the parameters the flow uses, each of bounded
+//     length (authorize_bounds.go);
+//   - failed client authentications are limited per client ID and address
+//     (authenticateClient);
 //   - userinfo and RP-initiated logout, which fosite does not provide
 //     (userinfo.go, logout.go).
 //
