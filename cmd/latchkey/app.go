@@ -89,10 +89,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// failures with a page; the closure ties the knot.
 	var webUI *ui.UI
 	sessions := session.NewManager(store, auditLog, session.Config{
-		ErrorPage:   func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
-		Secure:      issuer.Scheme == "https",
-		IdleTimeout: cfg.SessionIdleTimeout,
-		Lifetime:    cfg.SessionLifetime,
+		ErrorPage:     func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
+		Secure:        issuer.Scheme == "https",
+		IdleTimeout:   cfg.SessionIdleTimeout,
+		Lifetime:      cfg.SessionLifetime,
+		ParkRateLimit: int(cfg.AuthorizeRateLimit),
 	})
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
@@ -104,6 +105,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		EnforcePKCE:               cfg.EnforcePKCE,
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
+		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
 		Roles: roleManager, Audit: auditLog, Metrics: nodeMetrics})
 	if err != nil {
@@ -127,6 +129,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	publicOpts, adminOpts := opts, opts
 	publicOpts.Observer = nodeMetrics.HTTP("public")
 	adminOpts.Observer = nodeMetrics.HTTP("admin")
+	// Every public endpoint takes forms, and browsers get a page when one
+	// is refused; the admin API takes JSON and checks its media types
+	// itself.
+	publicOpts.Bodies = server.BodyPolicy{MaxBytes: server.FormBodyLimit, FormsOnly: true,
+		Refuse: server.ProtocolRefusal(func(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
+		})}
+	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
 	doc := discovery.New(cfg.Issuer)
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
@@ -179,7 +189,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 
 	return &app{
 		keys:    keyManager,
-		janitor: &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: logger},
+		janitor: newJanitor(store, cfg, logger),
 		public:  public,
 		admin:   admin,
 	}, nil

@@ -14,16 +14,23 @@ import (
 )
 
 // janitor deletes expired token rows, so that the tables stay the size of
-// what is live.
+// what is live, and audit events past their retention.
 type janitor struct {
-	store  *postgres.Store
-	batch  int
-	logger *slog.Logger
+	store *postgres.Store
+	batch int
+	// auditRetention is how long audit events are kept; 0 keeps them.
+	auditRetention time.Duration
+	logger         *slog.Logger
+}
+
+// newJanitor is the janitor cfg asks for.
+func newJanitor(store *postgres.Store, cfg config.Config, logger *slog.Logger) *janitor {
+	return &janitor{store: store, batch: int(cfg.JanitorBatchSize), auditRetention: cfg.AuditRetention, logger: logger}
 }
 
 // sweep runs one pass and logs what it deleted.
 func (j *janitor) sweep(ctx context.Context) (map[string]int64, error) {
-	deleted, err := j.store.Sweep(ctx, time.Now(), j.batch)
+	deleted, err := j.store.Sweep(ctx, time.Now(), j.batch, j.auditRetention)
 	var total int64
 	for _, n := range deleted {
 		total += n
@@ -63,13 +70,16 @@ func janitorCommand(ctx context.Context, args []string, e env) error {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	return withStore(cfg, func(store *postgres.Store) error {
-		j := &janitor{store: store, batch: int(cfg.JanitorBatchSize), logger: newLogger(e.stderr, cfg)}
+		j := newJanitor(store, cfg, newLogger(e.stderr, cfg))
 		deleted, err := j.sweep(ctx)
 		if err != nil {
 			return err
 		}
 		for _, table := range slices.Sorted(maps.Keys(deleted)) {
 			fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
+		}
+		if j.auditRetention == 0 {
+			fmt.Fprintf(e.stdout, "audit_events\tkept (LATCHKEY_AUDIT_RETENTION is 0)\n")
 		}
 		return nil
 	})

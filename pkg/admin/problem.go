@@ -98,6 +98,20 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
+// RefuseBody answers, as problem details, a request that the admin
+// listener's body policy (server.BodyPolicy) refused before it reached the
+// API: too large, or a body that broke off.
+func RefuseBody(w http.ResponseWriter, r *http.Request, why server.Refusal) {
+	typ := typeBadRequest
+	switch why.Status {
+	case http.StatusRequestEntityTooLarge:
+		typ = typeTooLarge
+	case http.StatusUnsupportedMediaType:
+		typ = typeMediaType
+	}
+	writeProblem(w, r, Problem{Type: typ, Status: why.Status, Detail: why.Detail})
+}
+
 // writeError answers with the problem err stands for. Errors the domain
 // packages return for bad input or missing things become 4xx answers that
 // say what to fix; an unreachable database is 503; anything else is a 500

@@ -18,8 +18,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/pkg/server"
 )
@@ -40,7 +43,9 @@ type Event struct {
 	Target    string `json:"target"`
 	IP        string `json:"ip"`
 	RequestID string `json:"request_id"`
-	// Details holds what else matters, never a secret.
+	// Details holds what else matters, never a secret. Strings are kept
+	// to MaxDetailChars characters and lists and objects to
+	// MaxDetailItems members; an event cut to fit says so (Truncated).
 	Details map[string]any `json:"details"`
 }
 
@@ -217,17 +222,103 @@ func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
 }
 
 // insert fills in who, where and which request from ctx, unless the event
-// names its actor itself, and stores it.
+// names its actor itself, bounds its details, and stores it.
 func (l *Log) insert(ctx context.Context, e *Event) error {
 	if e.Actor == "" {
 		e.Actor = ActorOf(ctx)
 	}
 	e.IP = server.ClientIP(ctx)
 	e.RequestID = server.RequestID(ctx)
-	if e.Details == nil {
-		e.Details = map[string]any{}
-	}
+	e.Details = boundDetails(e.Details)
 	return l.store.InsertAuditEvent(ctx, e)
+}
+
+// Bounds on an event's details. Details hold what callers sent, such as
+// the email typed at sign-in by someone nobody knows yet, and events are
+// kept for LATCHKEY_AUDIT_RETENTION: each must stay small whatever was
+// sent. Every value Latchkey records fits (an email has at most 254
+// characters, a client name 200).
+const (
+	// MaxDetailChars is the most characters a string in the details keeps.
+	MaxDetailChars = 256
+	// MaxDetailItems is the most members a list or object keeps.
+	MaxDetailItems = 64
+)
+
+// Truncated is the detail set, to true, on an event whose details were
+// cut to the bounds.
+const Truncated = "truncated"
+
+// boundDetails returns a copy of details with every string cut to
+// MaxDetailChars characters and every list and object to MaxDetailItems
+// members, at any depth, and Truncated set if anything was cut.
+func boundDetails(details map[string]any) map[string]any {
+	cut := false
+	out, _ := bound(reflect.ValueOf(details), &cut).(map[string]any)
+	if out == nil {
+		out = map[string]any{}
+	}
+	if cut {
+		out[Truncated] = true
+	}
+	return out
+}
+
+// bound is boundDetails for one value, which it returns as JSON would see
+// it: strings, []any, map[string]any, or the value itself.
+func bound(v reflect.Value, cut *bool) any {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		if utf8.RuneCountInString(s) <= MaxDetailChars {
+			return s
+		}
+		*cut = true
+		i, n := 0, 0
+		for i = range s {
+			if n == MaxDetailChars {
+				break
+			}
+			n++
+		}
+		return s[:i]
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return v.Interface() // []byte: JSON writes it as base64; none is recorded
+		}
+		n := v.Len()
+		if n > MaxDetailItems {
+			n, *cut = MaxDetailItems, true
+		}
+		out := make([]any, n)
+		for i := range n {
+			out[i] = bound(v.Index(i), cut)
+		}
+		return out
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return v.Interface()
+		}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		if len(keys) > MaxDetailItems {
+			keys, *cut = keys[:MaxDetailItems], true
+		}
+		out := make(map[string]any, len(keys))
+		for _, k := range keys {
+			out[bound(k, cut).(string)] = bound(v.MapIndex(k), cut)
+		}
+		return out
+	case reflect.Invalid:
+		return nil
+	}
+	return v.Interface()
 }
 
 func (l *Log) log(ctx context.Context, e Event) {

@@ -171,3 +171,44 @@ func TestChangedNamesWhatAnUpdateChanged(t *testing.T) {
 		t.Fatalf("Changed of an unchanged document = %v", got)
 	}
 }
+
+func TestDetailsAreCutToTheirBoundsWhenStored(t *testing.T) {
+	t.Parallel()
+	log, _, _ := scene(t)
+	long := strings.Repeat("é", audit.MaxDetailChars+100)
+	many := make([]string, audit.MaxDetailItems+10)
+	for i := range many {
+		many[i] = long
+	}
+	err := log.Record(t.Context(), audit.Event{Action: audit.LoginFailed, Details: map[string]any{
+		"email":  long + "@example.com",
+		"scopes": many,
+		"nested": map[string]any{"deeper": []any{long, map[string][]string{"x": many}}},
+		"reason": "wrong password",
+		"count":  3,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := events(t, log)[0].Details
+	if got := d["email"].(string); got != strings.Repeat("é", audit.MaxDetailChars) {
+		t.Errorf("email kept %d characters, want the first %d", len([]rune(got)), audit.MaxDetailChars)
+	}
+	if got := d["scopes"].([]any); len(got) != audit.MaxDetailItems || len([]rune(got[0].(string))) != audit.MaxDetailChars {
+		t.Errorf("scopes kept %d items, want %d, each cut", len(got), audit.MaxDetailItems)
+	}
+	deeper := d["nested"].(map[string]any)["deeper"].([]any)
+	if len([]rune(deeper[0].(string))) != audit.MaxDetailChars || len(deeper[1].(map[string]any)["x"].([]any)) != audit.MaxDetailItems {
+		t.Errorf("nested values were not cut: %v", deeper)
+	}
+	if d["reason"] != "wrong password" || d["count"] != float64(3) || d[audit.Truncated] != true {
+		t.Errorf("details %v: want short values kept as they are, and the event marked truncated", d)
+	}
+
+	if err := log.Record(t.Context(), audit.Event{Action: audit.LoginFailed, Details: map[string]any{"email": "ada@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := events(t, log)[0].Details; d["email"] != "ada@example.com" || d[audit.Truncated] != nil {
+		t.Errorf("an event within the bounds was changed: %v", d)
+	}
+}

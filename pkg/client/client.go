@@ -122,6 +122,10 @@ type Client struct {
 	// rotation. It is accepted until PreviousSecretExpiresAt.
 	PreviousSecretHash      []byte    `json:"-"`
 	PreviousSecretExpiresAt time.Time `json:"-"`
+	// SecretRotatedAt is when the secret was last rotated; zero if never.
+	// Admin API tokens issued before it no longer work (pkg/admin): a
+	// rotation after a leak ends what the leaked secret obtained.
+	SecretRotatedAt time.Time `json:"-"`
 }
 
 // Lifespan is a duration written as Go writes durations ("15m", "720h") in

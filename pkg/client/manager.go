@@ -143,6 +143,7 @@ func (m *Manager) edit(c *Client, edit func(*Client) error, secret *string) erro
 	}
 	c.ID, c.CreatedAt = keep.ID, keep.CreatedAt
 	c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = keep.SecretHash, keep.PreviousSecretHash, keep.PreviousSecretExpiresAt
+	c.SecretRotatedAt = keep.SecretRotatedAt
 	dropStaleKeys(c, &keep)
 	c.Normalize()
 	if err := c.Validate(); err != nil {

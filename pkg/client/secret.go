@@ -57,9 +57,11 @@ func (Hasher) Compare(_ context.Context, hash, data []byte) error {
 }
 
 // RotateSecret gives c a new secret and keeps the old one valid for grace.
-// It returns the new secret, which is not stored anywhere in clear.
+// It records now as the rotation's time, and returns the new secret, which
+// is not stored anywhere in clear.
 func (c *Client) RotateSecret(now time.Time, grace time.Duration) string {
 	secret, digest := NewSecret()
+	c.SecretRotatedAt = now
 	c.PreviousSecretHash = nil
 	c.PreviousSecretExpiresAt = time.Time{}
 	if grace > 0 && len(c.SecretHash) > 0 {

@@ -24,13 +24,16 @@ import (
 // Limits on metadata, generous for real clients and small enough that a
 // client row stays a small row.
 const (
-	maxIDLen       = 128
 	maxNameLen     = 200
 	maxURILen      = 2000
 	maxListLen     = 100
 	maxLifespan    = 24 * time.Hour
 	maxRefreshLife = 10 * 365 * 24 * time.Hour
 )
+
+// MaxIDLen is the longest client ID there can be. A longer one names no
+// client, which lets lookups refuse it without asking the database.
+const MaxIDLen = 128
 
 // validID is what an operator-chosen client ID may contain: RFC 3986
 // unreserved characters, which need no escaping in Basic auth or URLs.
@@ -84,8 +87,8 @@ func (c *Client) Normalize() {
 // problem at once as a *validation.Error.
 func (c *Client) Validate() error {
 	e := &validation.Error{Of: "client metadata"}
-	if c.ID != "" && (len(c.ID) > maxIDLen || !validID.MatchString(c.ID)) {
-		e.Add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", maxIDLen)
+	if c.ID != "" && (len(c.ID) > MaxIDLen || !validID.MatchString(c.ID)) {
+		e.Add("client_id", "must be 1 to %d of the characters A-Z a-z 0-9 . _ ~ -", MaxIDLen)
 	}
 	// A client's own tokens name it as their subject, and users' subs are
 	// UUIDs (pkg/identity): a client ID that reads as one could be taken

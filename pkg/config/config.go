@@ -114,6 +114,17 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// when telling where a request came from.
 	TrustedProxies []netip.Prefix
+	// AuthorizeRateLimit is how many authorization requests per minute
+	// each IP address may park (in a browser session, while the user signs
+	// in or consents) on a node; 0 is no limit.
+	AuthorizeRateLimit int32
+	// AuditRetention is how long the janitor keeps audit events; 0 keeps
+	// them for ever.
+	AuditRetention time.Duration
+	// ClientAuthFailureLimit is how many failed client authentications per
+	// minute each client ID may have from each IP address on a node, at
+	// the token, introspection and revocation endpoints; 0 is no limit.
+	ClientAuthFailureLimit int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -218,6 +229,12 @@ func bindings(c *Config) []binding {
 			"how recently a user must have signed in to change their second factor or end their other sessions"}, "duration", setDuration(&c.ReauthWindow)},
 		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
 			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
+		{Setting{"LATCHKEY_AUTHORIZE_RATE_LIMIT", "authorize-rate-limit", "30",
+			"authorization requests per minute an IP address may park on a node while its user signs in; 0 is no limit"}, "number", setInt32(&c.AuthorizeRateLimit)},
+		{Setting{"LATCHKEY_AUDIT_RETENTION", "audit-retention", "8760h",
+			"how long the janitor keeps audit events; 0 keeps them for ever"}, "duration", setDuration(&c.AuditRetention)},
+		{Setting{"LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT", "client-auth-failure-limit", "20",
+			"failed client authentications per minute a client ID may have from an IP address on a node; 0 is no limit"}, "number", setInt32(&c.ClientAuthFailureLimit)},
 	}
 }
 

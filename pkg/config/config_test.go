@@ -78,6 +78,9 @@ func defaults() config.Config {
 		SignInRateLimit:           30,
 		SignInAttemptLimit:        300,
 		ReauthWindow:              10 * time.Minute,
+		AuthorizeRateLimit:        30,
+		AuditRetention:            8760 * time.Hour,
+		ClientAuthFailureLimit:    20,
 	}
 }
 
@@ -298,6 +301,14 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "negative rate limit", env: environ{"LATCHKEY_CLIENT_RATE_LIMIT": "-1"}, wantEnv: "LATCHKEY_CLIENT_RATE_LIMIT"},
 		{name: "no sign-in rate limit", env: environ{"LATCHKEY_SIGNIN_RATE_LIMIT": "0"}},
 		{name: "trusted proxies", env: environ{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,2001:db8::/32"}},
+		{name: "negative authorize rate limit", env: environ{"LATCHKEY_AUTHORIZE_RATE_LIMIT": "-1"}, wantEnv: "LATCHKEY_AUTHORIZE_RATE_LIMIT"},
+		{name: "no authorize rate limit", env: environ{"LATCHKEY_AUTHORIZE_RATE_LIMIT": "0"}},
+		{name: "negative client authentication failure limit", env: environ{"LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT": "-1"}, wantEnv: "LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT"},
+		{name: "no client authentication failure limit", env: environ{"LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT": "0"}},
+		{name: "audit events kept for ever", env: environ{"LATCHKEY_AUDIT_RETENTION": "0"}},
+		{name: "audit events kept a day", env: environ{"LATCHKEY_AUDIT_RETENTION": "24h"}},
+		{name: "audit events kept minutes", env: environ{"LATCHKEY_AUDIT_RETENTION": "24m"}, wantEnv: "LATCHKEY_AUDIT_RETENTION"},
+		{name: "negative audit retention", env: environ{"LATCHKEY_AUDIT_RETENTION": "-1h"}, wantEnv: "LATCHKEY_AUDIT_RETENTION"},
 		{name: "trusted proxy that is not an address", env: environ{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8,lb.internal"}, wantEnv: "LATCHKEY_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {

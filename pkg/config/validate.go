@@ -52,6 +52,9 @@ const (
 	// cookie must not work forever.
 	maxSessionLifetime = 90 * 24 * time.Hour
 	maxJanitorBatch    = 100000
+	// minAuditRetention keeps a typo ("24m" for "24h") from sweeping the
+	// audit log away.
+	minAuditRetention = 24 * time.Hour
 )
 
 // generateHint tells an operator how to make a secret that passes.
@@ -184,6 +187,15 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.ReauthWindow < time.Second || c.ReauthWindow > 24*time.Hour {
 		p.add("LATCHKEY_REAUTH_WINDOW", "is %s; it must be from 1s to 24h", fmtDuration(c.ReauthWindow))
+	}
+	if c.AuthorizeRateLimit < 0 {
+		p.add("LATCHKEY_AUTHORIZE_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.AuthorizeRateLimit)
+	}
+	if c.ClientAuthFailureLimit < 0 {
+		p.add("LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT", "is %d; it must be 0 (no limit) or more", c.ClientAuthFailureLimit)
+	}
+	if c.AuditRetention != 0 && c.AuditRetention < minAuditRetention {
+		p.add("LATCHKEY_AUDIT_RETENTION", "is %s; it must be 0 (keep events for ever) or at least %s", fmtDuration(c.AuditRetention), fmtDuration(minAuditRetention))
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))

@@ -34,7 +34,7 @@ var (
 	introspectionResults = []string{"active", "inactive", "rejected", "error"}
 	loginResults         = []string{"succeeded", "failed", "error"}
 	secondFactorResults  = []string{"succeeded", "failed", "throttled", "error"}
-	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in"}
+	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in", "authorize", "client_auth"}
 )
 
 // latencyBuckets span the token endpoint's milliseconds to a slow
@@ -89,7 +89,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		}, []string{"result"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_rate_limited_total",
-			Help: "Requests refused with 429 by a per-node rate limit, by endpoint: token, introspect, revoke (per client) or sign_in (per address).",
+			Help: "Requests refused with 429 by a per-node rate limit, by endpoint: token, introspect, revoke (per client), sign_in or authorize (per address), or client_auth (failed client authentications per client ID and address).",
 		}, []string{"endpoint"}),
 		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "latchkey_refresh_token_reuse_total",
@@ -203,7 +203,8 @@ func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() 
 func (m *Metrics) SecondFactor(result string) { m.secondFactors.WithLabelValues(result).Inc() }
 
 // RateLimited counts a request to endpoint refused by a per-node rate
-// limit: "token", "introspect", "revoke" or "sign_in".
+// limit: "token", "introspect", "revoke", "sign_in", "authorize" or
+// "client_auth".
 func (m *Metrics) RateLimited(endpoint string) { m.rateLimited.WithLabelValues(endpoint).Inc() }
 
 // RefreshTokenReused counts a spent refresh token presented again.

@@ -66,7 +66,6 @@ const (
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle string, pending session.Pending) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	// fosite would try to use a request object before it has checked the
 	// redirect URI, and fail where the error cannot be sent back. Set it
 	// aside, let fosite check the rest, then refuse it properly.
@@ -80,6 +79,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		}
 	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	if tooLong := boundAuthorizeRequest(ar); tooLong != nil {
+		err = tooLong
+	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
@@ -127,7 +129,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		return
 	case next != answer:
 		if handle == "" {
-			handle = p.sessions.Park(ctx, pending.Params)
+			if handle, err = p.sessions.Park(ctx, pending.Params); err != nil {
+				p.parkRefused(w, r, ar, err)
+				return
+			}
 		}
 		to := map[step]func(string, string) string{
 			signIn:       ui.LoginURL,

@@ -45,10 +45,14 @@ func protocolError(err error) *fosite.RFC6749Error {
 	return fosite.ErrorToRFC6749Error(err)
 }
 
-// rateLimited is the error of a client over its rate limit: RFC 6749 has no
+// rateLimited is the error of a client over a rate limit: RFC 6749 has no
 // code for it, so it is temporarily_unavailable, with the 429 status and
-// the Retry-After that say how long to wait (RFC 6585 §4).
-type rateLimited struct{ retryAfter time.Duration }
+// the Retry-After that say how long to wait (RFC 6585 §4). what says which
+// limit, as the start of a sentence.
+type rateLimited struct {
+	retryAfter time.Duration
+	what       string
+}
 
 func (e *rateLimited) Error() string { return "rate limited" }
 
@@ -57,7 +61,7 @@ func (e *rateLimited) Error() string { return "rate limited" }
 func (p *Provider) limit(endpoint, clientID string) error {
 	if ok, wait := p.clientLimit.Allow(endpoint + "\x00" + clientID); !ok {
 		p.metrics.RateLimited(endpoint)
-		return &rateLimited{wait}
+		return &rateLimited{wait, "Too many requests from this client"}
 	}
 	return nil
 }
@@ -73,7 +77,7 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err er
 	if errors.As(err, &limited) {
 		secs := int(limited.retryAfter/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		rfc = fosite.ErrTemporarilyUnavailable.WithHintf("Too many requests from this client; retry in %d seconds.", secs)
+		rfc = fosite.ErrTemporarilyUnavailable.WithHintf("%s; retry in %d seconds.", limited.what, secs)
 		rfc.CodeField = http.StatusTooManyRequests
 	}
 	desc := rfc.GetDescription()

@@ -11,9 +11,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
-// maxFormBytes bounds the body of a protocol request; fosite uses the same.
-const maxFormBytes = 1 << 20
-
 // Introspect serves token introspection (RFC 7662). The caller must
 // authenticate as a confidential client, by any method it is registered
 // for; a bearer token is not accepted as credentials, so that holding one
@@ -38,7 +35,6 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) string {
 	if r.Method != http.MethodPost {
 		return refuse(fosite.ErrInvalidRequest.WithHint("Use POST."))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		return refuse(fosite.ErrInvalidRequest.WithHint("The body must be a form (application/x-www-form-urlencoded)."))
 	}

@@ -36,7 +36,6 @@ type logoutRequest struct {
 // exactly, with state; otherwise the user is told they signed out.
 func (p *Provider) EndSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		p.logoutProblem(w, "The sign-out request could not be read.")
 		return

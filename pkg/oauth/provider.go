@@ -23,7 +23,11 @@
 //     503 when the database is unreachable (errors.go);
 //   - the authorization endpoint decides when the user must sign in or
 //     consent, hands over to the pages of pkg/ui, and adds RFC 9207 iss to
-//     every answer (authorize.go);
+//     every answer (authorize.go); what a request keeps while the user
+//     signs in is only the parameters the flow uses, each of bounded
+//     length (authorize_bounds.go);
+//   - failed client authentications are limited per client ID and address
+//     (authenticateClient);
 //   - userinfo and RP-initiated logout, which fosite does not provide
 //     (userinfo.go, logout.go).
 //
@@ -63,6 +67,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
+	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -100,6 +105,10 @@ type Config struct {
 	// to each of the token, introspection and revocation endpoints of this
 	// node; 0 is no limit.
 	ClientRateLimit int
+	// ClientAuthFailureLimit is how many failed authentications per minute
+	// each client ID may have from each address at those endpoints on this
+	// node; 0 is no limit.
+	ClientAuthFailureLimit int
 }
 
 // Deps are what the provider works with.
@@ -136,7 +145,11 @@ type Observer interface {
 	// "error" (Latchkey's side failed).
 	Introspected(result string)
 	// RateLimited is told of each request refused because its client is
-	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke".
+	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke";
+	// because its address is over the limit on parking authorization
+	// requests: "authorize"; or because the client ID it names has failed
+	// to authenticate from its address ClientAuthFailureLimit times:
+	// "client_auth".
 	RateLimited(endpoint string)
 	// RefreshTokenReused is told of each spent refresh token presented
 	// again, which revokes its grant.
@@ -252,7 +265,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 	).(*fosite.Fosite)
 	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
-	fc.ClientAuthenticationStrategy = authenticateClient(f)
+	fc.ClientAuthenticationStrategy = authenticateClient(f, ratelimit.New(cfg.ClientAuthFailureLimit, time.Minute), metrics)
 	return &Provider{
 		fosite:      f,
 		store:       store,
@@ -271,26 +284,52 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}, nil
 }
 
-// authenticateClient is fosite's client authentication with three
-// additions for private_key_jwt. An assertion that lives longer than a few
-// minutes is refused before fosite stores anything of it, and fosite runs
-// knowing which client the assertion names, so that jti values are kept
-// per client (checkAssertion). And for an assertion that has expired or is
-// not valid yet, fosite v0.49 returns the bare JWT validation error, which
-// is no RFC 6749 error and would be answered as a server_error; every such
-// failure is the client's, so it is invalid_client (RFC 7523 §3.2).
-func authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
-	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+// authenticateClient is fosite's client authentication, which every
+// endpoint that authenticates clients (token, introspection, revocation)
+// goes through, with these additions.
+//
+// Failures are limited: each client ID, as the request claims it, may fail
+// failures' number of times a minute from each address. The attempt is
+// reserved before the credentials are checked and given back when they
+// prove right, so that a parallel burst of guesses gets no more checks
+// than the limit; over it, the request is refused unchecked (a
+// *rateLimited, 429), the right secret included, since checking it would
+// tell a guesser when a guess is right. It costs one reservation, and one
+// refund when the client authenticates, and no database round trip.
+//
+// For private_key_jwt, an assertion that lives longer than a few minutes
+// is refused before fosite stores anything of it, and fosite runs knowing
+// which client the assertion names, so that jti values are kept per client
+// (checkAssertion). And for an assertion that has expired or is not valid
+// yet, fosite v0.49 returns the bare JWT validation error, which is no RFC
+// 6749 error and would be answered as a server_error; every such failure
+// is the client's, so it is invalid_client (RFC 7523 §3.2).
+func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics Observer) fosite.ClientAuthenticationStrategy {
+	authenticate := func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		ctx, err := checkAssertion(ctx, form, time.Now())
 		if err != nil {
 			return nil, err
 		}
 		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
 		var rfc *fosite.RFC6749Error
-		if err == nil || errors.As(err, &rfc) || !assertionTimeErrors[err.Error()] {
-			return c, err
+		if err != nil && !errors.As(err, &rfc) && assertionTimeErrors[err.Error()] {
+			err = fosite.ErrInvalidClient.WithHint("The client assertion is expired or not valid yet.").WithWrap(err).WithDebug(err.Error())
 		}
-		return nil, fosite.ErrInvalidClient.WithHint("The client assertion is expired or not valid yet.").WithWrap(err).WithDebug(err.Error())
+		return c, err
+	}
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		attempt, ok, wait := failures.Reserve(ratelimit.AddressKey(server.ClientIP(ctx)) + "\x00" + claimedClientID(r, form))
+		if !ok {
+			metrics.RateLimited("client_auth")
+			return nil, &rateLimited{wait, "Too many failed authentications for this client from this address"}
+		}
+		c, err := authenticate(ctx, r, form)
+		// Only the client's own failure counts: not an outage, nor a
+		// malformed request, which costs no check.
+		if err == nil || protocolError(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
+			attempt.Refund()
+		}
+		return c, err
 	}
 }
 

@@ -21,21 +21,21 @@ var assertionAlgorithms = func() []jose.SignatureAlgorithm {
 	return out
 }()
 
-// authenticatedClientID is the client a request authenticated as, read as
-// fosite reads it: HTTP Basic, else client_id, else the subject of a
-// private_key_jwt assertion. Call it only once authentication succeeded,
-// when the claim is known to be true.
-func authenticatedClientID(r *http.Request) string {
+// claimedClientID is the client a request claims to be, read as fosite
+// reads it: HTTP Basic, else client_id in form, else the subject of a
+// private_key_jwt assertion. Until authentication succeeds it is only a
+// claim: good for limiting failures per client ID, not for trusting.
+func claimedClientID(r *http.Request, form url.Values) string {
 	if id, _, ok := r.BasicAuth(); ok {
 		if decoded, err := url.QueryUnescape(id); err == nil {
 			return decoded
 		}
 		return id
 	}
-	if id := r.PostForm.Get("client_id"); id != "" {
+	if id := form.Get("client_id"); id != "" {
 		return id
 	}
-	if tok, err := jwt.ParseSigned(r.PostForm.Get("client_assertion"), assertionAlgorithms); err == nil {
+	if tok, err := jwt.ParseSigned(form.Get("client_assertion"), assertionAlgorithms); err == nil {
 		var claims jwt.Claims
 		if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
 			return claims.Subject
@@ -63,7 +63,9 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 			// The client authenticated: count the request against it, and
 			// if it is over its limit undo the revocation (the guard rolls
 			// back) so that a retry does the whole of it.
-			if err = p.limit("revoke", authenticatedClientID(r)); err == nil {
+			// NewRevocationRequest authenticated the client: its claim is
+			// true.
+			if err = p.limit("revoke", claimedClientID(r, r.PostForm)); err == nil {
 				err = p.store.Commit(txCtx)
 			}
 		}

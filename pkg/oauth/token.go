@@ -20,7 +20,6 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx, release := postgres.GuardTransactions(r.Context())
 	defer release()
 
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	// fosite answers a grant it has no handler for with a bare
 	// invalid_request; RFC 6749 §5.2 has a code for it. A body that does not
 	// parse is left to fosite to report.

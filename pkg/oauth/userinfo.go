@@ -80,7 +80,6 @@ func bearerToken(w http.ResponseWriter, r *http.Request) string {
 		return strings.TrimSpace(token)
 	}
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err == nil {
 			return r.PostForm.Get("access_token")
 		}

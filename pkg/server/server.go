@@ -1,7 +1,9 @@
 // Package server runs Latchkey's HTTP listeners: it builds routers with the
 // middleware every response needs (request IDs, access logs, panic recovery,
 // security headers, and when asked, metrics and a trace span per request),
-// serves /healthz and /readyz, and shuts down gracefully.
+// serves /healthz and /readyz, and shuts down gracefully. It also holds
+// the policy on request bodies that every route of a listener shares
+// (BodyPolicy): their size, and on the public listener their media type.
 //
 // What each listener serves is decided in cmd/latchkey, which mounts the
 // domain packages' handlers on the routers made here.
@@ -49,6 +51,9 @@ type Options struct {
 	// calls) descend from. Nil installs nothing, so tracing that is off
 	// costs nothing.
 	Tracer trace.TracerProvider
+	// Bodies is which request bodies the listener takes, enforced on every
+	// route (BodyPolicy). The zero value takes any.
+	Bodies BodyPolicy
 }
 
 // Observer is told of each request a router answered, once its handler
@@ -87,6 +92,9 @@ func NewRouter(opts Options) *chi.Mux {
 		securityHeaders(opts.HSTS),
 		observe(r, opts.Logger, opts.Observer),
 		recoverPanics(opts.Logger),
+		// Last, so that refusals are logged, observed and traced like
+		// any answer, and first of all that touches the body.
+		limitBodies(opts.Bodies),
 	)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, status{Status: "ok"})

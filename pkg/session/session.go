@@ -3,13 +3,14 @@
 //
 // # Browser sessions
 //
-// Session data lives in Postgres through github.com/alexedwards/scs; the
-// browser holds only a random 256-bit token, in a cookie that is HttpOnly,
-// SameSite=Lax, and under https Secure and __Host- prefixed. Signing in
-// issues a new token (no session fixation) and records the sign-in, named
-// by sid, in browser_sessions. A session counts only while that record
-// stands, so deleting it (sign-out, "sign out everywhere", disabling the
-// user) ends the session on every node at once.
+// Session data lives in Postgres through github.com/alexedwards/scs, under
+// the SHA-256 digest of a random 256-bit token that only the browser holds,
+// in a cookie that is HttpOnly, SameSite=Lax, and under https Secure and
+// __Host- prefixed. Signing in issues a new token (no session fixation)
+// and records the sign-in, named by sid, in browser_sessions. A session
+// counts only while that record stands, so deleting it (sign-out, "sign
+// out everywhere", disabling the user) ends the session on every node at
+// once.
 //
 // # Pending authorization requests
 //
@@ -17,6 +18,13 @@
 // or consents, under a random handle that the login and consent pages carry.
 // The request's parameters never leave the server, so the pages cannot be
 // used to alter them, and the handle means nothing in another browser.
+//
+// Parking stores what an anonymous caller sent, so it is bounded: each
+// address may park Config.ParkRateLimit requests a minute on a node, a
+// browser holds at most maxPending of them, and a session that holds only
+// parked requests, nobody signed in, lives only as long as they do
+// (pendingTTL), not for the idle timeout. What each request holds is
+// bounded by the protocol layer, which parks only the parameters it uses.
 package session
 
 import (
@@ -33,6 +41,8 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -108,6 +118,20 @@ type Config struct {
 	// ErrorPage answers a request whose session cannot be loaded or saved,
 	// typically because the database is unreachable.
 	ErrorPage func(http.ResponseWriter, *http.Request, error)
+	// ParkRateLimit is how many requests a minute each client address
+	// (server.ClientIP; IPv6 per /64) may park on this node; 0 is no
+	// limit.
+	ParkRateLimit int
+}
+
+// ParkLimitError is Park's refusal of an address over ParkRateLimit.
+type ParkLimitError struct {
+	// RetryAfter is how long until the address may park again.
+	RetryAfter time.Duration
+}
+
+func (e *ParkLimitError) Error() string {
+	return "session: too many authorization requests from this address; retry in " + e.RetryAfter.String()
 }
 
 // Auditor records changes with their audit events (pkg/audit).
@@ -117,10 +141,11 @@ type Auditor interface {
 
 // Manager keeps browser sessions.
 type Manager struct {
-	scs      *scs.SessionManager
-	store    *postgres.Store
-	audit    Auditor
-	lifetime time.Duration
+	scs       *scs.SessionManager
+	store     *postgres.Store
+	audit     Auditor
+	lifetime  time.Duration
+	parkLimit *ratelimit.Limiter
 }
 
 // NewManager returns a Manager keeping sessions in store and recording
@@ -128,6 +153,11 @@ type Manager struct {
 func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s := scs.New()
 	s.Store = store.SessionStore()
+	// The sessions table holds SHA-256 digests of the tokens, never the
+	// tokens: a copy of the database, or a read of the table, yields no
+	// cookie that works. The token is 256 random bits, so a fast digest is
+	// as good as a slow one (as for client secrets).
+	s.HashTokenInStore = true
 	if cfg.ErrorPage != nil {
 		s.ErrorFunc = cfg.ErrorPage
 	}
@@ -143,7 +173,8 @@ func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s.Cookie.Secure = cfg.Secure
 	s.Cookie.SameSite = http.SameSiteLaxMode
 	s.Cookie.Persist = true
-	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime}
+	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime,
+		parkLimit: ratelimit.New(cfg.ParkRateLimit, time.Minute)}
 }
 
 // Handler loads the browser's session for next and saves it afterwards.
@@ -181,7 +212,8 @@ func (m *Manager) Current(ctx context.Context) (Auth, bool, error) {
 }
 
 // SignIn starts a sign-in for userID, proven by amr, on this browser: a new
-// session token, a new sid, and a record of it.
+// session token, a new sid, and a record of it, with the browser's user
+// agent (from r) and address (server.ClientIP).
 func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
 	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		// Signing in again, or as someone else, replaces the old sign-in.
@@ -203,7 +235,9 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 				AMR:       amr,
 				ExpiresAt: time.Now().Add(m.lifetime),
 				UserAgent: r.UserAgent(),
-				IP:        r.RemoteAddr,
+				// As the audit log and the rate limits see it: the client's
+				// address, from a trusted proxy's X-Forwarded-For.
+				IP: server.ClientIP(ctx),
 			})
 	})
 	if err != nil {
@@ -270,8 +304,15 @@ func (m *Manager) SignOut(ctx context.Context) error {
 }
 
 // Park keeps an authorization request for the user to act on and returns
-// its handle.
-func (m *Manager) Park(ctx context.Context, params url.Values) string {
+// its handle. An address over ParkRateLimit gets a *ParkLimitError and
+// parks nothing. On a browser where nobody is signed in, the session is
+// given the parked request's life (pendingTTL) from now: without it, a
+// caller who never signs in would leave a row for the idle timeout.
+// Signing in gives the session its full lifetime again.
+func (m *Manager) Park(ctx context.Context, params url.Values) (string, error) {
+	if ok, wait := m.parkLimit.Allow(ratelimit.AddressKey(server.ClientIP(ctx))); !ok {
+		return "", &ParkLimitError{RetryAfter: wait}
+	}
 	pending := m.pending(ctx)
 	if len(pending) >= maxPending {
 		var oldest string
@@ -285,7 +326,10 @@ func (m *Manager) Park(ctx context.Context, params url.Values) string {
 	handle := rand.Text()
 	pending[handle] = Pending{Params: params, Started: time.Now()}
 	m.scs.Put(ctx, pendingKey, pending)
-	return handle
+	if _, signedIn := m.scs.Get(ctx, authKey).(Auth); !signedIn {
+		m.scs.SetDeadline(ctx, time.Now().Add(pendingTTL))
+	}
+	return handle, nil
 }
 
 // Pending returns the parked request with the given handle.

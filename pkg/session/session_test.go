@@ -45,7 +45,12 @@ func newSite(t *testing.T, cfg session.Config) *site {
 	m := session.NewManager(store, audit.New(store, slog.New(slog.DiscardHandler)), cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/park", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(m.Park(r.Context(), url.Values{"client_id": {"app"}})))
+		handle, err := m.Park(r.Context(), url.Values{"client_id": {"app"}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
+		_, _ = w.Write([]byte(handle))
 	})
 	mux.HandleFunc("/signin", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := m.SignIn(r.Context(), r, u.ID, []string{"pwd"}); err != nil {

@@ -31,18 +31,31 @@ const (
 	listenerProbe = 10 * time.Second
 	// listenerRetry is the pause before reconnecting a failed listener.
 	listenerRetry = time.Second
+	// maxMisses bounds the unknown IDs remembered, which an attacker
+	// chooses: at most MaxIDLen bytes each, so a few megabytes.
+	maxMisses = 10_000
 )
 
 // clientCache keeps the clients this node has loaded, because every token
 // and introspection request authenticates one and the row almost never
 // changes. It is trusted only while this node listens on clientsChannel:
-// each change to a client is announced in the transaction that makes it, and
-// the announcement evicts the client here. While the listener is down the
-// cache is empty and bypassed, so a stale client can outlive a change only
-// for as long as a notification takes to arrive.
+// each change to a client, its creation included, is announced in the
+// transaction that makes it, and the announcement evicts the client here.
+// While the listener is down the cache is empty and bypassed, so a stale
+// client can outlive a change only for as long as a notification takes to
+// arrive.
+//
+// It also remembers IDs that name no client (misses), so that requests
+// naming random client IDs cost no query each. Misses are trusted and
+// evicted like clients, and are at most maxMisses: past that, each new
+// one takes the place of an old one, which only costs that one a query
+// again.
 type clientCache struct {
 	mu      sync.Mutex
 	entries map[string]cachedClient
+	// misses holds, for each ID remembered as no client's, when that
+	// stops being trusted.
+	misses map[string]time.Time
 	// gen changes with every eviction and every (re)connection; a load that
 	// started under another generation may have read a row older than an
 	// eviction, so it is not stored.
@@ -55,14 +68,22 @@ type cachedClient struct {
 	expires time.Time
 }
 
-func (cc *clientCache) get(id string) (*client.Client, bool) {
+// get returns the cached client with id, or a nil client for an ID
+// remembered as no client's; ok is false when the cache cannot say.
+func (cc *clientCache) get(id string) (c *client.Client, ok bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	e, ok := cc.entries[id]
-	if !ok || !cc.live || time.Now().After(e.expires) {
+	if !cc.live {
 		return nil, false
 	}
-	return e.c, true
+	now := time.Now()
+	if e, found := cc.entries[id]; found && now.Before(e.expires) {
+		return e.c, true
+	}
+	if expires, missed := cc.misses[id]; missed && now.Before(expires) {
+		return nil, true
+	}
+	return nil, false
 }
 
 // generation returns the current generation, to hand to put after a load.
@@ -84,10 +105,30 @@ func (cc *clientCache) put(c *client.Client, gen uint64) {
 	cc.entries[c.ID] = cachedClient{c: c, expires: time.Now().Add(clientCacheTTL)}
 }
 
+// putMiss remembers that no client has id, as a load under gen found.
+func (cc *clientCache) putMiss(id string, gen uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.live || gen != cc.gen {
+		return
+	}
+	if cc.misses == nil {
+		cc.misses = map[string]time.Time{}
+	}
+	if _, known := cc.misses[id]; !known && len(cc.misses) >= maxMisses {
+		for old := range cc.misses { // an arbitrary one: map order is random
+			delete(cc.misses, old)
+			break
+		}
+	}
+	cc.misses[id] = time.Now().Add(clientCacheTTL)
+}
+
 func (cc *clientCache) evict(id string) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	delete(cc.entries, id)
+	delete(cc.misses, id)
 	cc.gen++
 }
 
@@ -96,19 +137,29 @@ func (cc *clientCache) evict(id string) {
 func (cc *clientCache) setLive(live bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	cc.entries = nil
+	cc.entries, cc.misses = nil, nil
 	cc.live = live
 	cc.gen++
 }
 
 // cachedClient returns a client for the hot path, from the cache when it
-// can be trusted and from the database otherwise.
+// can be trusted and from the database otherwise, or client.ErrNotFound.
+// An ID longer than any client's is not looked up at all.
 func (s *Store) cachedClient(ctx context.Context, id string) (*client.Client, error) {
+	if len(id) > client.MaxIDLen {
+		return nil, client.ErrNotFound
+	}
 	if c, ok := s.clients.get(id); ok {
+		if c == nil {
+			return nil, client.ErrNotFound
+		}
 		return c, nil
 	}
 	gen := s.clients.generation()
 	c, err := s.ClientByID(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		s.clients.putMiss(id, gen)
+	}
 	if err != nil {
 		return nil, err
 	}

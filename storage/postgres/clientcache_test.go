@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
@@ -167,4 +171,80 @@ func TestWithoutAListenerEveryLookupReadsTheDatabase(t *testing.T) {
 	if cachedNow(t, a, url, c.ID, string(c.SecretHash)) {
 		t.Fatal("a store without a change listener served a client from memory")
 	}
+}
+
+// tracedNode is node, listening, with every database call made within a
+// traced context recorded, so that a test can count them.
+func tracedNode(t *testing.T, url string) (*postgres.Store, *tracetest.SpanRecorder) {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	s, err := postgres.Open(url, postgres.Options{Tracer: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ListenForChanges(ctx, slog.New(slog.DiscardHandler), func() {})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, rec
+}
+
+// clientQueries counts the queries rec saw that read a client by ID.
+func clientQueries(rec *tracetest.SpanRecorder) int {
+	n := 0
+	for _, s := range rec.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == semconv.DBQueryTextKey && strings.Contains(a.Value.AsString(), "FROM clients c WHERE c.id = $1") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestUnknownClientIDsCostOneQueryUntilTheClientIsCreated(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	a, rec := tracedNode(t, url)
+	b := node(t, url, true)
+	known := newSecretClient(t, b)
+	eventually(t, "node A's cache to be on", func() bool { return cachedNow(t, a, url, known.ID, string(known.SecretHash)) })
+
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(t.Context(), "lookups")
+	defer span.End()
+	lookup := func(s *postgres.Store, id string) error {
+		_, err := s.GetClient(ctx, id)
+		return err
+	}
+	for range 20 {
+		if err := lookup(a, "ghost"); !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("an unknown client: %v, want not found", err)
+		}
+	}
+	if n := clientQueries(rec); n != 1 {
+		t.Fatalf("20 lookups of an unknown ID made %d queries, want 1", n)
+	}
+	if err := lookup(a, strings.Repeat("g", client.MaxIDLen+1)); !errors.Is(err, fosite.ErrNotFound) || clientQueries(rec) != 1 {
+		t.Fatalf("an ID longer than any client's: %v after %d queries, want not found without a query", err, clientQueries(rec))
+	}
+
+	// Node B creates the client: B finds it at once though it looked for
+	// it before, and A as soon as the announcement arrives.
+	if err := lookup(b, "ghost"); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatal(err)
+	}
+	c := &client.Client{ID: "ghost", GrantTypes: []string{client.GrantClientCredentials}}
+	c.Normalize()
+	if err := b.CreateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if err := lookup(b, "ghost"); err != nil {
+		t.Fatalf("the node that created the client does not find it: %v", err)
+	}
+	eventually(t, "node A to find the new client", func() bool { return lookup(a, "ghost") == nil })
 }

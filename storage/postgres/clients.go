@@ -20,21 +20,27 @@ var _ client.Store = (*Store)(nil)
 
 // clientColumns selects a client from the clients table aliased c, as
 // clientRow scans it.
-const clientColumns = `c.id, c.metadata, c.secret_hash, c.previous_secret_hash, c.previous_secret_expires_at, c.created_at, c.updated_at`
+const clientColumns = `c.id, c.metadata, c.secret_hash, c.previous_secret_hash, c.previous_secret_expires_at, c.secret_rotated_at, c.created_at, c.updated_at`
 
-// CreateClient stores a new client. It returns client.ErrExists if the ID
+// CreateClient stores a new client, and tells every node, which may
+// remember its ID as no client's. It returns client.ErrExists if the ID
 // is taken.
 func (s *Store) CreateClient(ctx context.Context, c *client.Client) error {
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
 	meta, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	err = s.db(ctx).QueryRow(ctx, `INSERT INTO clients (id, name, metadata, secret_hash, previous_secret_hash, previous_secret_expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at, updated_at`,
-		c.ID, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt),
-	).Scan(&c.CreatedAt, &c.UpdatedAt)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO clients (id, name, metadata, secret_hash, previous_secret_hash, previous_secret_expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at, updated_at`,
+			c.ID, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt),
+		).Scan(&c.CreatedAt, &c.UpdatedAt); err != nil {
+			return err
+		}
+		return announceClientChange(ctx, tx, c.ID)
+	})
+	// This node forgets a miss at once; the others on commit.
+	s.clients.evict(c.ID)
 	if isUniqueViolation(err) {
 		return client.ErrExists
 	}
@@ -138,9 +144,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 		}
 		updated = c
 		if err := tx.QueryRow(ctx, `UPDATE clients SET name = $2, metadata = $3, secret_hash = $4,
-			previous_secret_hash = $5, previous_secret_expires_at = $6, updated_at = now()
+			previous_secret_hash = $5, previous_secret_expires_at = $6, secret_rotated_at = $7, updated_at = now()
 			WHERE id = $1 RETURNING updated_at`,
-			id, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt),
+			id, c.Name, meta, c.SecretHash, c.PreviousSecretHash, nullTime(c.PreviousSecretExpiresAt), nullTime(c.SecretRotatedAt),
 		).Scan(&c.UpdatedAt); err != nil {
 			return err
 		}
@@ -206,13 +212,13 @@ func scanClient(row pgx.CollectableRow) (*client.Client, error) {
 
 // clientRow receives the columns clientColumns selects.
 type clientRow struct {
-	c       client.Client
-	meta    []byte
-	prevExp *time.Time
+	c                client.Client
+	meta             []byte
+	prevExp, rotated *time.Time
 }
 
 func (cr *clientRow) fields() []any {
-	return []any{&cr.c.ID, &cr.meta, &cr.c.SecretHash, &cr.c.PreviousSecretHash, &cr.prevExp, &cr.c.CreatedAt, &cr.c.UpdatedAt}
+	return []any{&cr.c.ID, &cr.meta, &cr.c.SecretHash, &cr.c.PreviousSecretHash, &cr.prevExp, &cr.rotated, &cr.c.CreatedAt, &cr.c.UpdatedAt}
 }
 
 // client decodes the metadata around the columns, which are authoritative.
@@ -224,6 +230,9 @@ func (cr *clientRow) client() (*client.Client, error) {
 	c.ID, c.CreatedAt, c.UpdatedAt = cr.c.ID, cr.c.CreatedAt, cr.c.UpdatedAt
 	if cr.prevExp != nil {
 		c.PreviousSecretExpiresAt = *cr.prevExp
+	}
+	if cr.rotated != nil {
+		c.SecretRotatedAt = *cr.rotated
 	}
 	return &c, nil
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // sweptTables are the tables whose rows expire, with the column that says
-// when. Every one has an index on that column.
+// when. Every one has an index on that column, as audit_events has on at.
 var sweptTables = []struct{ table, expiry string }{
 	{string(accessTokens), "expires_at"},
 	{string(refreshTokens), "expires_at"},
@@ -22,29 +22,41 @@ var sweptTables = []struct{ table, expiry string }{
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 }
 
-// Sweep deletes rows that expired before cutoff, batch rows per statement,
-// so that no statement holds locks for long or bloats one transaction, and
-// returns how many it deleted from each table.
+// auditEvents is the audit log's table, whose rows do not expire by
+// themselves: they are kept for a retention period, from their time.
+const auditEvents = "audit_events"
+
+// Sweep deletes rows that expired before now, and audit events recorded
+// more than auditRetention before it (none when it is 0), batch rows per
+// statement, so that no statement holds locks for long or bloats one
+// transaction, and returns how many it deleted from each table.
 //
 // A used or revoked token keeps its row until its own expiry, so presenting
 // a spent refresh token is recognised as reuse for as long as the token
 // could otherwise have worked. Several nodes may sweep at once: each skips
 // the rows another is deleting.
-func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (map[string]int64, error) {
+func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetention time.Duration) (map[string]int64, error) {
 	deleted := map[string]int64{}
-	for _, t := range sweptTables {
+	sweep := func(table, column string, cutoff time.Time) error {
 		for {
 			if err := ctx.Err(); err != nil {
-				return deleted, err
+				return err
 			}
-			n, err := s.sweepBatch(ctx, t.table, t.expiry, cutoff, batch)
-			deleted[t.table] += n
-			if err != nil {
-				return deleted, err
+			n, err := s.sweepBatch(ctx, table, column, cutoff, batch)
+			deleted[table] += n
+			if err != nil || n < int64(batch) {
+				return err
 			}
-			if n < int64(batch) {
-				break
-			}
+		}
+	}
+	for _, t := range sweptTables {
+		if err := sweep(t.table, t.expiry, now); err != nil {
+			return deleted, err
+		}
+	}
+	if auditRetention > 0 {
+		if err := sweep(auditEvents, "at", now.Add(-auditRetention)); err != nil {
+			return deleted, err
 		}
 	}
 	return deleted, nil

@@ -6,8 +6,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/latchkey/latchkey/migrations"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -120,5 +125,76 @@ func TestConcurrentMigrationsAllSucceed(t *testing.T) {
 	}
 	if !st.UpToDate() {
 		t.Fatalf("status after concurrent migrations = %+v, want up to date", st)
+	}
+}
+
+func TestUpgradingToHashedSessionTokensKeepsBrowsersSignedIn(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := pgtest.EmptyURL(t)
+	m, err := migrate.NewMigrator(ctx, connect(t, url), "public.schema_version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadMigrations(migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	var hardening int32
+	for _, mig := range m.Migrations {
+		if mig.Name == "008_hardening.sql" {
+			hardening = mig.Sequence
+		}
+	}
+	if err := m.MigrateTo(ctx, hardening-1); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	sessions := func(hashed bool) *scs.SessionManager {
+		s := scs.New()
+		s.Store = pgxstore.NewWithCleanupInterval(pool, 0)
+		s.HashTokenInStore = hashed
+		return s
+	}
+
+	// A browser signs in before the upgrade, when tokens were stored as
+	// they are.
+	before := sessions(false)
+	sctx, err := before.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.Put(sctx, "user", "ada")
+	token, _, err := before.Commit(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := m.MigrateTo(ctx, hardening); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := pool.QueryRow(ctx, `SELECT token FROM sessions`).Scan(&stored); err != nil || stored == token {
+		t.Fatalf("after the upgrade the table holds %q (err %v), want a digest of the token", stored, err)
+	}
+	after := sessions(true)
+	sctx, err = after.Load(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.GetString(sctx, "user"); got != "ada" {
+		t.Fatalf("after the upgrade the browser's cookie finds %q, want its session", got)
+	}
+
+	// Going back down cannot turn digests into tokens: the sessions go.
+	if err := m.MigrateTo(ctx, hardening-1); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("after migrating down %d sessions are left (err %v), want none", left, err)
 	}
 }

@@ -76,7 +76,7 @@ func TestJanitorDeletesExpiredRowsAndKeepsReuseEvidence(t *testing.T) {
 	must(s.CreateRefreshTokenSession(ctx, "rt-spent", "at-live", grant(c, "f2", future)))
 	must(s.RotateRefreshToken(ctx, "f2", "rt-spent"))
 
-	deleted, err := s.Sweep(ctx, time.Now(), 1) // batches of one: the loop must go on
+	deleted, err := s.Sweep(ctx, time.Now(), 1, 0) // batches of one: the loop must go on
 	must(err)
 	for table, want := range map[string]int64{
 		"oauth_access_tokens": 1, "oauth_refresh_tokens": 1, "oauth_authorization_codes": 1, "oauth_client_assertion_jtis": 1,
@@ -101,7 +101,7 @@ func TestJanitorDeletesExpiredRowsAndKeepsReuseEvidence(t *testing.T) {
 	if err := s.AssertionJTIUsed(ctx, c.ID, "jti-live"); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Errorf("live jti forgotten: %v", err)
 	}
-	if again, err := s.Sweep(ctx, time.Now(), 100); err != nil || sum(again) != 0 {
+	if again, err := s.Sweep(ctx, time.Now(), 100, 0); err != nil || sum(again) != 0 {
 		t.Errorf("second sweep deleted %v (err %v), want nothing", again, err)
 	}
 }
