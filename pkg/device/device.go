@@ -97,7 +97,9 @@ func (c *Cookies) Remember(w http.ResponseWriter, r *http.Request, email string)
 		}
 	}
 	plain, _ := json.Marshal(entries) // a slice of plain structs always encodes
-	http.SetCookie(w, &http.Cookie{
+	// Secure follows the issuer's scheme: http is allowed only for a
+	// localhost issuer, where browsers drop Secure cookies.
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure whenever the issuer is https; HttpOnly and SameSite always
 		Name:     c.name,
 		Value:    base64.RawURLEncoding.EncodeToString(c.box.Seal(plain, aad)),
 		Path:     "/",

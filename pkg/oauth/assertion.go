@@ -12,7 +12,7 @@ import (
 )
 
 // jwtBearer is client_assertion_type for private_key_jwt (RFC 7523 §2.2).
-const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" // #nosec G101 -- a registered URN, not a credential
 
 // How long a private_key_jwt assertion may live. RFC 7523 §3 leaves the
 // limit to the server; an assertion is made for one request, and each one
