@@ -24,9 +24,9 @@ type Grant struct {
 	// IssuedAt is when the token was requested and issued.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// Client is the token's client as it is now: the lookup that found the
-	// token read the client's row with it, so a change made since the
-	// token was issued (a scope taken away, the secret rotated) shows here.
+	// Client is the token's client as it is now, read from the database
+	// for this call, so that a change made since the token was issued (a
+	// scope taken away, the secret rotated) shows here at once.
 	Client *client.Client
 }
 
@@ -44,7 +44,15 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (Grant, 
 	case err != nil, use != fosite.AccessToken:
 		return Grant{}, ErrInvalidToken
 	}
-	c, _ := ar.GetClient().(*client.Client)
+	// Not the client the token lookup found, which may come from this
+	// node's cache: admin power is judged on the row as it is this moment.
+	c, err := p.store.ClientByID(ctx, ar.GetClient().GetID())
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return Grant{}, ErrInvalidToken
+	case err != nil:
+		return Grant{}, err
+	}
 	return Grant{
 		ClientID:  ar.GetClient().GetID(),
 		Subject:   ar.GetSession().GetSubject(),

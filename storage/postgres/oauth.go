@@ -175,9 +175,8 @@ func (s *Store) insertAsync(ctx context.Context, insert string, args []any) erro
 	return s.pool.SendBatch(ctx, b).Close()
 }
 
-// getToken loads the request stored under signature, together with its
-// client in the same round trip, and decodes its session into session. It
-// returns fosite.ErrNotFound for an unknown signature, and for a refresh
+// getToken loads the request stored under signature, with its client, and
+// decodes its session into session. It returns fosite.ErrNotFound for an unknown signature, and for a refresh
 // token or code that was revoked (wrapping ErrRefreshTokenRevoked or
 // ErrCodeRevoked); and the request with fosite.ErrInactiveToken for one
 // that was used (or, for other tokens, revoked). A nil session (fosite's
@@ -196,20 +195,21 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 	if t.recordsRevocation() {
 		revokedColumn = `t.revoked_at IS NOT NULL`
 	}
-	rows, err := s.db(ctx).Query(ctx, `SELECT t.request_id, t.requested_at, t.active, `+revokedColumn+`, t.request, t.session,
-			`+clientColumns+`
-		FROM `+string(t)+` t JOIN clients c ON c.id = t.client_id WHERE t.signature = $1`, signature)
+	var clientID string
+	err := s.db(ctx).QueryRow(ctx, `SELECT t.request_id, t.requested_at, t.active, `+revokedColumn+`, t.request, t.session, t.client_id
+		FROM `+string(t)+` t WHERE t.signature = $1`, signature).Scan(&r.ID, &r.RequestedAt, &active, &revoked, &reqJSON, &sessJSON, &clientID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fosite.ErrNotFound
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
 	}
-	c, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (*client.Client, error) {
-		var cr clientRow
-		if err := row.Scan(append([]any{&r.ID, &r.RequestedAt, &active, &revoked, &reqJSON, &sessJSON}, cr.fields()...)...); err != nil {
-			return nil, err
-		}
-		return cr.client()
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
+	// The client comes from the cache, which every change to a client
+	// evicts on every node (clientcache.go): decoding its metadata for
+	// each token looked up was the largest cost of introspection. A token
+	// whose client is gone is gone with it (the rows cascade).
+	c, err := s.cachedClient(ctx, clientID)
+	if errors.Is(err, client.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
