@@ -28,7 +28,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/pkg/tracing"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -85,11 +85,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Window:          cfg.MFAFailureWindow,
 		LockoutFailures: int(cfg.LockoutFailures),
 	}, auditLog)
-	// The pages need the sessions and the sessions answer their own
-	// failures with a page; the closure ties the knot.
-	var webUI *ui.UI
-	sessions := session.NewManager(store, auditLog, session.Config{
-		ErrorPage:     func(w http.ResponseWriter, r *http.Request, err error) { webUI.ErrorPage(w, r, err) },
+	sessions := signin.NewSessions(store, auditLog, signin.SessionConfig{
 		Secure:        issuer.Scheme == "https",
 		IdleTimeout:   cfg.SessionIdleTimeout,
 		Lifetime:      cfg.SessionLifetime,
@@ -106,17 +102,27 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
-	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Sessions: sessions, Users: users, MFA: mfa, Pages: pages,
-		Roles: roleManager, Audit: auditLog, Metrics: nodeMetrics})
+	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
+		Audit: auditLog, Metrics: nodeMetrics})
 	if err != nil {
 		return nil, err
 	}
-	webUI = &ui.UI{Pages: pages, Sessions: sessions, Users: users, MFA: mfa, Store: store, Logger: logger, Base: base,
+	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+	browserSignIn := &signin.Service{
+		Protocol:     provider,
+		Users:        users,
+		MFA:          mfa,
+		Clients:      clients,
+		Sessions:     sessions,
 		Devices:      device.New(box, issuer.Scheme == "https"),
+		Pages:        pages,
 		FailureLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute),
 		AttemptLimit: ratelimit.New(int(cfg.SignInAttemptLimit), time.Minute),
 		ReauthWindow: cfg.ReauthWindow,
-		Metrics:      nodeMetrics}
+		Logger:       logger,
+		Base:         base,
+		Metrics:      nodeMetrics,
+	}
 
 	opts := server.Options{
 		Logger: logger,
@@ -156,16 +162,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Handle(ui.StaticPath+"/*", ui.Static(base))
-	// What the browser does goes through its session.
-	protocol.Group(func(r chi.Router) {
-		r.Use(sessions.Handler)
-		r.Get(discovery.AuthorizationPath, provider.Authorize)
-		r.Post(discovery.AuthorizationPath, provider.Authorize)
-		r.Get(discovery.AuthorizationResumePath, provider.Resume)
-		r.Get(discovery.EndSessionPath, provider.EndSession)
-		r.Post(discovery.EndSessionPath, provider.EndSession)
-		webUI.Register(r)
-	})
+	// The browser's side: the authorization endpoint and the pages it
+	// leads to, the account page and end-session.
+	browserSignIn.Mount(protocol)
 
 	public := server.NewRouter(publicOpts)
 	public.Get(metadataPath, doc.Handler().ServeHTTP)
@@ -176,7 +175,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// label names a client or user), and the admin listener is private.
 	admin.Get("/metrics", nodeMetrics.Handler().ServeHTTP)
 	admin.Mount(adminapi.Path, (&adminapi.API{
-		Clients: client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod),
+		Clients: clients,
 		Users:   users,
 		MFA:     mfa,
 		Roles:   roleManager,

@@ -2,11 +2,13 @@ package identity
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // BrowserSession is one sign-in of a user in one browser, named by its sid
@@ -62,6 +64,28 @@ func (m *Manager) Consents(ctx context.Context, userID string) ([]Consent, error
 		return nil, ErrNotFound
 	}
 	return m.store.Consents(ctx, userID)
+}
+
+// Allows reports whether the user allows app every one of scopes: always
+// for an app registered to skip consent (a first-party app), otherwise
+// when the consent the user recorded lists each scope. The sign-in asks
+// before an app gets a code (a no is the consent page), and the token
+// endpoint asks again at every use of the grant, so that a consent
+// withdrawn ends what it allowed.
+func (m *Manager) Allows(ctx context.Context, userID string, app *client.Client, scopes []string) (bool, error) {
+	if app.SkipConsent {
+		return true, nil
+	}
+	allowed, err := m.store.ConsentedScopes(ctx, userID, app.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range scopes {
+		if !slices.Contains(allowed, s) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // GrantConsent records that the user allowed an app these scopes.

@@ -42,6 +42,7 @@ type Store interface {
 	BrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 	EndUserBrowserSession(ctx context.Context, userID, sid string) (bool, error)
 	Consents(ctx context.Context, userID string) ([]Consent, error)
+	ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error)
 	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RevokeConsent(ctx context.Context, userID, clientID string) (bool, error)
 

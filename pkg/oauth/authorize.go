@@ -18,54 +18,86 @@ import (
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/pkg/session"
-	"github.com/latchkey/latchkey/pkg/ui"
 )
 
-// Authorize serves the authorization endpoint, by GET or POST (OpenID
-// Connect Core §3.1.2.1). fosite parses and checks the request; this
-// handler decides whether the user must sign in or consent first, parks
-// the request while they do (pkg/session), and answers once they have.
-func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
-	p.authorize(w, r, "", session.Pending{Started: time.Now()})
+// AuthorizeRequest is an authorization request that fosite accepted and
+// Latchkey checked, for pkg/signin to act on: its client and redirect URI
+// are valid, so whatever becomes of it goes back to the app. It holds what
+// the request asks of the sign-in, read from the request's parameters,
+// which it keeps (bounded) so that the request can be parked while the
+// user signs in and parsed again afterwards.
+type AuthorizeRequest struct {
+	ar     fosite.AuthorizeRequester
+	claims requestedClaims
+	// Client is the app asking.
+	Client *client.Client
+	// HintSubject is the subject of the id_token_hint, "" without one.
+	HintSubject string
 }
 
-// Resume carries on with a parked request once the login or consent page
-// is done with it. The request's parameters come from the session, never
-// from this URL.
-func (p *Provider) Resume(w http.ResponseWriter, r *http.Request) {
-	handle := r.URL.Query().Get("request")
-	pending, ok := p.sessions.Pending(r.Context(), handle)
-	if !ok {
-		p.pages.Message(w, http.StatusBadRequest, "Start again", ui.MessagePage{
-			Message: "This sign-in request has expired or was already used. Go back to the app you came from and sign in again.",
-		})
-		return
+// Params are the request's parameters, as it may be parked and parsed
+// again: only those the flow uses, each within its bound.
+func (a *AuthorizeRequest) Params() url.Values { return a.ar.GetRequestForm() }
+
+// RedirectURI is where the answer goes: the app's registered redirect URI.
+func (a *AuthorizeRequest) RedirectURI() string { return a.ar.GetRedirectURI().String() }
+
+// Scopes are the scopes the app asks for.
+func (a *AuthorizeRequest) Scopes() []string { return a.ar.GetRequestedScopes() }
+
+// LoginHint is the email the app suggests the user signs in with.
+func (a *AuthorizeRequest) LoginHint() string { return a.Params().Get("login_hint") }
+
+// Prompt reports whether the request's prompt includes value: "none",
+// "login" or "consent" (OpenID Connect Core §3.1.2.1).
+func (a *AuthorizeRequest) Prompt(value string) bool {
+	return slices.Contains(strings.Fields(a.Params().Get("prompt")), value)
+}
+
+// MaxAge is how long ago the user may have last proven who they are
+// (max_age), and whether the request sets one.
+func (a *AuthorizeRequest) MaxAge() (time.Duration, bool) {
+	n, err := strconv.ParseInt(a.Params().Get("max_age"), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
 	}
-	parked := r.Clone(r.Context())
-	parked.Method = http.MethodGet
-	parked.URL.RawQuery = pending.Params.Encode()
-	parked.Body, parked.Form, parked.PostForm = http.NoBody, nil, nil
-	p.authorize(w, parked, handle, pending)
+	return time.Duration(n) * time.Second, true
 }
 
-// step is what a request needs before it can be answered.
-type step int
+// RequiresMFA reports whether the sign-in must have a second factor: the
+// app is registered with require_mfa, or the request names the MFA level
+// as an essential acr. A user without a factor must enrol one.
+func (a *AuthorizeRequest) RequiresMFA() bool {
+	acr := a.claims.IDToken["acr"]
+	return a.Client.RequireMFA || (acr.Essential && slices.Contains(acr.Values, identity.ACRMFA))
+}
 
-const (
-	answer step = iota
-	signIn
-	// secondFactor asks a signed-in user for their TOTP code alone: to
-	// step up to MFA, or to prove again who they are.
-	secondFactor
-	// enrol walks a user without a second factor through adding one, where
-	// the sign-in must have one.
-	enrol
-	consent
-)
+// PrefersMFA reports whether the request asks for a second factor without
+// demanding it (acr_values, or a voluntary acr in the claims parameter):
+// a user who has one gives it; one who has none signs in with the password
+// and the app learns so from acr.
+func (a *AuthorizeRequest) PrefersMFA() bool {
+	return slices.Contains(strings.Fields(a.Params().Get("acr_values")), identity.ACRMFA) ||
+		slices.Contains(a.claims.IDToken["acr"].Values, identity.ACRMFA)
+}
 
-func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle string, pending session.Pending) {
-	ctx := r.Context()
+// Unmet returns an access_denied error if a sign-in proven by amr cannot
+// meet the request's essential acr, and nil otherwise.
+func (a *AuthorizeRequest) Unmet(amr []string) error {
+	if acr := a.claims.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(amr, a.claims) == "" {
+		return fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
+	}
+	return nil
+}
+
+// ParseAuthorize reads and checks an authorization request, by GET or POST
+// (OpenID Connect Core §3.1.2.1): fosite checks the client, the redirect
+// URI, the response type and the scopes; Latchkey adds PKCE, prompt, the
+// claims parameter, the id_token_hint and the bounds on what the request
+// may hold, before the user is asked anything. The error it returns goes
+// to AuthorizeError. To parse a parked request again, hand it a GET request
+// whose query is the parked Params.
+func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*AuthorizeRequest, error) {
 	// fosite would try to use a request object before it has checked the
 	// redirect URI, and fail where the error cannot be sent back. Set it
 	// aside, let fosite check the rest, then refuse it properly.
@@ -79,86 +111,54 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, handle stri
 		}
 	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	req := &AuthorizeRequest{ar: ar}
 	if tooLong := boundAuthorizeRequest(ar); tooLong != nil {
 		err = tooLong
 	}
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
+	if err == nil {
+		err = checkAuthorizeRequest(ar, objects, p.enforcePKCE)
 	}
-	if err := checkAuthorizeRequest(ar, objects, p.enforcePKCE); err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
+	if err == nil {
+		req.claims, err = parseClaimsParameter(ar.GetRequestForm().Get("claims"))
 	}
-	requested, err := parseClaimsParameter(ar.GetRequestForm().Get("claims"))
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
-	pending.Params = ar.GetRequestForm()
-
-	auth, signedIn, err := p.sessions.Current(ctx)
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
-	var user *identity.User
-	if signedIn {
-		if user, err = p.users.Get(ctx, auth.UserID); errors.Is(err, identity.ErrNotFound) {
-			signedIn = false
-		} else if err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
+	if err == nil {
+		req.Client, _ = ar.GetClient().(*client.Client)
+		if hint := ar.GetRequestForm().Get("id_token_hint"); hint != "" {
+			req.HintSubject, _, err = p.IDTokenHint(ctx, hint)
 		}
 	}
-	next, err := p.nextStep(ctx, ar, pending, auth, signedIn, requested)
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
-	prompts := strings.Fields(ar.GetRequestForm().Get("prompt"))
-	switch {
-	case next == signIn && slices.Contains(prompts, "none"):
-		p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in, and prompt=none forbids asking them to."))
-		return
-	case next == consent && slices.Contains(prompts, "none"):
-		p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not allowed this app these scopes, and prompt=none forbids asking them to."))
-		return
-	case next != answer && slices.Contains(prompts, "none"):
-		p.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's second factor, and prompt=none forbids asking for it."))
-		return
-	case next != answer:
-		if handle == "" {
-			if handle, err = p.sessions.Park(ctx, pending.Params); err != nil {
-				p.parkRefused(w, r, ar, err)
-				return
-			}
-		}
-		to := map[step]func(string, string) string{
-			signIn:       ui.LoginURL,
-			secondFactor: ui.SecondFactorURL,
-			enrol:        ui.EnrolURL,
-			consent:      ui.ConsentURL,
-		}[next](p.base, handle)
-		http.Redirect(w, r, to, http.StatusSeeOther)
-		return
-	}
+	return req, err
+}
 
-	s := p.signInSession(ar, pending, auth, user, requested)
-	if err := p.addRoles(ctx, ar, s); err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
+// SignIn is a user's sign-in, for Approve to issue a code to.
+type SignIn struct {
+	User *identity.User
+	// SID names the sign-in (the ID token's sid); AuthTime and AMR say
+	// when and how the user last proved who they are.
+	SID      string
+	AuthTime time.Time
+	AMR      []string
+	// Started is when the authorization request arrived.
+	Started time.Time
+}
+
+// Approve answers a request the user may be given: it grants the scopes
+// requested (fosite has checked the client may ask for them, and the user
+// allowed them), issues a code for the sign-in, and sends the browser back
+// to the app with it and iss (RFC 9207). An error is the caller's to
+// answer with AuthorizeError.
+func (p *Provider) Approve(ctx context.Context, w http.ResponseWriter, req *AuthorizeRequest, in SignIn) error {
+	s := p.signInSession(req, in)
+	if err := p.addRoles(ctx, req.ar, s); err != nil {
+		return err
 	}
-	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, s)
+	resp, err := p.fosite.NewAuthorizeResponse(ctx, req.ar, s)
 	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
+		return err
 	}
 	resp.AddParameter("iss", p.issuer)
-	if handle != "" {
-		p.sessions.Finish(ctx, handle)
-	}
-	p.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
+	p.fosite.WriteAuthorizeResponse(ctx, w, req.ar, resp)
+	return nil
 }
 
 // checkAuthorizeRequest refuses, before the user is asked anything, what
@@ -204,88 +204,33 @@ var promptValues = []string{"none", "login", "consent"}
 // in for a code that cannot be redeemed.
 var validCodeChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
 
-// nextStep decides what the request still needs: the user signed in (at
-// all, and as the user the id_token_hint names); proving who they are
-// again (prompt=login, max_age), with their second factor alone if they
-// have one; a second factor where the app or the request demands one
-// (require_mfa, acr_values, an essential acr), enrolling one if they have
-// none and it is required; their consent; or nothing. A refusal on the
-// consent page ends the request with access_denied.
-func (p *Provider) nextStep(ctx context.Context, ar fosite.AuthorizeRequester, pending session.Pending,
-	auth session.Auth, signedIn bool, requested requestedClaims) (step, error) {
-	form := ar.GetRequestForm()
-	if !signedIn {
-		return signIn, nil
-	}
-	if hint := form.Get("id_token_hint"); hint != "" {
-		sub, err := p.hintSubject(ctx, hint)
-		if err != nil {
-			return 0, err
-		}
-		if sub != auth.UserID {
-			return signIn, nil
-		}
-	}
-	hasFactor, err := p.mfa.Enabled(ctx, auth.UserID)
-	if err != nil {
-		return 0, err
-	}
-	again := signIn
-	if hasFactor {
-		again = secondFactor
-	}
-	if slices.Contains(strings.Fields(form.Get("prompt")), "login") && auth.AuthTime.Before(pending.Started) {
-		return again, nil
-	}
-	if maxAge, err := strconv.ParseInt(form.Get("max_age"), 10, 64); err == nil && maxAge >= 0 {
-		if auth.AuthTime.Add(time.Duration(maxAge) * time.Second).Before(pending.Started) {
-			return again, nil
-		}
-	}
-	c := ar.GetClient().(*client.Client)
-	essential := requested.IDToken["acr"].Essential && slices.Contains(requested.IDToken["acr"].Values, identity.ACRMFA)
-	if (c.RequireMFA || essential || asksForMFA(form, requested)) && !slices.Contains(auth.AMR, identity.AMRMFA) {
-		switch {
-		case hasFactor:
-			return secondFactor, nil
-		case c.RequireMFA || essential:
-			return enrol, nil
-		}
-		// acr_values only states a preference: the app learns from acr
-		// that it got a password sign-in, and decides.
-	}
-	if acr := requested.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(auth, requested) == "" {
-		return 0, fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
-	}
-
-	switch {
-	case pending.Denied:
-		return 0, fosite.ErrAccessDenied.WithHint("The user denied the request.")
-	case c.SkipConsent, pending.Consented:
-		return answer, nil
-	case slices.Contains(strings.Fields(form.Get("prompt")), "consent"):
-		return consent, nil
-	}
-	allowed, err := p.consentCovers(ctx, auth.UserID, c, ar.GetRequestedScopes())
-	if err != nil || !allowed {
-		return consent, err
-	}
-	return answer, nil
-}
-
-// hintSubject returns the subject of an ID token Latchkey issued, expired
-// or not, as id_token_hint may be (OpenID Connect Core §3.1.2.1).
-func (p *Provider) hintSubject(ctx context.Context, hint string) (string, error) {
+// IDTokenHint returns the subject and audience of an ID token Latchkey
+// issued, expired or not, as an id_token_hint may be (OpenID Connect Core
+// §3.1.2.1, RP-Initiated Logout §2). Any other token is invalid_request.
+func (p *Provider) IDTokenHint(ctx context.Context, hint string) (sub string, aud []string, err error) {
 	t, err := p.idSigner.Decode(ctx, hint)
 	var ve *jwt.ValidationError
 	if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
-		return "", fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this server issued.")
+		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this server issued.")
 	}
 	if iss, _ := t.Claims["iss"].(string); iss != p.issuer {
-		return "", fosite.ErrInvalidRequest.WithHint("The id_token_hint was issued by another server.")
+		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint was issued by another server.")
 	}
-	sub, _ := t.Claims["sub"].(string)
-	return sub, nil
+	sub, _ = t.Claims["sub"].(string)
+	switch a := t.Claims["aud"].(type) {
+	case string:
+		aud = []string{a}
+	case []any:
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				aud = append(aud, s)
+			}
+		}
+	}
+	if sub == "" {
+		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint names no subject.")
+	}
+	return sub, aud, nil
 }
 
 // signInSession is the session a code is issued with: who signed in, when
@@ -298,8 +243,8 @@ func (p *Provider) hintSubject(ctx context.Context, hint string) (string, error)
 // it, and every claim a granted scope covers is already in the ID token
 // and at userinfo. So the parameter adds no claims; what it still does is
 // ask for an acr (achievedACR, nextStep).
-func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.Pending, auth session.Auth,
-	user *identity.User, requested requestedClaims) *Session {
+func (p *Provider) signInSession(req *AuthorizeRequest, in SignIn) *Session {
+	ar := req.ar
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
 	}
@@ -312,36 +257,30 @@ func (p *Provider) signInSession(ar fosite.AuthorizeRequester, pending session.P
 	}
 
 	s := NewSession()
-	s.Subject = user.ID
+	s.Subject = in.User.ID
 	claims := s.Claims
-	claims.Subject = user.ID
-	claims.AuthTime = auth.AuthTime
-	claims.RequestedAt = pending.Started
-	claims.AuthenticationMethodsReferences = auth.AMR
-	claims.AuthenticationContextClassReference = achievedACR(auth, requested)
-	for k, v := range user.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes())) {
+	claims.Subject = in.User.ID
+	claims.AuthTime = in.AuthTime
+	claims.RequestedAt = in.Started
+	claims.AuthenticationMethodsReferences = in.AMR
+	claims.AuthenticationContextClassReference = achievedACR(in.AMR, req.claims)
+	for k, v := range in.User.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes())) {
 		claims.Extra[k] = v
 	}
-	claims.Extra["sid"] = auth.SID
-	if c, ok := ar.GetClient().(*client.Client); ok && c.IDTokenSignedResponseAlg != "" {
-		s.Headers.Extra[algHeader] = c.IDTokenSignedResponseAlg
+	claims.Extra["sid"] = in.SID
+	if req.Client != nil && req.Client.IDTokenSignedResponseAlg != "" {
+		s.Headers.Extra[algHeader] = req.Client.IDTokenSignedResponseAlg
 	}
 	return s
 }
 
-// asksForMFA reports whether the request prefers a sign-in with a second
-// factor, by acr_values or a voluntary acr in the claims parameter.
-func asksForMFA(form url.Values, requested requestedClaims) bool {
-	return slices.Contains(strings.Fields(form.Get("acr_values")), identity.ACRMFA) ||
-		slices.Contains(requested.IDToken["acr"].Values, identity.ACRMFA)
-}
-
-// achievedACR is the acr to state for a sign-in: what it achieved, or, if
-// the claims parameter lists the values it accepts, the strongest of those
-// the sign-in meets (a sign-in with a second factor meets the password
-// level too). It is "" when an essential acr list cannot be met.
-func achievedACR(auth session.Auth, requested requestedClaims) string {
-	achieved := identity.ACRFor(auth.AMR)
+// achievedACR is the acr to state for a sign-in proven by amr: what it
+// achieved, or, if the claims parameter lists the values it accepts, the
+// strongest of those the sign-in meets (a sign-in with a second factor
+// meets the password level too). It is "" when an essential acr list
+// cannot be met.
+func achievedACR(amr []string, requested requestedClaims) string {
+	achieved := identity.ACRFor(amr)
 	acr := requested.IDToken["acr"]
 	if len(acr.Values) == 0 || slices.Contains(acr.Values, achieved) {
 		return achieved
@@ -355,34 +294,24 @@ func achievedACR(auth session.Auth, requested requestedClaims) string {
 	return achieved
 }
 
-// authorizeError answers a failed authorization request. If fosite could
-// not confirm the client and its redirect URI, the browser must not be sent
-// anywhere (RFC 9700 §4.1.1): the user sees a page. Otherwise the error goes
-// back to the app, with iss (RFC 9207) so that the app knows which server
-// it comes from.
-func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
-	rfc := protocolError(err)
-	id := server.RequestID(r.Context())
+// AuthorizeError answers a failed authorization request the way the
+// protocol allows: back to the app's redirect URI with the RFC 6749 error,
+// its state and iss (RFC 9207), so that the app knows which server it
+// comes from. When the request's client or redirect URI could not be
+// confirmed (req is nil, or fosite did not accept them), the browser must
+// not be sent anywhere (RFC 9700 §4.1.1): AuthorizeError writes nothing,
+// and returns the error for the caller to explain to the user on a page.
+// Server errors are logged with the request ID.
+func (p *Provider) AuthorizeError(w http.ResponseWriter, r *http.Request, req *AuthorizeRequest, err error) (answered bool, rfc *fosite.RFC6749Error) {
+	rfc = protocolError(err)
 	if rfc.CodeField >= http.StatusInternalServerError {
-		p.logger.ErrorContext(r.Context(), "authorization request failed", "request_id", id, "error", rfc.ErrorField, "cause", err)
+		p.logger.ErrorContext(r.Context(), "authorization request failed", "request_id", server.RequestID(r.Context()),
+			"error", rfc.ErrorField, "cause", err)
 	}
-	if rfc.CodeField == http.StatusServiceUnavailable && (ar == nil || !ar.IsRedirectURIValid()) {
-		// Without the database the client, and so where to send the
-		// answer, cannot be checked: the user is told, and retries.
-		w.Header().Set("Retry-After", "5")
-		p.pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", ui.MessagePage{
-			Message:   "Latchkey cannot reach its database just now. Go back to the app and try again in a moment.",
-			RequestID: id,
-		})
-		return
+	if req == nil || req.ar == nil || !req.ar.IsRedirectURIValid() {
+		return false, rfc
 	}
-	if ar == nil || !ar.IsRedirectURIValid() {
-		p.pages.Message(w, http.StatusBadRequest, "Cannot sign in", ui.MessagePage{
-			Message:   "The app sent a sign-in request that Latchkey cannot accept: " + rfc.GetDescription() + " Tell the app's developers.",
-			RequestID: id,
-		})
-		return
-	}
+	ar := req.ar
 	to := *ar.GetRedirectURI()
 	q := to.Query()
 	q.Set("error", rfc.ErrorField)
@@ -397,6 +326,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	// registered ones before it handed us ar, so this goes nowhere the
 	// client did not register.
 	http.Redirect(w, r, to.String(), http.StatusSeeOther) // #nosec G710 -- a registered redirect URI
+	return true, rfc
 }
 
 // claimRequest is one member of the claims parameter (OpenID Connect Core

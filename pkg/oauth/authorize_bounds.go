@@ -1,20 +1,12 @@
 package oauth
 
 import (
-	"errors"
-	"fmt"
 	"maps"
-	"net/http"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/pkg/session"
-	"github.com/latchkey/latchkey/pkg/ui"
 )
 
 // authorizeParams are the parameters of an authorization request that
@@ -76,22 +68,4 @@ func boundAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 		}
 	}
 	return nil
-}
-
-// parkRefused answers an authorization request that could not be parked
-// because its address is over session.Config.ParkRateLimit: a page, since
-// a browser is waiting on it, that says how long to wait.
-func (p *Provider) parkRefused(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
-	var limited *session.ParkLimitError
-	if !errors.As(err, &limited) {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
-	p.metrics.RateLimited("authorize")
-	secs := int(limited.RetryAfter/time.Second) + 1
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	p.pages.Message(w, http.StatusTooManyRequests, "Too many sign-in requests", ui.MessagePage{
-		Message:   fmt.Sprintf("There have been too many sign-in requests from your network. Wait %d seconds, then go back to the app and try again.", secs),
-		RequestID: server.RequestID(r.Context()),
-	})
 }

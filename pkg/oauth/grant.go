@@ -49,7 +49,7 @@ func (p *Provider) userStillAllows(ctx context.Context, ar fosite.AccessRequeste
 	// and a refresh grants the original scopes again: both are what the user
 	// allowed.
 	scopes := append(slices.Clone(ar.GetRequestedScopes()), ar.GetGrantedScopes()...)
-	allowed, err := p.consentCovers(ctx, sub, c, scopes)
+	allowed, err := p.users.Allows(ctx, sub, c, scopes)
 	if err != nil {
 		return err
 	}
@@ -57,26 +57,4 @@ func (p *Provider) userStillAllows(ctx context.Context, ar fosite.AccessRequeste
 		return fosite.ErrInvalidGrant.WithHint("The user no longer allows this app these scopes.")
 	}
 	return nil
-}
-
-// consentCovers reports whether a user allows client c every one of scopes:
-// always for an app registered with skip_consent, otherwise when the
-// consent they recorded lists each scope. The authorization endpoint asks
-// before it issues a code (a no sends the user to the consent page), and
-// the token endpoint asks again each time the grant is used
-// (userStillAllows).
-func (p *Provider) consentCovers(ctx context.Context, userID string, c *client.Client, scopes []string) (bool, error) {
-	if c.SkipConsent {
-		return true, nil
-	}
-	allowed, err := p.store.ConsentedScopes(ctx, userID, c.ID)
-	if err != nil {
-		return false, err
-	}
-	for _, s := range scopes {
-		if !slices.Contains(allowed, s) {
-			return false, nil
-		}
-	}
-	return true, nil
 }

@@ -49,7 +49,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -66,10 +65,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
-	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/pkg/session"
-	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -116,16 +112,11 @@ type Deps struct {
 	Store  *postgres.Store
 	Keys   *keys.Manager
 	Logger *slog.Logger
-	// Sessions, Users, MFA and Pages serve the browser: sign-in, userinfo
-	// and sign-out. Users also tells the token endpoint whether a code's or
-	// refresh token's user may still use it. A provider without them
-	// serves machine clients only.
-	Sessions *session.Manager
-	Users    *identity.Manager
-	MFA      *identity.MFA
-	Pages    *ui.Pages
+	// Users are who sign-ins and userinfo describe, and whether a code's
+	// or refresh token's user may still use it.
+	Users Users
 	// Roles tells apps allowed the roles scope who has which role.
-	Roles *roles.Manager
+	Roles Roles
 	// Audit records refresh-token reuse.
 	Audit *audit.Log
 	// Metrics, if not nil, is told what the token endpoints did.
@@ -146,10 +137,8 @@ type Observer interface {
 	Introspected(result string)
 	// RateLimited is told of each request refused because its client is
 	// over ClientRateLimit at endpoint: "token", "introspect" or "revoke";
-	// because its address is over the limit on parking authorization
-	// requests: "authorize"; or because the client ID it names has failed
-	// to authenticate from its address ClientAuthFailureLimit times:
-	// "client_auth".
+	// or because the client ID it names has failed to authenticate from its
+	// address ClientAuthFailureLimit times: "client_auth".
 	RateLimited(endpoint string)
 	// RefreshTokenReused is told of each spent refresh token presented
 	// again, which revokes its grant.
@@ -164,21 +153,28 @@ func (noObserver) Introspected(string)        {}
 func (noObserver) RateLimited(string)         {}
 func (noObserver) RefreshTokenReused()        {}
 
+// Users is the user directory as the protocol reads it (pkg/identity):
+// who a grant is for, and whether they still allow an app its scopes.
+type Users interface {
+	Get(ctx context.Context, id string) (*identity.User, error)
+	Allows(ctx context.Context, userID string, app *client.Client, scopes []string) (bool, error)
+}
+
+// Roles says which roles a user has (pkg/roles), for the roles scope.
+type Roles interface {
+	OfUser(ctx context.Context, userID string) ([]string, error)
+}
+
 // Provider serves the OAuth 2.0 and OpenID Connect endpoints.
 type Provider struct {
-	fosite *fosite.Fosite
-	store  *postgres.Store
-	issuer string
-	// base is the issuer's path, "" at the root: the prefix of every page.
-	base        string
+	fosite      *fosite.Fosite
+	store       *postgres.Store
+	issuer      string
 	enforcePKCE bool
 	idSigner    *signer
 	logger      *slog.Logger
-	sessions    *session.Manager
-	users       *identity.Manager
-	mfa         *identity.MFA
-	pages       *ui.Pages
-	roles       *roles.Manager
+	users       Users
+	roles       Roles
 	// clientLimit limits each client's requests per endpoint.
 	clientLimit *ratelimit.Limiter
 	metrics     Observer
@@ -192,8 +188,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if metrics == nil {
 		metrics = noObserver{}
 	}
-	issuerURL, err := url.Parse(cfg.Issuer)
-	if err != nil {
+	if _, err := url.Parse(cfg.Issuer); err != nil {
 		return nil, fmt.Errorf("oauth: issuer: %w", err)
 	}
 	if len(cfg.Secrets) == 0 {
@@ -270,14 +265,10 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		fosite:      f,
 		store:       store,
 		issuer:      cfg.Issuer,
-		base:        strings.TrimSuffix(issuerURL.Path, "/"),
 		enforcePKCE: cfg.EnforcePKCE,
 		idSigner:    idSigner,
 		logger:      logger,
-		sessions:    d.Sessions,
 		users:       d.Users,
-		mfa:         d.MFA,
-		pages:       d.Pages,
 		roles:       d.Roles,
 		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
 		metrics:     metrics,

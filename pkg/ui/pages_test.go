@@ -18,7 +18,7 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 			p.Login(w, http.StatusOK, "", LoginPage{ClientName: evil, Email: evil, Action: "/id/login"})
 		},
 		"consent": func(w http.ResponseWriter) {
-			p.Consent(w, "", ConsentPage{ClientName: evil, Scopes: describeScopes([]string{"email", evil}), Action: "/id/consent"})
+			p.Consent(w, "", ConsentPage{ClientName: evil, Scopes: DescribeScopes([]string{"email", evil}), Action: "/id/consent"})
 		},
 		"logout":  func(w http.ResponseWriter) { p.Logout(w, "", LogoutPage{Fields: map[string]string{"state": evil}}) },
 		"message": func(w http.ResponseWriter) { p.Message(w, http.StatusBadRequest, "Oops", MessagePage{Message: evil}) },
@@ -70,7 +70,7 @@ func TestFormActionAllowsOnlyTheAppsOrigin(t *testing.T) {
 }
 
 func TestScopesAreDescribedInPlainWords(t *testing.T) {
-	got := describeScopes([]string{"openid", "email", "offline_access", "invoices.read"})
+	got := DescribeScopes([]string{"openid", "email", "offline_access", "invoices.read"})
 	want := []string{"Know who you are when you sign in", "See your email address",
 		"Stay connected to your account when you are not using it", "Use invoices.read"}
 	for i := range want {

@@ -1,4 +1,4 @@
-package oauth
+package signin
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
@@ -27,27 +25,27 @@ type logoutRequest struct {
 	state    string
 }
 
-// EndSession serves RP-Initiated Logout (OpenID Connect RP-Initiated
+// endSession serves RP-Initiated Logout (OpenID Connect RP-Initiated
 // Logout 1.0). An app sends the browser here, by GET or POST, to sign the
 // user out of Latchkey. With a valid id_token_hint for the signed-in user,
 // the user is signed out at once; otherwise they are asked to confirm, so
 // that a link from anywhere cannot sign them out. The browser goes back to
 // the app only to a post_logout_redirect_uri registered for it, matched
 // exactly, with state; otherwise the user is told they signed out.
-func (p *Provider) EndSession(w http.ResponseWriter, r *http.Request) {
+func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		p.logoutProblem(w, "The sign-out request could not be read.")
+		s.logoutProblem(w, "The sign-out request could not be read.")
 		return
 	}
-	req, problem := p.readLogoutRequest(ctx, r.Form)
+	req, problem := s.readLogoutRequest(ctx, r.Form)
 	if problem != "" {
-		p.logoutProblem(w, problem)
+		s.logoutProblem(w, problem)
 		return
 	}
-	auth, signedIn, err := p.sessions.Current(ctx)
+	auth, signedIn, err := s.Sessions.Current(ctx)
 	if err != nil {
-		p.logoutFailed(w, r, err)
+		s.logoutFailed(w, r, err)
 		return
 	}
 	decision := r.PostFormValue("decision")
@@ -60,17 +58,17 @@ func (p *Provider) EndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case decision == "stay":
-		p.pages.Message(w, http.StatusOK, "Still signed in", ui.MessagePage{Message: "You are still signed in."})
+		s.Pages.Message(w, http.StatusOK, "Still signed in", ui.MessagePage{Message: "You are still signed in."})
 		return
 	case !signedIn:
 		// Nothing to end; the app still gets its answer.
 	case decision == "logout", req.hintSub != "" && req.hintSub == auth.UserID:
-		if err := p.sessions.SignOut(ctx); err != nil {
-			p.logoutFailed(w, r, err)
+		if err := s.Sessions.SignOut(ctx); err != nil {
+			s.logoutFailed(w, r, err)
 			return
 		}
 	default:
-		p.confirmLogout(w, r, req, auth.UserID)
+		s.confirmLogout(w, r, req, auth.UserID)
 		return
 	}
 	if req.redirect != nil {
@@ -83,18 +81,18 @@ func (p *Provider) EndSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, to.String(), http.StatusSeeOther)
 		return
 	}
-	p.pages.Message(w, http.StatusOK, "Signed out", ui.MessagePage{Message: "You are signed out of Latchkey."})
+	s.Pages.Message(w, http.StatusOK, "Signed out", ui.MessagePage{Message: "You are signed out of Latchkey."})
 }
 
 // readLogoutRequest checks the parameters. It returns a problem to show the
 // user, rather than an error, when the request names an app or a redirect
 // that cannot be trusted; a hint that does not verify is only ignored, and
 // the user is asked to confirm instead.
-func (p *Provider) readLogoutRequest(ctx context.Context, form url.Values) (logoutRequest, string) {
+func (s *Service) readLogoutRequest(ctx context.Context, form url.Values) (logoutRequest, string) {
 	req := logoutRequest{state: form.Get("state")}
 	clientID := form.Get("client_id")
 	if hint := form.Get("id_token_hint"); hint != "" {
-		if sub, aud, ok := p.verifyHint(ctx, hint); ok {
+		if sub, aud, err := s.Protocol.IDTokenHint(ctx, hint); err == nil {
 			req.hintSub = sub
 			if clientID != "" && !slices.Contains(aud, clientID) {
 				return req, "The sign-out request names two different apps."
@@ -105,7 +103,7 @@ func (p *Provider) readLogoutRequest(ctx context.Context, form url.Values) (logo
 		}
 	}
 	if clientID != "" {
-		c, err := p.store.ClientByID(ctx, clientID)
+		c, err := s.Clients.Get(ctx, clientID)
 		if errors.Is(err, client.ErrNotFound) {
 			return req, "The app that sent you here is not registered."
 		}
@@ -127,33 +125,8 @@ func (p *Provider) readLogoutRequest(ctx context.Context, form url.Values) (logo
 	return req, ""
 }
 
-// verifyHint returns the subject and audience of an ID token this server
-// issued; expired ones count, as the spec allows.
-func (p *Provider) verifyHint(ctx context.Context, hint string) (sub string, aud []string, ok bool) {
-	t, err := p.idSigner.Decode(ctx, hint)
-	var ve *jwt.ValidationError
-	if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
-		return "", nil, false
-	}
-	if iss, _ := t.Claims["iss"].(string); iss != p.issuer {
-		return "", nil, false
-	}
-	sub, _ = t.Claims["sub"].(string)
-	switch a := t.Claims["aud"].(type) {
-	case string:
-		aud = []string{a}
-	case []any:
-		for _, v := range a {
-			if s, ok := v.(string); ok {
-				aud = append(aud, s)
-			}
-		}
-	}
-	return sub, aud, sub != ""
-}
-
 // confirmLogout asks the signed-in user whether to sign out.
-func (p *Provider) confirmLogout(w http.ResponseWriter, r *http.Request, req logoutRequest, userID string) {
+func (s *Service) confirmLogout(w http.ResponseWriter, r *http.Request, req logoutRequest, userID string) {
 	fields := map[string]string{}
 	if req.client != nil {
 		fields["client_id"] = req.client.ID
@@ -167,23 +140,23 @@ func (p *Provider) confirmLogout(w http.ResponseWriter, r *http.Request, req log
 		fields["state"] = req.state
 	}
 	var email string
-	if u, err := p.users.Get(r.Context(), userID); err == nil {
+	if u, err := s.Users.Get(r.Context(), userID); err == nil {
 		email = u.Email
 	} else if !errors.Is(err, identity.ErrNotFound) {
-		p.logoutFailed(w, r, err)
+		s.logoutFailed(w, r, err)
 		return
 	}
-	p.pages.Logout(w, target, ui.LogoutPage{Email: email, Fields: fields, Action: p.base + discovery.EndSessionPath})
+	s.Pages.Logout(w, target, ui.LogoutPage{Email: email, Fields: fields, Action: s.Base + discovery.EndSessionPath})
 }
 
-func (p *Provider) logoutProblem(w http.ResponseWriter, problem string) {
-	p.pages.Message(w, http.StatusBadRequest, "Cannot sign out", ui.MessagePage{Message: problem})
+func (s *Service) logoutProblem(w http.ResponseWriter, problem string) {
+	s.Pages.Message(w, http.StatusBadRequest, "Cannot sign out", ui.MessagePage{Message: problem})
 }
 
-func (p *Provider) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Service) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {
 	id := server.RequestID(r.Context())
-	p.logger.ErrorContext(r.Context(), "sign-out failed", "request_id", id, "err", err)
-	p.pages.Message(w, http.StatusInternalServerError, "Something went wrong", ui.MessagePage{
+	s.Logger.ErrorContext(r.Context(), "sign-out failed", "request_id", id, "err", err)
+	s.Pages.Message(w, http.StatusInternalServerError, "Something went wrong", ui.MessagePage{
 		Message:   "Latchkey could not sign you out. Try again in a moment.",
 		RequestID: id,
 	})

@@ -1,31 +1,8 @@
-// Package session keeps who is signed in on each browser, and the
-// authorization requests waiting on that browser's user.
-//
-// # Browser sessions
-//
-// Session data lives in Postgres through github.com/alexedwards/scs, under
-// the SHA-256 digest of a random 256-bit token that only the browser holds,
-// in a cookie that is HttpOnly, SameSite=Lax, and under https Secure and
-// __Host- prefixed. Signing in issues a new token (no session fixation)
-// and records the sign-in, named by sid, in browser_sessions. A session
-// counts only while that record stands, so deleting it (sign-out, "sign
-// out everywhere", disabling the user) ends the session on every node at
-// once.
-//
-// # Pending authorization requests
-//
-// The authorization endpoint parks a request here while the user signs in
-// or consents, under a random handle that the login and consent pages carry.
-// The request's parameters never leave the server, so the pages cannot be
-// used to alter them, and the handle means nothing in another browser.
-//
-// Parking stores what an anonymous caller sent, so it is bounded: each
-// address may park Config.ParkRateLimit requests a minute on a node, a
-// browser holds at most maxPending of them, and a session that holds only
-// parked requests, nobody signed in, lives only as long as they do
-// (pendingTTL), not for the idle timeout. What each request holds is
-// bounded by the protocol layer, which parks only the parameters it uses.
-package session
+// This file keeps who is signed in on each browser: the session data, in
+// Postgres through github.com/alexedwards/scs, and a record of each
+// sign-in (see the package doc).
+
+package signin
 
 import (
 	"context"
@@ -33,7 +10,6 @@ import (
 	"encoding/gob"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
@@ -43,7 +19,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Keys of the values kept in a browser session.
@@ -56,13 +31,6 @@ const (
 // secondFactorTTL is how long a password stays good for while the user
 // looks for their authenticator app.
 const secondFactorTTL = 10 * time.Minute
-
-// Limits on pending requests: a browser rarely has more than one, and one
-// left behind (a closed tab) should not linger.
-const (
-	maxPending = 10
-	pendingTTL = time.Hour
-)
 
 // Auth is who is signed in on a browser, and how.
 type Auth struct {
@@ -79,18 +47,6 @@ type Auth struct {
 	AMR []string
 }
 
-// Pending is an authorization request waiting on the user.
-type Pending struct {
-	// Params are the request's parameters as the client sent them.
-	Params url.Values
-	// Started is when the request arrived: a sign-in must come after it
-	// to satisfy prompt=login, and max_age counts back from it.
-	Started time.Time
-	// Consented says the user allowed the request on the consent page;
-	// Denied that they refused.
-	Consented, Denied bool
-}
-
 // partial is a user who gave the right password and still owes the
 // second factor. It is not a sign-in: nothing accepts it but the
 // second-factor page.
@@ -100,14 +56,29 @@ type partial struct {
 }
 
 func init() {
-	// scs encodes session values with encoding/gob.
-	gob.Register(Auth{})
-	gob.Register(map[string]Pending{})
-	gob.Register(partial{})
+	// scs encodes session values with encoding/gob, which names each type
+	// of value it stores. The names are those the types had in pkg/session,
+	// where they lived before: sessions stored by an earlier release then
+	// still load (a renamed type would fail to decode, and every browser
+	// signed in at the upgrade would get an error page).
+	gob.RegisterName("github.com/latchkey/latchkey/pkg/session.Auth", Auth{})
+	gob.RegisterName("map[string]session.Pending", map[string]Pending{})
+	gob.RegisterName("github.com/latchkey/latchkey/pkg/session.partial", partial{})
 }
 
-// Config configures browser sessions.
-type Config struct {
+// SessionStore keeps browser sessions (storage/postgres): the session data
+// scs loads and saves, and a record of each sign-in, which must stand for
+// the session to count.
+type SessionStore interface {
+	SessionStore() scs.Store
+	CreateBrowserSession(ctx context.Context, b identity.BrowserSession) error
+	BrowserSessionActive(ctx context.Context, sid, userID string) (bool, error)
+	UpdateBrowserSessionAuth(ctx context.Context, sid string, authTime time.Time, amr []string) error
+	DeleteBrowserSession(ctx context.Context, sid string) error
+}
+
+// SessionConfig configures browser sessions.
+type SessionConfig struct {
 	// Secure marks the cookie Secure and gives it the __Host- prefix; set
 	// it when the issuer is https.
 	Secure bool
@@ -115,23 +86,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after sign-in, however active.
 	Lifetime time.Duration
-	// ErrorPage answers a request whose session cannot be loaded or saved,
-	// typically because the database is unreachable.
-	ErrorPage func(http.ResponseWriter, *http.Request, error)
 	// ParkRateLimit is how many requests a minute each client address
 	// (server.ClientIP; IPv6 per /64) may park on this node; 0 is no
 	// limit.
 	ParkRateLimit int
-}
-
-// ParkLimitError is Park's refusal of an address over ParkRateLimit.
-type ParkLimitError struct {
-	// RetryAfter is how long until the address may park again.
-	RetryAfter time.Duration
-}
-
-func (e *ParkLimitError) Error() string {
-	return "session: too many authorization requests from this address; retry in " + e.RetryAfter.String()
 }
 
 // Auditor records changes with their audit events (pkg/audit).
@@ -139,18 +97,18 @@ type Auditor interface {
 	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
 }
 
-// Manager keeps browser sessions.
-type Manager struct {
+// Sessions keeps who is signed in on each browser (see the package doc).
+type Sessions struct {
 	scs       *scs.SessionManager
-	store     *postgres.Store
+	store     SessionStore
 	audit     Auditor
 	lifetime  time.Duration
 	parkLimit *ratelimit.Limiter
 }
 
-// NewManager returns a Manager keeping sessions in store and recording
+// NewSessions returns Sessions keeping sessions in store and recording
 // sign-ins in the audit log.
-func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
+func NewSessions(store SessionStore, audit Auditor, cfg SessionConfig) *Sessions {
 	s := scs.New()
 	s.Store = store.SessionStore()
 	// The sessions table holds SHA-256 digests of the tokens, never the
@@ -158,9 +116,6 @@ func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	// cookie that works. The token is 256 random bits, so a fast digest is
 	// as good as a slow one (as for client secrets).
 	s.HashTokenInStore = true
-	if cfg.ErrorPage != nil {
-		s.ErrorFunc = cfg.ErrorPage
-	}
 	s.IdleTimeout = cfg.IdleTimeout
 	s.Lifetime = cfg.Lifetime
 	s.Cookie.Name = "latchkey_session"
@@ -173,7 +128,7 @@ func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 	s.Cookie.Secure = cfg.Secure
 	s.Cookie.SameSite = http.SameSiteLaxMode
 	s.Cookie.Persist = true
-	return &Manager{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime,
+	return &Sessions{scs: s, store: store, audit: audit, lifetime: cfg.Lifetime,
 		parkLimit: ratelimit.New(cfg.ParkRateLimit, time.Minute)}
 }
 
@@ -181,7 +136,7 @@ func NewManager(store *postgres.Store, audit Auditor, cfg Config) *Manager {
 // What the browser's user does is recorded in the audit log as theirs:
 // the signed-in user's, or that of the user who gave their password and
 // owes the second factor.
-func (m *Manager) Handler(next http.Handler) http.Handler {
+func (m *Sessions) Handler(next http.Handler) http.Handler {
 	return m.scs.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if a, ok := m.scs.Get(ctx, authKey).(Auth); ok {
@@ -195,7 +150,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 
 // Current returns who is signed in, if anyone. A session whose sign-in was
 // ended elsewhere, or whose user was disabled, is cleared.
-func (m *Manager) Current(ctx context.Context) (Auth, bool, error) {
+func (m *Sessions) Current(ctx context.Context) (Auth, bool, error) {
 	a, ok := m.scs.Get(ctx, authKey).(Auth)
 	if !ok {
 		return Auth{}, false, nil
@@ -214,7 +169,7 @@ func (m *Manager) Current(ctx context.Context) (Auth, bool, error) {
 // SignIn starts a sign-in for userID, proven by amr, on this browser: a new
 // session token, a new sid, and a record of it, with the browser's user
 // agent (from r) and address (server.ClientIP).
-func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
+func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
 	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		// Signing in again, or as someone else, replaces the old sign-in.
 		if err := m.store.DeleteBrowserSession(ctx, old.SID); err != nil {
@@ -250,13 +205,13 @@ func (m *Manager) SignIn(ctx context.Context, r *http.Request, userID string, am
 
 // AwaitSecondFactor records that userID gave the right password and must
 // now give their second factor before they are signed in.
-func (m *Manager) AwaitSecondFactor(ctx context.Context, userID string) {
+func (m *Sessions) AwaitSecondFactor(ctx context.Context, userID string) {
 	m.scs.Put(ctx, partialKey, partial{UserID: userID, At: time.Now()})
 }
 
 // AwaitingSecondFactor returns the user who gave their password and owes
 // the second factor, if that was recently enough.
-func (m *Manager) AwaitingSecondFactor(ctx context.Context) (string, bool) {
+func (m *Sessions) AwaitingSecondFactor(ctx context.Context) (string, bool) {
 	p, ok := m.scs.Get(ctx, partialKey).(partial)
 	if !ok || time.Since(p.At) > secondFactorTTL {
 		return "", false
@@ -268,7 +223,7 @@ func (m *Manager) AwaitingSecondFactor(ctx context.Context) (string, bool) {
 // again, by amr (step-up): auth_time is now, the methods are added to the
 // sign-in's, and the session gets a new token, as at any change of
 // privilege.
-func (m *Manager) Elevate(ctx context.Context, amr []string) (Auth, error) {
+func (m *Sessions) Elevate(ctx context.Context, amr []string) (Auth, error) {
 	a, ok := m.scs.Get(ctx, authKey).(Auth)
 	if !ok {
 		return Auth{}, errors.New("session: nobody is signed in to elevate")
@@ -294,76 +249,11 @@ func (m *Manager) Elevate(ctx context.Context, amr []string) (Auth, error) {
 }
 
 // SignOut ends the sign-in on this browser, and the session with it.
-func (m *Manager) SignOut(ctx context.Context) error {
+func (m *Sessions) SignOut(ctx context.Context) error {
 	if a, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		if err := m.store.DeleteBrowserSession(ctx, a.SID); err != nil {
 			return err
 		}
 	}
 	return m.scs.Destroy(ctx)
-}
-
-// Park keeps an authorization request for the user to act on and returns
-// its handle. An address over ParkRateLimit gets a *ParkLimitError and
-// parks nothing. On a browser where nobody is signed in, the session is
-// given the parked request's life (pendingTTL) from now: without it, a
-// caller who never signs in would leave a row for the idle timeout.
-// Signing in gives the session its full lifetime again.
-func (m *Manager) Park(ctx context.Context, params url.Values) (string, error) {
-	if ok, wait := m.parkLimit.Allow(ratelimit.AddressKey(server.ClientIP(ctx))); !ok {
-		return "", &ParkLimitError{RetryAfter: wait}
-	}
-	pending := m.pending(ctx)
-	if len(pending) >= maxPending {
-		var oldest string
-		for h, p := range pending {
-			if oldest == "" || p.Started.Before(pending[oldest].Started) {
-				oldest = h
-			}
-		}
-		delete(pending, oldest)
-	}
-	handle := rand.Text()
-	pending[handle] = Pending{Params: params, Started: time.Now()}
-	m.scs.Put(ctx, pendingKey, pending)
-	if _, signedIn := m.scs.Get(ctx, authKey).(Auth); !signedIn {
-		m.scs.SetDeadline(ctx, time.Now().Add(pendingTTL))
-	}
-	return handle, nil
-}
-
-// Pending returns the parked request with the given handle.
-func (m *Manager) Pending(ctx context.Context, handle string) (Pending, bool) {
-	p, ok := m.pending(ctx)[handle]
-	return p, ok
-}
-
-// Update stores a changed parked request, if it is still parked.
-func (m *Manager) Update(ctx context.Context, handle string, p Pending) {
-	pending := m.pending(ctx)
-	if _, ok := pending[handle]; ok {
-		pending[handle] = p
-		m.scs.Put(ctx, pendingKey, pending)
-	}
-}
-
-// Finish forgets a parked request once it is answered.
-func (m *Manager) Finish(ctx context.Context, handle string) {
-	pending := m.pending(ctx)
-	if _, ok := pending[handle]; ok {
-		delete(pending, handle)
-		m.scs.Put(ctx, pendingKey, pending)
-	}
-}
-
-// pending returns the parked requests that have not expired.
-func (m *Manager) pending(ctx context.Context) map[string]Pending {
-	stored, _ := m.scs.Get(ctx, pendingKey).(map[string]Pending)
-	fresh := make(map[string]Pending, len(stored))
-	for h, p := range stored {
-		if time.Since(p.Started) < pendingTTL {
-			fresh[h] = p
-		}
-	}
-	return fresh
 }

@@ -1,4 +1,4 @@
-package session_test
+package signin_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
-	"github.com/latchkey/latchkey/pkg/session"
+	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -30,7 +30,7 @@ type site struct {
 	user  string
 }
 
-func newSite(t *testing.T, cfg session.Config) *site {
+func newSite(t *testing.T, cfg signin.SessionConfig) *site {
 	t.Helper()
 	dbURL := pgtest.URL(t)
 	store, err := postgres.Open(dbURL, postgres.Options{})
@@ -42,7 +42,7 @@ func newSite(t *testing.T, cfg session.Config) *site {
 	if err := store.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
-	m := session.NewManager(store, audit.New(store, slog.New(slog.DiscardHandler)), cfg)
+	m := signin.NewSessions(store, audit.New(store, slog.New(slog.DiscardHandler)), cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/park", func(w http.ResponseWriter, r *http.Request) {
 		handle, err := m.Park(r.Context(), url.Values{"client_id": {"app"}})
@@ -96,11 +96,11 @@ func (s *site) get(t *testing.T, path string, cookie *http.Cookie) (string, *htt
 	return string(body), set
 }
 
-var hour = session.Config{IdleTimeout: time.Hour, Lifetime: time.Hour}
+var hour = signin.SessionConfig{IdleTimeout: time.Hour, Lifetime: time.Hour}
 
 func TestCookieUnderHTTPSIsHostBoundSecureHttpOnlyAndLax(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, session.Config{Secure: true, IdleTimeout: time.Hour, Lifetime: time.Hour})
+	s := newSite(t, signin.SessionConfig{Secure: true, IdleTimeout: time.Hour, Lifetime: time.Hour})
 	_, c := s.get(t, "/park", nil)
 	if c == nil {
 		t.Fatal("no session cookie")
@@ -131,7 +131,7 @@ func TestSigningInIssuesANewIdentifier(t *testing.T) {
 
 func TestSessionEndsAtItsLifetime(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, session.Config{IdleTimeout: time.Hour, Lifetime: 2 * time.Second})
+	s := newSite(t, signin.SessionConfig{IdleTimeout: time.Hour, Lifetime: 2 * time.Second})
 	_, c := s.get(t, "/signin", nil)
 	if who, _ := s.get(t, "/whoami", c); who == "" {
 		t.Fatal("not signed in right after signing in")

@@ -1,0 +1,60 @@
+// Package signin is the browser sign-in: the authorization endpoint's
+// conversation with the user, from the app's request to the answer the app
+// gets back, and the pages around it (the account page, signing out).
+//
+// # The flow
+//
+// An app sends the browser to the authorization endpoint. pkg/oauth reads
+// and checks the request (the client, its redirect URI, PKCE, the claims
+// parameter) and hands it here as an oauth.AuthorizeRequest. The sign-in
+// then asks, of each step in turn (steps), whether the request still needs
+// it:
+//
+//	password      nobody signed in, another user named, or proof again needed without a second factor
+//	secondFactor  a second factor wanted (require_mfa, acr) or proof again needed, from a user who has one
+//	enrolment     a second factor required from a user who has none
+//	consent       the app asks for scopes the user has not allowed it
+//
+// The first step needed gets the browser: the request is parked in the
+// browser's session under a random handle, and the browser goes to the
+// step's page with the handle. When the user has done what the page asked,
+// the same question runs again (proceed), and the browser goes to the next
+// step's page, or, when no step is needed, back to the app with a code
+// (oauth.Provider.Approve). A request with prompt=none that needs a step
+// gets that step's error instead. Each step is a small type in its own
+// file; a new way to sign in is a new step.
+//
+// # Parked requests
+//
+// The request's parameters never leave the server: the pages carry only
+// the handle, and each page parses the parked parameters again as they
+// first arrived, so a page cannot be used to alter them, and the handle
+// means nothing in another browser. Parking stores what an anonymous
+// caller sent, so it is bounded: each address may park
+// SessionConfig.ParkRateLimit requests a minute on a node, a browser holds
+// at most maxPending of them, and a session that holds only parked
+// requests, nobody signed in, lives only as long as they do (pendingTTL).
+// What each request holds is bounded by pkg/oauth, which parks only the
+// parameters it uses.
+//
+// # Browser sessions
+//
+// Session data lives in Postgres through github.com/alexedwards/scs, under
+// the SHA-256 digest of a random 256-bit token that only the browser holds,
+// in a cookie that is HttpOnly, SameSite=Lax, and under https Secure and
+// __Host- prefixed. Signing in issues a new token (no session fixation) and
+// records the sign-in, named by sid, in browser_sessions. A session counts
+// only while that record stands, so deleting it (sign-out, "sign out
+// everywhere", disabling the user) ends the session on every node at once.
+//
+// # Forms
+//
+// Every POST of a page's form goes through http.CrossOriginProtection,
+// which refuses requests that browsers mark as cross-site (Sec-Fetch-Site)
+// or whose Origin is another site's. The session cookie is SameSite=Lax,
+// so a cross-site POST would not carry it either, and without the session
+// there is no parked request to act on. Pages cannot be framed
+// (frame-ancestors 'none'). The forms that check a password or a code are
+// limited per address (attempt), and the account page's sensitive actions
+// need a recent sign-in (reauthenticated).
+package signin

@@ -1,0 +1,123 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/ui"
+)
+
+// password is the step that signs a user in with their email and password:
+// when nobody is signed in, when the request names another user
+// (id_token_hint), and when the request wants the user to prove who they
+// are again and they have no second factor to do it with. A user with a
+// second factor is not signed in by the password alone: it sends them on
+// to that step.
+type password struct{ s *Service }
+
+func (*password) path() string { return LoginPath }
+
+func (p *password) needed(ctx context.Context, f *flow) (bool, error) {
+	if !f.signedIn || (f.req.HintSubject != "" && f.req.HintSubject != f.auth.UserID) {
+		return true, nil
+	}
+	if !f.reauthDue() {
+		return false, nil
+	}
+	hasFactor, err := f.hasFactor(ctx, p.s.MFA)
+	return !hasFactor, err
+}
+
+func (*password) promptNone() *fosite.RFC6749Error {
+	return fosite.ErrLoginRequired.WithHint("The user is not signed in, and prompt=none forbids asking them to.")
+}
+
+// signInFailed is the one answer to a failed sign-in: it must read the same
+// whether the email is unknown, the password wrong, or the account paused
+// after too many failures, so that it tells an attacker nothing, while
+// still telling a user with the right password why it did not work.
+const signInFailed = "Email or password is incorrect, or there have been too many failed attempts to sign in to this account. Check them, or wait a few minutes and try again."
+
+func (p *password) show(w http.ResponseWriter, r *http.Request) {
+	s := p.s
+	handle := r.URL.Query().Get("request")
+	f := s.load(w, r, handle)
+	if f == nil {
+		return
+	}
+	if f.req == nil && f.signedIn {
+		http.Redirect(w, r, s.Base+AccountPath, http.StatusSeeOther)
+		return
+	}
+	d := ui.LoginPage{Request: handle, Action: s.Base + LoginPath, ClientName: f.clientName()}
+	if f.req != nil {
+		d.Email = f.req.LoginHint()
+	}
+	s.Pages.Login(w, http.StatusOK, f.formTarget(), d)
+}
+
+func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
+	s := p.s
+	ctx := r.Context()
+	handle := r.PostFormValue("request")
+	f := s.load(w, r, handle)
+	if f == nil {
+		return false
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	user, err := s.Users.Authenticate(ctx, email, r.PostFormValue("password"), s.Devices.Known(r, email))
+	s.metrics().Login(loginResult(err))
+	if errors.Is(err, identity.ErrInvalidCredentials) {
+		s.Pages.Login(w, http.StatusOK, f.formTarget(), ui.LoginPage{Request: handle, Action: s.Base + LoginPath,
+			Email: email, Error: signInFailed, ClientName: f.clientName()})
+		return true
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	// A user with a second factor is not signed in until they give it.
+	hasFactor, err := s.MFA.Enabled(ctx, user.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	if hasFactor {
+		s.Sessions.AwaitSecondFactor(ctx, user.ID)
+		http.Redirect(w, r, s.pageURL(SecondFactorPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+		return false
+	}
+	if err := s.signIn(w, r, user, []string{identity.AMRPassword}); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	s.next(w, r, f)
+	return false
+}
+
+// signIn signs user in on this browser, proven by amr, and makes the
+// browser a known device of the account (pkg/device).
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string) error {
+	if _, err := s.Sessions.SignIn(r.Context(), r, user.ID, amr); err != nil {
+		return err
+	}
+	s.Devices.Remember(w, r, user.Email)
+	return nil
+}
+
+// loginResult is how a password check that returned err ended, as
+// Observer.Login is told.
+func loginResult(err error) string {
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		return "failed"
+	}
+	return "error"
+}

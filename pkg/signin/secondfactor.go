@@ -1,0 +1,137 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/ui"
+)
+
+// secondFactor is the step that asks for a code from the user's
+// authenticator app, or a recovery code: after the password of a user who
+// has a second factor (they are not signed in until they give it); and
+// from a signed-in user, alone, to step up where the app or the request
+// wants a second factor (require_mfa, an essential acr, acr_values), or
+// to prove who they are again (prompt=login, max_age).
+type secondFactor struct{ s *Service }
+
+func (*secondFactor) path() string { return SecondFactorPath }
+
+func (sf *secondFactor) needed(ctx context.Context, f *flow) (bool, error) {
+	if !f.signedIn {
+		return false, nil
+	}
+	wanted := f.reauthDue() || ((f.req.RequiresMFA() || f.req.PrefersMFA()) && !f.hasMFA())
+	if !wanted {
+		return false, nil
+	}
+	return f.hasFactor(ctx, sf.s.MFA)
+}
+
+func (*secondFactor) promptNone() *fosite.RFC6749Error {
+	return fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's second factor, and prompt=none forbids asking for it.")
+}
+
+// codeUser returns whose second factor the code page asks for: the user
+// who just gave their password (signing in), or the signed-in user proving
+// who they are again (stepping up).
+func (sf *secondFactor) codeUser(f *flow, r *http.Request) (userID string, stepUp, ok bool) {
+	if id, awaiting := sf.s.Sessions.AwaitingSecondFactor(r.Context()); awaiting {
+		return id, false, true
+	}
+	return f.auth.UserID, true, f.signedIn
+}
+
+func (sf *secondFactor) show(w http.ResponseWriter, r *http.Request) {
+	s := sf.s
+	handle := r.URL.Query().Get("request")
+	f := s.load(w, r, handle)
+	if f == nil {
+		return
+	}
+	if _, _, ok := sf.codeUser(f, r); !ok {
+		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+		return
+	}
+	s.Pages.SecondFactor(w, http.StatusOK, f.formTarget(), ui.SecondFactorPage{
+		Request: handle, Action: s.Base + SecondFactorPath, ClientName: f.clientName()})
+}
+
+func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
+	s := sf.s
+	ctx := r.Context()
+	handle := r.PostFormValue("request")
+	f := s.load(w, r, handle)
+	if f == nil {
+		return false
+	}
+	userID, stepUp, ok := sf.codeUser(f, r)
+	if !ok {
+		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+		return false
+	}
+	code := r.PostFormValue("code")
+	if code == "" {
+		code = r.PostFormValue("recovery")
+	}
+	err := s.MFA.Verify(ctx, userID, code)
+	s.metrics().SecondFactor(codeResult(err))
+	if err != nil {
+		if status, msg, ok := codeProblem(w, err); ok {
+			s.Pages.SecondFactor(w, status, f.formTarget(), ui.SecondFactorPage{Request: handle,
+				Action: s.Base + SecondFactorPath, ClientName: f.clientName(), Error: msg})
+			return true
+		}
+		s.fail(w, r, err)
+		return false
+	}
+	if stepUp {
+		_, err = s.Sessions.Elevate(ctx, []string{identity.AMROTP, identity.AMRMFA})
+	} else {
+		var user *identity.User
+		if user, err = s.Users.Get(ctx, userID); err == nil {
+			err = s.signIn(w, r, user, []string{identity.AMRPassword, identity.AMROTP, identity.AMRMFA})
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	s.next(w, r, f)
+	return false
+}
+
+// codeResult is how a code check that returned err ended, as
+// Observer.SecondFactor is told.
+func codeResult(err error) string {
+	var throttled *identity.ThrottledError
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.As(err, &throttled):
+		return "throttled"
+	case errors.Is(err, identity.ErrInvalidCode):
+		return "failed"
+	}
+	return "error"
+}
+
+// codeProblem turns a refused code into what the page tells the user: the
+// same words for every wrong code, and how long to wait when throttled.
+func codeProblem(w http.ResponseWriter, err error) (status int, message string, ok bool) {
+	var throttled *identity.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		secs := int(throttled.RetryAfter.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return http.StatusTooManyRequests, "Too many wrong codes. Try again in " + strconv.Itoa(secs) + " seconds.", true
+	case errors.Is(err, identity.ErrInvalidCode):
+		return http.StatusOK, "That code is not valid. Check the app and try again.", true
+	}
+	return 0, "", false
+}
