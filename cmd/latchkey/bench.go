@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
@@ -51,34 +52,60 @@ func (r benchResult) percentile(p float64) time.Duration {
 // (the same wiring as serve) on loopback, on a throwaway Postgres unless
 // --database-url names one, registers its own clients, and drives the token
 // and introspection endpoints over real HTTP with concurrent clients.
-func benchCommand(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	duration := fs.Duration("duration", 10*time.Second, "how long each scenario runs")
-	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each scenario")
-	concurrency := fs.Int("concurrency", 16, "concurrent clients")
-	scenarios := fs.String("scenarios", strings.Join(benchScenarios, ","), "comma-separated scenarios: "+strings.Join(benchScenarios, ", "))
-	durable := fs.Bool("durable", true, "run the throwaway Postgres with fsync on, as production does")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node and the load to this file")
-	cfg, err := config.Parse(fs, args, e.lookupEnv)
-	if err != nil {
-		return err
+func benchCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure token issuance and introspection",
+		Long: `Measure token issuance and introspection: start a complete node on loopback,
+on a throwaway Postgres unless --database-url names a database, register
+clients of its own (deleted afterwards), and drive the token and
+introspection endpoints over HTTP with concurrent clients
+(docs/production.md, Sizing).`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
+	var o benchOptions
+	fs := cmd.Flags()
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each scenario")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients")
+	fs.StringVar(&o.scenarios, "scenarios", strings.Join(benchScenarios, ","), "comma-separated scenarios: "+strings.Join(benchScenarios, ", "))
+	fs.BoolVar(&o.durable, "durable", true, "run the throwaway Postgres with fsync on, as production does")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the node and the load to this `file`")
+	settings := databaseFlags(cmd, "LATCHKEY_DATABASE_MAX_CONNS")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runBench(cmd.Context(), e, settings, o)
 	}
-	run := strings.Split(*scenarios, ",")
+	return cmd
+}
+
+// benchOptions are latchkey bench's own flags.
+type benchOptions struct {
+	duration, warmup time.Duration
+	concurrency      int
+	scenarios        string
+	durable          bool
+	cpuProfile       string
+}
+
+// runBench runs the scenarios o names and prints what they measured.
+func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions) error {
+	run := strings.Split(o.scenarios, ",")
 	for _, s := range run {
 		if !slices.Contains(benchScenarios, s) {
 			return usageError("unknown scenario %q; choose from %s", s, strings.Join(benchScenarios, ", "))
 		}
 	}
-	if *concurrency < 1 || *concurrency > 1000 || *duration <= 0 {
+	if o.concurrency < 1 || o.concurrency > 1000 || o.duration <= 0 {
 		return usageError("--concurrency must be from 1 to 1000, and --duration positive")
+	}
+	cfg, err := settings.Load(e.lookupEnv)
+	if err != nil {
+		return err
 	}
 
 	if cfg.DatabaseURL == "" {
-		stop, url, err := benchDatabase(ctx, *durable)
+		stop, url, err := benchDatabase(ctx, o.durable)
 		if err != nil {
 			return err
 		}
@@ -89,7 +116,7 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 		cfg.Secrets = [][]byte{[]byte(strings.Repeat("bench-secret-", 3))}
 	}
 	// Room for every concurrent request plus the janitor and key reloads.
-	cfg.DatabaseMaxConns = max(cfg.DatabaseMaxConns, int32(*concurrency)+4) // #nosec G115 -- at most 1000, checked above
+	cfg.DatabaseMaxConns = max(cfg.DatabaseMaxConns, int32(o.concurrency)+4) // #nosec G115 -- at most 1000, checked above
 	cfg.JanitorInterval = 0
 	// The bench drives a few clients as hard as it can, to measure the
 	// node, not its rate limits.
@@ -131,15 +158,15 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 	defer func() { stopNode(); <-served }()
 
 	ctx, auditLog := operatorAudit(ctx, store)
-	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, *concurrency)
+	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
 	defer b.cleanUp(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -149,13 +176,13 @@ func benchCommand(ctx context.Context, args []string, e env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintf(e.stdout, "latchkey bench: %d concurrent clients, %s per scenario, on %s\n", *concurrency, *duration, b.describeDB(cfg.DatabaseURL, *durable))
+	fmt.Fprintf(e.stdout, "latchkey bench: %d concurrent clients, %s per scenario, on %s\n", o.concurrency, o.duration, b.describeDB(cfg.DatabaseURL, o.durable))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\trequests\tper second\tp50\tp99\terrors\t")
 	for _, s := range run {
 		do := b.scenario(s)
-		b.load(ctx, *warmup, *concurrency, do)
-		r := b.load(ctx, *duration, *concurrency, do)
+		b.load(ctx, o.warmup, o.concurrency, do)
+		r := b.load(ctx, o.duration, o.concurrency, do)
 		r.scenario = s
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.scenario, r.requests,
 			float64(r.requests)/r.elapsed.Seconds(), roundMS(r.percentile(0.50)), roundMS(r.percentile(0.99)), r.errors)

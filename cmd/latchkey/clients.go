@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,15 +13,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/validation"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
-
-// clientsUsage is the form of the whole command, quoted when the subcommand
-// is missing or unknown.
-const clientsUsage = "latchkey clients create|list|get|update|delete|rotate-secret [ID] [flags]"
 
 // secretNotice goes to stderr whenever a secret is printed, because the
 // operator gets exactly one chance to copy it: only its digest is stored.
@@ -33,119 +31,151 @@ const secretNotice = "latchkey clients: store the client secret now; it cannot b
 // leaked, so it must not stay valid for long.
 const maxGrace = 30 * 24 * time.Hour
 
-// clientsSub describes one subcommand of latchkey clients, so that parsing,
-// usage errors and -h output all follow from one table.
-type clientsSub struct {
-	// form is the usage line, quoted in usage errors.
-	form string
-	// withID says the subcommand acts on one existing client, named by a
-	// positional argument.
-	withID bool
-	// metadata says the subcommand takes the metadata flags; create also
-	// takes --id.
-	metadata, create bool
-	// output says the subcommand prints clients, and so takes --output.
-	output bool
-	// grace says the subcommand takes --grace.
-	grace bool
-	// run does the work once the arguments are parsed and the store is
-	// open.
-	run func(context.Context, *clientsRun) error
-}
-
-// clientsSubs are the subcommands of latchkey clients, by name.
-var clientsSubs = map[string]clientsSub{
-	"create": {form: "latchkey clients create [--id ID] [--admin] [--metadata FILE] [metadata flags] [--output json|table]",
-		metadata: true, create: true, output: true, run: clientsCreate},
-	"list": {form: "latchkey clients list [--output json|table]", output: true, run: clientsList},
-	"get":  {form: "latchkey clients get ID [--output json|table]", withID: true, output: true, run: clientsGet},
-	"update": {form: "latchkey clients update ID [--metadata FILE] [metadata flags] [--output json|table]",
-		withID: true, metadata: true, output: true, run: clientsUpdate},
-	"delete": {form: "latchkey clients delete ID", withID: true, run: clientsDelete},
-	"rotate-secret": {form: "latchkey clients rotate-secret ID [--grace DURATION] [--output json|table]",
-		withID: true, output: true, grace: true, run: clientsRotateSecret},
-}
-
-// clientsRun is one parsed invocation of latchkey clients: what was asked,
-// of which client, and the manager that does it.
-type clientsRun struct {
-	sub clientsSub
-	e   env
-	// id is the client named on the command line, for subcommands withID.
-	id     string
-	output string
-	grace  time.Duration
-	meta   metadataFlags
-	// given holds the names of the flags given on the command line, which
-	// is what lets update change only those fields.
-	given   map[string]bool
-	manager *client.Manager
-}
-
 // clientsCommand manages OAuth clients directly in the configured database:
 // latchkey clients create|list|get|update|delete|rotate-secret. It goes
 // through client.Manager, so a client stored here is validated exactly as
 // one stored through the admin API.
-func clientsCommand(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 {
-		return usageError("%s", clientsUsage)
-	}
-	sub, ok := clientsSubs[args[0]]
-	if !ok {
-		return usageError("unknown subcommand %q; %s", args[0], clientsUsage)
-	}
-	r := &clientsRun{sub: sub, e: e}
-	cfg, err := r.parse(args[0], args[1:])
-	if err != nil {
-		return err
-	}
-	return withStore(cfg, func(store *postgres.Store) error {
-		ctx, auditLog := operatorAudit(ctx, store)
-		r.manager = client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
-		return sub.run(ctx, r)
-	})
+func clientsCommand(e env) *cobra.Command {
+	return groupCommand("clients", "Manage OAuth clients",
+		`Manage OAuth clients directly in the database LATCHKEY_DATABASE_URL names.
+A client is checked exactly as one stored through the admin API, and every
+change reaches running nodes within milliseconds (docs/clients.md).
+
+An ID can go straight after the subcommand or after the flags. Output is a
+table, or with --output json the client's RFC 7591 JSON.`,
+		clientsCreateCommand(e), clientsListCommand(e), clientsGetCommand(e),
+		clientsUpdateCommand(e), clientsDeleteCommand(e), clientsRotateSecretCommand(e))
 }
 
-// parse reads the subcommand's arguments and flags and returns the
-// configuration.
-func (r *clientsRun) parse(name string, args []string) (config.Config, error) {
-	usage := func(fs *flag.FlagSet) {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\nFlags:\n", r.sub.form)
-		fs.PrintDefaults()
-	}
-	cfg, id, given, err := parseSubcommand(r.e, "clients "+name, r.sub.form, args, r.sub.withID, usage, r.register)
-	if err != nil {
-		return cfg, err
-	}
-	r.id, r.given = id, given
-	return cfg, r.check()
+func clientsCreateCommand(e env) *cobra.Command {
+	cmd, r := clientsSubcommand(e, &cobra.Command{
+		Use:   "create",
+		Short: "Register a client and print it, with its secret if it has one",
+		Long: `Register a client and print it, with its secret if it has one: the only time
+the secret is shown, since only its digest is stored. Each flag sets one
+field of the client's RFC 7591 metadata; --metadata starts from a JSON
+document, which the other flags then override.`,
+		Args: noArgs,
+	}, clientsCreate)
+	r.meta.register(cmd.Flags(), true)
+	r.output = outputFlag(cmd)
+	return cmd
 }
 
-// register puts the subcommand's own flags on fs.
-func (r *clientsRun) register(fs *flag.FlagSet) {
-	if r.sub.output {
-		fs.StringVar(&r.output, "output", "table", "output `format`: json or table")
-	}
-	if r.sub.grace {
-		fs.DurationVar(&r.grace, "grace", 0, "how long the old secret keeps working (default LATCHKEY_CLIENT_SECRET_GRACE_PERIOD; 0 ends it at once)")
-	}
-	if r.sub.metadata {
-		r.meta.register(fs, r.sub.create)
-	}
+func clientsListCommand(e env) *cobra.Command {
+	cmd, r := clientsSubcommand(e, &cobra.Command{
+		Use:   "list",
+		Short: "List every client",
+		Args:  noArgs,
+	}, clientsList)
+	r.output = outputFlag(cmd)
+	return cmd
 }
 
-// check rejects values the flag package cannot check.
-func (r *clientsRun) check() error {
-	if r.sub.output && r.output != "json" && r.output != "table" {
-		return usageError("--output is %q; it must be json or table", r.output)
+func clientsGetCommand(e env) *cobra.Command {
+	cmd, r := clientsSubcommand(e, &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one client",
+		Args:  oneArg,
+	}, clientsGet)
+	r.output = outputFlag(cmd)
+	return cmd
+}
+
+func clientsUpdateCommand(e env) *cobra.Command {
+	cmd, r := clientsSubcommand(e, &cobra.Command{
+		Use:   "update ID",
+		Short: "Change the fields of a client that the flags name",
+		Long: `Change the fields of a client that the flags name, and keep the rest as
+stored. --metadata replaces the whole metadata with a JSON document, such as
+the edited output of get --output json; other flags then override it. A
+client that starts using a secret gets one, printed once.`,
+		Args: oneArg,
+	}, clientsUpdate)
+	r.meta.register(cmd.Flags(), false)
+	r.output = outputFlag(cmd)
+	r.check = func(r *clientsRun) error {
+		if !r.meta.changes(r.given) {
+			return usageError("nothing to change: give --metadata or a flag for each field to change")
+		}
+		return nil
 	}
-	if r.sub.grace && (r.grace < 0 || r.grace > maxGrace) {
-		return usageError("--grace is %s; it must be from 0 to %s", r.grace, maxGrace)
+	return cmd
+}
+
+func clientsDeleteCommand(e env) *cobra.Command {
+	cmd, _ := clientsSubcommand(e, &cobra.Command{
+		Use:   "delete ID",
+		Short: "Remove a client and every token issued to it",
+		Args:  oneArg,
+	}, clientsDelete)
+	return cmd
+}
+
+func clientsRotateSecretCommand(e env) *cobra.Command {
+	cmd, r := clientsSubcommand(e, &cobra.Command{
+		Use:   "rotate-secret ID",
+		Short: "Give a client a new secret and print it",
+		Long: `Give a client a new secret and print it, once. The old secret keeps working
+for --grace, so that the client's deployments can switch without an outage.`,
+		Args: oneArg,
+	}, clientsRotateSecret)
+	cmd.Flags().DurationVar(&r.grace, "grace", 0, "how long the old secret keeps working (default LATCHKEY_CLIENT_SECRET_GRACE_PERIOD; 0 ends it at once)")
+	r.output = outputFlag(cmd)
+	r.check = func(r *clientsRun) error {
+		if r.grace < 0 || r.grace > maxGrace {
+			return usageError("--grace is %s; it must be from 0 to %s", r.grace, maxGrace)
+		}
+		return nil
 	}
-	if r.sub.metadata && !r.sub.create && !r.meta.changes(r.given) {
-		return usageError("nothing to change; %s", r.sub.form)
+	return cmd
+}
+
+// clientsRun is one run of a latchkey clients subcommand: the client it
+// names, its flags, and the manager that does the work.
+type clientsRun struct {
+	e env
+	// id is the client named on the command line, for subcommands that
+	// act on one.
+	id string
+	// output is --output, for subcommands that print clients.
+	output *outputFormat
+	grace  time.Duration
+	meta   metadataFlags
+	// given holds the names of the flags given on the command line, which
+	// is what lets update change only those fields.
+	given map[string]bool
+	// check, if set, rejects flags that parse but make no sense together,
+	// before the database is opened.
+	check   func(*clientsRun) error
+	manager *client.Manager
+}
+
+// clientsSubcommand completes cmd, a subcommand of latchkey clients: it
+// gives it the database settings as flags, and makes it run do with a
+// client.Manager on the database. The caller adds the subcommand's own
+// flags, which fill the returned clientsRun.
+func clientsSubcommand(e env, cmd *cobra.Command, do func(context.Context, *clientsRun) error) (*cobra.Command, *clientsRun) {
+	r := &clientsRun{e: e}
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	settings := databaseFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			r.id = args[0]
+		}
+		r.given = changedFlags(cmd.Flags())
+		if r.check != nil {
+			if err := r.check(r); err != nil {
+				return err
+			}
+		}
+		return withStore(e, settings, func(cfg config.Config, store *postgres.Store) error {
+			ctx, auditLog := operatorAudit(cmd.Context(), store)
+			r.manager = client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+			return do(ctx, r)
+		})
 	}
-	return nil
+	return cmd, r
 }
 
 // listFlag is a repeatable flag that collects every value given. An empty
@@ -155,6 +185,9 @@ type listFlag []string
 
 // String shows the values for -h output.
 func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+// Type names the kind of value in -h output.
+func (l *listFlag) Type() string { return "value" }
 
 // Set adds one value.
 func (l *listFlag) Set(s string) error {
@@ -177,6 +210,9 @@ type onceFlag struct {
 
 // String shows the value for -h output.
 func (o *onceFlag) String() string { return o.value }
+
+// Type names the kind of value in -h output.
+func (o *onceFlag) Type() string { return "string" }
 
 // Set stores the value, the first time only.
 func (o *onceFlag) Set(s string) error {
@@ -210,7 +246,7 @@ type metadataFlags struct {
 
 // register puts the metadata flags on fs. Each flag's help names the RFC
 // 7591 field it sets, the name the JSON output uses.
-func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
+func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	if create {
 		fs.StringVar(&m.id, "id", "", "client_id to register under (default: a random one)")
 		fs.BoolVar(&m.admin, "admin", false, "make a client for the admin API: client_credentials only, with scope \"latchkey:admin latchkey:admin:read\" unless --scope narrows it")
@@ -236,10 +272,10 @@ func (m *metadataFlags) register(fs *flag.FlagSet, create bool) {
 }
 
 // load reads the files the given flags name, so that a missing or malformed
-// file is reported before anything is stored.
-func (m *metadataFlags) load(given map[string]bool) error {
+// file is reported before anything is stored; --metadata - reads stdin.
+func (m *metadataFlags) load(given map[string]bool, stdin io.Reader) error {
 	if given["metadata"] {
-		doc, err := readMetadata(m.file)
+		doc, err := readMetadata(stdin, m.file)
 		if err != nil {
 			return err
 		}
@@ -261,8 +297,8 @@ func (m *metadataFlags) load(given map[string]bool) error {
 // readMetadata reads one RFC 7591 JSON document from path, or from stdin
 // for "-". Unknown fields are errors: a misspelt field silently ignored
 // would register a client other than the one the operator wrote down.
-func readMetadata(path string) (*client.Client, error) {
-	var in io.Reader = os.Stdin
+func readMetadata(stdin io.Reader, path string) (*client.Client, error) {
+	in := stdin
 	if path != "-" {
 		f, err := os.Open(path) // #nosec G304 -- the file the operator named with --metadata or --jwks-file
 		if err != nil {
@@ -342,7 +378,7 @@ func (m *metadataFlags) changes(given map[string]bool) bool {
 // clientsCreate registers a client and prints it with its secret, if it
 // has one.
 func clientsCreate(ctx context.Context, r *clientsRun) error {
-	if err := r.meta.load(r.given); err != nil {
+	if err := r.meta.load(r.given, r.e.stdin); err != nil {
 		return err
 	}
 	var c client.Client
@@ -369,7 +405,7 @@ func clientsList(ctx context.Context, r *clientsRun) error {
 	if err != nil {
 		return err
 	}
-	if r.output == "json" {
+	if *r.output == outputJSON {
 		if cs == nil {
 			cs = []*client.Client{}
 		}
@@ -390,7 +426,7 @@ func clientsGet(ctx context.Context, r *clientsRun) error {
 // clientsUpdate changes the fields of a client that the flags name and
 // leaves the rest as stored.
 func clientsUpdate(ctx context.Context, r *clientsRun) error {
-	if err := r.meta.load(r.given); err != nil {
+	if err := r.meta.load(r.given, r.e.stdin); err != nil {
 		return err
 	}
 	if d := r.meta.doc; d != nil && d.ID != "" && d.ID != r.id {
@@ -457,7 +493,7 @@ type clientJSON struct {
 // generated, the secret and a reminder on stderr that it is shown once.
 func (r *clientsRun) show(c *client.Client, secret string) error {
 	var err error
-	if r.output == "json" {
+	if *r.output == outputJSON {
 		err = writeJSON(r.e.stdout, clientJSON{Client: c, Secret: secret})
 	} else {
 		err = writeClientTable(r.e.stdout, c, secret)

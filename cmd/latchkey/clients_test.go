@@ -359,6 +359,8 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// A mistake in how a subcommand is called is one line, then a pointer to
+// the subcommand's help, and exit code 2.
 func TestClientsUsageErrors(t *testing.T) {
 	t.Parallel()
 	env := vars{"LATCHKEY_DATABASE_URL": pgtest.URL(t)}
@@ -366,23 +368,29 @@ func TestClientsUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"clients"}, "latchkey clients create|list|get|update|delete|rotate-secret"},
-		{[]string{"clients", "frobnicate"}, `unknown subcommand "frobnicate"`},
-		{[]string{"clients", "get"}, "latchkey clients get ID [--output json|table]"},
-		{[]string{"clients", "get", "a", "b"}, "latchkey clients get ID [--output json|table]"},
-		{[]string{"clients", "get", "--output", "json", "a", "b"}, "latchkey clients get ID"},
-		{[]string{"clients", "list", "extra"}, "latchkey clients list"},
-		{[]string{"clients", "list", "--output", "yaml"}, `--output is "yaml"`},
-		{[]string{"clients", "delete"}, "latchkey clients delete ID"},
+		{[]string{"clients", "frobnicate"}, `unknown subcommand "frobnicate"; latchkey clients has create, delete, get, list, rotate-secret, update`},
+		{[]string{"clients", "get"}, "missing ID; usage: latchkey clients get ID [flags]"},
+		{[]string{"clients", "get", "a", "b"}, `unexpected argument "b"; usage: latchkey clients get ID [flags]`},
+		{[]string{"clients", "get", "--output", "json", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"clients", "list", "extra"}, `unexpected argument "extra"; usage: latchkey clients list [flags]`},
+		{[]string{"clients", "list", "--output", "yaml"}, `invalid argument "yaml" for "--output" flag: must be json or table`},
+		{[]string{"clients", "delete"}, "missing ID"},
 		{[]string{"clients", "update", "a"}, "nothing to change"},
 		{[]string{"clients", "create", "--scope", "a", "--scope", "b"}, "given twice"},
-		{[]string{"clients", "get", "a", "--grace", "1h"}, "flag provided but not defined"},
+		{[]string{"clients", "get", "a", "--grace", "1h"}, "unknown flag: --grace"},
 		{[]string{"clients", "rotate-secret", "a", "--grace", "-1s"}, "--grace is -1s"},
+		{[]string{"clients", "rotate-secret", "a", "--grcae", "1h"}, "unknown flag: --grcae; did you mean --grace?"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(t.Context(), env, c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("latchkey %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		sub := c.args[1]
+		if sub == "frobnicate" {
+			sub = ""
+		}
+		hint := "Run '" + strings.TrimSpace("latchkey clients "+sub) + " --help'."
+		if code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "latchkey clients: ") || !strings.Contains(lines[0], c.want) || lines[1] != hint {
+			t.Errorf("latchkey %s: exit %d, stderr %q; want exit 2, a line with %q and %q", strings.Join(c.args, " "), code, stderr, c.want, hint)
 		}
 	}
 }

@@ -30,8 +30,8 @@ func TestMigrateCommand(t *testing.T) {
 		{[]string{"migrate", "up"}, 0, "up to date"},
 		{[]string{"migrate", "up"}, 0, "up to date"}, // again: nothing to do, no error
 		{[]string{"migrate", "status"}, 0, "up to date"},
-		{[]string{"migrate", "sideways"}, 2, "latchkey migrate up|status"},
-		{[]string{"migrate"}, 2, "latchkey migrate up|status"},
+		{[]string{"migrate", "sideways"}, 2, `unknown subcommand "sideways"; latchkey migrate has status, up`},
+		{[]string{"migrate"}, 2, "Usage:\n  latchkey migrate [command]"},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := runCLI(t.Context(), env, s.args...)

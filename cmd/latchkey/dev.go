@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
@@ -25,48 +25,66 @@ import (
 // devDatabase is the database latchkey dev creates in its own cluster.
 const devDatabase = "latchkey"
 
-// devCommand runs a complete node for development: a throwaway Postgres
-// under ./.latchkey (kept across restarts), a generated secret kept beside
-// it, migrations applied, public side on http://localhost:8080 and admin side
-// on 127.0.0.1:8081. Any setting given explicitly, the database URL included,
-// is honoured instead of the throwaway one.
-func devCommand(ctx context.Context, args []string, e env) (err error) {
-	fset := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fset.SetOutput(e.stderr)
-	dir := fset.String("dir", ".latchkey", "directory for the throwaway database and the development secret")
-	reset := fset.Bool("reset", false, "wipe the directory first: a new database, new keys and a new secret")
-	cfg, err := config.Parse(fset, args, e.lookupEnv)
-	if err != nil {
+// devCommand runs a complete node for development, on a database and a
+// secret of its own unless given others: latchkey dev [--reset] [flags].
+func devCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a development node on a throwaway Postgres under ./.latchkey",
+		Long: `Run a complete node for development: a throwaway Postgres under --dir,
+kept across restarts, a generated secret kept beside it (LATCHKEY_SECRETS
+if set), migrations applied, a demo user and client, the public side on
+http://localhost:8080 and the admin API on 127.0.0.1:8081.
+
+Any setting given explicitly, by flag or environment variable, is honoured:
+--database-url uses that database instead of the throwaway one. Unless
+--issuer is given, the issuer is http://localhost and the public port.`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
+	dir := cmd.Flags().String("dir", ".latchkey", "directory for the throwaway database and the development secret")
+	reset := cmd.Flags().Bool("reset", false, "wipe the directory first: a new database, new keys and a new secret")
+	// dev's own defaults, shown in its -h. A development node listens on
+	// loopback only, since it holds throwaway credentials, and logs as
+	// text, for a person at a terminal.
+	settings := config.Bind(cmd.Flags(), config.ServerSettings(), map[string]string{
+		"LATCHKEY_PUBLIC_ADDR": "127.0.0.1:8080",
+		"LATCHKEY_LOG_FORMAT":  "text",
+		// Unless given, the issuer follows the public listener's port,
+		// which may be 0 for any free one; this is it on the default.
+		"LATCHKEY_ISSUER": "http://localhost:8080",
+	})
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := settings.Load(e.lookupEnv)
+		if err != nil {
+			return err
+		}
+		deriveIssuer := !settings.Given("LATCHKEY_ISSUER") || cfg.Issuer == ""
+		return dev(cmd.Context(), e, cfg, deriveIssuer, *dir, *reset)
+	}
+	return cmd
+}
+
+// dev runs a development node with cfg, its files under dir, wiped first if
+// reset is set. With deriveIssuer, the issuer is localhost on whatever port
+// the public listener got.
+func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir string, reset bool) (err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
 		return err
 	}
-	if fset.NArg() > 0 {
-		return usageError("unexpected argument %q", fset.Arg(0))
-	}
-	if *dir, err = filepath.Abs(*dir); err != nil {
-		return err
-	}
-	if *reset {
-		if err := os.RemoveAll(*dir); err != nil {
+	if reset {
+		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
 	}
 	// 0755: when run as root, the cluster runs as the postgres user, which
 	// must be able to reach its directory inside this one.
-	err = os.MkdirAll(*dir, 0o755) // #nosec G301 -- the postgres user must traverse it; the secret inside is 0600
+	err = os.MkdirAll(dir, 0o755) // #nosec G301 -- the postgres user must traverse it; the secret inside is 0600
 	if err != nil {
 		return err
 	}
-
-	explicit := explicitSettings(fset, e.lookupEnv)
-	if !explicit["LATCHKEY_LOG_FORMAT"] {
-		cfg.LogFormat = "text"
-	}
-	if !explicit["LATCHKEY_PUBLIC_ADDR"] {
-		// Loopback only: a development node holds throwaway credentials.
-		cfg.PublicAddr = "127.0.0.1:8080"
-	}
 	if len(cfg.Secrets) == 0 {
-		if cfg.Secrets, err = devSecret(filepath.Join(*dir, "secret")); err != nil {
+		if cfg.Secrets, err = devSecret(filepath.Join(dir, "secret")); err != nil {
 			return err
 		}
 	}
@@ -78,7 +96,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 	defer stopTracing()
 
 	if cfg.DatabaseURL == "" {
-		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(*dir, "postgres"), Durable: true})
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Durable: true})
 		if err != nil {
 			return err
 		}
@@ -97,7 +115,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	if cfg.Issuer == "" {
+	if deriveIssuer {
 		cfg.Issuer = fmt.Sprintf("http://localhost:%d", public.Addr().(*net.TCPAddr).Port)
 	}
 	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
@@ -117,7 +135,7 @@ func devCommand(ctx context.Context, args []string, e env) (err error) {
 
 	seedCtx, auditLog := operatorAudit(ctx, store)
 	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}),
-		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, *dir)
+		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, dir)
 	if err != nil {
 		return err
 	}
@@ -132,21 +150,6 @@ Press Ctrl-C to stop.
 `, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password)
 	demo := newDevDemo(cfg.Issuer)
 	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) { demo.Register(a.public) })
-}
-
-// explicitSettings reports, by environment variable name, which settings
-// were given on the command line or in the environment, so that dev changes
-// only the defaults.
-func explicitSettings(fset *flag.FlagSet, lookupEnv func(string) (string, bool)) map[string]bool {
-	flags := map[string]bool{}
-	fset.Visit(func(f *flag.Flag) { flags[f.Name] = true })
-	set := map[string]bool{}
-	for _, s := range config.Settings() {
-		// As in config.Parse, an empty variable counts as unset.
-		v, _ := lookupEnv(s.Env)
-		set[s.Env] = v != "" || (s.Flag != "" && flags[s.Flag])
-	}
-	return set
 }
 
 // devSecret reads the development secret at path, creating it on first use,

@@ -248,15 +248,16 @@ func headingAnchors(md string) []string {
 // with its default ("" for none).
 func flagDefaults(t *testing.T, command string) map[string]string {
 	t.Helper()
-	_, _, help := runCLI(t.Context(), vars{}, command, "-h")
+	_, help, _ := runCLI(t.Context(), vars{}, command, "-h")
 	flags := map[string]string{}
-	name := ""
 	for line := range strings.Lines(help) {
-		if m := regexp.MustCompile(`^  -([a-z-]+)`).FindStringSubmatch(line); m != nil {
-			name = m[1]
-			flags[name] = ""
-		} else if m := regexp.MustCompile(`\(default (.*)\)\n$`).FindStringSubmatch(line); m != nil && name != "" {
-			flags[name] = strings.Trim(m[1], `"`)
+		m := regexp.MustCompile(`^\s+(?:-[a-z], )?--([a-z-]+)`).FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		flags[m[1]] = ""
+		if d := regexp.MustCompile(`\(default (.*)\)\n?$`).FindStringSubmatch(line); d != nil {
+			flags[m[1]] = strings.Trim(d[1], `"`)
 		}
 	}
 	if len(flags) == 0 {

@@ -2,24 +2,41 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/pkg/config"
 )
 
 // healthcheckCommand asks the local node's admin listener whether it is
 // ready, for container healthchecks: the image has no shell or curl.
-func healthcheckCommand(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	cfg, err := config.Parse(fs, args, e.lookupEnv)
-	if err != nil {
-		return err
+func healthcheckCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 if the local node is ready, for container healthchecks",
+		Long: `Ask the local node's admin listener, at LATCHKEY_ADMIN_ADDR, whether it is
+ready (/readyz), and exit 0 if it is and 1 if not: a container healthcheck
+for an image without a shell or curl.`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	settings := config.Bind(cmd.Flags(), []string{"LATCHKEY_ADMIN_ADDR"}, nil)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := settings.Load(e.lookupEnv)
+		if err != nil {
+			return err
+		}
+		return healthcheck(cmd.Context(), e, cfg)
+	}
+	return cmd
+}
+
+// healthcheck asks the admin listener cfg names for /readyz.
+func healthcheck(ctx context.Context, e env, cfg config.Config) error {
 	if err := cfg.Validate(0); err != nil {
 		return err
 	}

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -59,28 +60,33 @@ func (j *janitor) run(ctx context.Context, interval time.Duration) {
 }
 
 // janitorCommand runs one janitor pass: latchkey janitor.
-func janitorCommand(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("janitor", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	cfg, err := config.Parse(fs, args, e.lookupEnv)
-	if err != nil {
-		return err
+func janitorCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "janitor",
+		Short: "Delete expired tokens, and audit events past their retention, once",
+		Long: `Delete expired tokens, codes, assertion IDs and sessions, and audit events
+older than LATCHKEY_AUDIT_RETENTION, once, and print how many rows went from
+each table. serve does the same every LATCHKEY_JANITOR_INTERVAL; run this
+from cron where that is 0.`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
+	settings := databaseFlags(cmd, "LATCHKEY_JANITOR_BATCH_SIZE", "LATCHKEY_AUDIT_RETENTION")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return withStore(e, settings, func(cfg config.Config, store *postgres.Store) error {
+			j := newJanitor(store, cfg, newLogger(e.stderr, cfg))
+			deleted, err := j.sweep(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, table := range slices.Sorted(maps.Keys(deleted)) {
+				fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
+			}
+			if j.auditRetention == 0 {
+				fmt.Fprintf(e.stdout, "audit_events\tkept (LATCHKEY_AUDIT_RETENTION is 0)\n")
+			}
+			return nil
+		})
 	}
-	return withStore(cfg, func(store *postgres.Store) error {
-		j := newJanitor(store, cfg, newLogger(e.stderr, cfg))
-		deleted, err := j.sweep(ctx)
-		if err != nil {
-			return err
-		}
-		for _, table := range slices.Sorted(maps.Keys(deleted)) {
-			fmt.Fprintf(e.stdout, "%s\t%d\n", table, deleted[table])
-		}
-		if j.auditRetention == 0 {
-			fmt.Fprintf(e.stdout, "audit_events\tkept (LATCHKEY_AUDIT_RETENTION is 0)\n")
-		}
-		return nil
-	})
+	return cmd
 }

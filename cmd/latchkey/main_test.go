@@ -78,10 +78,14 @@ func httpGet(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-func TestUnknownCommandExitsWithUsage(t *testing.T) {
+func TestUnknownCommandGivesOneLineAndAHint(t *testing.T) {
 	code, _, stderr := runCLI(t.Context(), vars{}, "frobnicate")
-	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) || !strings.Contains(stderr, "Usage:") {
+	if code != 2 || stderr != "latchkey: unknown command \"frobnicate\"\nRun 'latchkey --help'.\n" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t.Context(), vars{}, "serv")
+	if code != 2 || !strings.Contains(stderr, "did you mean serve?") {
+		t.Fatalf("a command one letter short: exit %d, stderr %q", code, stderr)
 	}
 }
 

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 
+	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/latchkey/latchkey/pkg/config"
@@ -16,17 +16,36 @@ import (
 )
 
 // serveCommand runs a node: latchkey serve [--migrate] [flags].
-func serveCommand(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	migrate := fs.Bool("migrate", false, "apply pending database migrations before serving")
-	cfg, err := config.Parse(fs, args, e.lookupEnv)
-	if err != nil {
-		return err
+func serveCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a node",
+		Long: `Run a node: the OAuth 2.0 and OpenID Connect endpoints and sign-in pages on
+the public listener, and the admin API on the admin listener, until SIGINT
+or SIGTERM, which stop it gracefully.
+
+It refuses to start on a database schema older than this binary's unless
+--migrate is given. It needs LATCHKEY_DATABASE_URL, LATCHKEY_ISSUER and
+LATCHKEY_SECRETS, which only the environment can give; every setting is in
+docs/configuration.md.`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
+	migrate := cmd.Flags().Bool("migrate", false, "apply pending database migrations before serving")
+	settings := config.Bind(cmd.Flags(), config.ServerSettings(), nil)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := settings.Load(e.lookupEnv)
+		if err != nil {
+			return err
+		}
+		return serve(cmd.Context(), e, cfg, *migrate)
 	}
+	return cmd
+}
+
+// serve runs a node with cfg until ctx ends, applying pending migrations
+// first if migrate is set.
+func serve(ctx context.Context, e env, cfg config.Config, migrate bool) error {
 	if err := cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
 		return err
 	}
@@ -42,7 +61,7 @@ func serveCommand(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
-	if err := prepareSchema(ctx, store, *migrate, logger); err != nil {
+	if err := prepareSchema(ctx, store, migrate, logger); err != nil {
 		return stoppedWhileStarting(ctx, logger, err)
 	}
 	public, admin, err := listen(cfg)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -16,16 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
-
-// usersUsage is the form of the whole command, quoted when the subcommand
-// is missing or unknown.
-const usersUsage = "latchkey users create|list|get|update|disable|enable|unlock|delete|set-password|reset-mfa [USER] [flags]"
 
 // userArgHelp explains the USER argument in -h output, since it takes two
 // kinds of value.
@@ -45,149 +42,158 @@ const maxPasswordLine = 64 << 10
 // piped in, or an empty first line.
 var errNoPassword = errors.New("no password on stdin")
 
-// usersSub describes one subcommand of latchkey users, so that parsing,
-// usage errors and -h output all follow from one table.
-type usersSub struct {
-	// form is the usage line, quoted in usage errors.
-	form string
-	// doc says what the subcommand does, in -h output, where an operator
-	// looks before running something that cannot be undone.
-	doc string
-	// withUser says the subcommand acts on one existing user, named by a
-	// positional argument.
-	withUser bool
-	// profile says the subcommand takes the profile flags; create also
-	// takes --no-password and needs --email.
-	profile, create bool
-	// output says the subcommand prints users, and so takes --output.
-	output bool
-	// run does the work once the arguments are parsed and the store is
-	// open.
-	run func(context.Context, *usersRun) error
+// usersCommand manages users directly in the configured database: latchkey
+// users create|list|get|update|disable|enable|unlock|delete|set-password|
+// reset-mfa. It goes through identity.Manager, so a user stored here is
+// validated, and their password checked against the policy and hashed,
+// exactly as anywhere else.
+func usersCommand(e env) *cobra.Command {
+	return groupCommand("users", "Manage users",
+		`Manage users directly in the database LATCHKEY_DATABASE_URL names. A user is
+checked, and a password checked against the policy and hashed, exactly as
+anywhere else (docs/users.md). A password never comes from the command
+line: `+passwordSource+"\n\n"+userArgHelp,
+		usersCreateCommand(e), usersListCommand(e), usersGetCommand(e), usersUpdateCommand(e),
+		usersAction(e, "disable", "Stop a user signing in, and sign them out everywhere",
+			"Stops the user signing in, and at once ends their browser sessions and revokes their access and refresh tokens.",
+			usersDisable),
+		usersAction(e, "enable", "Let a disabled user sign in again",
+			"Lets a disabled user sign in again. Sessions and tokens ended by disable stay ended.",
+			usersEnable),
+		usersAction(e, "unlock", "Lift the pause or lock on a user's sign-ins",
+			"Forgets the user's recent wrong passwords and codes, so that an account paused or locked after too many failures can sign in at once.",
+			usersUnlock),
+		usersAction(e, "delete", "Remove a user for good",
+			"Removes the user for good, with their sessions and consents, and revokes their tokens.",
+			usersDelete),
+		usersAction(e, "set-password", "Replace a user's password",
+			"Replaces the user's password and signs them out everywhere. "+passwordSource,
+			usersSetPassword),
+		usersAction(e, "reset-mfa", "Remove a user's second factor",
+			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.",
+			usersResetMFA),
+	)
 }
 
-// usersSubs are the subcommands of latchkey users, by name.
-var usersSubs = map[string]usersSub{
-	"create": {form: "latchkey users create --email EMAIL [profile flags] [--no-password] [--output json|table]",
-		doc:     "Adds a user with a new, random sub. " + passwordSource,
-		profile: true, create: true, output: true, run: usersCreate},
-	"list": {form: "latchkey users list [--output json|table]",
-		doc:    "Lists every user, by email.",
-		output: true, run: usersList},
-	"get": {form: "latchkey users get USER [--output json|table]",
-		doc:      "Shows one user.",
-		withUser: true, output: true, run: usersGet},
-	"update": {form: "latchkey users update USER [--email EMAIL] [profile flags] [--output json|table]",
-		doc:      "Changes the fields the flags name and keeps the rest. A new email clears email_verified unless --email-verified is given too.",
-		withUser: true, profile: true, output: true, run: usersUpdate},
-	"disable": {form: "latchkey users disable USER",
-		doc:      "Stops the user signing in, and at once ends their browser sessions and revokes their access and refresh tokens.",
-		withUser: true, run: usersDisable},
-	"enable": {form: "latchkey users enable USER",
-		doc:      "Lets a disabled user sign in again. Sessions and tokens ended by disable stay ended.",
-		withUser: true, run: usersEnable},
-	"unlock": {form: "latchkey users unlock USER",
-		doc:      "Forgets the user's recent wrong passwords and codes, so that an account paused or locked after too many failures can sign in at once.",
-		withUser: true, run: usersUnlock},
-	"delete": {form: "latchkey users delete USER",
-		doc:      "Removes the user for good, with their sessions and consents, and revokes their tokens.",
-		withUser: true, run: usersDelete},
-	"set-password": {form: "latchkey users set-password USER",
-		doc:      "Replaces the user's password and signs them out everywhere. " + passwordSource,
-		withUser: true, run: usersSetPassword},
-	"reset-mfa": {form: "latchkey users reset-mfa USER",
-		doc:      "Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.",
-		withUser: true, run: usersResetMFA},
+func usersCreateCommand(e env) *cobra.Command {
+	cmd, r := usersSubcommand(e, &cobra.Command{
+		Use:   "create",
+		Short: "Add a user",
+		Long:  "Adds a user with a new, random sub. " + passwordSource,
+		Args:  noArgs,
+	}, usersCreate)
+	r.profile.register(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&r.noPassword, "no-password", false, "create the user without a password; they cannot sign in until set-password gives them one")
+	r.output = outputFlag(cmd)
+	r.check = func(r *usersRun) error {
+		if !r.given["email"] {
+			return usageError("--email is required")
+		}
+		return nil
+	}
+	return cmd
 }
 
-// usersRun is one parsed invocation of latchkey users: what was asked, of
-// which user, and the manager that does it.
+func usersListCommand(e env) *cobra.Command {
+	cmd, r := usersSubcommand(e, &cobra.Command{
+		Use:   "list",
+		Short: "List every user, by email",
+		Args:  noArgs,
+	}, usersList)
+	r.output = outputFlag(cmd)
+	return cmd
+}
+
+func usersGetCommand(e env) *cobra.Command {
+	cmd, r := usersSubcommand(e, &cobra.Command{
+		Use:   "get USER",
+		Short: "Show one user",
+		Long:  "Shows one user.\n\n" + userArgHelp,
+		Args:  oneArg,
+	}, usersGet)
+	r.output = outputFlag(cmd)
+	return cmd
+}
+
+func usersUpdateCommand(e env) *cobra.Command {
+	cmd, r := usersSubcommand(e, &cobra.Command{
+		Use:   "update USER",
+		Short: "Change the fields of a user that the flags name",
+		Long: "Changes the fields the flags name and keeps the rest. A new email clears\n" +
+			"email_verified unless --email-verified is given too.\n\n" + userArgHelp,
+		Args: oneArg,
+	}, usersUpdate)
+	r.profile.register(cmd.Flags(), false)
+	r.output = outputFlag(cmd)
+	r.check = func(r *usersRun) error {
+		if !r.profile.changes(r.given) {
+			return usageError("nothing to change: give a flag for each field to change")
+		}
+		return nil
+	}
+	return cmd
+}
+
+// usersAction is a subcommand of latchkey users that does one thing to the
+// user its one argument names, and takes no flags of its own.
+func usersAction(e env, name, short, long string, do func(context.Context, *usersRun) error) *cobra.Command {
+	cmd, _ := usersSubcommand(e, &cobra.Command{
+		Use:   name + " USER",
+		Short: short,
+		Long:  long + "\n\n" + userArgHelp,
+		Args:  oneArg,
+	}, do)
+	return cmd
+}
+
+// usersRun is one run of a latchkey users subcommand: the user it names,
+// its flags, and the managers that do the work.
 type usersRun struct {
-	sub usersSub
-	e   env
+	e env
 	// user is the USER argument as given: a sub or an email.
-	user       string
-	output     string
+	user string
+	// output is --output, for subcommands that print users.
+	output     *outputFormat
 	profile    profileFlags
 	noPassword bool
 	// given holds the names of the flags given on the command line, which
 	// is what lets update change only those fields.
-	given   map[string]bool
+	given map[string]bool
+	// check, if set, rejects flags that parse but make no sense together,
+	// before the database is opened.
+	check   func(*usersRun) error
 	manager *identity.Manager
 	mfa     *identity.MFA
 }
 
-// usersCommand manages users directly in the configured database: latchkey
-// users create|list|get|update|disable|enable|delete|set-password. It goes
-// through identity.Manager, so a user stored here is validated, and their
-// password checked against the policy and hashed, exactly as anywhere else.
-func usersCommand(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 {
-		return usageError("%s", usersUsage)
-	}
-	sub, ok := usersSubs[args[0]]
-	if !ok {
-		return usageError("unknown subcommand %q; %s", args[0], usersUsage)
-	}
-	r := &usersRun{sub: sub, e: e}
-	cfg, err := r.parse(args[0], args[1:])
-	if err != nil {
-		return err
-	}
-	return withStore(cfg, func(store *postgres.Store) error {
-		ctx, auditLog := operatorAudit(ctx, store)
-		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
-		// Removing a factor needs no secrets, so neither does the CLI.
-		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
-		return sub.run(ctx, r)
-	})
-}
-
-// parse reads the subcommand's arguments and flags and returns the
-// configuration; USER is a sub or an email.
-func (r *usersRun) parse(name string, args []string) (config.Config, error) {
-	usage := func(fs *flag.FlagSet) {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\n", r.sub.form, r.sub.doc)
-		if r.sub.withUser {
-			fmt.Fprintf(fs.Output(), "%s\n\n", userArgHelp)
+// usersSubcommand completes cmd, a subcommand of latchkey users: it gives
+// it the database settings as flags, and makes it run do with the managers
+// of users and their second factors on the database. The caller adds the
+// subcommand's own flags, which fill the returned usersRun. There is
+// deliberately no password flag: see readPassword.
+func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersRun) error) (*cobra.Command, *usersRun) {
+	r := &usersRun{e: e}
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	settings := databaseFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			r.user = args[0]
 		}
-		fmt.Fprintln(fs.Output(), "Flags:")
-		fs.PrintDefaults()
+		r.given = changedFlags(cmd.Flags())
+		if r.check != nil {
+			if err := r.check(r); err != nil {
+				return err
+			}
+		}
+		return withStore(e, settings, func(_ config.Config, store *postgres.Store) error {
+			ctx, auditLog := operatorAudit(cmd.Context(), store)
+			r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
+			// Removing a factor needs no secrets, so neither does the CLI.
+			r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
+			return do(ctx, r)
+		})
 	}
-	cfg, user, given, err := parseSubcommand(r.e, "users "+name, r.sub.form, args, r.sub.withUser, usage, r.register)
-	if err != nil {
-		return cfg, err
-	}
-	r.user, r.given = user, given
-	return cfg, r.check()
-}
-
-// register puts the subcommand's own flags on fs. There is deliberately no
-// password flag: see readPassword.
-func (r *usersRun) register(fs *flag.FlagSet) {
-	if r.sub.output {
-		fs.StringVar(&r.output, "output", "table", "output `format`: json or table")
-	}
-	if r.sub.create {
-		fs.BoolVar(&r.noPassword, "no-password", false, "create the user without a password; they cannot sign in until set-password gives them one")
-	}
-	if r.sub.profile {
-		r.profile.register(fs, r.sub.create)
-	}
-}
-
-// check rejects values the flag package cannot check.
-func (r *usersRun) check() error {
-	if r.sub.output && r.output != "json" && r.output != "table" {
-		return usageError("--output is %q; it must be json or table", r.output)
-	}
-	if r.sub.create && !r.given["email"] {
-		return usageError("--email is required; %s", r.sub.form)
-	}
-	if r.sub.profile && !r.sub.create && !r.profile.changes(r.given) {
-		return usageError("nothing to change; %s", r.sub.form)
-	}
-	return nil
+	return cmd, r
 }
 
 // profileFlags are the flags of create and update, one per field of the
@@ -200,7 +206,7 @@ type profileFlags struct {
 
 // register puts the profile flags on fs. Each flag's help names the claim
 // it sets, the name the JSON output uses.
-func (p *profileFlags) register(fs *flag.FlagSet, create bool) {
+func (p *profileFlags) register(fs *pflag.FlagSet, create bool) {
 	email := "email: the user's email address, unique regardless of case"
 	verified := "email_verified: the email address is known to be the user's"
 	if create {
@@ -283,6 +289,9 @@ var ownFlags = map[string]string{
 	"email": "email", "email_verified": "email-verified", "name": "name",
 	"given_name": "given-name", "family_name": "family-name",
 }
+
+// Type names the kind of value in -h output.
+func (c *claimFlags) Type() string { return "NAME=VALUE" }
 
 // String shows the values for -h output.
 func (c *claimFlags) String() string {
@@ -376,7 +385,7 @@ func usersList(ctx context.Context, r *usersRun) error {
 	if err != nil {
 		return err
 	}
-	if r.output == "json" {
+	if *r.output == outputJSON {
 		if us == nil {
 			us = []*identity.User{}
 		}
@@ -603,7 +612,7 @@ func readHidden(ctx context.Context, fd int, prompt io.Writer, label string) (st
 // show prints a user in the chosen format. The JSON is identity.User's own,
 // which leaves the password hash out.
 func (r *usersRun) show(u *identity.User) error {
-	if r.output == "json" {
+	if *r.output == outputJSON {
 		return writeJSON(r.e.stdout, u)
 	}
 	return writeUserTable(r.e.stdout, u)

@@ -162,7 +162,7 @@ func TestUsersPasswordNeverComesFromArguments(t *testing.T) {
 	t.Parallel()
 	cli := newUsersCLI(t)
 	code, _, stderr := cli.run("create", "--email", "a@b.c", "--password", "x")
-	if code != 2 || !strings.Contains(stderr, "flag provided but not defined: -password") {
+	if code != 2 || !strings.Contains(stderr, "unknown flag: --password") {
 		t.Fatalf("create --password: exit %d, stderr %q; want exit 2", code, stderr)
 	}
 	sub := decodeUser(t, cli.must("create", "--email", "a@b.c", "--no-password", "--output", "json"))["sub"].(string)
@@ -330,8 +330,8 @@ func TestUsersDisableEnableDelete(t *testing.T) {
 		return err
 	}
 
-	if code, _, stderr := cli.run("disable", "-h"); code != 0 || !strings.Contains(stderr, "ends their browser sessions and revokes their access and refresh tokens") {
-		t.Fatalf("disable -h: exit %d, stderr %q; want it to say that sessions and tokens end", code, stderr)
+	if code, stdout, _ := cli.run("disable", "-h"); code != 0 || !strings.Contains(stdout, "ends their browser sessions and revokes their access and refresh tokens") {
+		t.Fatalf("disable -h: exit %d, stdout %q; want it to say that sessions and tokens end", code, stdout)
 	}
 
 	if out := cli.must("disable", "ada@example.com"); out != "disabled user ada@example.com ("+sub+")\n" {
@@ -418,6 +418,8 @@ func TestUsersReadsServerSettingsFromFlags(t *testing.T) {
 	}
 }
 
+// A mistake in how a subcommand is called is one line, then a pointer to
+// the subcommand's help, and exit code 2.
 func TestUsersUsageErrors(t *testing.T) {
 	t.Parallel()
 	env := vars{"LATCHKEY_DATABASE_URL": pgtest.URL(t)}
@@ -425,22 +427,21 @@ func TestUsersUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"users"}, "latchkey users create|list|get|update|disable|enable|unlock|delete|set-password"},
-		{[]string{"users", "frobnicate"}, `unknown subcommand "frobnicate"`},
-		{[]string{"users", "get"}, "latchkey users get USER [--output json|table]"},
-		{[]string{"users", "get", "a", "b"}, "latchkey users get USER [--output json|table]"},
-		{[]string{"users", "get", "--output", "json", "a", "b"}, "latchkey users get USER"},
-		{[]string{"users", "list", "extra"}, "latchkey users list"},
-		{[]string{"users", "list", "--output", "yaml"}, `--output is "yaml"`},
+		{[]string{"users", "frobnicate"}, `unknown subcommand "frobnicate"; latchkey users has create, delete, disable, enable, get, list, reset-mfa, set-password, unlock, update`},
+		{[]string{"users", "get"}, "missing USER; usage: latchkey users get USER [flags]"},
+		{[]string{"users", "get", "a", "b"}, `unexpected argument "b"; usage: latchkey users get USER [flags]`},
+		{[]string{"users", "get", "--output", "json", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"users", "list", "extra"}, `unexpected argument "extra"; usage: latchkey users list [flags]`},
+		{[]string{"users", "list", "--output", "yaml"}, `invalid argument "yaml" for "--output" flag: must be json or table`},
 		{[]string{"users", "create"}, "--email is required"},
-		{[]string{"users", "create", "--email", "a@b.c", "extra"}, "latchkey users create --email EMAIL"},
+		{[]string{"users", "create", "--email", "a@b.c", "extra"}, `unexpected argument "extra"; usage: latchkey users create [flags]`},
 		{[]string{"users", "update", "a@b.c"}, "nothing to change"},
-		{[]string{"users", "update", "--name", "x"}, "latchkey users update USER"},
-		{[]string{"users", "disable"}, "latchkey users disable USER"},
-		{[]string{"users", "enable", "a", "b"}, "latchkey users enable USER"},
-		{[]string{"users", "delete"}, "latchkey users delete USER"},
-		{[]string{"users", "set-password"}, "latchkey users set-password USER"},
-		{[]string{"users", "delete", "a@b.c", "--no-password"}, "flag provided but not defined"},
+		{[]string{"users", "update", "--name", "x"}, "missing USER; usage: latchkey users update USER"},
+		{[]string{"users", "disable"}, "missing USER; usage: latchkey users disable USER"},
+		{[]string{"users", "enable", "a", "b"}, `unexpected argument "b"; usage: latchkey users enable USER`},
+		{[]string{"users", "delete"}, "missing USER"},
+		{[]string{"users", "set-password"}, "missing USER"},
+		{[]string{"users", "delete", "a@b.c", "--no-password"}, "unknown flag: --no-password"},
 		{[]string{"users", "create", "--email", "a@b.c", "--claim", "locale"}, "want NAME=VALUE"},
 		{[]string{"users", "update", "a@b.c", "--claim", "phone_number_verified=maybe"}, "phone_number_verified must be true or false"},
 		{[]string{"users", "update", "a@b.c", "--claim", "name=Ada"}, "name has a flag of its own: --name"},
@@ -448,8 +449,14 @@ func TestUsersUsageErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(t.Context(), env, c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("latchkey %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		sub := c.args[1]
+		if sub == "frobnicate" {
+			sub = ""
+		}
+		hint := "Run '" + strings.TrimSpace("latchkey users "+sub) + " --help'."
+		if code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "latchkey users: ") || !strings.Contains(lines[0], c.want) || lines[1] != hint {
+			t.Errorf("latchkey %s: exit %d, stderr %q; want exit 2, a line with %q and %q", strings.Join(c.args, " "), code, stderr, c.want, hint)
 		}
 	}
 }

@@ -11,7 +11,9 @@
 //
 // One table in this package lists every setting; the flags, their -h text
 // and Settings all come from it, and docs/configuration.md is tested against
-// it.
+// it. Parse registers every setting as a flag of a flag.FlagSet; Bind
+// registers the few a command uses on its pflag.FlagSet, the form the
+// latchkey CLI (cobra) takes, and reads the rest from the environment.
 package config
 
 import (
@@ -155,7 +157,9 @@ func Settings() []Setting {
 // binding ties a Setting to the Config field it fills.
 type binding struct {
 	Setting
-	// metavar names the kind of value in -h output ("-issuer url").
+	// metavar names the kind of value in -h output ("-issuer url"). It
+	// is never "bool", which pflag would take for a flag without a value:
+	// a boolean setting, like every other, takes one.
 	metavar string
 	// set stores text into the field. Its error describes the text without
 	// the setting's name; Parse adds that.
@@ -198,7 +202,7 @@ func bindings(c *Config) []binding {
 		{Setting{"LATCHKEY_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s",
 			"how long a graceful shutdown waits for requests in flight"}, "duration", setDuration(&c.ShutdownTimeout)},
 		{Setting{"LATCHKEY_ENFORCE_PKCE", "enforce-pkce", "true",
-			"require PKCE of confidential clients too (public clients always need it)"}, "bool", setBool(&c.EnforcePKCE)},
+			"require PKCE of confidential clients too (public clients always need it)"}, "true|false", setBool(&c.EnforcePKCE)},
 		{Setting{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "client-secret-grace-period", "24h",
 			"how long a client's previous secret keeps working after a rotation"}, "duration", setDuration(&c.ClientSecretGracePeriod)},
 		{Setting{"LATCHKEY_JANITOR_INTERVAL", "janitor-interval", "10m",
@@ -256,27 +260,45 @@ func bindings(c *Config) []binding {
 func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (Config, error) {
 	var c Config
 	bs := bindings(&c)
-	flags := make([]*flagText, len(bs))
-	for i, b := range bs {
+	flags := map[string]*flagText{}
+	for _, b := range bs {
 		if b.Flag == "" {
 			continue
 		}
-		flags[i] = &flagText{text: b.Default}
-		fs.Var(flags[i], b.Flag, fmt.Sprintf("%s (`%s`, env %s)", b.Description, b.metavar, b.Env))
+		flags[b.Env] = &flagText{text: b.Default}
+		fs.Var(flags[b.Env], b.Flag, fmt.Sprintf("%s (`%s`, env %s)", b.Description, b.metavar, b.Env))
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
+	if _, err := read(bs, flags, nil, lookupEnv); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
 
+// read stores into bs's fields, for each setting, the first of: its flag in
+// flags if it was given, its environment variable if set to something other
+// than "", and its default, this command's own from defaults or else the
+// table's. It reports every value it cannot read, all at once, and returns
+// which settings were given rather than defaulted, by environment variable.
+func read(bs []binding, flags map[string]*flagText, defaults map[string]string, lookupEnv func(string) (string, bool)) (map[string]bool, error) {
+	given := map[string]bool{}
 	var problems []error
-	for i, b := range bs {
+	for _, b := range bs {
+		def, ok := defaults[b.Env]
+		if !ok {
+			def = b.Default
+		}
 		var text, from string
-		if f := flags[i]; f != nil && f.given {
+		if f := flags[b.Env]; f != nil && f.given {
 			text, from = f.text, "the command line"
+			given[b.Env] = true
 		} else if v, ok := lookupEnv(b.Env); ok && v != "" {
 			text, from = v, "the environment"
-		} else if b.Default != "" {
-			text, from = b.Default, "the default"
+			given[b.Env] = true
+		} else if def != "" {
+			text, from = def, "the default"
 		} else {
 			continue
 		}
@@ -284,10 +306,7 @@ func Parse(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool
 			problems = append(problems, fmt.Errorf("%s: %s from %s %v", label(b.Setting), describe(b, text), from, err))
 		}
 	}
-	if len(problems) > 0 {
-		return Config{}, errors.Join(problems...)
-	}
-	return c, nil
+	return given, errors.Join(problems...)
 }
 
 // describe quotes text for an error message, except for the settings that
@@ -309,11 +328,14 @@ func label(s Setting) string {
 	return s.Env + " (--" + s.Flag + ")"
 }
 
-// flagText records a flag's text for Parse to read later, and whether the
-// flag was given, which is what lets an explicit flag beat the environment.
+// flagText records a flag's text for Parse or Load to read later, and
+// whether the flag was given, which is what lets an explicit flag beat the
+// environment. It is a flag.Value and a pflag.Value both.
 type flagText struct {
 	text  string
 	given bool
+	// metavar names the kind of value in pflag's help ("--issuer url").
+	metavar string
 }
 
 func (f *flagText) String() string {
@@ -327,6 +349,9 @@ func (f *flagText) Set(text string) error {
 	f.text, f.given = text, true
 	return nil
 }
+
+// Type is what pflag shows as the kind of value in help.
+func (f *flagText) Type() string { return f.metavar }
 
 func setString(p *string) func(string) error {
 	return func(text string) error {
