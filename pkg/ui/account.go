@@ -67,15 +67,8 @@ func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, status int, not
 		return
 	}
 	for _, s := range sessions {
-		agent := s.UserAgent
-		if len(agent) > 60 {
-			agent = agent[:60] + "…"
-		}
-		if agent == "" {
-			agent = "Unknown browser"
-		}
 		d.Sessions = append(d.Sessions, AccountSession{
-			SID: s.SID, Agent: agent, IP: s.IP, Since: s.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: s.SID == a.SID,
+			SID: s.SID, UserAgent: s.UserAgent, IP: s.IP, Since: s.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: s.SID == a.SID,
 		})
 	}
 	u.Pages.Account(w, status, d)

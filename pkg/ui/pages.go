@@ -28,6 +28,10 @@ var pageNames = []string{"login", "consent", "logout", "message", "otp", "enrol"
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, static: base + StaticPath}
+	// The account page names browsers from their user agents; building the
+	// parser's tables takes a few tens of milliseconds, better spent here
+	// than on the first user to open their account page.
+	warmAgentParser()
 	for _, name := range pageNames {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -160,9 +164,18 @@ type AccountApp struct {
 
 // AccountSession is one of the user's sign-ins.
 type AccountSession struct {
-	SID, Agent, Since, IP string
-	Current               bool
+	SID string
+	// UserAgent is the browser's User-Agent header as it signed in; the
+	// page names the browser and system from it (Device).
+	UserAgent string
+	Since, IP string
+	Current   bool
 }
+
+// Device is what the account page calls the browser that signed in, such
+// as "Firefox on Linux": names from a fixed list, never the header's own
+// text, which whoever signed in chose.
+func (s AccountSession) Device() string { return describeAgent(s.UserAgent) }
 
 // SecondFactor renders the code page.
 func (p *Pages) SecondFactor(w http.ResponseWriter, status int, formTarget string, d SecondFactorPage) {

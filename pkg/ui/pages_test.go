@@ -34,7 +34,7 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 		"account": func(w http.ResponseWriter) {
 			p.Account(w, http.StatusOK, AccountPage{Base: "/id", Name: evil, Email: evil, Notice: evil, MFA: true,
 				Apps:     []AccountApp{{ID: "app", Name: evil, Scopes: evil}},
-				Sessions: []AccountSession{{SID: "s", Agent: evil, IP: evil}}})
+				Sessions: []AccountSession{{SID: "s", UserAgent: evil, IP: evil}}})
 		},
 	}
 	for name, render := range pages {
