@@ -366,21 +366,19 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	if rfc.CodeField >= http.StatusInternalServerError {
 		p.logger.ErrorContext(r.Context(), "authorization request failed", "request_id", id, "error", rfc.ErrorField, "cause", err)
 	}
-	if rfc.CodeField == http.StatusServiceUnavailable && (ar == nil || !ar.IsRedirectURIValid()) {
-		// Without the database the client, and so where to send the
-		// answer, cannot be checked: the user is told, and retries.
-		w.Header().Set("Retry-After", "5")
-		p.pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", ui.MessagePage{
-			Message:   "Latchkey cannot reach its database just now. Go back to the app and try again in a moment.",
-			RequestID: id,
-		})
-		return
-	}
 	if ar == nil || !ar.IsRedirectURIValid() {
-		p.pages.Message(w, http.StatusBadRequest, "Cannot sign in", ui.MessagePage{
-			Message:   "The app sent a sign-in request that Latchkey cannot accept: " + rfc.GetDescription() + " Tell the app's developers.",
+		status := http.StatusBadRequest
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			// Without the database the client, and so where to send the
+			// answer, cannot be checked: the user is told, and retries.
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "5")
+		}
+		p.pages.Problem(w, status, ui.AuthorizationProblem(ui.AuthorizationError{
+			Code: rfc.ErrorField, Description: rfc.GetDescription(),
+			ClientKnown: ar != nil && ar.GetClient() != nil, RedirectKnown: ar != nil && ar.IsRedirectURIValid(),
 			RequestID: id,
-		})
+		}))
 		return
 	}
 	to := *ar.GetRedirectURI()

@@ -290,5 +290,6 @@ func (u *UI) reauthPage(w http.ResponseWriter, r *http.Request, hasFactor bool, 
 		status = http.StatusUnauthorized
 	}
 	u.Pages.Reauth(w, status, ReauthPage{Action: r.URL.Path, Fields: fields, Factor: hasFactor, Error: problem,
-		Window: int(u.ReauthWindow / time.Minute)})
+		UsedCode: hasFactor && strings.TrimSpace(r.PostFormValue(reauthCodeField)) != "",
+		Window:   int(u.ReauthWindow / time.Minute)})
 }

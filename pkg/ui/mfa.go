@@ -69,7 +69,8 @@ func (u *UI) submitSecondFactor(w http.ResponseWriter, r *http.Request) (failed 
 	err = u.MFA.Verify(ctx, userID, code)
 	u.metrics().SecondFactor(codeResult(err))
 	if err != nil {
-		d := SecondFactorPage{Request: handle, Action: u.Base + SecondFactorPath}
+		d := SecondFactorPage{Request: handle, Action: u.Base + SecondFactorPath,
+			Recovery: r.PostFormValue("code") == "" && r.PostFormValue("recovery") != ""}
 		if parked {
 			d.ClientName = displayName(c)
 		}

@@ -36,6 +36,14 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 				Apps:     []AccountApp{{ID: "app", Name: evil, Scopes: evil}},
 				Sessions: []AccountSession{{SID: "s", UserAgent: evil, IP: evil}}})
 		},
+		"problem": func(w http.ResponseWriter) {
+			p.Problem(w, http.StatusBadRequest, ProblemPage{Title: "Oops", Happened: evil, Next: evil,
+				Links: []Link{{Text: evil, Href: "https://app.example.com/"}}, Detail: ProblemDetail{Error: evil, Description: evil, RequestID: evil}})
+		},
+		"signed out": func(w http.ResponseWriter) {
+			p.SignedOut(w, SignedOutPage{App: evil, AppURL: "https://app.example.com/?q=" + evil})
+		},
+		"home": func(w http.ResponseWriter) { p.Home(w) },
 	}
 	for name, render := range pages {
 		rec := httptest.NewRecorder()

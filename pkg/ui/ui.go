@@ -42,6 +42,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/session"
 	"github.com/latchkey/latchkey/storage/postgres"
+	"github.com/latchkey/latchkey/web"
 )
 
 // Paths of the pages, relative to the issuer.
@@ -125,6 +126,7 @@ func (u *UI) Register(r chi.Router) {
 	r.Get(ConsentPath, u.showConsent)
 	r.Method(http.MethodPost, ConsentPath, csrf.Handler(http.HandlerFunc(u.submitConsent)))
 	r.Get(AccountPath, u.showAccount)
+	r.Get("/", u.showHome)
 	// The sensitive actions may ask for the password again, so they are
 	// attempts like the sign-in forms.
 	for path, h := range map[string]http.HandlerFunc{
@@ -143,6 +145,31 @@ func (u *UI) Register(r chi.Router) {
 // StaticPath. It needs no session.
 func Static(base string) http.Handler {
 	return http.StripPrefix(base+StaticPath, staticFiles())
+}
+
+// Favicon serves the icon browsers ask every host for at /favicon.ico,
+// whatever the issuer's path: the pages name theirs (favicon.svg under
+// StaticPath), but a browser that opened anything else asks here.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.ServeFileFS(w, r, web.Static, "static/favicon.ico")
+}
+
+// showHome answers the issuer's own address, which people open by hand or
+// from a bookmark: a signed-in user goes to their account page, the one
+// thing here that is theirs; anyone else gets a page that says what this
+// is and leads to sign-in, rather than a bare 404.
+func (u *UI) showHome(w http.ResponseWriter, r *http.Request) {
+	_, signedIn, err := u.Sessions.Current(r.Context())
+	switch {
+	case err != nil:
+		u.fail(w, r, err)
+	case signedIn:
+		http.Redirect(w, r, u.Base+AccountPath, http.StatusSeeOther)
+	default:
+		u.Pages.Home(w)
+	}
 }
 
 // ResumeURL is where the browser goes once the user has acted on the
