@@ -168,6 +168,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 
 	public := server.NewRouter(publicOpts)
 	public.Get(metadataPath, doc.Handler().ServeHTTP)
+	public.Get("/favicon.ico", ui.Favicon)
 	public.Mount(mountPoint(issuer), protocol)
 
 	admin := server.NewRouter(adminOpts)

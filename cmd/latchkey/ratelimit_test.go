@@ -103,7 +103,7 @@ func TestAClientOverItsRateGets429OnEachEndpoint(t *testing.T) {
 }
 
 // errorLine is what a page says went wrong.
-var errorLine = regexp.MustCompile(`<p class="error" role="alert">([^<]*)</p>`)
+var errorLine = regexp.MustCompile(`<p class="error" role="alert"[^>]*>([^<]*)</p>`)
 
 func TestSignInAttemptsFromOneAddressGet429(t *testing.T) {
 	t.Parallel()

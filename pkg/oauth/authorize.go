@@ -29,7 +29,8 @@ import (
 type AuthorizeRequest struct {
 	ar     fosite.AuthorizeRequester
 	claims requestedClaims
-	// Client is the app asking.
+	// Client is the app asking; nil if the request named none Latchkey
+	// knows.
 	Client *client.Client
 	// HintSubject is the subject of the id_token_hint, "" without one.
 	HintSubject string
@@ -112,6 +113,10 @@ func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*Author
 	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
 	req := &AuthorizeRequest{ar: ar}
+	if ar != nil {
+		// Known even when the request fails, for the page that says so.
+		req.Client, _ = ar.GetClient().(*client.Client)
+	}
 	if tooLong := boundAuthorizeRequest(ar); tooLong != nil {
 		err = tooLong
 	}
@@ -122,7 +127,6 @@ func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*Author
 		req.claims, err = parseClaimsParameter(ar.GetRequestForm().Get("claims"))
 	}
 	if err == nil {
-		req.Client, _ = ar.GetClient().(*client.Client)
 		if hint := ar.GetRequestForm().Get("id_token_hint"); hint != "" {
 			req.HintSubject, _, err = p.IDTokenHint(ctx, hint)
 		}

@@ -19,6 +19,21 @@ var notices = map[string]string{
 	"session-ended": "That browser is signed out.",
 }
 
+// showHome answers the issuer's own address, which people open by hand or
+// from a bookmark: a signed-in user goes to their account page, the one
+// thing here that is theirs; anyone else gets a page that says what this
+// is and leads to sign-in, rather than a bare 404.
+func (s *Service) showHome(w http.ResponseWriter, r *http.Request) {
+	f := s.load(w, r, "")
+	switch {
+	case f == nil:
+	case f.signedIn:
+		http.Redirect(w, r, s.Base+AccountPath, http.StatusSeeOther)
+	default:
+		s.Pages.Home(w, ui.HomePage{SignIn: s.Base + LoginPath})
+	}
+}
+
 func (s *Service) showAccount(w http.ResponseWriter, r *http.Request) {
 	s.accountPage(w, r, http.StatusOK, notices[r.URL.Query().Get("notice")], "")
 }
@@ -63,16 +78,9 @@ func (s *Service) accountPage(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	for _, s := range sessions {
-		agent := s.UserAgent
-		if len(agent) > 60 {
-			agent = agent[:60] + "…"
-		}
-		if agent == "" {
-			agent = "Unknown browser"
-		}
+	for _, bs := range sessions {
 		d.Sessions = append(d.Sessions, ui.AccountSession{
-			SID: s.SID, Agent: agent, IP: s.IP, Since: s.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: s.SID == a.SID,
+			SID: bs.SID, UserAgent: bs.UserAgent, IP: bs.IP, Since: bs.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: bs.SID == a.SID,
 		})
 	}
 	s.Pages.Account(w, status, d)

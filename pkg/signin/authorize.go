@@ -115,21 +115,18 @@ func (s *Service) authorizeError(w http.ResponseWriter, r *http.Request, req *oa
 	if answered {
 		return
 	}
-	id := server.RequestID(r.Context())
+	status := http.StatusBadRequest
 	if rfc.CodeField == http.StatusServiceUnavailable {
 		// Without the database the client, and so where to send the
 		// answer, cannot be checked: the user is told, and retries.
+		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
-		s.Pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", ui.MessagePage{
-			Message:   "Latchkey cannot reach its database just now. Go back to the app and try again in a moment.",
-			RequestID: id,
-		})
-		return
 	}
-	s.Pages.Message(w, http.StatusBadRequest, "Cannot sign in", ui.MessagePage{
-		Message:   "The app sent a sign-in request that Latchkey cannot accept: " + rfc.GetDescription() + " Tell the app's developers.",
-		RequestID: id,
-	})
+	s.Pages.Problem(w, status, ui.AuthorizationProblem(ui.AuthorizationError{
+		Code: rfc.ErrorField, Description: rfc.GetDescription(),
+		ClientKnown: req != nil && req.Client != nil, RedirectKnown: false,
+		RequestID: server.RequestID(r.Context()),
+	}))
 }
 
 // parkRefused answers an authorization request that could not be parked

@@ -58,7 +58,7 @@ func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case decision == "stay":
-		s.Pages.Message(w, http.StatusOK, "Still signed in", ui.MessagePage{Message: "You are still signed in."})
+		s.Pages.SignedOut(w, s.signedOutPage(req, true))
 		return
 	case !signedIn:
 		// Nothing to end; the app still gets its answer.
@@ -72,16 +72,44 @@ func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.redirect != nil {
-		to := *req.redirect
-		if req.state != "" {
-			q := to.Query()
-			q.Set("state", req.state)
-			to.RawQuery = q.Encode()
-		}
-		http.Redirect(w, r, to.String(), http.StatusSeeOther)
+		http.Redirect(w, r, req.redirectWithState(), http.StatusSeeOther) // #nosec G710 -- a post_logout_redirect_uri the client registered, matched exactly (readLogoutRequest)
 		return
 	}
-	s.Pages.Message(w, http.StatusOK, "Signed out", ui.MessagePage{Message: "You are signed out of Latchkey."})
+	s.Pages.SignedOut(w, s.signedOutPage(req, false))
+}
+
+// signedOutPage is the page a sign-out ends on when the browser is not
+// sent back to the app, with a link back to the app where one is known:
+// the address the request named, with its state, else the first the app
+// registered. stayed says the user chose to stay signed in.
+func (s *Service) signedOutPage(req logoutRequest, stayed bool) ui.SignedOutPage {
+	d := ui.SignedOutPage{Stayed: stayed, SignInURL: s.Base + LoginPath, AccountURL: s.Base + AccountPath}
+	if req.client == nil {
+		return d
+	}
+	d.App = req.client.Name
+	if d.App == "" {
+		d.App = req.client.ID
+	}
+	switch {
+	case req.redirect != nil:
+		d.AppURL = req.redirectWithState()
+	case len(req.client.PostLogoutRedirectURIs) > 0:
+		d.AppURL = req.client.PostLogoutRedirectURIs[0]
+	}
+	return d
+}
+
+// redirectWithState is the post_logout_redirect_uri with the request's
+// state added, as the app gets it back (RP-Initiated Logout 1.0 §3).
+func (req logoutRequest) redirectWithState() string {
+	to := *req.redirect
+	if req.state != "" {
+		q := to.Query()
+		q.Set("state", req.state)
+		to.RawQuery = q.Encode()
+	}
+	return to.String()
 }
 
 // readLogoutRequest checks the parameters. It returns a problem to show the
@@ -150,7 +178,7 @@ func (s *Service) confirmLogout(w http.ResponseWriter, r *http.Request, req logo
 }
 
 func (s *Service) logoutProblem(w http.ResponseWriter, problem string) {
-	s.Pages.Message(w, http.StatusBadRequest, "Cannot sign out", ui.MessagePage{Message: problem})
+	s.Pages.Problem(w, http.StatusBadRequest, ui.SignOutProblem(problem, s.Base+AccountPath))
 }
 
 func (s *Service) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {

@@ -86,5 +86,6 @@ func (s *Service) reauthPage(w http.ResponseWriter, r *http.Request, hasFactor b
 		status = http.StatusUnauthorized
 	}
 	s.Pages.Reauth(w, status, ui.ReauthPage{Action: r.URL.Path, Fields: fields, Factor: hasFactor, Error: problem,
-		Window: int(s.ReauthWindow / time.Minute)})
+		UsedCode: hasFactor && strings.TrimSpace(r.PostFormValue(reauthCodeField)) != "",
+		Window:   int(s.ReauthWindow / time.Minute)})
 }

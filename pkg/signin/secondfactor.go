@@ -84,7 +84,8 @@ func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed b
 	if err != nil {
 		if status, msg, ok := codeProblem(w, err); ok {
 			s.Pages.SecondFactor(w, status, f.formTarget(), ui.SecondFactorPage{Request: handle,
-				Action: s.Base + SecondFactorPath, ClientName: f.clientName(), Error: msg})
+				Action: s.Base + SecondFactorPath, ClientName: f.clientName(), Error: msg,
+				Recovery: r.PostFormValue("code") == "" && r.PostFormValue("recovery") != ""})
 			return true
 		}
 		s.fail(w, r, err)

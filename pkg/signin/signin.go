@@ -142,6 +142,7 @@ func (s *Service) Mount(r chi.Router) {
 			post(st.path(), s.attempt(st.submit))
 		}
 		r.Get(AccountPath, s.showAccount)
+		r.Get("/", s.showHome)
 		// The sensitive actions may ask for the password again, so they are
 		// attempts like the sign-in forms.
 		for path, h := range map[string]http.HandlerFunc{

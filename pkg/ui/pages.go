@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -17,17 +18,22 @@ import (
 // at sign-in.
 type Pages struct {
 	sets map[string]*template.Template
-	// static is the URL path of the stylesheet's directory.
-	static string
+	// root is the path the pages are served under (the issuer's path),
+	// and static the URL path of the stylesheet's directory.
+	root, static string
 }
 
 // pageNames are the templates besides layout.html.
-var pageNames = []string{"login", "consent", "logout", "message", "otp", "enrol", "recovery", "account", "reauth"}
+var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "home", "otp", "enrol", "recovery", "account", "reauth"}
 
 // NewPages parses the templates. base is the path the UI is served under
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
-	p := &Pages{sets: map[string]*template.Template{}, static: base + StaticPath}
+	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
+	// The account page names browsers from their user agents; building the
+	// parser's tables takes a few tens of milliseconds, better spent here
+	// than on the first user to open their account page.
+	warmAgentParser()
 	for _, name := range pageNames {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -42,8 +48,11 @@ func NewPages(base string) (*Pages, error) {
 type page struct {
 	Title string
 	Lang  string
-	// Static is where the stylesheet is.
+	// Static is where the stylesheet and the icon are.
 	Static string
+	// root is the path the pages are served under, for the links a page
+	// makes to the others.
+	root string
 }
 
 // LoginPage is the sign-in form.
@@ -60,6 +69,12 @@ type LoginPage struct {
 	Request string
 	Action  string
 }
+
+// FocusPassword says where the cursor starts: in the password field once
+// the email is known (after a failed attempt, or from login_hint), so that
+// the user types the password again straight away, and in the email field
+// otherwise. The pages run no script, so autofocus is how.
+func (d LoginPage) FocusPassword() bool { return d.Email != "" }
 
 // ConsentPage asks the user to allow an app what it asks for.
 type ConsentPage struct {
@@ -81,8 +96,8 @@ type LogoutPage struct {
 	Action string
 }
 
-// MessagePage tells the user something, such as that they signed out or
-// that a request cannot go on.
+// MessagePage tells the user that a request cannot go on, in one message;
+// Problem renders the fuller form, with what to do next and ways on.
 type MessagePage struct {
 	page
 	Message string
@@ -90,14 +105,61 @@ type MessagePage struct {
 	RequestID string
 }
 
+// SignedOutPage is where a sign-out ends when the browser is not sent
+// back to the app: the user signed out, or chose to stay signed in. It
+// offers ways on, since the app did not say where to go.
+type SignedOutPage struct {
+	page
+	// Stayed says the user chose to stay signed in.
+	Stayed bool
+	// App is the name of the app that asked for the sign-out and AppURL
+	// an address it registered to come back to, when known; AppURL must
+	// be http or https to be offered.
+	App, AppURL string
+	// SignInURL and AccountURL are Latchkey's own pages, offered after.
+	SignInURL, AccountURL string
+}
+
+// Ways are the page's links on: back to the app, where one is known, then
+// to sign in again or, still signed in, to the account page.
+func (d SignedOutPage) Ways() []Link {
+	var ways []Link
+	if u, err := url.Parse(d.AppURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		name := d.App
+		if name == "" {
+			name = "the app"
+		}
+		ways = append(ways, Link{Text: "Back to " + name, Href: d.AppURL})
+	}
+	if d.Stayed {
+		return append(ways, Link{Text: "Go to your account", Href: d.AccountURL})
+	}
+	return append(ways, Link{Text: "Sign in again", Href: d.SignInURL})
+}
+
+// HomePage is the issuer's own address, /, for someone who is not signed
+// in: what this is, and the way to their account.
+type HomePage struct {
+	page
+	// SignIn is the login page, which leads to the account page.
+	SignIn string
+}
+
+// Discovery is the OpenID Connect discovery document, for app developers
+// who opened the issuer's address.
+func (d HomePage) Discovery() string { return d.root + discovery.OpenIDConfigurationPath }
+
 // SecondFactorPage asks for a code from the user's authenticator app, or a
 // recovery code.
 type SecondFactorPage struct {
 	page
 	ClientName string
 	Error      string
-	Request    string
-	Action     string
+	// Recovery says the last attempt was a recovery code: the page opens
+	// that field and puts the cursor there, rather than in the code field.
+	Recovery bool
+	Request  string
+	Action   string
 }
 
 // EnrolPage adds a TOTP factor: the QR code, the secret to type in, and
@@ -148,7 +210,10 @@ type ReauthPage struct {
 	// Factor says the user may give a code from their second factor
 	// instead of their password.
 	Factor bool
-	Error  string
+	// UsedCode says the last attempt was such a code: the page opens that
+	// field and puts the cursor there, rather than in the password field.
+	UsedCode bool
+	Error    string
 	// Window is how many minutes a proof lasts.
 	Window int
 }
@@ -160,9 +225,18 @@ type AccountApp struct {
 
 // AccountSession is one of the user's sign-ins.
 type AccountSession struct {
-	SID, Agent, Since, IP string
-	Current               bool
+	SID string
+	// UserAgent is the browser's User-Agent header as it signed in; the
+	// page names the browser and system from it (Device).
+	UserAgent string
+	Since, IP string
+	Current   bool
 }
+
+// Device is what the account page calls the browser that signed in, such
+// as "Firefox on Linux": names from a fixed list, never the header's own
+// text, which whoever signed in chose.
+func (s AccountSession) Device() string { return describeAgent(s.UserAgent) }
 
 // SecondFactor renders the code page.
 func (p *Pages) SecondFactor(w http.ResponseWriter, status int, formTarget string, d SecondFactorPage) {
@@ -194,6 +268,22 @@ func (p *Pages) Account(w http.ResponseWriter, status int, d AccountPage) {
 	p.render(w, status, "account", "", d)
 }
 
+// SignedOut renders the end of a sign-out.
+func (p *Pages) SignedOut(w http.ResponseWriter, d SignedOutPage) {
+	title := "Signed out"
+	if d.Stayed {
+		title = "Still signed in"
+	}
+	d.page = p.base(title)
+	p.render(w, http.StatusOK, "signedout", "", d)
+}
+
+// Home renders the issuer's front page.
+func (p *Pages) Home(w http.ResponseWriter, d HomePage) {
+	d.page = p.base("Welcome")
+	p.render(w, http.StatusOK, "home", "", d)
+}
+
 // Login renders the sign-in form. formTarget is where the form's answer
 // may redirect the browser (the app's redirect URI), which the page's
 // Content-Security-Policy must allow; "" for none.
@@ -214,14 +304,14 @@ func (p *Pages) Logout(w http.ResponseWriter, formTarget string, d LogoutPage) {
 	p.render(w, http.StatusOK, "logout", formTarget, d)
 }
 
-// Message renders a page that only tells the user something.
+// Message renders a page that only tells the user something, with the
+// request ID folded away beneath it.
 func (p *Pages) Message(w http.ResponseWriter, status int, title string, d MessagePage) {
-	d.page = p.base(title)
-	p.render(w, status, "message", "", d)
+	p.Problem(w, status, ProblemPage{Title: title, Happened: d.Message, Detail: ProblemDetail{RequestID: d.RequestID}})
 }
 
 func (p *Pages) base(title string) page {
-	return page{Title: title, Lang: "en", Static: p.static}
+	return page{Title: title, Lang: "en", Static: p.static, root: p.root}
 }
 
 // render executes a page into a buffer first, so that a template error

@@ -34,8 +34,16 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 		"account": func(w http.ResponseWriter) {
 			p.Account(w, http.StatusOK, AccountPage{Base: "/id", Name: evil, Email: evil, Notice: evil, MFA: true,
 				Apps:     []AccountApp{{ID: "app", Name: evil, Scopes: evil}},
-				Sessions: []AccountSession{{SID: "s", Agent: evil, IP: evil}}})
+				Sessions: []AccountSession{{SID: "s", UserAgent: evil, IP: evil}}})
 		},
+		"problem": func(w http.ResponseWriter) {
+			p.Problem(w, http.StatusBadRequest, ProblemPage{Title: "Oops", Happened: evil, Next: evil,
+				Links: []Link{{Text: evil, Href: "https://app.example.com/"}}, Detail: ProblemDetail{Error: evil, Description: evil, RequestID: evil}})
+		},
+		"signed out": func(w http.ResponseWriter) {
+			p.SignedOut(w, SignedOutPage{App: evil, AppURL: "https://app.example.com/?q=" + evil})
+		},
+		"home": func(w http.ResponseWriter) { p.Home(w, HomePage{SignIn: "/id/login"}) },
 	}
 	for name, render := range pages {
 		rec := httptest.NewRecorder()

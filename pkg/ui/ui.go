@@ -11,7 +11,11 @@
 // may redirect there, to the app's redirect URI).
 package ui
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/latchkey/latchkey/web"
+)
 
 // StaticPath is where the stylesheet and other static files are served,
 // relative to the issuer.
@@ -21,6 +25,15 @@ const StaticPath = "/static"
 // StaticPath. It needs no session.
 func Static(base string) http.Handler {
 	return http.StripPrefix(base+StaticPath, staticFiles())
+}
+
+// Favicon serves the icon browsers ask every host for at /favicon.ico,
+// whatever the issuer's path: the pages name theirs (favicon.svg under
+// StaticPath), but a browser that opened anything else asks here.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.ServeFileFS(w, r, web.Static, "static/favicon.ico")
 }
 
 // scopeWords says what each standard scope lets an app do.
