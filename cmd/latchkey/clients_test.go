@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

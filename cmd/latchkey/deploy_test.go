@@ -20,8 +20,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/config"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // Latchkey ships as a container image (Dockerfile) and a compose file that

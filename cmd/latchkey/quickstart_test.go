@@ -21,7 +21,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
 )
 
 // The README promises a newcomer that two commands get them a working

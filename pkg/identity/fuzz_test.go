@@ -16,10 +16,10 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

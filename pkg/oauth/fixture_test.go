@@ -19,13 +19,13 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

@@ -29,12 +29,12 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/storage/pgcluster"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
 )
 
 // binary is the latchkey executable, built once per test binary: building

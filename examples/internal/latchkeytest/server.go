@@ -14,7 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
 )
 
 // latchkeyPackage is the command Start builds and runs.
