@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/internal/proctest"
 	"github.com/latchkey/latchkey/pkg/config"
 )
 
@@ -297,7 +298,7 @@ func TestDockerfileBuildsAStaticBinaryThatRunsTheComposeServices(t *testing.T) {
 	f := readCompose(t)
 	db := pgtest.EmptyURL(t) // compose's postgres, on its first start
 	host := map[string]string{"LATCHKEY_SECRETS": testSecret}
-	public, admin := freeAddr(t), freeAddr(t)
+	public, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	serviceEnv := func(name string) []string {
 		env := interpolate(t, f.Services[name].Environment, host)
 		env["LATCHKEY_DATABASE_URL"] = db
