@@ -99,7 +99,17 @@ func URL(t testing.TB) string {
 // (see URL), closed before the database is dropped when the test ends.
 func Store(t testing.TB) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(URL(t), postgres.Options{})
+	return Open(t, URL(t))
+}
+
+// Open returns a store on the database at url, one that URL returned,
+// closed when the test ends: for tests of several nodes, each with a pool
+// of its own on one database. Tests of the domain packages (pkg/...) get
+// their stores here, so that they, like the packages, never import
+// storage/postgres.
+func Open(t testing.TB, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(url, postgres.Options{})
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
