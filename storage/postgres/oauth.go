@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -118,11 +117,11 @@ func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string,
 		Form:              form,
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: encode request: %w", err)
+		return errorf("postgres: encode request: %w", err)
 	}
 	sess, err := json.Marshal(r.GetSession())
 	if err != nil {
-		return fmt.Errorf("postgres: encode session: %w", err)
+		return errorf("postgres: encode session: %w", err)
 	}
 	cols := `signature, request_id, client_id, subject, requested_at, expires_at, request, session`
 	vals := `$1, $2, $3, $4, $5, $6, $7, $8`
@@ -146,7 +145,7 @@ func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string,
 		return ErrClientGone
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: store %s: %w", t, err)
+		return errorf("postgres: store %s: %w", t, err)
 	}
 	return nil
 }
@@ -202,7 +201,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+		return nil, errorf("postgres: load %s: %w", t, err)
 	}
 	// The client comes from the cache, which every change to a client
 	// evicts on every node (clientcache.go): decoding its metadata for
@@ -213,11 +212,11 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+		return nil, errorf("postgres: load %s: %w", t, err)
 	}
 	var sr storedRequest
 	if err := json.Unmarshal(reqJSON, &sr); err != nil {
-		return nil, fmt.Errorf("postgres: decode %s request: %w", t, err)
+		return nil, errorf("postgres: decode %s request: %w", t, err)
 	}
 	r.Client = c
 	r.RequestedScope, r.GrantedScope = sr.RequestedScope, sr.GrantedScope
@@ -231,7 +230,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		dec := json.NewDecoder(bytes.NewReader(sessJSON))
 		dec.UseNumber()
 		if err := dec.Decode(session); err != nil {
-			return nil, fmt.Errorf("postgres: decode %s session: %w", t, err)
+			return nil, errorf("postgres: decode %s session: %w", t, err)
 		}
 		r.Session = session
 	}
@@ -264,7 +263,7 @@ func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) 
 	defer cancel()
 	tag, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE signature = $1 AND active`, signature)
 	if err != nil {
-		return fmt.Errorf("postgres: invalidate %s: %w", t, err)
+		return errorf("postgres: invalidate %s: %w", t, err)
 	}
 	if tag.RowsAffected() != 1 {
 		return ErrTokenRace
@@ -277,7 +276,7 @@ func (s *Store) revokeFamily(ctx context.Context, t tokenTable, requestID string
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if _, err := s.db(ctx).Exec(ctx, t.revoke(`request_id = $1`), requestID); err != nil {
-		return fmt.Errorf("postgres: revoke %s: %w", t, err)
+		return errorf("postgres: revoke %s: %w", t, err)
 	}
 	return nil
 }
@@ -427,7 +426,7 @@ func (s *Store) AssertionJTIUsed(ctx context.Context, clientID, jti string) erro
 	var known bool
 	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_client_assertion_jtis
 		WHERE client_id = $1 AND jti = $2 AND expires_at > now())`, clientID, jti).Scan(&known); err != nil {
-		return fmt.Errorf("postgres: check assertion jti: %w", err)
+		return errorf("postgres: check assertion jti: %w", err)
 	}
 	if known {
 		return fosite.ErrJTIKnown
@@ -454,7 +453,7 @@ func (s *Store) RecordAssertionJTI(ctx context.Context, clientID, jti string, ex
 		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
 		WHERE oauth_client_assertion_jtis.expires_at <= now()`, clientID, jti, exp)
 	if err != nil {
-		return fmt.Errorf("postgres: record assertion jti: %w", err)
+		return errorf("postgres: record assertion jti: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
 		return fosite.ErrJTIKnown

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,11 +23,11 @@ func (s *Store) SigningKeys(ctx context.Context, includeRetired bool) ([]keys.St
 	rows, err := s.pool.Query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
 		WHERE $1 OR retired_at IS NULL ORDER BY created_at DESC, kid`, includeRetired)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+		return nil, errorf("postgres: list signing keys: %w", err)
 	}
 	stored, err := pgx.CollectRows(rows, scanSigningKey)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+		return nil, errorf("postgres: list signing keys: %w", err)
 	}
 	return stored, nil
 }
@@ -65,7 +64,7 @@ func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate f
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: ensure signing keys: %w", err)
+		return nil, errorf("postgres: ensure signing keys: %w", err)
 	}
 	return created, nil
 }
@@ -86,7 +85,7 @@ func (s *Store) AddSigningKeys(ctx context.Context, fresh []keys.Stored) ([]keys
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: add signing keys: %w", err)
+		return nil, errorf("postgres: add signing keys: %w", err)
 	}
 	return added, nil
 }
@@ -123,7 +122,7 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string) (keys.Stored, 
 		return announce(ctx, tx, keysChannel, kid)
 	})
 	if err != nil {
-		return keys.Stored{}, fmt.Errorf("postgres: retire signing key %s: %w", kid, err)
+		return keys.Stored{}, errorf("postgres: retire signing key %s: %w", kid, err)
 	}
 	return retired, nil
 }
