@@ -13,7 +13,6 @@ import (
 	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -136,8 +135,14 @@ func newManager(t *testing.T) *identity.Manager {
 	return managerOn(pgtest.Store(t))
 }
 
+// store is what a Manager and its audit log keep on one database.
+type store interface {
+	identity.Store
+	audit.Store
+}
+
 // managerOn is a Manager over store, recording to its audit log.
-func managerOn(store *postgres.Store) *identity.Manager {
+func managerOn(store store) *identity.Manager {
 	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), identity.Throttle{})
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // mfaFixture is a user and the MFA manager, on a database of their own.
@@ -31,11 +30,7 @@ type mfaFixture struct {
 func newMFA(t *testing.T, throttle identity.Throttle) *mfaFixture {
 	t.Helper()
 	url := pgtest.URL(t)
-	store, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, url)
 	box, err := seal.New([][]byte{[]byte("test-secret-test-secret-test-secret-0123")})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 const goodPassword = "correct horse battery staple"
@@ -31,11 +30,7 @@ type loginScene struct {
 func newLoginScene(t *testing.T, throttle identity.Throttle) *loginScene {
 	t.Helper()
 	url := pgtest.URL(t)
-	store, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, url)
 	m := identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), throttle)
 	ada, err := m.Create(t.Context(), identity.User{Email: "ada@example.com"}, goodPassword)
 	if err != nil {
@@ -176,11 +171,7 @@ func TestUnlockLetsALockedUserInAtOnce(t *testing.T) {
 // pool, its own hasher, the same counts.
 func (s *loginScene) secondNode(t *testing.T, throttle identity.Throttle) *identity.Manager {
 	t.Helper()
-	store, err := postgres.Open(s.conn.Config().ConnString(), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, s.conn.Config().ConnString())
 	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), throttle)
 }
 
