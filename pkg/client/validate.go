@@ -320,7 +320,7 @@ func validateJWKSURI(raw string) error {
 	if err != nil || !u.IsAbs() || u.Hostname() == "" || len(raw) > maxURILen {
 		return fmt.Errorf("must be an absolute URL")
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())) {
 		return fmt.Errorf("must use https (plain http only on loopback)")
 	}
 	return nil
@@ -353,7 +353,7 @@ func ValidateRedirectURI(raw string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && IsLoopback(u.Hostname()):
 	case u.Scheme == "http":
 		return fmt.Errorf("redirect URI %q must use https; plain http is allowed only for loopback addresses", raw)
 	default:
@@ -376,8 +376,12 @@ func ValidateScopeToken(s string) error {
 	return nil
 }
 
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
+// IsLoopback reports whether host, a URL's Hostname, names this machine:
+// the name localhost, in any ASCII case, or an address in 127.0.0.0/8 or
+// ::1. Plain http is safe only there, because the traffic never leaves the
+// machine (RFC 8252 §8.3): it is the rule for clients' redirect and JWKS
+// URIs, and for the issuer (pkg/config).
+func IsLoopback(host string) bool {
 	// The name is compared as ASCII: strings.EqualFold alone also takes
 	// "localhoſt", whose long s folds to s, and which is not this machine
 	// to a resolver that does not map it as browsers do.

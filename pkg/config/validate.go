@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // Requirement says which settings a command cannot run without. Combine
@@ -216,7 +217,7 @@ func issuerProblems(issuer string) []string {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !client.IsLoopback(u.Hostname()) {
 			out = append(out, "must use https; plain http is allowed only for localhost and loopback addresses")
 		}
 	default:
@@ -235,17 +236,6 @@ func issuerProblems(issuer string) []string {
 		out = append(out, "ends with \"/\"; remove the trailing slash: the issuer is compared byte for byte by clients")
 	}
 	return out
-}
-
-// isLoopback reports whether host names this machine: localhost, or an
-// address in 127.0.0.0/8 or ::1. Plain http is safe only there, because the
-// traffic never leaves the machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // secretsProblems names secrets only by position: a message must never
