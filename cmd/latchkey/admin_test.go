@@ -280,6 +280,10 @@ func TestAdminClientLifecycle(t *testing.T) {
 	}
 	a.call(http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"client_credentials"}, "redirect_uris": nil}).must(t, http.StatusOK)
 
+	// A grace over 30 days is the Manager's to refuse, and changes nothing.
+	a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "721h"}).problem(t, http.StatusUnprocessableEntity, "grace")
+	a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "-1s"}).problem(t, http.StatusUnprocessableEntity, "grace")
+
 	// Rotation with no grace: the old secret stops at once.
 	rotated := a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "0s"}).must(t, http.StatusOK)
 	newSecret, _ := rotated.body["client_secret"].(string)

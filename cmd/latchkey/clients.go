@@ -28,11 +28,6 @@ const clientsUsage = "latchkey clients create|list|get|update|delete|rotate-secr
 // operator gets exactly one chance to copy it: only its digest is stored.
 const secretNotice = "latchkey clients: store the client secret now; it cannot be shown again"
 
-// maxGrace is the longest --grace accepted, the same bound that
-// LATCHKEY_CLIENT_SECRET_GRACE_PERIOD has: a replaced secret may have
-// leaked, so it must not stay valid for long.
-const maxGrace = 30 * 24 * time.Hour
-
 // clientsSub describes one subcommand of latchkey clients, so that parsing,
 // usage errors and -h output all follow from one table.
 type clientsSub struct {
@@ -139,8 +134,9 @@ func (r *clientsRun) check() error {
 	if r.sub.output && r.output != "json" && r.output != "table" {
 		return usageError("--output is %q; it must be json or table", r.output)
 	}
-	if r.sub.grace && (r.grace < 0 || r.grace > maxGrace) {
-		return usageError("--grace is %s; it must be from 0 to %s", r.grace, maxGrace)
+	// The longest grace is the Manager's rule (client.MaxSecretGrace).
+	if r.sub.grace && r.grace < 0 {
+		return usageError("--grace is %s; it must be 0 or more", r.grace)
 	}
 	if r.sub.metadata && !r.sub.create && !r.meta.changes(r.given) {
 		return usageError("nothing to change; %s", r.sub.form)

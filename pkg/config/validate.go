@@ -45,10 +45,7 @@ const (
 	maxDatabaseTimeout     = 5 * time.Minute
 	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
 	minKeysReloadInterval = time.Second
-	// maxSecretGracePeriod bounds how long a replaced, possibly leaked,
-	// client secret can stay valid.
-	maxSecretGracePeriod = 30 * 24 * time.Hour
-	minJanitorInterval   = time.Second
+	minJanitorInterval    = time.Second
 	// maxSessionLifetime bounds how long one sign-in lasts: a stolen session
 	// cookie must not work forever.
 	maxSessionLifetime = 90 * 24 * time.Hour
@@ -146,8 +143,8 @@ func (c Config) Validate(need Requirement) error {
 	if c.KeysReloadInterval < minKeysReloadInterval {
 		p.add("LATCHKEY_KEYS_RELOAD_INTERVAL", "is %s; it must be at least %s", fmtDuration(c.KeysReloadInterval), fmtDuration(minKeysReloadInterval))
 	}
-	if c.ClientSecretGracePeriod < 0 || c.ClientSecretGracePeriod > maxSecretGracePeriod {
-		p.add("LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "is %s; it must be from 0 to %s", fmtDuration(c.ClientSecretGracePeriod), fmtDuration(maxSecretGracePeriod))
+	if c.ClientSecretGracePeriod < 0 || c.ClientSecretGracePeriod > client.MaxSecretGrace {
+		p.add("LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "is %s; it must be from 0 to %s", fmtDuration(c.ClientSecretGracePeriod), fmtDuration(client.MaxSecretGrace))
 	}
 	if c.JanitorInterval != 0 && c.JanitorInterval < minJanitorInterval {
 		p.add("LATCHKEY_JANITOR_INTERVAL", "is %s; it must be 0 (off) or at least %s", fmtDuration(c.JanitorInterval), fmtDuration(minJanitorInterval))
