@@ -369,6 +369,9 @@ func TestAdminUserLifecycle(t *testing.T) {
 		{map[string]any{"email_verified": true}, true},
 		{map[string]any{"email": "ada.king@example.com"}, false},
 		{map[string]any{"email": "ada@example.com", "email_verified": true}, true},
+		{map[string]any{"email": "ada.lovelace@example.com", "email_verified": true}, true},
+		{map[string]any{"email": "ADA.LOVELACE@example.com"}, true},
+		{map[string]any{"email": "ada@example.com"}, false},
 	} {
 		if got := a.call(http.MethodPatch, userPath, tt.patch).must(t, http.StatusOK); got.body["email_verified"] != tt.verified {
 			t.Fatalf("patch %v: %s, want email_verified %v", tt.patch, got.raw, tt.verified)

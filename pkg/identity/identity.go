@@ -18,6 +18,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mohae/deepcopy"
+
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -49,6 +51,16 @@ type User struct {
 	// PasswordHash is the argon2id hash; empty for a user who has not set
 	// a password.
 	PasswordHash string `json:"-"`
+}
+
+// clone returns a copy of u that shares nothing with it, so that an edit of
+// one leaves the other as it was.
+func (u *User) clone() User {
+	c := *u
+	if u.Claims != nil {
+		c.Claims = deepcopy.Copy(u.Claims).(map[string]any)
+	}
+	return c
 }
 
 // Scope claims, as OpenID Connect Core §5.4 assigns them. Claims in
