@@ -16,8 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -93,7 +93,7 @@ func (c *Client) Validate() error {
 	// A client's own tokens name it as their subject, and users' subs are
 	// UUIDs (pkg/identity): a client ID that reads as one could be taken
 	// for a user by whatever looks the subject up.
-	if _, err := uuid.Parse(c.ID); err == nil {
+	if identity.IsSub(c.ID) {
 		e.Add("client_id", "must not be a UUID: users' subject identifiers are UUIDs, and a client's must never be mistaken for a user's")
 	}
 	if utf8.RuneCountInString(c.Name) > maxNameLen || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/pkg/audit"
 )
 
@@ -32,7 +30,7 @@ type Consent struct {
 
 // Sessions lists the user's current sign-ins, newest first.
 func (m *Manager) Sessions(ctx context.Context, userID string) ([]BrowserSession, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return nil, ErrNotFound
 	}
 	return m.store.BrowserSessions(ctx, userID)
@@ -41,7 +39,7 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]BrowserSession
 // EndSession signs the user out of one browser. It reports false if the
 // user has no such session, so that nobody can end another user's.
 func (m *Manager) EndSession(ctx context.Context, userID, sid string) (bool, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return false, ErrNotFound
 	}
 	var ended bool
@@ -58,7 +56,7 @@ func (m *Manager) EndSession(ctx context.Context, userID, sid string) (bool, err
 
 // Consents lists the apps the user has allowed, by name.
 func (m *Manager) Consents(ctx context.Context, userID string) ([]Consent, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return nil, ErrNotFound
 	}
 	return m.store.Consents(ctx, userID)
@@ -77,7 +75,7 @@ func (m *Manager) GrantConsent(ctx context.Context, userID, clientID string, sco
 // user no longer trusts loses access now, not when its tokens expire. It
 // reports whether there was anything to revoke.
 func (m *Manager) RevokeConsent(ctx context.Context, userID, clientID string) (bool, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return false, ErrNotFound
 	}
 	var revoked bool

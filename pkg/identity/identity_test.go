@@ -324,3 +324,20 @@ func TestAnEditOfANewAddressStartsFromTheStoredClaims(t *testing.T) {
 		t.Fatalf("after %d runs the locality is %q, want one edit's %q", runs, got, "<nil>+")
 	}
 }
+
+// A sub is a UUID, and nothing else is: the managers (and pkg/roles) take
+// anything else for no user, and pkg/client refuses client IDs that are
+// subs.
+func TestIsSubIsAUUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"7f1c0e5a-1111-4222-8333-944455556666": true,
+		"7F1C0E5A-1111-4222-8333-944455556666": true,
+		"ada@example.com":                      false,
+		"billing":                              false,
+		"":                                     false,
+	} {
+		if got := identity.IsSub(s); got != want {
+			t.Errorf("IsSub(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

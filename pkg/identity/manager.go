@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/pkg/audit"
 )
 
@@ -100,7 +98,7 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 		}
 		u.PasswordHash = hash
 	}
-	u.ID = uuid.NewString()
+	u.ID = newSub()
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.UserCreated, Target: audit.User(u.ID),
 			Details: map[string]any{"email": u.Email, "password": u.PasswordHash != ""}}, m.store.CreateUser(ctx, &u)
@@ -113,7 +111,7 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 
 // Get returns the user with the given sub, or ErrNotFound.
 func (m *Manager) Get(ctx context.Context, id string) (*User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return nil, ErrNotFound
 	}
 	return m.store.UserByID(ctx, id)
@@ -147,7 +145,7 @@ func (m *Manager) Find(ctx context.Context, q Query) ([]*User, error) {
 // "email_verified" do. edit must therefore do the same whenever it runs,
 // as edits that set fields from a request do.
 func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error) (*User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return nil, ErrNotFound
 	}
 	var (
@@ -241,7 +239,7 @@ func (m *Manager) SignOutEverywhere(ctx context.Context, id string) error {
 
 // change makes a change to user id that needs nothing but its event.
 func (m *Manager) change(ctx context.Context, id, action string, f func(ctx context.Context) error) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return ErrNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
