@@ -27,9 +27,14 @@ const (
 	maxNameLen     = 200
 	maxURILen      = 2000
 	maxListLen     = 100
-	maxLifespan    = 24 * time.Hour
 	maxRefreshLife = 10 * 365 * 24 * time.Hour
 )
+
+// MaxAccessTokenLifespan bounds how long a stolen bearer token stays
+// useful; longer sessions are what refresh tokens are for. A client's own
+// access_token_lifespan may not be longer, and neither may the server's
+// default, LATCHKEY_ACCESS_TOKEN_LIFESPAN (pkg/config).
+const MaxAccessTokenLifespan = 24 * time.Hour
 
 // MaxIDLen is the longest client ID there can be. A longer one names no
 // client, which lets lookups refuse it without asking the database.
@@ -130,8 +135,8 @@ func (c *Client) Validate() error {
 	default:
 		e.Add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
 	}
-	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > maxLifespan {
-		e.Add("access_token_lifespan", "must be between 0 (the server's default) and 24h")
+	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > MaxAccessTokenLifespan {
+		e.Add("access_token_lifespan", "must be between 0 (the server's default) and %gh", MaxAccessTokenLifespan.Hours())
 	}
 	if d := time.Duration(c.RefreshTokenLifespan); d < 0 || d > maxRefreshLife {
 		e.Add("refresh_token_lifespan", "must be between 0 (the server's default) and 87600h (ten years)")

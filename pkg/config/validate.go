@@ -37,12 +37,9 @@ const (
 	// minSecretLen matches the 256-bit key the secrets are stretched into.
 	minSecretLen = 32
 	// maxCodeLifespan is RFC 6749 §4.1.2's recommended maximum.
-	maxCodeLifespan = 10 * time.Minute
-	// maxAccessTokenLifespan bounds how long a stolen bearer token stays
-	// useful; longer sessions are what refresh tokens are for.
-	maxAccessTokenLifespan = 24 * time.Hour
-	maxDatabaseConns       = 1000
-	maxDatabaseTimeout     = 5 * time.Minute
+	maxCodeLifespan    = 10 * time.Minute
+	maxDatabaseConns   = 1000
+	maxDatabaseTimeout = 5 * time.Minute
 	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
 	minKeysReloadInterval = time.Second
 	minJanitorInterval    = time.Second
@@ -112,8 +109,8 @@ func (c Config) Validate(need Requirement) error {
 	}
 
 	p.positive("LATCHKEY_ACCESS_TOKEN_LIFESPAN", c.AccessTokenLifespan)
-	if c.AccessTokenLifespan > maxAccessTokenLifespan {
-		p.add("LATCHKEY_ACCESS_TOKEN_LIFESPAN", "is %s; it can be at most %s (use refresh tokens for longer sessions)", fmtDuration(c.AccessTokenLifespan), fmtDuration(maxAccessTokenLifespan))
+	if c.AccessTokenLifespan > client.MaxAccessTokenLifespan {
+		p.add("LATCHKEY_ACCESS_TOKEN_LIFESPAN", "is %s; it can be at most %s (use refresh tokens for longer sessions)", fmtDuration(c.AccessTokenLifespan), fmtDuration(client.MaxAccessTokenLifespan))
 	}
 	p.positive("LATCHKEY_REFRESH_TOKEN_LIFESPAN", c.RefreshTokenLifespan)
 	if c.RefreshTokenLifespan > 0 && c.AccessTokenLifespan > 0 && c.RefreshTokenLifespan <= c.AccessTokenLifespan {
