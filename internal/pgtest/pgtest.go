@@ -117,6 +117,21 @@ func Open(t testing.TB, url string) *postgres.Store {
 	return s
 }
 
+// Conn returns a plain connection to the database at url, for a test that
+// reads or changes rows behind the store's back. It is closed when the
+// test ends.
+func Conn(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // EmptyURL returns the URL of a fresh database with no schema at all, for
 // tests of the migrations themselves. It is dropped when the test ends.
 func EmptyURL(t testing.TB) string {

@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,12 +35,7 @@ func newLoginScene(t *testing.T, throttle identity.Throttle) *loginScene {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return &loginScene{m: m, ada: ada, conn: conn}
+	return &loginScene{m: m, ada: ada, conn: pgtest.Conn(t, url)}
 }
 
 // ago moves every recorded failure d into the past, as if d had passed.

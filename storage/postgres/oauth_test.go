@@ -303,7 +303,7 @@ func TestOnlyStandaloneAccessTokensCommitAsynchronously(t *testing.T) {
 	t.Cleanup(s.Close)
 	c := newClient(t, s, "app")
 	ctx := t.Context()
-	conn := connect(t, url)
+	conn := pgtest.Conn(t, url)
 	if _, err := conn.Exec(ctx, `
 		CREATE TABLE seen (what text, setting text);
 		CREATE FUNCTION record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
