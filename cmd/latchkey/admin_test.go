@@ -280,6 +280,10 @@ func TestAdminClientLifecycle(t *testing.T) {
 	}
 	a.call(http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"client_credentials"}, "redirect_uris": nil}).must(t, http.StatusOK)
 
+	// A grace over 30 days is the Manager's to refuse, and changes nothing.
+	a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "721h"}).problem(t, http.StatusUnprocessableEntity, "grace")
+	a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "-1s"}).problem(t, http.StatusUnprocessableEntity, "grace")
+
 	// Rotation with no grace: the old secret stops at once.
 	rotated := a.call(http.MethodPost, "/admin/clients/"+id+"/secret", map[string]string{"grace": "0s"}).must(t, http.StatusOK)
 	newSecret, _ := rotated.body["client_secret"].(string)
@@ -365,6 +369,9 @@ func TestAdminUserLifecycle(t *testing.T) {
 		{map[string]any{"email_verified": true}, true},
 		{map[string]any{"email": "ada.king@example.com"}, false},
 		{map[string]any{"email": "ada@example.com", "email_verified": true}, true},
+		{map[string]any{"email": "ada.lovelace@example.com", "email_verified": true}, true},
+		{map[string]any{"email": "ADA.LOVELACE@example.com"}, true},
+		{map[string]any{"email": "ada@example.com"}, false},
 	} {
 		if got := a.call(http.MethodPatch, userPath, tt.patch).must(t, http.StatusOK); got.body["email_verified"] != tt.verified {
 			t.Fatalf("patch %v: %s, want email_verified %v", tt.patch, got.raw, tt.verified)

@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 )

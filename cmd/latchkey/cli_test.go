@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/config"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // The tests in this file are those of issue 14's list of CLI defects, one

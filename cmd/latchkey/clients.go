@@ -26,11 +26,6 @@ import (
 // operator gets exactly one chance to copy it: only its digest is stored.
 const secretNotice = "latchkey clients: store the client secret now; it cannot be shown again"
 
-// maxGrace is the longest --grace accepted, the same bound that
-// LATCHKEY_CLIENT_SECRET_GRACE_PERIOD has: a replaced secret may have
-// leaked, so it must not stay valid for long.
-const maxGrace = 30 * 24 * time.Hour
-
 // clientsCommand manages OAuth clients directly in the configured database:
 // latchkey clients create|list|get|update|delete|rotate-secret. It goes
 // through client.Manager, so a client stored here is validated exactly as
@@ -123,8 +118,9 @@ for --grace, so that the client's deployments can switch without an outage.`,
 	cmd.Flags().DurationVar(&r.grace, "grace", 0, "how long the old secret keeps working (default LATCHKEY_CLIENT_SECRET_GRACE_PERIOD; 0 ends it at once)")
 	r.output = outputFlag(cmd)
 	r.check = func(r *clientsRun) error {
-		if r.grace < 0 || r.grace > maxGrace {
-			return usageError("--grace is %s; it must be from 0 to %s", r.grace, maxGrace)
+		// The longest grace is client.Manager.RotateSecret's to refuse.
+		if r.grace < 0 {
+			return usageError("--grace is %s; it must be 0 or more", r.grace)
 		}
 		return nil
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -300,6 +300,11 @@ func TestClientsRotateSecret(t *testing.T) {
 	}
 	if !bytes.Equal(stored.SecretHash, client.HashSecret(third)) || len(stored.PreviousSecretHash) != 0 {
 		t.Fatal("after --grace 0, the old secret is still accepted")
+	}
+
+	// Over 30 days is the Manager's to refuse, as for the admin API.
+	if code, _, stderr := cli("rotate-secret", "--grace", "721h", "backend"); code != 1 || !strings.Contains(stderr, "grace: is 721h0m0s") {
+		t.Fatalf("rotate-secret --grace 721h: exit %d, stderr %q; want the grace refused", code, stderr)
 	}
 
 	mustRun(t, cli, "create", "--id", "spa", "--auth-method", "none", "--grant-type", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb")

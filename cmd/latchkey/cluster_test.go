@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,11 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/internal/proctest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -544,7 +543,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	t.Helper()
 	bin := buildLatchkey(t, t.TempDir())
 	dbURL := pgtest.URL(t)
-	aPublic, aAdmin, bPublic, bAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	aPublic, aAdmin, bPublic, bAdmin := proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t), proctest.FreeAddr(t)
 	issuer := "http://" + aPublic
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
@@ -564,8 +563,8 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 		}
 	}
 	c := &cluster{
-		a: newServeProcess(t, "A", bin, env, aPublic, aAdmin, shutdown),
-		b: newServeProcess(t, "B", bin, env, bPublic, bAdmin, shutdown),
+		a: newServeProcess("A", bin, env, aPublic, aAdmin, shutdown),
+		b: newServeProcess("B", bin, env, bPublic, bAdmin, shutdown),
 	}
 	c.a.start(t)
 	c.b.start(t)
@@ -600,17 +599,6 @@ func nodeOn(t *testing.T, store *postgres.Store, issuer, admin string) *node {
 	}
 }
 
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // serveProcess is `latchkey serve` as an OS process of its own, as a node
 // runs in production: the test reaches it only over HTTP and by signals.
 // It keeps its addresses across restarts.
@@ -622,127 +610,40 @@ type serveProcess struct {
 	public, admin string
 	// shutdown is its LATCHKEY_SHUTDOWN_TIMEOUT.
 	shutdown time.Duration
-	// log is everything every run printed, for failure messages.
-	log *lockedBuffer
-	run *processRun
+	run      *proctest.Process
 }
 
-// processRun is one run of a serveProcess.
-type processRun struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // how it exited; set before exited is closed
-}
-
-func newServeProcess(t *testing.T, name, bin string, env []string, public, admin string, shutdown time.Duration) *serveProcess {
-	p := &serveProcess{
-		name: name, bin: bin, shutdown: shutdown, log: &lockedBuffer{},
+func newServeProcess(name, bin string, env []string, public, admin string, shutdown time.Duration) *serveProcess {
+	return &serveProcess{
+		name: name, bin: bin, shutdown: shutdown,
 		env:    append(slices.Clip(env), "LATCHKEY_PUBLIC_ADDR="+public, "LATCHKEY_ADMIN_ADDR="+admin),
 		public: "http://" + public,
 		admin:  "http://" + admin,
 	}
-	// Stopped when the test ends, whatever happened: politely, then not.
-	t.Cleanup(func() {
-		if p.run != nil {
-			select {
-			case <-p.run.exited:
-			default:
-				_ = p.run.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-p.run.exited:
-				case <-time.After(p.shutdown + 5*time.Second):
-					_ = p.run.cmd.Process.Kill()
-					<-p.run.exited
-				}
-			}
-		}
-		if t.Failed() {
-			t.Logf("node %s printed:\n%s", p.name, p.log.tail(40))
-		}
-	})
-	return p
 }
 
-// start starts a run; waitReady waits until it serves.
+// start starts a run, stopped when the test ends if it still runs;
+// waitReady waits until it serves.
 func (p *serveProcess) start(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(p.bin, "serve", "--migrate")
 	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting node %s: %v", p.name, err)
-	}
-	run := &processRun{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		run.err = cmd.Wait()
-		close(run.exited)
-	}()
-	p.run = run
+	p.run = proctest.Start(t, "node "+p.name, cmd)
 }
 
 // waitReady waits until the node answers /readyz with 200.
 func (p *serveProcess) waitReady(t *testing.T) {
 	t.Helper()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-p.run.exited:
-			t.Fatalf("node %s exited before it was ready: %v\n%s", p.name, p.run.err, p.log.tail(20))
-		default:
-		}
-		if resp, err := hc.Get(p.admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s was not ready within 60s\n%s", p.name, p.log.tail(20))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.run.AwaitHTTP(t, p.admin+"/readyz", time.Minute)
 }
 
 // terminate stops the node as an orchestrator does, with SIGTERM, checks
 // that it exits with status 0, and returns how long it took.
 func (p *serveProcess) terminate(t *testing.T) time.Duration {
 	t.Helper()
-	start := time.Now()
-	if err := p.run.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.run.exited:
-	case <-time.After(p.shutdown + 10*time.Second):
-		_ = p.run.cmd.Process.Kill()
-		<-p.run.exited
-		t.Fatalf("node %s did not exit within %v of SIGTERM", p.name, p.shutdown+10*time.Second)
-	}
-	took := time.Since(start)
-	if p.run.err != nil {
-		t.Fatalf("node %s exited with %v after SIGTERM, want status 0\n%s", p.name, p.run.err, p.log.tail(20))
+	took, err := p.run.Stop(t, syscall.SIGTERM, p.shutdown+10*time.Second)
+	if err != nil {
+		t.Fatalf("node %s exited with %v after SIGTERM, want status 0\n%s", p.name, err, p.run.Output().Tail(20))
 	}
 	return took
-}
-
-// lockedBuffer is a bytes.Buffer that a process writes while a test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail returns the last n lines.
-func (b *lockedBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(b.buf.String(), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
@@ -20,8 +19,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/internal/proctest"
 	"github.com/latchkey/latchkey/pkg/config"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // Latchkey ships as a container image (Dockerfile) and a compose file that
@@ -297,7 +297,7 @@ func TestDockerfileBuildsAStaticBinaryThatRunsTheComposeServices(t *testing.T) {
 	f := readCompose(t)
 	db := pgtest.EmptyURL(t) // compose's postgres, on its first start
 	host := map[string]string{"LATCHKEY_SECRETS": testSecret}
-	public, admin := freeAddr(t), freeAddr(t)
+	public, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	serviceEnv := func(name string) []string {
 		env := interpolate(t, f.Services[name].Environment, host)
 		env["LATCHKEY_DATABASE_URL"] = db
@@ -328,29 +328,13 @@ func TestDockerfileBuildsAStaticBinaryThatRunsTheComposeServices(t *testing.T) {
 
 	serve := exec.Command(bin, f.Services["latchkey"].Command...)
 	serve.Env = serviceEnv("latchkey")
-	var log bytes.Buffer
-	serve.Stdout, serve.Stderr = &log, &log
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() { _ = serve.Process.Kill() })
+	node := proctest.Start(t, "serve", serve)
 
 	// Compose runs the healthcheck until it passes.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	node.Await(t, "a passing healthcheck", 30*time.Second, func() bool {
 		out, err := runService("latchkey", healthcheck)
-		if err == nil && out == "ready\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = serve.Process.Kill()
-			<-exited
-			t.Fatalf("the healthcheck did not pass within 30s: %v %s\nserve:\n%s", err, out, log.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err == nil && out == "ready\n"
+	})
 	status, body := httpGet(t, "http://"+public+"/.well-known/openid-configuration")
 	var discovery struct{ Issuer string }
 	if err := json.Unmarshal(body, &discovery); status != http.StatusOK || err != nil || discovery.Issuer != "http://localhost:8080" {
@@ -358,18 +342,8 @@ func TestDockerfileBuildsAStaticBinaryThatRunsTheComposeServices(t *testing.T) {
 	}
 
 	// docker compose stop sends SIGTERM.
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("serve exited with %v after SIGTERM\n%s", err, log.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = serve.Process.Kill()
-		<-exited // before reading the log it writes
-		t.Fatalf("serve did not stop within 30s of SIGTERM\n%s", log.String())
+	if _, err := node.Stop(t, syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM\n%s", err, node.Output())
 	}
 }
 

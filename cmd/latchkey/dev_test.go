@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/proctest"
 )
 
 // buildLatchkey builds the binary into dir as the Dockerfile does, static
@@ -55,13 +54,11 @@ func toolchainEnv() []string {
 
 // devProcess is a running `latchkey dev`.
 type devProcess struct {
-	cmd    *exec.Cmd
+	*proctest.Process
 	issuer string
 	// password is the demo user's, as latchkey dev prints it.
-	password  string
-	stderr    *bytes.Buffer
-	postgres  int // the postmaster's PID
-	waitError chan error
+	password string
+	postgres int // the postmaster's PID
 }
 
 // startDev starts `latchkey dev` in dir on free ports and waits until it
@@ -71,43 +68,19 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	cmd := exec.Command(bin, "dev", "--public-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &devProcess{cmd: cmd, stderr: &bytes.Buffer{}, waitError: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if _, pw, ok := strings.Cut(line, ", password "); ok {
-				p.password = strings.TrimSuffix(pw, ")")
-			}
-			if strings.HasPrefix(line, "Press Ctrl-C") {
-				found <- p.issuer
-			}
-			if v, ok := strings.CutPrefix(line, "issuer:"); ok {
-				p.issuer = strings.TrimSpace(v)
-			}
+	stdout := &proctest.Output{}
+	cmd.Stdout = stdout
+	p := &devProcess{Process: proctest.Start(t, "latchkey dev", cmd)}
+	p.Await(t, "its URLs", 90*time.Second, func() bool { return strings.Contains(stdout.String(), "Press Ctrl-C") })
+	for line := range strings.Lines(stdout.String()) {
+		line = strings.TrimSpace(line)
+		if _, pw, ok := strings.Cut(line, ", password "); ok {
+			p.password = strings.TrimSuffix(pw, ")")
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-		p.waitError <- cmd.Wait()
-	}()
-	select {
-	case <-found:
-	case err := <-p.waitError:
-		t.Fatalf("latchkey dev exited before serving: %v\n%s", err, p.stderr)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("latchkey dev printed no issuer within 90s\n%s", p.stderr)
+		if v, ok := strings.CutPrefix(line, "issuer:"); ok {
+			p.issuer = strings.TrimSpace(v)
+		}
 	}
-
 	p.postgres = devPostgresPID(t, dir)
 	return p
 }
@@ -131,16 +104,8 @@ func devPostgresPID(t *testing.T, dir string) int {
 // cleanly and takes its Postgres with it.
 func (p *devProcess) interrupt(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.waitError:
-		if err != nil {
-			t.Fatalf("latchkey dev exited with %v after Ctrl-C\n%s", err, p.stderr)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("latchkey dev did not stop within 60s of Ctrl-C\n%s", p.stderr)
+	if _, err := p.Stop(t, syscall.SIGINT, time.Minute); err != nil {
+		t.Fatalf("latchkey dev exited with %v after Ctrl-C\n%s", err, p.Output())
 	}
 	if err := syscall.Kill(p.postgres, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("Postgres (pid %d) still runs after latchkey dev stopped (kill -0: %v)", p.postgres, err)

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/config"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, chromiumtest.Stop) }

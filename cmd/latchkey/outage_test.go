@@ -13,9 +13,9 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/storage/pgcluster"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // While its database is down, a node answers every request that needs it

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +20,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
+	"github.com/latchkey/latchkey/internal/proctest"
 )
 
 // The README promises a newcomer that two commands get them a working
@@ -195,7 +195,9 @@ func elided(shown string) *regexp.Regexp {
 // terminal is a command running as if typed into a terminal: in a process
 // group of its own, which is what Ctrl-C signals.
 type terminal struct {
-	cmd *exec.Cmd
+	*proctest.Process
+	// program is the command's first word: go, for go run.
+	program string
 	// lines are what latchkey dev printed up to "Press Ctrl-C to stop.".
 	lines []string
 	// printed holds those lines by label: "issuer", "database", "try it"...
@@ -203,7 +205,6 @@ type terminal struct {
 	// log is the command's stderr: the build's output, then the server's.
 	log      string
 	postgres int // the postmaster's PID
-	exited   chan error
 }
 
 // runInTerminal runs line in dir with only PATH, HOME and the Go
@@ -219,52 +220,35 @@ func runInTerminal(t *testing.T, dir, line string) *terminal {
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, toolchainEnv()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	term := &terminal{cmd: cmd, printed: map[string]string{}, exited: make(chan error, 1)}
+	term := &terminal{program: args[0], printed: map[string]string{}}
 	term.log = filepath.Join(t.ArtifactDir(), "latchkey-dev.log")
 	logFile, err := os.Create(term.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	// Closed after the process stops (cleanups run last first), since
+	// the log is written until then.
+	t.Cleanup(func() { _ = logFile.Close() })
 	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", line, err)
-	}
-	// Whatever happens, leave nothing running.
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	stdout := &proctest.Output{}
+	cmd.Stdout = stdout
+	// Whatever happens, leave nothing running: the process group is
+	// stopped when the test ends.
+	term.Process = proctest.Start(t, line, cmd)
 
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for banner := true; sc.Scan(); {
-			line := sc.Text()
-			if !banner {
-				continue
-			}
-			term.lines = append(term.lines, line)
-			if label, value, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(line, "  ") {
-				term.printed[strings.TrimSpace(label)] = strings.TrimSpace(value)
-			}
-			if strings.HasPrefix(line, "Press Ctrl-C") {
-				banner = false
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		term.exited <- cmd.Wait()
-	}()
 	// The first run compiles Latchkey, in a directory the build cache has
 	// not seen.
-	select {
-	case <-ready:
-	case err := <-term.exited:
-		t.Fatalf("%s exited before serving: %v\n%s", line, err, term.tail())
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("%s printed no issuer within 5 minutes\n%s", line, term.tail())
+	ready := regexp.MustCompile(`(?m)^Press Ctrl-C`)
+	term.Await(t, "latchkey dev to print its URLs", 5*time.Minute, func() bool { return ready.MatchString(stdout.String()) })
+	for line := range strings.Lines(stdout.String()) {
+		line = strings.TrimRight(line, "\r\n")
+		term.lines = append(term.lines, line)
+		if label, value, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(line, "  ") {
+			term.printed[strings.TrimSpace(label)] = strings.TrimSpace(value)
+		}
+		if strings.HasPrefix(line, "Press Ctrl-C") {
+			break
+		}
 	}
 
 	term.postgres = devPostgresPID(t, dir)
@@ -286,23 +270,16 @@ func (term *terminal) demo(t *testing.T) (string, string) {
 // does, and checks that it stops cleanly and takes its Postgres with it.
 func (term *terminal) pressCtrlC(t *testing.T) {
 	t.Helper()
-	if err := syscall.Kill(-term.cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-term.exited:
-		// go run exits 1 whenever it is interrupted, whatever its program
-		// did (cmd/go's builder sets the status when it sees SIGINT). It
-		// reports a program that failed ("exit status 2", "signal:
-		// killed"), and Latchkey its own errors ("latchkey dev: ..."), on
-		// stderr: that is what tells a clean stop.
-		var exit *exec.ExitError
-		goRunInterrupted := errors.As(err, &exit) && exit.ExitCode() == 1 && term.cmd.Args[0] == "go"
-		if failure := stopFailure.FindString(term.tail()); (err != nil && !goRunInterrupted) || failure != "" {
-			t.Fatalf("after Ctrl-C the command exited with %v, %q\n%s", err, failure, term.tail())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("the command did not stop within a minute of Ctrl-C\n%s", term.tail())
+	// go run exits 1 whenever it is interrupted, whatever its program did
+	// (cmd/go's builder sets the status when it sees SIGINT). It reports a
+	// program that failed ("exit status 2", "signal: killed"), and
+	// Latchkey its own errors ("latchkey dev: ..."), on stderr: that is
+	// what tells a clean stop.
+	_, err := term.Stop(t, syscall.SIGINT, time.Minute)
+	var exit *exec.ExitError
+	goRunInterrupted := errors.As(err, &exit) && exit.ExitCode() == 1 && term.program == "go"
+	if failure := stopFailure.FindString(term.tail()); (err != nil && !goRunInterrupted) || failure != "" {
+		t.Fatalf("after Ctrl-C the command exited with %v, %q\n%s", err, failure, term.tail())
 	}
 	if err := syscall.Kill(term.postgres, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("Postgres (pid %d) still runs after Ctrl-C (kill -0: %v)", term.postgres, err)

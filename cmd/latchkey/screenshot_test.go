@@ -13,9 +13,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // The tests in this file look at the pages people see the way they see

@@ -247,14 +247,10 @@ func (p *profileFlags) setters(u *identity.User) map[string]func() {
 	}
 }
 
-// apply changes u as the given flags say. A new email address clears
-// email_verified unless --email-verified is given too: apps rely on
-// email_verified to mean that someone checked the address, and nobody has
-// checked the new one.
+// apply changes u as the given flags say. (A new email address is
+// unverified unless --email-verified is given too: identity.Manager.Update
+// sees to that.)
 func (p *profileFlags) apply(u *identity.User, given map[string]bool) {
-	if given["email"] && !given["email-verified"] && !strings.EqualFold(strings.TrimSpace(u.Email), strings.TrimSpace(p.email)) {
-		u.EmailVerified = false
-	}
 	for name, set := range p.setters(u) {
 		if given[name] {
 			set()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/examples/internal/latchkeytest"
 	"github.com/latchkey/latchkey/examples/resourceserver/notes"
+	"github.com/latchkey/latchkey/internal/proctest"
 )
 
 func TestMain(m *testing.M) { latchkeytest.Main(m) }
@@ -160,7 +160,7 @@ func TestRunCallsTheAPIUntilStopped(t *testing.T) {
 	api := srv.NotesAPI(t, 0)
 	c := reports(t, srv, "0")
 	env := map[string]string{"ISSUER": srv.Issuer, "CLIENT_ID": c.ID, "CLIENT_SECRET": c.Secret, "API_URL": api, "EVERY": "50ms"}
-	var log syncBuffer
+	var log proctest.Output
 	ctx, stop := context.WithTimeout(t.Context(), 2*time.Second)
 	defer stop()
 	if err := run(ctx, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(&log, nil))); err != nil {
@@ -170,23 +170,4 @@ func TestRunCallsTheAPIUntilStopped(t *testing.T) {
 	if !strings.Contains(out, `msg="called the Notes API" caller=`+c.ID) || strings.Contains(out, "ERROR") {
 		t.Fatalf("the backend logged:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger that may write from any
-// goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey/examples/internal/latchkeytest"
 	"github.com/latchkey/latchkey/examples/resourceserver/notes"
+	"github.com/latchkey/latchkey/internal/proctest"
 )
 
 func TestMain(m *testing.M) { latchkeytest.Main(m) }
@@ -23,7 +24,7 @@ func TestServesTheNotesAPIUntilStopped(t *testing.T) {
 	rs := srv.CreateClient(t, "--id", notes.DefaultAudience, "--name", "Notes API", "--grant-type", "client_credentials")
 	backend := srv.CreateClient(t, "--name", "reports", "--grant-type", "client_credentials",
 		"--scope", notes.ScopeRead, "--audience", notes.DefaultAudience)
-	addr := latchkeytest.FreeAddr(t)
+	addr := proctest.FreeAddr(t)
 	env := map[string]string{"ISSUER": srv.Issuer, "CLIENT_ID": rs.ID, "CLIENT_SECRET": rs.Secret, "ADDR": addr}
 
 	ctx, stop := context.WithCancel(t.Context())

@@ -15,7 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/examples/internal/latchkeytest"
 	"github.com/latchkey/latchkey/examples/resourceserver/notes"
-	"github.com/latchkey/latchkey/pkg/chromiumtest"
+	"github.com/latchkey/latchkey/internal/chromiumtest"
 )
 
 func TestMain(m *testing.M) { latchkeytest.Main(m, chromiumtest.Stop) }

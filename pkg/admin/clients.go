@@ -134,11 +134,12 @@ func (a *API) rotateSecret(r *http.Request) (reply, error) {
 			return reply{}, err
 		}
 	}
-	grace := time.Duration(-1)
+	grace := time.Duration(-1) // the Manager's default
 	if body.Grace != nil {
+		// The longest grace is the Manager's rule (client.MaxSecretGrace).
 		d, err := time.ParseDuration(*body.Grace)
-		if err != nil || d < 0 || d > 30*24*time.Hour {
-			return reply{}, invalidField("grace", "must be a duration from \"0s\" to \"720h\", such as \"24h\"")
+		if err != nil || d < 0 {
+			return reply{}, invalidField("grace", "must be a duration of \"0s\" or more, such as \"24h\"")
 		}
 		grace = d
 	}

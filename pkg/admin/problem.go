@@ -13,7 +13,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/validation"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Problem is an error answer: RFC 9457 problem details, with the request
@@ -157,7 +156,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusNotFound, typeNotFound, "No active signing key has this kid.")
 	case errors.Is(err, identity.ErrNoFactor):
 		fail(http.StatusNotFound, typeNotFound, "The user has no second factor.")
-	case postgres.IsUnavailable(err):
+	case server.Unavailable(err):
 		w.Header().Set("Retry-After", "5")
 		fail(http.StatusServiceUnavailable, typeUnavailable, "Latchkey cannot reach its database; retry shortly.")
 	default:

@@ -79,8 +79,8 @@ func (a *API) getUser(r *http.Request) (reply, error) {
 }
 
 // patchUser applies a JSON merge patch (RFC 7396) to a user's profile.
-// Changing the email clears email_verified, since nobody has checked the
-// new address, unless the patch sets email_verified itself.
+// (A new email address is unverified unless the patch sets email_verified
+// too: identity.Manager.Update sees to that.)
 func (a *API) patchUser(r *http.Request) (reply, error) {
 	fixed := map[string]string{"password": "is set with PUT /admin/users/{id}/password"} // #nosec G101 -- an error message, not a credential
 	for k, v := range userFixed {
@@ -99,9 +99,6 @@ func (a *API) patchUser(r *http.Request) (reply, error) {
 		var after profile
 		if err := decodeStrict(merged, &after, "a user", nil); err != nil {
 			return err
-		}
-		if !strings.EqualFold(after.Email, before.Email) && !patchSets(patch, "email_verified") {
-			after.EmailVerified = false
 		}
 		after.applyTo(u)
 		return nil

@@ -10,16 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/roles"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // scene is an audit log on a fresh database, logging to a buffer.
-func scene(t *testing.T) (*audit.Log, *postgres.Store, *bytes.Buffer) {
+func scene(t *testing.T) (*audit.Log, roles.Store, *bytes.Buffer) {
 	t.Helper()
 	store := pgtest.Store(t)
 	var logs bytes.Buffer
@@ -27,7 +26,7 @@ func scene(t *testing.T) (*audit.Log, *postgres.Store, *bytes.Buffer) {
 }
 
 // createRole is a change to record: it stores a role.
-func createRole(store *postgres.Store, name string) func(ctx context.Context) (audit.Event, error) {
+func createRole(store roles.Store, name string) func(ctx context.Context) (audit.Event, error) {
 	return func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.RoleCreated, Target: audit.Role(name)}, store.CreateRole(ctx, &roles.Role{Name: name})
 	}

@@ -168,6 +168,10 @@ func (c *Client) HasSecret() bool {
 	return c.TokenEndpointAuthMethod == AuthSecretBasic || c.TokenEndpointAuthMethod == AuthSecretPost
 }
 
+// SkipsConsent reports whether the client signs users in without asking
+// them to approve its scopes (pkg/identity's App).
+func (c *Client) SkipsConsent() bool { return c.SkipConsent }
+
 // CanUse reports whether the client is allowed the grant type.
 func (c *Client) CanUse(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/validation"
 )
 
 var (
@@ -170,12 +171,25 @@ func dropStaleKeys(c, old *Client) {
 	}
 }
 
+// MaxSecretGrace bounds how long a replaced, possibly leaked, client
+// secret can keep working: RotateSecret refuses a longer grace, and
+// LATCHKEY_CLIENT_SECRET_GRACE_PERIOD, the default grace, may not be
+// longer either (pkg/config).
+const MaxSecretGrace = 30 * 24 * time.Hour
+
 // RotateSecret gives the client a new secret, returned here and never
 // again. The old secret keeps working for grace, or for the Manager's
-// default when grace is negative; 0 ends it at once.
+// default when grace is negative; 0 ends it at once. A grace longer than
+// MaxSecretGrace is a *validation.Error on the field "grace", and nothing
+// changes.
 func (m *Manager) RotateSecret(ctx context.Context, id string, grace time.Duration) (*Client, string, error) {
 	if grace < 0 {
 		grace = m.grace
+	}
+	if grace > MaxSecretGrace {
+		invalid := &validation.Error{Of: "secret rotation"}
+		invalid.Add("grace", "is %s; it must be from 0s to %s", grace, MaxSecretGrace)
+		return nil, "", invalid
 	}
 	var (
 		secret string

@@ -16,8 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -27,9 +27,14 @@ const (
 	maxNameLen     = 200
 	maxURILen      = 2000
 	maxListLen     = 100
-	maxLifespan    = 24 * time.Hour
 	maxRefreshLife = 10 * 365 * 24 * time.Hour
 )
+
+// MaxAccessTokenLifespan bounds how long a stolen bearer token stays
+// useful; longer sessions are what refresh tokens are for. A client's own
+// access_token_lifespan may not be longer, and neither may the server's
+// default, LATCHKEY_ACCESS_TOKEN_LIFESPAN (pkg/config).
+const MaxAccessTokenLifespan = 24 * time.Hour
 
 // MaxIDLen is the longest client ID there can be. A longer one names no
 // client, which lets lookups refuse it without asking the database.
@@ -93,7 +98,7 @@ func (c *Client) Validate() error {
 	// A client's own tokens name it as their subject, and users' subs are
 	// UUIDs (pkg/identity): a client ID that reads as one could be taken
 	// for a user by whatever looks the subject up.
-	if _, err := uuid.Parse(c.ID); err == nil {
+	if identity.IsSub(c.ID) {
 		e.Add("client_id", "must not be a UUID: users' subject identifiers are UUIDs, and a client's must never be mistaken for a user's")
 	}
 	if utf8.RuneCountInString(c.Name) > maxNameLen || strings.IndexFunc(c.Name, unicode.IsControl) >= 0 {
@@ -130,8 +135,8 @@ func (c *Client) Validate() error {
 	default:
 		e.Add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
 	}
-	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > maxLifespan {
-		e.Add("access_token_lifespan", "must be between 0 (the server's default) and 24h")
+	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > MaxAccessTokenLifespan {
+		e.Add("access_token_lifespan", "must be between 0 (the server's default) and %gh", MaxAccessTokenLifespan.Hours())
 	}
 	if d := time.Duration(c.RefreshTokenLifespan); d < 0 || d > maxRefreshLife {
 		e.Add("refresh_token_lifespan", "must be between 0 (the server's default) and 87600h (ten years)")
@@ -320,7 +325,7 @@ func validateJWKSURI(raw string) error {
 	if err != nil || !u.IsAbs() || u.Hostname() == "" || len(raw) > maxURILen {
 		return fmt.Errorf("must be an absolute URL")
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())) {
 		return fmt.Errorf("must use https (plain http only on loopback)")
 	}
 	return nil
@@ -353,7 +358,7 @@ func ValidateRedirectURI(raw string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && IsLoopback(u.Hostname()):
 	case u.Scheme == "http":
 		return fmt.Errorf("redirect URI %q must use https; plain http is allowed only for loopback addresses", raw)
 	default:
@@ -376,8 +381,12 @@ func ValidateScopeToken(s string) error {
 	return nil
 }
 
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
+// IsLoopback reports whether host, a URL's Hostname, names this machine:
+// the name localhost, in any ASCII case, or an address in 127.0.0.0/8 or
+// ::1. Plain http is safe only there, because the traffic never leaves the
+// machine (RFC 8252 §8.3): it is the rule for clients' redirect and JWKS
+// URIs, and for the issuer (pkg/config).
+func IsLoopback(host string) bool {
 	// The name is compared as ASCII: strings.EqualFold alone also takes
 	// "localhoſt", whose long s folds to s, and which is not this machine
 	// to a resolver that does not map it as browsers do.

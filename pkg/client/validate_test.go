@@ -143,6 +143,34 @@ func TestRedirectURIMustBeHTTPSOrLoopback(t *testing.T) {
 	}
 }
 
+// Plain http is allowed where traffic never leaves the machine: the name
+// localhost in ASCII, and loopback addresses. Names that only look like it
+// (Unicode that case folding maps onto it, subdomains) are anyone's.
+func TestIsLoopbackIsLocalhostInASCIIOrALoopbackAddress(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost":             true,
+		"LocalHost":             true,
+		"127.0.0.1":             true,
+		"127.255.0.9":           true,
+		"::1":                   true,
+		"::1%lo":                true,
+		"localhoſt":             false, // long s, U+017F
+		"LOCALHOſT":             false,
+		"ｌｏｃａｌｈｏｓｔ":             false, // fullwidth
+		"localhost.":            false,
+		"localhost.example.com": false,
+		"xlocalhost":            false,
+		"0.0.0.0":               false,
+		"::":                    false,
+		"10.0.0.1":              false,
+		"":                      false,
+	} {
+		if got := client.IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
 func TestRedirectURIRejectsUnsafeOrMalformedURIs(t *testing.T) {
 	tests := []struct {
 		name string
@@ -155,6 +183,8 @@ func TestRedirectURIRejectsUnsafeOrMalformedURIs(t *testing.T) {
 		// Only the name localhost itself is loopback; a subdomain is anyone's.
 		{"http on a name that starts with localhost", "http://localhost.example.com/callback"},
 		{"http on the unspecified address", "http://0.0.0.0/callback"},
+		// strings.EqualFold folds the long s to s; a resolver need not.
+		{"http on localhost spelt with a long s", "http://localhoſt/callback"},
 		{"ftp scheme", "ftp://files.example.com/callback"},
 		{"javascript scheme", "javascript:alert(document.cookie)"},
 		{"custom scheme", "com.example.app:/callback"},

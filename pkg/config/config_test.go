@@ -236,6 +236,8 @@ func TestEachProblemNamesItsSetting(t *testing.T) {
 		{name: "issuer http on 127.0.0.0/8", env: environ{"LATCHKEY_ISSUER": "http://127.1.2.3"}, need: all},
 		{name: "issuer http on ::1", env: environ{"LATCHKEY_ISSUER": "http://[::1]:8080"}, need: all},
 		{name: "issuer http on a host named like localhost", env: environ{"LATCHKEY_ISSUER": "http://localhost.example.com"}, wantEnv: "LATCHKEY_ISSUER"},
+		{name: "issuer http on localhost spelt with a long s", env: environ{"LATCHKEY_ISSUER": "http://localhoſt:8080"}, wantEnv: "LATCHKEY_ISSUER"},
+		{name: "issuer http on LOCALHOST", env: environ{"LATCHKEY_ISSUER": "http://LOCALHOST:8080"}, need: all},
 		{name: "issuer relative", env: environ{"LATCHKEY_ISSUER": "id.example.com"}, wantEnv: "LATCHKEY_ISSUER"},
 		{name: "issuer trailing slash", env: environ{"LATCHKEY_ISSUER": "https://id.example.com/"}, wantEnv: "LATCHKEY_ISSUER"},
 		{name: "issuer query", env: environ{"LATCHKEY_ISSUER": "https://id.example.com?tenant=a"}, wantEnv: "LATCHKEY_ISSUER"},

@@ -90,7 +90,7 @@ func TestEveryConfigFieldIsFilledByExactlyOneSetting(t *testing.T) {
 // notSettings are LATCHKEY_ names the docs may use that are not settings
 // of a node.
 var notSettings = map[string]bool{
-	"LATCHKEY_TEST_DATABASE_URL": true, // the tests' own server, read by storage/pgtest
+	"LATCHKEY_TEST_DATABASE_URL": true, // the tests' own server, read by internal/pgtest
 }
 
 // Every page an operator reads names only settings that exist, not just the

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // Requirement says which settings a command cannot run without. Combine
@@ -36,18 +37,12 @@ const (
 	// minSecretLen matches the 256-bit key the secrets are stretched into.
 	minSecretLen = 32
 	// maxCodeLifespan is RFC 6749 §4.1.2's recommended maximum.
-	maxCodeLifespan = 10 * time.Minute
-	// maxAccessTokenLifespan bounds how long a stolen bearer token stays
-	// useful; longer sessions are what refresh tokens are for.
-	maxAccessTokenLifespan = 24 * time.Hour
-	maxDatabaseConns       = 1000
-	maxDatabaseTimeout     = 5 * time.Minute
+	maxCodeLifespan    = 10 * time.Minute
+	maxDatabaseConns   = 1000
+	maxDatabaseTimeout = 5 * time.Minute
 	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
 	minKeysReloadInterval = time.Second
-	// maxSecretGracePeriod bounds how long a replaced, possibly leaked,
-	// client secret can stay valid.
-	maxSecretGracePeriod = 30 * 24 * time.Hour
-	minJanitorInterval   = time.Second
+	minJanitorInterval    = time.Second
 	// maxSessionLifetime bounds how long one sign-in lasts: a stolen session
 	// cookie must not work forever.
 	maxSessionLifetime = 90 * 24 * time.Hour
@@ -114,8 +109,8 @@ func (c Config) Validate(need Requirement) error {
 	}
 
 	p.positive("LATCHKEY_ACCESS_TOKEN_LIFESPAN", c.AccessTokenLifespan)
-	if c.AccessTokenLifespan > maxAccessTokenLifespan {
-		p.add("LATCHKEY_ACCESS_TOKEN_LIFESPAN", "is %s; it can be at most %s (use refresh tokens for longer sessions)", fmtDuration(c.AccessTokenLifespan), fmtDuration(maxAccessTokenLifespan))
+	if c.AccessTokenLifespan > client.MaxAccessTokenLifespan {
+		p.add("LATCHKEY_ACCESS_TOKEN_LIFESPAN", "is %s; it can be at most %s (use refresh tokens for longer sessions)", fmtDuration(c.AccessTokenLifespan), fmtDuration(client.MaxAccessTokenLifespan))
 	}
 	p.positive("LATCHKEY_REFRESH_TOKEN_LIFESPAN", c.RefreshTokenLifespan)
 	if c.RefreshTokenLifespan > 0 && c.AccessTokenLifespan > 0 && c.RefreshTokenLifespan <= c.AccessTokenLifespan {
@@ -145,8 +140,8 @@ func (c Config) Validate(need Requirement) error {
 	if c.KeysReloadInterval < minKeysReloadInterval {
 		p.add("LATCHKEY_KEYS_RELOAD_INTERVAL", "is %s; it must be at least %s", fmtDuration(c.KeysReloadInterval), fmtDuration(minKeysReloadInterval))
 	}
-	if c.ClientSecretGracePeriod < 0 || c.ClientSecretGracePeriod > maxSecretGracePeriod {
-		p.add("LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "is %s; it must be from 0 to %s", fmtDuration(c.ClientSecretGracePeriod), fmtDuration(maxSecretGracePeriod))
+	if c.ClientSecretGracePeriod < 0 || c.ClientSecretGracePeriod > client.MaxSecretGrace {
+		p.add("LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "is %s; it must be from 0 to %s", fmtDuration(c.ClientSecretGracePeriod), fmtDuration(client.MaxSecretGrace))
 	}
 	if c.JanitorInterval != 0 && c.JanitorInterval < minJanitorInterval {
 		p.add("LATCHKEY_JANITOR_INTERVAL", "is %s; it must be 0 (off) or at least %s", fmtDuration(c.JanitorInterval), fmtDuration(minJanitorInterval))
@@ -216,7 +211,7 @@ func issuerProblems(issuer string) []string {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !client.IsLoopback(u.Hostname()) {
 			out = append(out, "must use https; plain http is allowed only for localhost and loopback addresses")
 		}
 	default:
@@ -235,17 +230,6 @@ func issuerProblems(issuer string) []string {
 		out = append(out, "ends with \"/\"; remove the trailing slash: the issuer is compared byte for byte by clients")
 	}
 	return out
-}
-
-// isLoopback reports whether host names this machine: localhost, or an
-// address in 127.0.0.0/8 or ::1. Plain http is safe only there, because the
-// traffic never leaves the machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // secretsProblems names secrets only by position: a message must never

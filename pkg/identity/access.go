@@ -5,10 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/pkg/audit"
-	"github.com/latchkey/latchkey/pkg/client"
 )
 
 // BrowserSession is one sign-in of a user in one browser, named by its sid
@@ -34,7 +31,7 @@ type Consent struct {
 
 // Sessions lists the user's current sign-ins, newest first.
 func (m *Manager) Sessions(ctx context.Context, userID string) ([]BrowserSession, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return nil, ErrNotFound
 	}
 	return m.store.BrowserSessions(ctx, userID)
@@ -43,7 +40,7 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]BrowserSession
 // EndSession signs the user out of one browser. It reports false if the
 // user has no such session, so that nobody can end another user's.
 func (m *Manager) EndSession(ctx context.Context, userID, sid string) (bool, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return false, ErrNotFound
 	}
 	var ended bool
@@ -60,23 +57,31 @@ func (m *Manager) EndSession(ctx context.Context, userID, sid string) (bool, err
 
 // Consents lists the apps the user has allowed, by name.
 func (m *Manager) Consents(ctx context.Context, userID string) ([]Consent, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return nil, ErrNotFound
 	}
 	return m.store.Consents(ctx, userID)
 }
 
+// App is an app as consent sees it (a *client.Client): its ID, and
+// whether it is registered to sign users in without asking (a first-party
+// app).
+type App interface {
+	GetID() string
+	SkipsConsent() bool
+}
+
 // Allows reports whether the user allows app every one of scopes: always
-// for an app registered to skip consent (a first-party app), otherwise
-// when the consent the user recorded lists each scope. The sign-in asks
-// before an app gets a code (a no is the consent page), and the token
-// endpoint asks again at every use of the grant, so that a consent
-// withdrawn ends what it allowed.
-func (m *Manager) Allows(ctx context.Context, userID string, app *client.Client, scopes []string) (bool, error) {
-	if app.SkipConsent {
+// for an app registered to skip consent, otherwise when the consent the
+// user recorded lists each scope. The sign-in asks before an app gets a
+// code (a no is the consent page), and the token endpoint asks again at
+// every use of the grant, so that a consent withdrawn ends what it
+// allowed.
+func (m *Manager) Allows(ctx context.Context, userID string, app App, scopes []string) (bool, error) {
+	if app.SkipsConsent() {
 		return true, nil
 	}
-	allowed, err := m.store.ConsentedScopes(ctx, userID, app.ID)
+	allowed, err := m.store.ConsentedScopes(ctx, userID, app.GetID())
 	if err != nil {
 		return false, err
 	}
@@ -101,7 +106,7 @@ func (m *Manager) GrantConsent(ctx context.Context, userID, clientID string, sco
 // user no longer trusts loses access now, not when its tokens expire. It
 // reports whether there was anything to revoke.
 func (m *Manager) RevokeConsent(ctx context.Context, userID, clientID string) (bool, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !IsSub(userID) {
 		return false, ErrNotFound
 	}
 	var revoked bool

@@ -16,11 +16,10 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // codeFuzz is two users of one MFA manager: one with a confirmed factor,
@@ -36,11 +35,7 @@ type codeFuzz struct {
 func newCodeFuzz(f *testing.F) *codeFuzz {
 	f.Helper()
 	ctx := context.Background()
-	store, err := postgres.Open(pgtest.URL(f), postgres.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(store.Close)
+	store := pgtest.Store(f)
 	box, err := seal.New([][]byte{[]byte("test-secret-test-secret-test-secret-0123")})
 	if err != nil {
 		f.Fatal(err)

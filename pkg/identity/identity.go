@@ -18,6 +18,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+	"github.com/mohae/deepcopy"
+
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -49,6 +52,29 @@ type User struct {
 	// PasswordHash is the argon2id hash; empty for a user who has not set
 	// a password.
 	PasswordHash string `json:"-"`
+}
+
+// newSub returns a new user's sub: a random UUID, which says nothing about
+// the person and never changes.
+func newSub() string { return uuid.NewString() }
+
+// IsSub reports whether s has the form of a user's sub: a UUID, as newSub
+// makes them. What has not names no user, so the managers answer
+// ErrNotFound without asking the store; and a client ID may not have it
+// (pkg/client), so that a client is never taken for a user.
+func IsSub(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// clone returns a copy of u that shares nothing with it, so that an edit of
+// one leaves the other as it was.
+func (u *User) clone() User {
+	c := *u
+	if u.Claims != nil {
+		c.Claims = deepcopy.Copy(u.Claims).(map[string]any)
+	}
+	return c
 }
 
 // Scope claims, as OpenID Connect Core §5.4 assigns them. Claims in

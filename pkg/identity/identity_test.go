@@ -1,7 +1,9 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -10,10 +12,9 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -136,8 +137,14 @@ func newManager(t *testing.T) *identity.Manager {
 	return managerOn(pgtest.Store(t))
 }
 
+// store is what a Manager and its audit log keep on one database.
+type store interface {
+	identity.Store
+	audit.Store
+}
+
 // managerOn is a Manager over store, recording to its audit log.
-func managerOn(store *postgres.Store) *identity.Manager {
+func managerOn(store store) *identity.Manager {
 	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), identity.Throttle{})
 }
 
@@ -235,5 +242,102 @@ func TestOldHashesAreUpgradedAtSignIn(t *testing.T) {
 	}
 	if !strings.HasPrefix(after.PasswordHash, "$argon2id$v=19$m=65536,t=2,p=2$") {
 		t.Fatalf("hash after sign-in %q: want it rehashed with the current parameters", after.PasswordHash)
+	}
+}
+
+// Apps rely on email_verified to mean that someone checked the address.
+// Whoever changes a user's email (the CLI, the admin API), the new address
+// is unverified unless the same edit says it is verified; a change of
+// case is the same address, and a lookalike that Unicode case folding
+// takes for it is not.
+func TestANewEmailIsUnverifiedUnlessTheEditSaysSo(t *testing.T) {
+	t.Parallel()
+	m := newManager(t)
+	setEmail := func(email string) func(*identity.User) error {
+		return func(u *identity.User) error { u.Email = email; return nil }
+	}
+	for _, tt := range []struct {
+		name         string
+		verified     bool // before the edit
+		edit         func(*identity.User) error
+		wantVerified bool
+	}{
+		{"a new address", true, setEmail("ada.king@example.com"), false},
+		{"a new address, vouched for", true, func(u *identity.User) error {
+			u.Email, u.EmailVerified = "ada.king@example.com", true
+			return nil
+		}, true},
+		{"a new unverified address, vouched for", false, func(u *identity.User) error {
+			u.Email, u.EmailVerified = "ada.king@example.com", true
+			return nil
+		}, true},
+		{"the same address in capitals", true, setEmail("ADA@Example.COM"), true},
+		{"the same address with spaces around", true, setEmail(" ada@example.com "), true},
+		{"a lookalike with a long s", true, setEmail("adaſ@example.com"), false},
+		{"another field", true, func(u *identity.User) error { u.Name = "Ada King"; return nil }, true},
+		{"verification withdrawn", true, func(u *identity.User) error { u.EmailVerified = false; return nil }, false},
+		{"verification given", false, func(u *identity.User) error { u.EmailVerified = true; return nil }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := m.Create(t.Context(), identity.User{Email: "ada@example.com", EmailVerified: tt.verified}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Delete(context.Background(), u.ID) })
+			updated, err := m.Update(t.Context(), u.ID, tt.edit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if updated.EmailVerified != tt.wantVerified {
+				t.Errorf("email %q: email_verified %v, want %v", updated.Email, updated.EmailVerified, tt.wantVerified)
+			}
+			stored, err := m.Get(t.Context(), u.ID)
+			if err != nil || stored.EmailVerified != tt.wantVerified {
+				t.Errorf("stored: %v, email_verified %v, want %v", err, stored.EmailVerified, tt.wantVerified)
+			}
+		})
+	}
+}
+
+// An edit runs on a user of its own: what a first run did to the claims
+// does not leak into the second run that a new address takes.
+func TestAnEditOfANewAddressStartsFromTheStoredClaims(t *testing.T) {
+	t.Parallel()
+	m := newManager(t)
+	u, err := m.Create(t.Context(), identity.User{Email: "ada@example.com",
+		Claims: map[string]any{"address": map[string]any{"country": "UK"}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	updated, err := m.Update(t.Context(), u.ID, func(u *identity.User) error {
+		runs++
+		u.Email = "ada.king@example.com"
+		addr := u.Claims["address"].(map[string]any)
+		addr["locality"] = fmt.Sprint(addr["locality"], "+")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := updated.Claims["address"].(map[string]any)["locality"]; runs != 2 || got != "<nil>+" {
+		t.Fatalf("after %d runs the locality is %q, want one edit's %q", runs, got, "<nil>+")
+	}
+}
+
+// A sub is a UUID, and nothing else is: the managers (and pkg/roles) take
+// anything else for no user, and pkg/client refuses client IDs that are
+// subs.
+func TestIsSubIsAUUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"7f1c0e5a-1111-4222-8333-944455556666": true,
+		"7F1C0E5A-1111-4222-8333-944455556666": true,
+		"ada@example.com":                      false,
+		"billing":                              false,
+		"":                                     false,
+	} {
+		if got := identity.IsSub(s); got != want {
+			t.Errorf("IsSub(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/pkg/audit"
 )
 
@@ -101,7 +99,7 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 		}
 		u.PasswordHash = hash
 	}
-	u.ID = uuid.NewString()
+	u.ID = newSub()
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.UserCreated, Target: audit.User(u.ID),
 			Details: map[string]any{"email": u.Email, "password": u.PasswordHash != ""}}, m.store.CreateUser(ctx, &u)
@@ -114,7 +112,7 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 
 // Get returns the user with the given sub, or ErrNotFound.
 func (m *Manager) Get(ctx context.Context, id string) (*User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return nil, ErrNotFound
 	}
 	return m.store.UserByID(ctx, id)
@@ -138,8 +136,17 @@ func (m *Manager) Find(ctx context.Context, q Query) ([]*User, error) {
 // Update applies edit to the stored user and keeps the result if it is
 // valid. The sub, the password and the disabled flag have methods of their
 // own and cannot change here.
+//
+// A new email address is not verified: apps rely on email_verified to mean
+// that someone checked the address, and nobody has checked the new one.
+// So when edit changes the address (more than the case of its ASCII
+// letters), Update applies edit again, to the stored user with
+// email_verified false: it stays false unless edit sets it itself, as
+// `latchkey users update --email-verified` and an admin API patch with
+// "email_verified" do. edit must therefore do the same whenever it runs,
+// as edits that set fields from a request do.
 func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error) (*User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return nil, ErrNotFound
 	}
 	var (
@@ -149,9 +156,16 @@ func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error)
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		var err error
 		updated, err = m.store.UpdateUser(ctx, id, func(u *User) error {
-			keep := *u
+			keep := u.clone()
 			if err := edit(u); err != nil {
 				return err
+			}
+			if !sameAddress(keep.Email, strings.TrimSpace(u.Email)) {
+				*u = keep.clone()
+				u.EmailVerified = false
+				if err := edit(u); err != nil {
+					return err
+				}
 			}
 			u.ID, u.PasswordHash, u.Disabled, u.CreatedAt = keep.ID, keep.PasswordHash, keep.Disabled, keep.CreatedAt
 			u.Email = strings.TrimSpace(u.Email)
@@ -226,7 +240,7 @@ func (m *Manager) SignOutEverywhere(ctx context.Context, id string) error {
 
 // change makes a change to user id that needs nothing but its event.
 func (m *Manager) change(ctx context.Context, id, action string, f func(ctx context.Context) error) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsSub(id) {
 		return ErrNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
@@ -337,4 +351,27 @@ func (m *Manager) Unlock(ctx context.Context, id string) error {
 		}
 		return audit.Event{Action: audit.UserUnlocked, Target: audit.User(id)}, m.store.ClearFailures(ctx, failedCode, []byte(id))
 	})
+}
+
+// sameAddress reports whether a and b are one email address: equal but for
+// the case of ASCII letters. Any other difference makes another address,
+// which nobody has checked, even one that Unicode case folding takes for
+// the same ("adaſ@example.com" folds to "adas@example.com").
+func sameAddress(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

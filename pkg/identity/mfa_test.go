@@ -14,11 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // mfaFixture is a user and the MFA manager, on a database of their own.
@@ -31,11 +30,7 @@ type mfaFixture struct {
 func newMFA(t *testing.T, throttle identity.Throttle) *mfaFixture {
 	t.Helper()
 	url := pgtest.URL(t)
-	store, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, url)
 	box, err := seal.New([][]byte{[]byte("test-secret-test-secret-test-secret-0123")})
 	if err != nil {
 		t.Fatal(err)
@@ -178,11 +173,7 @@ func TestWrongCodesAreThrottledAndRecorded(t *testing.T) {
 	if !errors.As(err, &throttled) || throttled.RetryAfter < 20*time.Second {
 		t.Fatalf("the right code after three wrong ones: %v, want a throttle of about 30s", err)
 	}
-	conn, err := pgx.Connect(t.Context(), f.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Conn(t, f.dbURL)
 	var failures, failed, throttledEvents int
 	if err := conn.QueryRow(t.Context(), `SELECT
 		(SELECT count(*) FROM auth_failures WHERE kind = 'code' AND key = $1::text::bytea),
@@ -226,11 +217,7 @@ func TestSecretsAreNotStoredInClear(t *testing.T) {
 	t.Parallel()
 	f := newMFA(t, lenient)
 	secret, codes := f.enrol(t)
-	conn, err := pgx.Connect(t.Context(), f.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Conn(t, f.dbURL)
 	var stored []byte
 	if err := conn.QueryRow(t.Context(), `SELECT secret FROM totp_factors WHERE user_id = $1`, f.user.ID).Scan(&stored); err != nil {
 		t.Fatal(err)
@@ -291,11 +278,7 @@ func TestAParallelBurstOfCodesGetsNoMoreChecksThanTheLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	conn, err := pgx.Connect(t.Context(), f.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Conn(t, f.dbURL)
 	var checked int
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'mfa.failed'`).Scan(&checked); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,10 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 const goodPassword = "correct horse battery staple"
@@ -31,22 +29,13 @@ type loginScene struct {
 func newLoginScene(t *testing.T, throttle identity.Throttle) *loginScene {
 	t.Helper()
 	url := pgtest.URL(t)
-	store, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, url)
 	m := identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), throttle)
 	ada, err := m.Create(t.Context(), identity.User{Email: "ada@example.com"}, goodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return &loginScene{m: m, ada: ada, conn: conn}
+	return &loginScene{m: m, ada: ada, conn: pgtest.Conn(t, url)}
 }
 
 // ago moves every recorded failure d into the past, as if d had passed.
@@ -176,11 +165,7 @@ func TestUnlockLetsALockedUserInAtOnce(t *testing.T) {
 // pool, its own hasher, the same counts.
 func (s *loginScene) secondNode(t *testing.T, throttle identity.Throttle) *identity.Manager {
 	t.Helper()
-	store, err := postgres.Open(s.conn.Config().ConnString(), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, s.conn.Config().ConnString())
 	return identity.NewManager(store, identity.NewHasher(), audit.New(store, slog.New(slog.DiscardHandler)), throttle)
 }
 

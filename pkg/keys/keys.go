@@ -28,7 +28,6 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Algorithms are the signature algorithms Latchkey keeps a key for. RS256 is
@@ -62,10 +61,48 @@ type Info struct {
 	Current bool `json:"current"`
 }
 
+// Stored is a signing key as the Store keeps it: PrivateKey is sealed
+// (pkg/seal), with the kid as its additional data, and never leaves this
+// form in storage.
+type Stored struct {
+	KID        string
+	Algorithm  string
+	PublicJWK  []byte
+	PrivateKey []byte
+	CreatedAt  time.Time
+	RetiredAt  *time.Time
+}
+
+// Retired reports whether the key has been taken out of the JWKS.
+func (k Stored) Retired() bool { return k.RetiredAt != nil }
+
+// Store keeps the signing keys (storage/postgres). Every change is
+// announced to the other nodes, so that they reload.
+type Store interface {
+	// EnsureSigningKeys gives every algorithm in algs an active key,
+	// calling generate for those that have none, and returns the keys it
+	// created. Nodes starting together on an empty database create one
+	// key per algorithm between them, not one each.
+	EnsureSigningKeys(ctx context.Context, algs []string, generate func(alg string) (Stored, error)) ([]Stored, error)
+	// SigningKeys lists keys, newest first; retired ones only if
+	// includeRetired.
+	SigningKeys(ctx context.Context, includeRetired bool) ([]Stored, error)
+	// AddSigningKeys stores new keys, all of them or none.
+	AddSigningKeys(ctx context.Context, keys []Stored) ([]Stored, error)
+	// RetireSigningKey takes a key out of the JWKS: ErrInUse for the
+	// newest active key of its algorithm, ErrNotFound for an unknown or
+	// already retired kid.
+	RetireSigningKey(ctx context.Context, kid string) (Stored, error)
+	// ResealSigningKeys replaces each sealed private key, retired ones
+	// too, with what reseal returns for it (nil: unchanged), and says how
+	// many it changed.
+	ResealSigningKeys(ctx context.Context, reseal func(kid string, sealed []byte) ([]byte, error)) (int, error)
+}
+
 // Manager is the single owner of signing keys on a node. It is safe for
 // concurrent use; the token path reads a snapshot without locking.
 type Manager struct {
-	store  *postgres.Store
+	store  Store
 	box    *seal.Box
 	logger *slog.Logger
 	audit  Auditor
@@ -89,18 +126,19 @@ type Auditor interface {
 	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
 }
 
-// Errors of Retire.
+// Errors of Retire, which a Store returns too.
 var (
 	// ErrNotFound means no active key has the kid.
 	ErrNotFound = errors.New("no active key with this kid")
-	// ErrInUse means the key is the one signing for its algorithm.
-	ErrInUse = postgres.ErrSigningKeyInUse
+	// ErrInUse means the key is the one signing for its algorithm: tokens
+	// would then be signed by a key missing from the JWKS. Rotate first.
+	ErrInUse = errors.New("the key is the current signing key for its algorithm; rotate before retiring it")
 )
 
 // NewManager returns a Manager that stores keys in store, sealed by box,
 // and records rotations and retirements in the audit log. Call Init before
 // use.
-func NewManager(store *postgres.Store, box *seal.Box, logger *slog.Logger, audit Auditor) *Manager {
+func NewManager(store Store, box *seal.Box, logger *slog.Logger, audit Auditor) *Manager {
 	return &Manager{store: store, box: box, logger: logger, audit: audit, changed: make(chan struct{}, 1)}
 }
 
@@ -216,7 +254,7 @@ func (m *Manager) Lookup(kid string) (Key, bool) {
 // sign from now on; the old ones stay in the JWKS, so tokens they signed keep
 // verifying, until they are retired.
 func (m *Manager) Rotate(ctx context.Context) ([]Info, error) {
-	var fresh []postgres.SigningKey
+	var fresh []Stored
 	for _, alg := range algorithmNames() {
 		k, err := m.generate(alg)
 		if err != nil {
@@ -224,7 +262,7 @@ func (m *Manager) Rotate(ctx context.Context) ([]Info, error) {
 		}
 		fresh = append(fresh, k)
 	}
-	var added []postgres.SigningKey
+	var added []Stored
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		var err error
 		added, err = m.store.AddSigningKeys(ctx, fresh)
@@ -250,16 +288,16 @@ func (m *Manager) Rotate(ctx context.Context) ([]Info, error) {
 // Retire removes a key from the JWKS; tokens it signed stop verifying. The
 // current signing key of an algorithm cannot be retired.
 func (m *Manager) Retire(ctx context.Context, kid string) (Info, error) {
-	var k postgres.SigningKey
+	var k Stored
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		var err error
 		k, err = m.store.RetireSigningKey(ctx, kid)
 		return audit.Event{Action: audit.KeyRetired, Target: audit.Key(kid)}, err
 	})
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		return Info{}, &notFoundError{kid}
-	case errors.Is(err, postgres.ErrSigningKeyInUse):
+	case errors.Is(err, ErrInUse):
 		return Info{}, fmt.Errorf("keys: %s: %w", kid, ErrInUse)
 	case err != nil:
 		return Info{}, fmt.Errorf("keys: %w", err)
@@ -305,7 +343,7 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	return infos, nil
 }
 
-func info(k postgres.SigningKey, current bool) Info {
+func info(k Stored, current bool) Info {
 	return Info{
 		ID:        k.KID,
 		Algorithm: jose.SignatureAlgorithm(k.Algorithm),
@@ -317,7 +355,7 @@ func info(k postgres.SigningKey, current bool) Info {
 
 // generate makes a key pair for alg and seals its private half. The kid is
 // the RFC 7638 thumbprint of the public key, so it is stable and unique.
-func (m *Manager) generate(alg string) (postgres.SigningKey, error) {
+func (m *Manager) generate(alg string) (Stored, error) {
 	var (
 		priv crypto.Signer
 		err  error
@@ -328,26 +366,26 @@ func (m *Manager) generate(alg string) (postgres.SigningKey, error) {
 	case jose.ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		return postgres.SigningKey{}, fmt.Errorf("keys: unsupported algorithm %q", alg)
+		return Stored{}, fmt.Errorf("keys: unsupported algorithm %q", alg)
 	}
 	if err != nil {
-		return postgres.SigningKey{}, fmt.Errorf("keys: generate %s key: %w", alg, err)
+		return Stored{}, fmt.Errorf("keys: generate %s key: %w", alg, err)
 	}
 	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: alg, Use: "sig"}
 	thumb, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return postgres.SigningKey{}, fmt.Errorf("keys: thumbprint: %w", err)
+		return Stored{}, fmt.Errorf("keys: thumbprint: %w", err)
 	}
 	pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
 	pubJSON, err := pub.MarshalJSON()
 	if err != nil {
-		return postgres.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)
+		return Stored{}, fmt.Errorf("keys: encode public key: %w", err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return postgres.SigningKey{}, fmt.Errorf("keys: encode private key: %w", err)
+		return Stored{}, fmt.Errorf("keys: encode private key: %w", err)
 	}
-	return postgres.SigningKey{
+	return Stored{
 		KID:        pub.KeyID,
 		Algorithm:  alg,
 		PublicJWK:  pubJSON,
@@ -370,7 +408,7 @@ func (m *Manager) Reseal(ctx context.Context) (int, error) {
 
 // open decrypts a stored key. The kid is the additional data, so a sealed
 // private key moved onto another row fails to open.
-func (m *Manager) open(sk postgres.SigningKey) (Key, error) {
+func (m *Manager) open(sk Stored) (Key, error) {
 	der, err := m.box.Open(sk.PrivateKey, []byte(sk.KID))
 	if errors.Is(err, seal.ErrUnknownSecret) {
 		return Key{}, fmt.Errorf("keys: cannot decrypt signing key %s: it was %w; "+

@@ -15,11 +15,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -29,7 +28,13 @@ var (
 	secretB = []byte("secret-B-secret-B-secret-B-secret-B")
 )
 
-func newManager(t *testing.T, store *postgres.Store, secrets ...[]byte) *keys.Manager {
+// store is what the keys and the audit log keep on one database.
+type store interface {
+	keys.Store
+	audit.Store
+}
+
+func newManager(t *testing.T, store store, secrets ...[]byte) *keys.Manager {
 	t.Helper()
 	box, err := seal.New(secrets)
 	if err != nil {
@@ -38,7 +43,7 @@ func newManager(t *testing.T, store *postgres.Store, secrets ...[]byte) *keys.Ma
 	return keys.NewManager(store, box, slog.New(slog.DiscardHandler), audit.New(store, slog.New(slog.DiscardHandler)))
 }
 
-func initManager(t *testing.T, store *postgres.Store, secrets ...[]byte) *keys.Manager {
+func initManager(t *testing.T, store store, secrets ...[]byte) *keys.Manager {
 	t.Helper()
 	m := newManager(t, store, secrets...)
 	if err := m.Init(t.Context()); err != nil {
@@ -261,8 +266,8 @@ func TestRetire(t *testing.T) {
 	m := initManager(t, pgtest.Store(t), secretA)
 	old, _ := m.Current(jose.ES256)
 
-	if _, err := m.Retire(t.Context(), old.ID); !errors.Is(err, postgres.ErrSigningKeyInUse) {
-		t.Fatalf("retiring the current signing key: err = %v, want ErrSigningKeyInUse", err)
+	if _, err := m.Retire(t.Context(), old.ID); !errors.Is(err, keys.ErrInUse) {
+		t.Fatalf("retiring the current signing key: err = %v, want ErrInUse", err)
 	}
 	if _, err := m.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
@@ -333,16 +338,7 @@ func TestReloadPicksUpRotationOnAnotherNode(t *testing.T) {
 func TestAnotherNodeHearsOfARotationAtOnce(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
-	storeA, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer storeA.Close()
-	storeB, err := postgres.Open(url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer storeB.Close()
+	storeA, storeB := pgtest.Open(t, url), pgtest.Open(t, url)
 	a := initManager(t, storeA, secretA)
 	b := initManager(t, storeB, secretA)
 

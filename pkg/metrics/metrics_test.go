@@ -14,9 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/metrics"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -56,11 +55,8 @@ func labelsOf(f *dto.MetricFamily) []string {
 
 func TestPoolStatisticsAreReadFromTheStoreAtEachScrape(t *testing.T) {
 	t.Parallel()
-	store, err := postgres.Open(pgtest.URL(t), postgres.Options{MaxConns: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	// A pool size no default gives.
+	store := pgtest.Open(t, pgtest.URL(t)+"&pool_max_conns=7")
 	m := metrics.New("test", store.PoolStat)
 	first := scrape(t, m)["latchkey_db_pool_acquires_total"].GetMetric()[0].GetCounter().GetValue()
 	if err := store.Ping(t.Context()); err != nil {
@@ -130,11 +126,7 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := postgres.Open(pgtest.URL(t), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Store(t)
 	m := metrics.New("test", store.PoolStat)
 	m.HTTP("public").ObserveRequest(http.MethodGet, "/healthz", http.StatusOK, time.Millisecond)
 	exposed := scrape(t, m)

@@ -12,29 +12,28 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // protocolError turns whatever a flow failed with into the RFC 6749 error
 // to answer, correcting fosite where its choice would mislead a client.
 func protocolError(err error) *fosite.RFC6749Error {
 	switch {
-	case postgres.IsUnavailable(err), errors.Is(err, fosite.ErrTemporarilyUnavailable):
+	case server.Unavailable(err), errors.Is(err, fosite.ErrTemporarilyUnavailable):
 		// fosite reports a failed client lookup as invalid_client, which
 		// would tell a backend its credentials are wrong during an outage.
 		return fosite.ErrTemporarilyUnavailable.WithHint("The authorization server cannot reach its database; retry shortly.")
-	case errors.Is(err, postgres.ErrTokenRace):
+	case says(err, storeOutcome.Raced):
 		return fosite.ErrInvalidGrant.WithHint("The grant was redeemed by another request at the same moment.")
-	case errors.Is(err, postgres.ErrRefreshTokenRevoked):
+	case says(err, storeOutcome.RefreshTokenRevoked):
 		// fosite's hint calls it malformed; the client should know to sign
 		// the user in again rather than look for a bug.
 		return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
-	case errors.Is(err, postgres.ErrCodeRevoked):
+	case says(err, storeOutcome.CodeRevoked):
 		return fosite.ErrInvalidGrant.WithHint("The authorization code was revoked.")
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
 		// fosite reports a code spent between its two reads as server_error.
 		return fosite.ErrInvalidGrant.WithHint("The authorization code was already used.")
-	case errors.Is(err, postgres.ErrClientGone):
+	case says(err, storeOutcome.ClientGone):
 		// Deleted on another node a moment ago, before this node's cache
 		// heard of it: the token was not issued.
 		return fosite.ErrInvalidClient.WithHint("The client no longer exists.")

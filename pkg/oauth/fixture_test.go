@@ -19,26 +19,32 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var testSecret = []byte("test-secret-test-secret-test-secret-0123")
 
+// fixtureStore is the store as the fixture uses it: the protocol's, and
+// the consents the token endpoint checks.
+type fixtureStore interface {
+	Store
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
+}
+
 // fixture is one Latchkey node on its own database, served over real HTTP.
 type fixture struct {
 	// dbURL lets a test reach into the database the way an operator (or a
 	// failing disk) would.
 	dbURL    string
-	store    *postgres.Store
+	store    fixtureStore
 	keys     *keys.Manager
 	provider *Provider
 	clients  *client.Manager
@@ -58,11 +64,7 @@ func newFixture(t *testing.T, opts ...func(*Config)) *fixture {
 // newFixtureOn starts a node on the database at dbURL.
 func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	t.Helper()
-	store, err := postgres.Open(dbURL, postgres.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.OpenWithin(t, dbURL, 2*time.Second)
 	// As serve does: the client cache is on, and every test exercises it.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

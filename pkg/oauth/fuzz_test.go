@@ -29,13 +29,12 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/seal"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // The fuzz node's clients, registered under fixed IDs so that seeds can
@@ -73,11 +72,7 @@ func startFuzzNode(f *testing.F) *fuzzNode {
 	f.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
-	store, err := postgres.Open(pgtest.URL(f), postgres.Options{Timeout: 5 * time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(store.Close)
+	store := pgtest.OpenWithin(f, pgtest.URL(f), 5*time.Second)
 	listen, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -66,7 +66,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/server"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // hmacKeyInfo labels the derivation of the opaque-token HMAC keys from
@@ -109,7 +108,7 @@ type Config struct {
 
 // Deps are what the provider works with.
 type Deps struct {
-	Store  *postgres.Store
+	Store  Store
 	Keys   *keys.Manager
 	Logger *slog.Logger
 	// Users are who sign-ins and userinfo describe, and whether a code's
@@ -157,7 +156,7 @@ func (noObserver) RefreshTokenReused()        {}
 // who a grant is for, and whether they still allow an app its scopes.
 type Users interface {
 	Get(ctx context.Context, id string) (*identity.User, error)
-	Allows(ctx context.Context, userID string, app *client.Client, scopes []string) (bool, error)
+	Allows(ctx context.Context, userID string, app identity.App, scopes []string) (bool, error)
 }
 
 // Roles says which roles a user has (pkg/roles), for the roles scope.
@@ -168,7 +167,7 @@ type Roles interface {
 // Provider serves the OAuth 2.0 and OpenID Connect endpoints.
 type Provider struct {
 	fosite      *fosite.Fosite
-	store       *postgres.Store
+	store       Store
 	issuer      string
 	enforcePKCE bool
 	idSigner    *signer

@@ -7,7 +7,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/audit"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // fositeStore is the store as fosite sees it, with two additions. Reuse:
@@ -18,7 +17,7 @@ import (
 // here: the store reports it as not found.) And private_key_jwt replay
 // protection per client (assertion.go).
 type fositeStore struct {
-	*postgres.Store
+	Store
 	audit   *audit.Log
 	metrics Observer
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/latchkey/latchkey/pkg/client"
-
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // assertionAlgorithms are client.AssertionAlgorithms, as go-jose names them.
@@ -55,7 +53,7 @@ func claimedClientID(r *http.Request, form url.Values) string {
 // retries. The revocation runs in one transaction, so it happens whole or
 // not at all.
 func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
-	ctx, release := postgres.GuardTransactions(r.Context())
+	ctx, release := p.store.GuardTransactions(r.Context())
 	defer release()
 	txCtx, err := p.store.BeginTX(ctx)
 	if err == nil {

@@ -9,10 +9,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/storage/pgcluster"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestRotatedSecretWorksDuringItsGracePeriodOnly(t *testing.T) {
@@ -53,10 +52,7 @@ func TestRotatedSecretWorksDuringItsGracePeriodOnly(t *testing.T) {
 func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 	t.Parallel()
 	cluster := pgtest.NewCluster(t)
-	store, err := postgres.Open(cluster.URL("postgres"), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := pgtest.Open(t, cluster.URL("postgres"))
 	if err := store.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}

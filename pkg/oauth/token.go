@@ -8,7 +8,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Token serves the token endpoint (RFC 6749 §3.2): authorization codes,
@@ -17,7 +16,7 @@ import (
 // refresh token is honoured only while its user may still use it
 // (userStillAllows).
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
-	ctx, release := postgres.GuardTransactions(r.Context())
+	ctx, release := p.store.GuardTransactions(r.Context())
 	defer release()
 
 	// fosite answers a grant it has no handler for with a bare

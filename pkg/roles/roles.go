@@ -15,9 +15,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -154,7 +153,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 // Assign gives a user a role; having it already is not an error. Tokens
 // issued before carry the roles of their time until they are refreshed.
 func (m *Manager) Assign(ctx context.Context, userID, name string) error {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !identity.IsSub(userID) {
 		return ErrUserNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
@@ -167,7 +166,7 @@ func (m *Manager) Assign(ctx context.Context, userID, name string) error {
 
 // Unassign takes a role from a user; not having it is not an error.
 func (m *Manager) Unassign(ctx context.Context, userID, name string) error {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !identity.IsSub(userID) {
 		return ErrUserNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
@@ -180,7 +179,7 @@ func (m *Manager) Unassign(ctx context.Context, userID, name string) error {
 
 // OfUser returns the names of a user's roles, sorted.
 func (m *Manager) OfUser(ctx context.Context, userID string) ([]string, error) {
-	if _, err := uuid.Parse(userID); err != nil {
+	if !identity.IsSub(userID) {
 		return nil, ErrUserNotFound
 	}
 	roles, err := m.store.UserRoles(ctx, userID)

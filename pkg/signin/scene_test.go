@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/device"
@@ -31,7 +32,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/pkg/ui"
-	"github.com/latchkey/latchkey/storage/pgtest"
 )
 
 // scene is the browser sign-in served over real HTTP with what it works

@@ -13,11 +13,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/signin"
-	"github.com/latchkey/latchkey/storage/pgtest"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -33,11 +32,7 @@ type site struct {
 func newSite(t *testing.T, cfg signin.SessionConfig) *site {
 	t.Helper()
 	dbURL := pgtest.URL(t)
-	store, err := postgres.Open(dbURL, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := pgtest.Open(t, dbURL)
 	u := &identity.User{ID: "11111111-2222-4333-8444-555555555555", Email: "ada@example.com"}
 	if err := store.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)

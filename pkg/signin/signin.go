@@ -20,7 +20,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/ui"
-	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 // Paths of the pages, relative to the issuer.
@@ -45,7 +44,7 @@ type Protocol interface {
 type Users interface {
 	Get(ctx context.Context, id string) (*identity.User, error)
 	Authenticate(ctx context.Context, email, password string, device identity.Device) (*identity.User, error)
-	Allows(ctx context.Context, userID string, app *client.Client, scopes []string) (bool, error)
+	Allows(ctx context.Context, userID string, app identity.App, scopes []string) (bool, error)
 	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RevokeConsent(ctx context.Context, userID, clientID string) (bool, error)
 	Consents(ctx context.Context, userID string) ([]identity.Consent, error)
@@ -219,7 +218,7 @@ func (s *Service) attempt(h attemptHandler) http.HandlerFunc {
 // can retry.
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	id := server.RequestID(r.Context())
-	if postgres.IsUnavailable(err) {
+	if server.Unavailable(err) {
 		s.Logger.WarnContext(r.Context(), "page failed: database unavailable", "request_id", id, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
 		s.Pages.Message(w, http.StatusServiceUnavailable, "Try again in a moment", ui.MessagePage{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/storage/pgcluster"
 )
 
@@ -101,18 +102,6 @@ func start(t testing.TB, dir string) *pgcluster.Cluster {
 	return c
 }
 
-func connect(t testing.TB, url string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 func TestStartInitialisesClusterThatServesQueriesUntilStop(t *testing.T) {
 	t.Parallel()
 	dir := newDir(t)
@@ -127,7 +116,7 @@ func TestStartInitialisesClusterThatServesQueriesUntilStop(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	conn := connect(t, c.URL("postgres"))
+	conn := pgtest.Conn(t, c.URL("postgres"))
 	var sum int
 	var user string
 	if err := conn.QueryRow(ctx, "SELECT 1 + 1, current_user").Scan(&sum, &user); err != nil {
@@ -167,7 +156,7 @@ func TestStartReusesExistingClusterData(t *testing.T) {
 	dir := clonedDir(t)
 
 	first := start(t, dir)
-	conn := connect(t, first.URL("postgres"))
+	conn := pgtest.Conn(t, first.URL("postgres"))
 	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +169,7 @@ func TestStartReusesExistingClusterData(t *testing.T) {
 	second := start(t, dir)
 	t.Logf("restart took %v", time.Since(began))
 	var v string
-	if err := connect(t, second.URL("postgres")).QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil {
+	if err := pgtest.Conn(t, second.URL("postgres")).QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	if v != "still here" {
@@ -227,7 +216,7 @@ func TestStartPutsSocketInTempDirWhenDirIsTooDeep(t *testing.T) {
 		t.Errorf("socket directory %q is not a short one outside %s", sockDir, dir)
 	}
 	var one int
-	if err := connect(t, c.URL("postgres")).QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := pgtest.Conn(t, c.URL("postgres")).QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Stop(ctx); err != nil {
@@ -282,7 +271,7 @@ func TestURLEscapesSocketPathAndDatabaseForPgx(t *testing.T) {
 		t.Errorf("ParseConfig(%q) = host %q db %q user %q port %d", c.URL("some db"), cfg.Host, cfg.Database, cfg.User, cfg.Port)
 	}
 	var one int
-	if err := connect(t, c.URL("postgres")).QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
+	if err := pgtest.Conn(t, c.URL("postgres")).QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
 		t.Fatal(err)
 	}
 }

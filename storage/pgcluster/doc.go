@@ -1,5 +1,5 @@
 // Package pgcluster starts and stops a private, throwaway PostgreSQL server:
-// for tests (through storage/pgtest) and for the `latchkey dev` command.
+// for tests (through internal/pgtest) and for the `latchkey dev` command.
 //
 // # Lifecycle
 //

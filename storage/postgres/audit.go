@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,7 +19,7 @@ func (s *Store) InsertAuditEvent(ctx context.Context, e *audit.Event) error {
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, at`,
 		e.Actor, e.Action, e.Target, e.IP, e.RequestID, e.Details).Scan(&e.ID, &e.At)
 	if err != nil {
-		return fmt.Errorf("postgres: record audit event %s: %w", e.Action, err)
+		return errorf("postgres: record audit event %s: %w", e.Action, err)
 	}
 	return nil
 }
@@ -42,7 +41,7 @@ func (s *Store) AuditEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 		w.sql() + ` ORDER BY id DESC` + w.limit(q.Limit)
 	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list audit events: %w", err)
+		return nil, errorf("postgres: list audit events: %w", err)
 	}
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Event, error) {
 		var e audit.Event
@@ -51,7 +50,7 @@ func (s *Store) AuditEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list audit events: %w", err)
+		return nil, errorf("postgres: list audit events: %w", err)
 	}
 	return events, nil
 }

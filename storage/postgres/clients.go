@@ -28,7 +28,7 @@ const clientColumns = `c.id, c.metadata, c.secret_hash, c.previous_secret_hash, 
 func (s *Store) CreateClient(ctx context.Context, c *client.Client) error {
 	meta, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("postgres: create client: %w", err)
+		return errorf("postgres: create client: %w", err)
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO clients (id, name, metadata, secret_hash, previous_secret_hash, previous_secret_expires_at)
@@ -45,7 +45,7 @@ func (s *Store) CreateClient(ctx context.Context, c *client.Client) error {
 		return client.ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: create client: %w", err)
+		return errorf("postgres: create client: %w", err)
 	}
 	return nil
 }
@@ -56,14 +56,14 @@ func (s *Store) ClientByID(ctx context.Context, id string) (*client.Client, erro
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT `+clientColumns+` FROM clients c WHERE c.id = $1`, id)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get client: %w", err)
+		return nil, errorf("postgres: get client: %w", err)
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, scanClient)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, client.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get client: %w", err)
+		return nil, errorf("postgres: get client: %w", err)
 	}
 	return c, nil
 }
@@ -79,11 +79,11 @@ func (s *Store) FindClients(ctx context.Context, q client.Query) ([]*client.Clie
 	sql := `SELECT ` + clientColumns + ` FROM clients c` + w.sql() + ` ORDER BY c.id` + w.limit(q.Limit)
 	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list clients: %w", err)
+		return nil, errorf("postgres: list clients: %w", err)
 	}
 	cs, err := pgx.CollectRows(rows, scanClient)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list clients: %w", err)
+		return nil, errorf("postgres: list clients: %w", err)
 	}
 	return cs, nil
 }
@@ -113,7 +113,7 @@ func (s *Store) RevokeClientTokens(ctx context.Context, id string) (int64, error
 		return 0, err
 	}
 	if err != nil {
-		return 0, fmt.Errorf("postgres: revoke tokens of client %s: %w", id, err)
+		return 0, errorf("postgres: revoke tokens of client %s: %w", id, err)
 	}
 	return n, nil
 }
@@ -160,7 +160,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(*client
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update client %s: %w", id, err)
+		return nil, errorf("postgres: update client %s: %w", id, err)
 	}
 	return updated, nil
 }
@@ -181,7 +181,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return announceClientChange(ctx, tx, id)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: delete client: %w", err)
+		return errorf("postgres: delete client: %w", err)
 	}
 	if !deleted {
 		return client.ErrNotFound

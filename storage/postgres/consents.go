@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,7 +21,7 @@ func (s *Store) ConsentedScopes(ctx context.Context, userID, clientID string) ([
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read consent: %w", err)
+		return nil, errorf("postgres: read consent: %w", err)
 	}
 	return scopes, nil
 }
@@ -34,7 +33,7 @@ func (s *Store) Consents(ctx context.Context, userID string) ([]identity.Consent
 	rows, err := s.db(ctx).Query(ctx, `SELECT c.client_id, cl.name, c.scopes, c.granted_at
 		FROM consents c JOIN clients cl ON cl.id = c.client_id WHERE c.user_id = $1 ORDER BY lower(cl.name), c.client_id`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list consents: %w", err)
+		return nil, errorf("postgres: list consents: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (identity.Consent, error) {
 		var c identity.Consent
@@ -42,7 +41,7 @@ func (s *Store) Consents(ctx context.Context, userID string) ([]identity.Consent
 		return c, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list consents: %w", err)
+		return nil, errorf("postgres: list consents: %w", err)
 	}
 	return out, nil
 }
@@ -70,7 +69,7 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) (boo
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("postgres: revoke consent: %w", err)
+		return false, errorf("postgres: revoke consent: %w", err)
 	}
 	return revoked, nil
 }
@@ -85,7 +84,7 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID string, scope
 			scopes = ARRAY (SELECT DISTINCT s FROM unnest(consents.scopes || EXCLUDED.scopes) s ORDER BY s)`,
 		userID, clientID, scopes)
 	if err != nil {
-		return fmt.Errorf("postgres: record consent: %w", err)
+		return errorf("postgres: record consent: %w", err)
 	}
 	return nil
 }

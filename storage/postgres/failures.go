@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,7 +46,7 @@ func (s *Store) ReserveFailure(ctx context.Context, kind string, key []byte, win
 			kind, key).Scan(&id)
 	})
 	if err != nil {
-		return 0, f, false, fmt.Errorf("postgres: reserve an attempt: %w", err)
+		return 0, f, false, errorf("postgres: reserve an attempt: %w", err)
 	}
 	return id, f, admitted, nil
 }
@@ -67,7 +66,7 @@ func (s *Store) ForgetFailure(ctx context.Context, id int64) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if _, err := s.db(ctx).Exec(ctx, `DELETE FROM auth_failures WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("postgres: forget a failed attempt: %w", err)
+		return errorf("postgres: forget a failed attempt: %w", err)
 	}
 	return nil
 }
@@ -80,7 +79,7 @@ func (s *Store) ClearFailures(ctx context.Context, kind string, keyPrefix []byte
 	_, err := s.db(ctx).Exec(ctx, `DELETE FROM auth_failures WHERE kind = $1 AND substring(key FROM 1 FOR length($2::bytea)) = $2`,
 		kind, keyPrefix)
 	if err != nil {
-		return fmt.Errorf("postgres: clear failed attempts: %w", err)
+		return errorf("postgres: clear failed attempts: %w", err)
 	}
 	return nil
 }

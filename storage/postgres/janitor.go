@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -68,7 +67,7 @@ func (s *Store) sweepBatch(ctx context.Context, table, expiry string, cutoff tim
 	tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY (
 		SELECT ctid FROM `+table+` WHERE `+expiry+` < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`, cutoff, batch)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: sweep %s: %w", table, err)
+		return 0, errorf("postgres: sweep %s: %w", table, err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -3,7 +3,7 @@ package postgres_test
 import (
 	"testing"
 
-	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

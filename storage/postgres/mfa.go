@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,7 +21,7 @@ func (s *Store) StartTOTP(ctx context.Context, userID string, sealed []byte) err
 		ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret, last_step = 0, created_at = now()
 		WHERE totp_factors.confirmed_at IS NULL`, userID, sealed)
 	if err != nil {
-		return fmt.Errorf("postgres: start TOTP enrolment: %w", err)
+		return errorf("postgres: start TOTP enrolment: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return identity.ErrFactorExists
@@ -41,7 +40,7 @@ func (s *Store) TOTPFactor(ctx context.Context, userID string) (identity.TOTPFac
 		return f, identity.ErrNoFactor
 	}
 	if err != nil {
-		return f, fmt.Errorf("postgres: read TOTP factor: %w", err)
+		return f, errorf("postgres: read TOTP factor: %w", err)
 	}
 	return f, nil
 }
@@ -61,7 +60,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, userID string, step int64, reco
 		return replaceRecoveryCodes(ctx, tx, userID, recovery)
 	})
 	if err != nil && !errors.Is(err, identity.ErrNoFactor) {
-		return fmt.Errorf("postgres: confirm TOTP factor: %w", err)
+		return errorf("postgres: confirm TOTP factor: %w", err)
 	}
 	return err
 }
@@ -75,7 +74,7 @@ func (s *Store) AcceptTOTPStep(ctx context.Context, userID string, step int64) (
 	tag, err := s.db(ctx).Exec(ctx, `UPDATE totp_factors SET last_step = $2
 		WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2`, userID, step)
 	if err != nil {
-		return false, fmt.Errorf("postgres: accept TOTP code: %w", err)
+		return false, errorf("postgres: accept TOTP code: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -87,7 +86,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, digest []byt
 	tag, err := s.db(ctx).Exec(ctx, `UPDATE recovery_codes SET used_at = now()
 		WHERE user_id = $1 AND digest = $2 AND used_at IS NULL`, userID, digest)
 	if err != nil {
-		return false, fmt.Errorf("postgres: use recovery code: %w", err)
+		return false, errorf("postgres: use recovery code: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -99,7 +98,7 @@ func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int, erro
 	var n int
 	if err := s.db(ctx).QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`,
 		userID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("postgres: count recovery codes: %w", err)
+		return 0, errorf("postgres: count recovery codes: %w", err)
 	}
 	return n, nil
 }
@@ -119,7 +118,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, recover
 		return replaceRecoveryCodes(ctx, tx, userID, recovery)
 	})
 	if err != nil && !errors.Is(err, identity.ErrNoFactor) {
-		return fmt.Errorf("postgres: replace recovery codes: %w", err)
+		return errorf("postgres: replace recovery codes: %w", err)
 	}
 	return err
 }
@@ -146,7 +145,7 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("postgres: delete TOTP factor: %w", err)
+		return false, errorf("postgres: delete TOTP factor: %w", err)
 	}
 	return existed, nil
 }

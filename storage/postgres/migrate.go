@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
@@ -23,7 +22,7 @@ func Migrate(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
+		return errorf("postgres: migrate: %w", err)
 	}
 	return nil
 }
@@ -46,7 +45,7 @@ func (s SchemaStatus) UpToDate() bool { return s.Current >= s.Latest }
 func Status(ctx context.Context, conn *pgx.Conn) (SchemaStatus, error) {
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists); err != nil {
-		return SchemaStatus{}, fmt.Errorf("postgres: read schema version: %w", err)
+		return SchemaStatus{}, errorf("postgres: read schema version: %w", err)
 	}
 	// A nil conn makes tern load the files without creating its table.
 	m, err := newMigrator(ctx, nil)
@@ -56,7 +55,7 @@ func Status(ctx context.Context, conn *pgx.Conn) (SchemaStatus, error) {
 	var current int32
 	if exists {
 		if err := conn.QueryRow(ctx, "SELECT version FROM "+versionTable).Scan(&current); err != nil {
-			return SchemaStatus{}, fmt.Errorf("postgres: read schema version: %w", err)
+			return SchemaStatus{}, errorf("postgres: read schema version: %w", err)
 		}
 	}
 	s := SchemaStatus{Current: current, Latest: int32(len(m.Migrations))} // #nosec G115 -- a few dozen embedded files
@@ -71,10 +70,10 @@ func Status(ctx context.Context, conn *pgx.Conn) (SchemaStatus, error) {
 func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
 	m, err := migrate.NewMigrator(ctx, conn, versionTable)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: prepare migrations: %w", err)
+		return nil, errorf("postgres: prepare migrations: %w", err)
 	}
 	if err := m.LoadMigrations(migrations.FS); err != nil {
-		return nil, fmt.Errorf("postgres: load migrations: %w", err)
+		return nil, errorf("postgres: load migrations: %w", err)
 	}
 	return m, nil
 }

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -12,20 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/migrations"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
-
-func connect(t *testing.T, url string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
 
 // schema describes a database's tables, columns and indexes, so that two
 // states can be compared.
@@ -51,7 +40,7 @@ func schema(t *testing.T, conn *pgx.Conn) []string {
 
 func TestMigrationsApplyToEmptyDatabase(t *testing.T) {
 	t.Parallel()
-	conn := connect(t, pgtest.EmptyURL(t))
+	conn := pgtest.Conn(t, pgtest.EmptyURL(t))
 
 	before, err := postgres.Status(t.Context(), conn)
 	if err != nil {
@@ -82,7 +71,7 @@ func TestMigrationsApplyToEmptyDatabase(t *testing.T) {
 
 func TestMigratingAgainChangesNothing(t *testing.T) {
 	t.Parallel()
-	conn := connect(t, pgtest.EmptyURL(t))
+	conn := pgtest.Conn(t, pgtest.EmptyURL(t))
 	if err := postgres.Migrate(t.Context(), conn); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +90,7 @@ func TestConcurrentMigrationsAllSucceed(t *testing.T) {
 	const nodes = 4
 	conns := make([]*pgx.Conn, nodes)
 	for i := range conns {
-		conns[i] = connect(t, url)
+		conns[i] = pgtest.Conn(t, url)
 	}
 	start := make(chan struct{})
 	errs := make([]error, nodes)
@@ -132,7 +121,7 @@ func TestUpgradingToHashedSessionTokensKeepsBrowsersSignedIn(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	url := pgtest.EmptyURL(t)
-	m, err := migrate.NewMigrator(ctx, connect(t, url), "public.schema_version")
+	m, err := migrate.NewMigrator(ctx, pgtest.Conn(t, url), "public.schema_version")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -29,20 +28,51 @@ var (
 	_ openid.OpenIDConnectRequestStorage = (*Store)(nil)
 )
 
-// ErrTokenRace reports that a code or refresh token was redeemed by another
-// request at the same moment; exactly one of them wins (fosite issue #778).
-var ErrTokenRace = errors.New("the token was redeemed by a concurrent request")
-
-// ErrRefreshTokenRevoked and ErrCodeRevoked report a refresh token or an
-// authorization code that was revoked rather than spent. They reach fosite
-// wrapped in fosite.ErrNotFound, so that it refuses the grant as it does an
-// unknown one: a revoked refresh token presented again is not reuse (RFC
-// 9700 §4.14.2 is about spent tokens), and must neither revoke anything nor
-// be recorded as an attack.
+// Errors the token tables report. pkg/oauth answers each one as RFC 6749
+// says; it asks by behaviour, a method that returns true, as it asks
+// whether the database is unavailable, so that it need not import this
+// package (oauth.Store).
 var (
-	ErrRefreshTokenRevoked = errors.New("postgres: the refresh token was revoked")
-	ErrCodeRevoked         = errors.New("postgres: the authorization code was revoked")
+	// ErrTokenRace reports that a code or refresh token was redeemed by
+	// another request at the same moment; exactly one of them wins (fosite
+	// issue #778).
+	ErrTokenRace error = tokenError{"the token was redeemed by a concurrent request", raced}
+	// ErrRefreshTokenRevoked and ErrCodeRevoked report a refresh token or
+	// an authorization code that was revoked rather than spent. They reach
+	// fosite wrapped in fosite.ErrNotFound, so that it refuses the grant as
+	// it does an unknown one: a revoked refresh token presented again is
+	// not reuse (RFC 9700 §4.14.2 is about spent tokens), and must neither
+	// revoke anything nor be recorded as an attack.
+	ErrRefreshTokenRevoked error = tokenError{"the refresh token was revoked", refreshRevoked}
+	ErrCodeRevoked         error = tokenError{"the authorization code was revoked", codeRevoked}
+	// ErrClientGone reports that a token could not be stored because its
+	// client was deleted in the meantime.
+	ErrClientGone error = tokenError{"the client was deleted", clientGone}
 )
+
+// tokenError is one of the errors above: what happened to a token.
+type tokenError struct {
+	msg  string
+	what tokenOutcome
+}
+
+type tokenOutcome int
+
+const (
+	raced tokenOutcome = iota
+	refreshRevoked
+	codeRevoked
+	clientGone
+)
+
+func (e tokenError) Error() string { return "postgres: " + e.msg }
+
+// Raced, RefreshTokenRevoked, CodeRevoked and ClientGone say which it is,
+// for pkg/oauth.
+func (e tokenError) Raced() bool               { return e.what == raced }
+func (e tokenError) RefreshTokenRevoked() bool { return e.what == refreshRevoked }
+func (e tokenError) CodeRevoked() bool         { return e.what == codeRevoked }
+func (e tokenError) ClientGone() bool          { return e.what == clientGone }
 
 // tokenTable names a table of fosite requests keyed by token signature. The
 // names are constants, never input, so building SQL from them is safe.
@@ -118,11 +148,11 @@ func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string,
 		Form:              form,
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: encode request: %w", err)
+		return errorf("postgres: encode request: %w", err)
 	}
 	sess, err := json.Marshal(r.GetSession())
 	if err != nil {
-		return fmt.Errorf("postgres: encode session: %w", err)
+		return errorf("postgres: encode session: %w", err)
 	}
 	cols := `signature, request_id, client_id, subject, requested_at, expires_at, request, session`
 	vals := `$1, $2, $3, $4, $5, $6, $7, $8`
@@ -146,14 +176,10 @@ func (s *Store) insertToken(ctx context.Context, t tokenTable, signature string,
 		return ErrClientGone
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: store %s: %w", t, err)
+		return errorf("postgres: store %s: %w", t, err)
 	}
 	return nil
 }
-
-// ErrClientGone means a token could not be stored because its client was
-// deleted in the meantime.
-var ErrClientGone = errors.New("postgres: the client was deleted")
 
 // insertAsync runs an insert with synchronous_commit off for its own
 // transaction only: the commit returns without waiting for the WAL to
@@ -202,7 +228,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+		return nil, errorf("postgres: load %s: %w", t, err)
 	}
 	// The client comes from the cache, which every change to a client
 	// evicts on every node (clientcache.go): decoding its metadata for
@@ -213,11 +239,11 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: load %s: %w", t, err)
+		return nil, errorf("postgres: load %s: %w", t, err)
 	}
 	var sr storedRequest
 	if err := json.Unmarshal(reqJSON, &sr); err != nil {
-		return nil, fmt.Errorf("postgres: decode %s request: %w", t, err)
+		return nil, errorf("postgres: decode %s request: %w", t, err)
 	}
 	r.Client = c
 	r.RequestedScope, r.GrantedScope = sr.RequestedScope, sr.GrantedScope
@@ -231,7 +257,7 @@ func (s *Store) getToken(ctx context.Context, t tokenTable, signature string, se
 		dec := json.NewDecoder(bytes.NewReader(sessJSON))
 		dec.UseNumber()
 		if err := dec.Decode(session); err != nil {
-			return nil, fmt.Errorf("postgres: decode %s session: %w", t, err)
+			return nil, errorf("postgres: decode %s session: %w", t, err)
 		}
 		r.Session = session
 	}
@@ -264,7 +290,7 @@ func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) 
 	defer cancel()
 	tag, err := s.db(ctx).Exec(ctx, `UPDATE `+string(t)+` SET active = false WHERE signature = $1 AND active`, signature)
 	if err != nil {
-		return fmt.Errorf("postgres: invalidate %s: %w", t, err)
+		return errorf("postgres: invalidate %s: %w", t, err)
 	}
 	if tag.RowsAffected() != 1 {
 		return ErrTokenRace
@@ -277,7 +303,7 @@ func (s *Store) revokeFamily(ctx context.Context, t tokenTable, requestID string
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if _, err := s.db(ctx).Exec(ctx, t.revoke(`request_id = $1`), requestID); err != nil {
-		return fmt.Errorf("postgres: revoke %s: %w", t, err)
+		return errorf("postgres: revoke %s: %w", t, err)
 	}
 	return nil
 }
@@ -427,7 +453,7 @@ func (s *Store) AssertionJTIUsed(ctx context.Context, clientID, jti string) erro
 	var known bool
 	if err := s.db(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_client_assertion_jtis
 		WHERE client_id = $1 AND jti = $2 AND expires_at > now())`, clientID, jti).Scan(&known); err != nil {
-		return fmt.Errorf("postgres: check assertion jti: %w", err)
+		return errorf("postgres: check assertion jti: %w", err)
 	}
 	if known {
 		return fosite.ErrJTIKnown
@@ -454,7 +480,7 @@ func (s *Store) RecordAssertionJTI(ctx context.Context, clientID, jti string, ex
 		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
 		WHERE oauth_client_assertion_jtis.expires_at <= now()`, clientID, jti, exp)
 	if err != nil {
-		return fmt.Errorf("postgres: record assertion jti: %w", err)
+		return errorf("postgres: record assertion jti: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
 		return fosite.ErrJTIKnown

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -142,7 +142,7 @@ func TestGuardRollsBackAForgottenTransaction(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Store(t)
 	c := newClient(t, s, "app")
-	guarded, release := postgres.GuardTransactions(t.Context())
+	guarded, release := s.GuardTransactions(t.Context())
 	ctx, err := s.BeginTX(guarded)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestOnlyStandaloneAccessTokensCommitAsynchronously(t *testing.T) {
 	t.Cleanup(s.Close)
 	c := newClient(t, s, "app")
 	ctx := t.Context()
-	conn := connect(t, url)
+	conn := pgtest.Conn(t, url)
 	if _, err := conn.Exec(ctx, `
 		CREATE TABLE seen (what text, setting text);
 		CREATE FUNCTION record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN

@@ -78,7 +78,7 @@ func (s *Store) reseal(ctx context.Context, c sealedColumn, reseal func(id strin
 		})
 		if err != nil {
 			// The batches before this one are committed, and stay so.
-			return changed, fmt.Errorf("postgres: re-encrypt %s.%s: %w", c.table, c.value, err)
+			return changed, errorf("postgres: re-encrypt %s.%s: %w", c.table, c.value, err)
 		}
 		changed += batchChanged
 		if n < resealBatch {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,7 +24,7 @@ func (s *Store) CreateRole(ctx context.Context, r *roles.Role) error {
 		return roles.ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: create role: %w", err)
+		return errorf("postgres: create role: %w", err)
 	}
 	return nil
 }
@@ -36,14 +35,14 @@ func (s *Store) Role(ctx context.Context, name string) (*roles.Role, error) {
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT `+roleColumns+` FROM roles WHERE name = $1`, name)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get role: %w", err)
+		return nil, errorf("postgres: get role: %w", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[roles.Role])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, roles.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get role: %w", err)
+		return nil, errorf("postgres: get role: %w", err)
 	}
 	return &r, nil
 }
@@ -57,11 +56,11 @@ func (s *Store) FindRoles(ctx context.Context, q roles.Query) ([]roles.Role, err
 	sql := `SELECT ` + roleColumns + ` FROM roles` + w.sql() + ` ORDER BY name` + w.limit(q.Limit)
 	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list roles: %w", err)
+		return nil, errorf("postgres: list roles: %w", err)
 	}
 	rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[roles.Role])
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list roles: %w", err)
+		return nil, errorf("postgres: list roles: %w", err)
 	}
 	return rs, nil
 }
@@ -73,14 +72,14 @@ func (s *Store) UpdateRoleDescription(ctx context.Context, name, description str
 	rows, err := s.db(ctx).Query(ctx, `UPDATE roles SET description = $2, updated_at = now() WHERE name = $1
 		RETURNING `+roleColumns, name, description)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update role: %w", err)
+		return nil, errorf("postgres: update role: %w", err)
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[roles.Role])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, roles.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update role: %w", err)
+		return nil, errorf("postgres: update role: %w", err)
 	}
 	return &r, nil
 }
@@ -91,7 +90,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 	defer cancel()
 	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM roles WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("postgres: delete role: %w", err)
+		return errorf("postgres: delete role: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return roles.ErrNotFound
@@ -111,7 +110,7 @@ func (s *Store) AssignRole(ctx context.Context, userID, name string) (bool, erro
 	case errors.As(err, &pgErr) && pgErr.Code == "23503":
 		return false, roles.ErrUserNotFound
 	case err != nil:
-		return false, fmt.Errorf("postgres: assign role: %w", err)
+		return false, errorf("postgres: assign role: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -128,7 +127,7 @@ func (s *Store) UnassignRole(ctx context.Context, userID, name string) (bool, er
 		userID, name).Scan(&removed, &roleExists, &userExists)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("postgres: unassign role: %w", err)
+		return false, errorf("postgres: unassign role: %w", err)
 	case !roleExists:
 		return false, roles.ErrNotFound
 	case !userExists:
@@ -143,11 +142,11 @@ func (s *Store) UserRoles(ctx context.Context, userID string) ([]string, error) 
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: roles of user: %w", err)
+		return nil, errorf("postgres: roles of user: %w", err)
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("postgres: roles of user: %w", err)
+		return nil, errorf("postgres: roles of user: %w", err)
 	}
 	return names, nil
 }

@@ -2,31 +2,13 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey/latchkey/pkg/keys"
 )
 
-// ErrSigningKeyInUse is returned when asked to retire the key that currently
-// signs for its algorithm: tokens would then be signed by a key missing from
-// the JWKS. Rotate first.
-var ErrSigningKeyInUse = errors.New("the key is the current signing key for its algorithm; rotate before retiring it")
-
-// SigningKey is a stored signing key. PrivateKey is sealed (pkg/seal) and
-// never leaves this form in storage.
-type SigningKey struct {
-	KID        string
-	Algorithm  string
-	PublicJWK  []byte
-	PrivateKey []byte
-	CreatedAt  time.Time
-	RetiredAt  *time.Time
-}
-
-// Retired reports whether the key has been taken out of the JWKS.
-func (k SigningKey) Retired() bool { return k.RetiredAt != nil }
+var _ keys.Store = (*Store)(nil)
 
 // signingKeysLock serialises key creation across nodes that start together.
 // It is an arbitrary constant shared by every Latchkey node.
@@ -35,27 +17,27 @@ const signingKeysLock = 0x4c4b_6b65_7973 // "LKkeys"
 const signingKeyColumns = `kid, algorithm, public_jwk, private_key, created_at, retired_at`
 
 // SigningKeys lists keys, newest first; retired ones only if includeRetired.
-func (s *Store) SigningKeys(ctx context.Context, includeRetired bool) ([]SigningKey, error) {
+func (s *Store) SigningKeys(ctx context.Context, includeRetired bool) ([]keys.Stored, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
 		WHERE $1 OR retired_at IS NULL ORDER BY created_at DESC, kid`, includeRetired)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+		return nil, errorf("postgres: list signing keys: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, scanSigningKey)
+	stored, err := pgx.CollectRows(rows, scanSigningKey)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list signing keys: %w", err)
+		return nil, errorf("postgres: list signing keys: %w", err)
 	}
-	return keys, nil
+	return stored, nil
 }
 
 // EnsureSigningKeys gives every algorithm in algs an active key, calling
 // generate for those that have none. It holds a transaction-scoped advisory
 // lock, so nodes starting together on an empty database create one key per
 // algorithm between them, not one each. It returns the keys it created.
-func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate func(alg string) (SigningKey, error)) ([]SigningKey, error) {
-	var created []SigningKey
+func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate func(alg string) (keys.Stored, error)) ([]keys.Stored, error) {
+	var created []keys.Stored
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		created = nil
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, signingKeysLock); err != nil {
@@ -82,18 +64,18 @@ func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate f
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: ensure signing keys: %w", err)
+		return nil, errorf("postgres: ensure signing keys: %w", err)
 	}
 	return created, nil
 }
 
 // AddSigningKeys stores new keys in one transaction, so a rotation adds a
 // key for every algorithm or for none.
-func (s *Store) AddSigningKeys(ctx context.Context, keys []SigningKey) ([]SigningKey, error) {
-	var added []SigningKey
+func (s *Store) AddSigningKeys(ctx context.Context, fresh []keys.Stored) ([]keys.Stored, error) {
+	var added []keys.Stored
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		added = added[:0]
-		for _, k := range keys {
+		for _, k := range fresh {
 			k, err := insertSigningKey(ctx, tx, k)
 			if err != nil {
 				return err
@@ -103,16 +85,16 @@ func (s *Store) AddSigningKeys(ctx context.Context, keys []SigningKey) ([]Signin
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: add signing keys: %w", err)
+		return nil, errorf("postgres: add signing keys: %w", err)
 	}
 	return added, nil
 }
 
 // RetireSigningKey takes a key out of the JWKS. It refuses, with
-// ErrSigningKeyInUse, to retire the newest active key of an algorithm, and
-// returns ErrNotFound for an unknown or already retired kid.
-func (s *Store) RetireSigningKey(ctx context.Context, kid string) (SigningKey, error) {
-	var retired SigningKey
+// keys.ErrInUse, to retire the newest active key of an algorithm, and
+// returns keys.ErrNotFound for an unknown or already retired kid.
+func (s *Store) RetireSigningKey(ctx context.Context, kid string) (keys.Stored, error) {
+	var retired keys.Stored
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock the algorithm's active keys so that a concurrent retirement
 		// cannot leave it with none.
@@ -129,9 +111,9 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string) (SigningKey, e
 		i := indexOfKID(active, kid)
 		switch {
 		case i < 0:
-			return ErrNotFound
+			return keys.ErrNotFound
 		case i == 0:
-			return ErrSigningKeyInUse
+			return keys.ErrInUse
 		}
 		if err := tx.QueryRow(ctx, `UPDATE signing_keys SET retired_at = now() WHERE kid = $1
 			RETURNING `+signingKeyColumns, kid).Scan(signingKeyFields(&retired)...); err != nil {
@@ -140,13 +122,13 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string) (SigningKey, e
 		return announce(ctx, tx, keysChannel, kid)
 	})
 	if err != nil {
-		return SigningKey{}, fmt.Errorf("postgres: retire signing key %s: %w", kid, err)
+		return keys.Stored{}, errorf("postgres: retire signing key %s: %w", kid, err)
 	}
 	return retired, nil
 }
 
-func indexOfKID(keys []SigningKey, kid string) int {
-	for i, k := range keys {
+func indexOfKID(stored []keys.Stored, kid string) int {
+	for i, k := range stored {
 		if k.KID == kid {
 			return i
 		}
@@ -156,7 +138,7 @@ func indexOfKID(keys []SigningKey, kid string) int {
 
 // insertSigningKey stores a key and tells every node to reload its keys
 // once the transaction commits.
-func insertSigningKey(ctx context.Context, tx pgx.Tx, k SigningKey) (SigningKey, error) {
+func insertSigningKey(ctx context.Context, tx pgx.Tx, k keys.Stored) (keys.Stored, error) {
 	err := tx.QueryRow(ctx, `INSERT INTO signing_keys (kid, algorithm, public_jwk, private_key)
 		VALUES ($1, $2, $3, $4) RETURNING `+signingKeyColumns,
 		k.KID, k.Algorithm, k.PublicJWK, k.PrivateKey).Scan(signingKeyFields(&k)...)
@@ -166,12 +148,12 @@ func insertSigningKey(ctx context.Context, tx pgx.Tx, k SigningKey) (SigningKey,
 	return k, announce(ctx, tx, keysChannel, k.KID)
 }
 
-func signingKeyFields(k *SigningKey) []any {
+func signingKeyFields(k *keys.Stored) []any {
 	return []any{&k.KID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, &k.CreatedAt, &k.RetiredAt}
 }
 
-func scanSigningKey(row pgx.CollectableRow) (SigningKey, error) {
-	var k SigningKey
+func scanSigningKey(row pgx.CollectableRow) (keys.Stored, error) {
+	var k keys.Stored
 	err := row.Scan(signingKeyFields(&k)...)
 	return k, err
 }

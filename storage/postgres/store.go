@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -75,7 +74,7 @@ func Open(databaseURL string, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open pool: %w", err)
+		return nil, errorf("postgres: open pool: %w", err)
 	}
 	return &Store{pool: pool, timeout: opts.Timeout}, nil
 }
@@ -91,7 +90,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return errorf("postgres: ping: %w", err)
 	}
 	return nil
 }
@@ -103,7 +102,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.withConn(ctx, func(c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, "SET statement_timeout = 0"); err != nil {
-			return fmt.Errorf("postgres: migrate: %w", err)
+			return errorf("postgres: migrate: %w", err)
 		}
 		defer func() {
 			rctx, cancel := s.deadline(context.WithoutCancel(ctx))
@@ -134,7 +133,7 @@ func (s *Store) withConn(ctx context.Context, f func(*pgx.Conn) error) error {
 	defer cancel()
 	c, err := s.pool.Acquire(actx)
 	if err != nil {
-		return fmt.Errorf("postgres: acquire connection: %w", err)
+		return errorf("postgres: acquire connection: %w", err)
 	}
 	defer c.Release()
 	return f(c.Conn())
@@ -153,7 +152,7 @@ func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFu
 func (s *Store) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.db(ctx), f)
+	return marked(pgx.BeginFunc(ctx, s.db(ctx), f))
 }
 
 // InTx runs f in a transaction that the context f receives carries: every

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -42,7 +41,7 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	defer cancel()
 	tx, err := s.db(ctx).Begin(bctx)
 	if err != nil {
-		return ctx, fmt.Errorf("postgres: begin: %w", err)
+		return ctx, errorf("postgres: begin: %w", err)
 	}
 	if g, ok := ctx.Value(guardKey{}).(*txGuard); ok {
 		g.add(tx)
@@ -59,7 +58,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	cctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if err := tx.Commit(cctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
+		return errorf("postgres: commit: %w", err)
 	}
 	return nil
 }
@@ -73,7 +72,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 	rctx, cancel := s.deadline(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := tx.Rollback(rctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return fmt.Errorf("postgres: rollback: %w", err)
+		return errorf("postgres: rollback: %w", err)
 	}
 	return nil
 }
@@ -101,7 +100,7 @@ func (g *txGuard) add(tx pgx.Tx) {
 // handler that lets fosite run a flow defers the function, so that a path
 // that forgets to commit or roll back (or panics) cannot keep a pooled
 // connection, and its locks, forever.
-func GuardTransactions(ctx context.Context) (context.Context, func()) {
+func (s *Store) GuardTransactions(ctx context.Context) (context.Context, func()) {
 	g := &txGuard{}
 	return context.WithValue(ctx, guardKey{}, g), func() {
 		g.mu.Lock()

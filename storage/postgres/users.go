@@ -24,7 +24,7 @@ func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
 	defer cancel()
 	claims, err := json.Marshal(u.Claims)
 	if err != nil {
-		return fmt.Errorf("postgres: create user: %w", err)
+		return errorf("postgres: create user: %w", err)
 	}
 	err = s.db(ctx).QueryRow(ctx, `INSERT INTO users (id, email, email_verified, name, given_name, family_name, claims, password_hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, '')) RETURNING created_at, updated_at`,
@@ -34,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
 		return identity.ErrEmailTaken
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: create user: %w", err)
+		return errorf("postgres: create user: %w", err)
 	}
 	return nil
 }
@@ -55,14 +55,14 @@ func (s *Store) user(ctx context.Context, where string, arg any) (*identity.User
 	defer cancel()
 	rows, err := s.db(ctx).Query(ctx, `SELECT `+userColumns+` FROM users `+where, arg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get user: %w", err)
+		return nil, errorf("postgres: get user: %w", err)
 	}
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, identity.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get user: %w", err)
+		return nil, errorf("postgres: get user: %w", err)
 	}
 	return u, nil
 }
@@ -79,11 +79,11 @@ func (s *Store) FindUsers(ctx context.Context, q identity.Query) ([]*identity.Us
 	sql := `SELECT ` + userColumns + ` FROM users` + w.sql() + ` ORDER BY lower(email)` + w.limit(q.Limit)
 	rows, err := s.db(ctx).Query(ctx, sql, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
+		return nil, errorf("postgres: list users: %w", err)
 	}
 	us, err := pgx.CollectRows(rows, scanUser)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list users: %w", err)
+		return nil, errorf("postgres: list users: %w", err)
 	}
 	return us, nil
 }
@@ -127,7 +127,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*identity
 	case errors.Is(err, identity.ErrNotFound), errors.Is(err, identity.ErrEmailTaken), errors.As(err, &invalid):
 		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("postgres: update user %s: %w", id, err)
+		return nil, errorf("postgres: update user %s: %w", id, err)
 	}
 	return updated, nil
 }
@@ -150,7 +150,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) e
 		return signOutEverywhere(ctx, tx, id)
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return fmt.Errorf("postgres: disable user %s: %w", id, err)
+		return errorf("postgres: disable user %s: %w", id, err)
 	}
 	return err
 }
@@ -169,7 +169,7 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 		return signOutEverywhere(ctx, tx, id)
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return fmt.Errorf("postgres: set password of user %s: %w", id, err)
+		return errorf("postgres: set password of user %s: %w", id, err)
 	}
 	return err
 }
@@ -191,7 +191,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return fmt.Errorf("postgres: delete user %s: %w", id, err)
+		return errorf("postgres: delete user %s: %w", id, err)
 	}
 	return err
 }
@@ -210,7 +210,7 @@ func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
 		return signOutEverywhere(ctx, tx, id)
 	})
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return fmt.Errorf("postgres: sign out user %s: %w", id, err)
+		return errorf("postgres: sign out user %s: %w", id, err)
 	}
 	return err
 }

@@ -4,7 +4,7 @@
 //
 // Start builds the latchkey binary (once per test binary) and runs
 // `latchkey serve --migrate` as a process of its own, on free loopback
-// ports and a throwaway database from storage/pgtest; the test's package
+// ports and a throwaway database from internal/pgtest; the test's package
 // must therefore call pgtest.Main from TestMain. Clients and users are
 // registered with the latchkey CLI (`latchkey clients create`, `latchkey
 // users create`), as docs/clients.md and docs/users.md tell operators to.

@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/storage/pgtest"
+	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/internal/proctest"
 )
 
 // latchkeyPackage is the command Start builds and runs.
@@ -33,9 +35,8 @@ type Server struct {
 	// Admin + "/admin".
 	Admin string
 
-	bin  string
-	env  []string
-	proc *process
+	bin string
+	env []string
 }
 
 // Start runs a Latchkey node for the test and waits until it is ready. The
@@ -49,7 +50,7 @@ func Start(t testing.TB, settings ...string) *Server {
 		t.Fatalf("latchkeytest: settings come in name, value pairs: %q", settings)
 	}
 	bin := latchkeyBinary(t)
-	public, admin := FreeAddr(t), FreeAddr(t)
+	public, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(public)
 	s := &Server{
 		Issuer: "http://localhost:" + port,
@@ -68,8 +69,9 @@ func Start(t testing.TB, settings ...string) *Server {
 	for i := 0; i < len(settings); i += 2 {
 		s.env = append(s.env, settings[i]+"="+settings[i+1])
 	}
-	s.proc = startProcess(t, "latchkey serve", bin, s.env, "serve", "--migrate")
-	s.proc.waitReady(t, s.Admin+"/readyz")
+	cmd := exec.Command(bin, "serve", "--migrate") // #nosec G204 -- the binary latchkeyBinary built
+	cmd.Env = s.env
+	proctest.Start(t, "latchkey serve", cmd).AwaitHTTP(t, s.Admin+"/readyz", time.Minute)
 	return s
 }
 

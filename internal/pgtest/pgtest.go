@@ -99,12 +99,45 @@ func URL(t testing.TB) string {
 // (see URL), closed before the database is dropped when the test ends.
 func Store(t testing.TB) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(URL(t), postgres.Options{})
+	return Open(t, URL(t))
+}
+
+// Open returns a store on the database at url, one that URL returned,
+// closed when the test ends: for tests of several nodes, each with a pool
+// of its own on one database. Tests of the domain packages (pkg/...) get
+// their stores here, so that they, like the packages, never import
+// storage/postgres.
+func Open(t testing.TB, url string) *postgres.Store {
+	t.Helper()
+	return OpenWithin(t, url, 0)
+}
+
+// OpenWithin is Open with timeout as the store's deadline for every call
+// (postgres.Options.Timeout; 0 is the default): for tests of an outage,
+// which must not wait long for a database that is gone.
+func OpenWithin(t testing.TB, url string, timeout time.Duration) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(url, postgres.Options{Timeout: timeout})
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Conn returns a plain connection to the database at url, for a test that
+// reads or changes rows behind the store's back. It is closed when the
+// test ends.
+func Conn(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
 }
 
 // EmptyURL returns the URL of a fresh database with no schema at all, for

@@ -10,24 +10,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/storage/pgcluster"
-	"github.com/latchkey/latchkey/storage/pgtest"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-func connect(t testing.TB, url string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
 
 func TestParallelTestsGetSeparateDatabases(t *testing.T) {
 	for i := range 6 {
@@ -37,7 +25,7 @@ func TestParallelTestsGetSeparateDatabases(t *testing.T) {
 			began := time.Now()
 			url := pgtest.URL(t)
 			t.Logf("database created in %v", time.Since(began))
-			conn := connect(t, url)
+			conn := pgtest.Conn(t, url)
 			// In a shared database the second CREATE TABLE would fail, or
 			// the count would see another test's row.
 			if _, err := conn.Exec(ctx, "CREATE TABLE mine (test int)"); err != nil {
@@ -60,7 +48,7 @@ func TestParallelTestsGetSeparateDatabases(t *testing.T) {
 func TestTableInOneDatabaseIsInvisibleInAnother(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := connect(t, pgtest.URL(t)), connect(t, pgtest.URL(t))
+	a, b := pgtest.Conn(t, pgtest.URL(t)), pgtest.Conn(t, pgtest.URL(t))
 	if _, err := a.Exec(ctx, "CREATE TABLE only_in_a (x int)"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +64,7 @@ func TestTableInOneDatabaseIsInvisibleInAnother(t *testing.T) {
 func TestURLDatabaseHasEveryMigrationApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	conn := connect(t, pgtest.URL(t))
+	conn := pgtest.Conn(t, pgtest.URL(t))
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT to_regclass('signing_keys') IS NOT NULL").Scan(&exists); err != nil {
 		t.Fatal(err)
@@ -103,7 +91,7 @@ func TestStoreServesMigratedDatabase(t *testing.T) {
 func TestEmptyURLDatabaseHasNoTables(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	conn := connect(t, pgtest.EmptyURL(t))
+	conn := pgtest.Conn(t, pgtest.EmptyURL(t))
 	var tables int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").Scan(&tables); err != nil {
 		t.Fatal(err)
@@ -135,7 +123,7 @@ func TestDatabaseIsDroppedWhenTestEnds(t *testing.T) {
 	})
 	// t.Run returns after the subtest's cleanups have run.
 	var n int
-	if err := connect(t, pgtest.URL(t)).QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
+	if err := pgtest.Conn(t, pgtest.URL(t)).QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if name == "" || n != 0 {
@@ -150,7 +138,7 @@ func TestNewClusterSurvivesStopAndRestart(t *testing.T) {
 	c := pgtest.NewCluster(t)
 	t.Logf("cluster started in %v", time.Since(began))
 
-	conn := connect(t, c.URL("postgres"))
+	conn := pgtest.Conn(t, c.URL("postgres"))
 	if _, err := conn.Exec(ctx, "CREATE DATABASE latchkey"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +155,7 @@ func TestNewClusterSurvivesStopAndRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { again.Stop(context.Background()) })
 	var one int
-	if err := connect(t, again.URL("latchkey")).QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := pgtest.Conn(t, again.URL("latchkey")).QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		t.Errorf("database created before the restart: %v", err)
 	}
 }
@@ -191,7 +179,7 @@ func TestExternalServerIsLeftAsFound(t *testing.T) {
 		t.Fatalf("tests against the external server failed: %v\n%s", err, out)
 	}
 
-	rows, err := connect(t, external.URL("postgres")).Query(ctx, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")
+	rows, err := pgtest.Conn(t, external.URL("postgres")).Query(ctx, "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")
 	if err != nil {
 		t.Fatal(err)
 	}
