@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/validation"
@@ -131,16 +132,13 @@ for --grace, so that the client's deployments can switch without an outage.`,
 // names, its flags, and the manager that does the work.
 type clientsRun struct {
 	e env
-	// id is the client named on the command line, for subcommands that
-	// act on one.
-	id string
+	// invocation's target is the client named on the command line, for
+	// subcommands that act on one.
+	invocation
 	// output is --output, for subcommands that print clients.
 	output *outputFormat
 	grace  time.Duration
 	meta   metadataFlags
-	// given holds the names of the flags given on the command line, which
-	// is what lets update change only those fields.
-	given map[string]bool
 	// check, if set, rejects flags that parse but make no sense together,
 	// before the database is opened.
 	check   func(*clientsRun) error
@@ -153,25 +151,16 @@ type clientsRun struct {
 // flags, which fill the returned clientsRun.
 func clientsSubcommand(e env, cmd *cobra.Command, do func(context.Context, *clientsRun) error) (*cobra.Command, *clientsRun) {
 	r := &clientsRun{e: e}
-	cmd.ValidArgsFunction = cobra.NoFileCompletions
-	settings := databaseFlags(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 1 {
-			r.id = args[0]
+	check := func() error {
+		if r.check == nil {
+			return nil
 		}
-		r.given = changedFlags(cmd.Flags())
-		if r.check != nil {
-			if err := r.check(r); err != nil {
-				return err
-			}
-		}
-		return withStore(e, settings, func(cfg config.Config, store *postgres.Store) error {
-			ctx, auditLog := operatorAudit(cmd.Context(), store)
-			r.manager = client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
-			return do(ctx, r)
-		})
+		return r.check(r)
 	}
-	return cmd, r
+	return onDatabase(e, cmd, &r.invocation, check, func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error {
+		r.manager = client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+		return do(ctx, r)
+	}), r
 }
 
 // listFlag is a repeatable flag that collects every value given. An empty
@@ -412,9 +401,9 @@ func clientsList(ctx context.Context, r *clientsRun) error {
 
 // clientsGet prints one client.
 func clientsGet(ctx context.Context, r *clientsRun) error {
-	c, err := r.manager.Get(ctx, r.id)
+	c, err := r.manager.Get(ctx, r.target)
 	if err != nil {
-		return clientError(r.id, err)
+		return clientError(r.target, err)
 	}
 	return r.show(c, "")
 }
@@ -425,25 +414,25 @@ func clientsUpdate(ctx context.Context, r *clientsRun) error {
 	if err := r.meta.load(r.given, r.e.stdin); err != nil {
 		return err
 	}
-	if d := r.meta.doc; d != nil && d.ID != "" && d.ID != r.id {
-		return fmt.Errorf("--metadata %s describes client %q, not %q", r.meta.file, d.ID, r.id)
+	if d := r.meta.doc; d != nil && d.ID != "" && d.ID != r.target {
+		return fmt.Errorf("--metadata %s describes client %q, not %q", r.meta.file, d.ID, r.target)
 	}
-	updated, secret, err := r.manager.Update(ctx, r.id, func(c *client.Client) error {
+	updated, secret, err := r.manager.Update(ctx, r.target, func(c *client.Client) error {
 		r.meta.apply(c, r.given)
 		return nil
 	})
 	if err != nil {
-		return clientError(r.id, err)
+		return clientError(r.target, err)
 	}
 	return r.show(updated, secret)
 }
 
 // clientsDelete removes a client and, with it, every token issued to it.
 func clientsDelete(ctx context.Context, r *clientsRun) error {
-	if err := r.manager.Delete(ctx, r.id); err != nil {
-		return clientError(r.id, err)
+	if err := r.manager.Delete(ctx, r.target); err != nil {
+		return clientError(r.target, err)
 	}
-	fmt.Fprintf(r.e.stdout, "deleted client %s\n", r.id)
+	fmt.Fprintf(r.e.stdout, "deleted client %s\n", r.target)
 	return nil
 }
 
@@ -454,9 +443,9 @@ func clientsRotateSecret(ctx context.Context, r *clientsRun) error {
 	if r.given["grace"] {
 		grace = r.grace
 	}
-	c, secret, err := r.manager.RotateSecret(ctx, r.id, grace)
+	c, secret, err := r.manager.RotateSecret(ctx, r.target, grace)
 	if err != nil {
-		return clientError(r.id, err)
+		return clientError(r.target, err)
 	}
 	return r.show(c, secret)
 }

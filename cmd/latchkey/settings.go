@@ -50,3 +50,37 @@ func withStore(e env, settings *config.Flags, f func(config.Config, *postgres.St
 	defer store.Close()
 	return f(cfg, store)
 }
+
+// invocation is what an operator subcommand that acts on the database
+// reads from its command line before it opens the database: the one
+// thing it acts on, if it takes one, and which flags were given, which is
+// what lets an update change only those fields.
+type invocation struct {
+	target string
+	given  map[string]bool
+}
+
+// onDatabase completes cmd, an operator subcommand that acts on the
+// database: it gives cmd the database settings as flags, and when cmd
+// runs, fills in inv, runs check (which rejects flags that parse but make
+// no sense together) before the database is opened, and then run, with the
+// configuration, the store and an audit log that names the operator.
+func onDatabase(e env, cmd *cobra.Command, inv *invocation, check func() error,
+	run func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error) *cobra.Command {
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	settings := databaseFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			inv.target = args[0]
+		}
+		inv.given = changedFlags(cmd.Flags())
+		if err := check(); err != nil {
+			return err
+		}
+		return withStore(e, settings, func(cfg config.Config, store *postgres.Store) error {
+			ctx, auditLog := operatorAudit(cmd.Context(), store)
+			return run(ctx, cfg, store, auditLog)
+		})
+	}
+	return cmd
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/storage/postgres"
@@ -150,15 +151,13 @@ func usersAction(e env, name, short, long string, do func(context.Context, *user
 // its flags, and the managers that do the work.
 type usersRun struct {
 	e env
-	// user is the USER argument as given: a sub or an email.
-	user string
+	// invocation's target is the USER argument as given: a sub or an
+	// email.
+	invocation
 	// output is --output, for subcommands that print users.
 	output     *outputFormat
 	profile    profileFlags
 	noPassword bool
-	// given holds the names of the flags given on the command line, which
-	// is what lets update change only those fields.
-	given map[string]bool
 	// check, if set, rejects flags that parse but make no sense together,
 	// before the database is opened.
 	check   func(*usersRun) error
@@ -173,27 +172,18 @@ type usersRun struct {
 // deliberately no password flag: see readPassword.
 func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersRun) error) (*cobra.Command, *usersRun) {
 	r := &usersRun{e: e}
-	cmd.ValidArgsFunction = cobra.NoFileCompletions
-	settings := databaseFlags(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 1 {
-			r.user = args[0]
+	check := func() error {
+		if r.check == nil {
+			return nil
 		}
-		r.given = changedFlags(cmd.Flags())
-		if r.check != nil {
-			if err := r.check(r); err != nil {
-				return err
-			}
-		}
-		return withStore(e, settings, func(_ config.Config, store *postgres.Store) error {
-			ctx, auditLog := operatorAudit(cmd.Context(), store)
-			r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
-			// Removing a factor needs no secrets, so neither does the CLI.
-			r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
-			return do(ctx, r)
-		})
+		return r.check(r)
 	}
-	return cmd, r
+	return onDatabase(e, cmd, &r.invocation, check, func(ctx context.Context, _ config.Config, store *postgres.Store, auditLog *audit.Log) error {
+		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
+		// Removing a factor needs no secrets, so neither does the CLI.
+		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
+		return do(ctx, r)
+	}), r
 }
 
 // profileFlags are the flags of create and update, one per field of the
@@ -411,7 +401,7 @@ func usersUpdate(ctx context.Context, r *usersRun) error {
 		return nil
 	})
 	if err != nil {
-		return usersError(r.user, strings.TrimSpace(r.profile.email), err)
+		return usersError(r.target, strings.TrimSpace(r.profile.email), err)
 	}
 	return r.show(updated)
 }
@@ -455,7 +445,7 @@ func usersSetPassword(ctx context.Context, r *usersRun) error {
 		return err
 	}
 	if err := r.manager.SetPassword(ctx, u.ID, password); err != nil {
-		return usersError(r.user, u.Email, err)
+		return usersError(r.target, u.Email, err)
 	}
 	fmt.Fprintf(r.e.stdout, "password set for %s (%s)\n", u.Email, u.ID)
 	return nil
@@ -470,7 +460,7 @@ func (r *usersRun) act(ctx context.Context, done string, do func(context.Context
 		return err
 	}
 	if err := do(ctx, u.ID); err != nil {
-		return usersError(r.user, u.Email, err)
+		return usersError(r.target, u.Email, err)
 	}
 	fmt.Fprintf(r.e.stdout, "%s %s (%s)\n", done, u.Email, u.ID)
 	return nil
@@ -483,13 +473,13 @@ func (r *usersRun) find(ctx context.Context) (*identity.User, error) {
 		u   *identity.User
 		err error
 	)
-	if strings.Contains(r.user, "@") {
-		u, err = r.manager.GetByEmail(ctx, r.user)
+	if strings.Contains(r.target, "@") {
+		u, err = r.manager.GetByEmail(ctx, r.target)
 	} else {
-		u, err = r.manager.Get(ctx, r.user)
+		u, err = r.manager.Get(ctx, r.target)
 	}
 	if err != nil {
-		return nil, usersError(r.user, "", err)
+		return nil, usersError(r.target, "", err)
 	}
 	return u, nil
 }

@@ -34,27 +34,10 @@ func (*consent) promptNone() *fosite.RFC6749Error {
 	return fosite.ErrConsentRequired.WithHint("The user has not allowed this app these scopes, and prompt=none forbids asking them to.")
 }
 
-// consenting returns the sign-in the consent page acts on. When it cannot
-// (the request is gone, or nobody is signed in), it has answered already
-// and returns nil.
-func (c *consent) consenting(w http.ResponseWriter, r *http.Request, handle string) *flow {
-	s := c.s
-	if handle == "" {
-		s.expired(w)
-		return nil
-	}
-	f := s.load(w, r, handle)
-	if f != nil && !f.signedIn {
-		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
-		return nil
-	}
-	return f
-}
-
 func (c *consent) show(w http.ResponseWriter, r *http.Request) {
 	s := c.s
 	handle := r.URL.Query().Get("request")
-	f := c.consenting(w, r, handle)
+	f := s.parkedSignIn(w, r, handle)
 	if f == nil {
 		return
 	}
@@ -71,7 +54,7 @@ func (c *consent) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
 	s := c.s
 	ctx := r.Context()
 	handle := r.PostFormValue("request")
-	f := c.consenting(w, r, handle)
+	f := s.parkedSignIn(w, r, handle)
 	if f == nil {
 		return false
 	}

@@ -42,7 +42,7 @@ func (e *enrolment) show(w http.ResponseWriter, r *http.Request) {
 // demands one, with an error from the last attempt if any.
 func (e *enrolment) page(w http.ResponseWriter, r *http.Request, handle, problem string) {
 	s := e.s
-	f := e.enrolling(w, r, handle)
+	f := s.parkedSignIn(w, r, handle)
 	if f == nil {
 		return
 	}
@@ -60,27 +60,10 @@ func (e *enrolment) page(w http.ResponseWriter, r *http.Request, handle, problem
 	}))
 }
 
-// enrolling returns the sign-in the enrolment page acts on: a parked
-// request and a signed-in user. When it cannot, it has answered, and
-// returns nil.
-func (e *enrolment) enrolling(w http.ResponseWriter, r *http.Request, handle string) *flow {
-	s := e.s
-	if handle == "" {
-		s.expired(w)
-		return nil
-	}
-	f := s.load(w, r, handle)
-	if f != nil && !f.signedIn {
-		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
-		return nil
-	}
-	return f
-}
-
 func (e *enrolment) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
 	s := e.s
 	handle := r.PostFormValue("request")
-	f := e.enrolling(w, r, handle)
+	f := s.parkedSignIn(w, r, handle)
 	if f == nil {
 		return false
 	}

@@ -117,6 +117,23 @@ func (s *Service) load(w http.ResponseWriter, r *http.Request, handle string) *f
 	return f
 }
 
+// parkedSignIn returns the sign-in that a step for a signed-in user acts
+// on (enrolment, consent): a parked request and the user signed in. When
+// there is none, it has answered, sending a browser that is not signed in
+// to sign in first, and returns nil.
+func (s *Service) parkedSignIn(w http.ResponseWriter, r *http.Request, handle string) *flow {
+	if handle == "" {
+		s.expired(w)
+		return nil
+	}
+	f := s.load(w, r, handle)
+	if f != nil && !f.signedIn {
+		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+		return nil
+	}
+	return f
+}
+
 // who fills in who is signed in on the browser of ctx. A user deleted
 // since is nobody.
 func (s *Service) who(ctx context.Context, f *flow) error {

@@ -298,6 +298,17 @@ func (s *Store) deactivate(ctx context.Context, t tokenTable, signature string) 
 	return nil
 }
 
+// deactivateOnce makes the row under signature inactive, if it still is:
+// for fosite's deletions, which must not fail when the row was spent
+// already, since the row stays until it expires either way.
+func (s *Store) deactivateOnce(ctx context.Context, t tokenTable, signature string) error {
+	err := s.deactivate(ctx, t, signature)
+	if errors.Is(err, ErrTokenRace) {
+		return nil
+	}
+	return err
+}
+
 // revokeFamily revokes every active row of a grant.
 func (s *Store) revokeFamily(ctx context.Context, t tokenTable, requestID string) error {
 	ctx, cancel := s.deadline(ctx)
@@ -354,11 +365,7 @@ func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, ses
 // DeleteAccessTokenSession makes an access token inactive. The row stays
 // until it expires, like every other token's.
 func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
-	err := s.deactivate(ctx, accessTokens, signature)
-	if errors.Is(err, ErrTokenRace) {
-		return nil
-	}
-	return err
+	return s.deactivateOnce(ctx, accessTokens, signature)
 }
 
 // CreateRefreshTokenSession stores the request behind a refresh token.
@@ -379,11 +386,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 // when it detects reuse; keeping the row means a later reuse is detected
 // again rather than looking like an unknown token.
 func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
-	err := s.deactivate(ctx, refreshTokens, signature)
-	if errors.Is(err, ErrTokenRace) {
-		return nil
-	}
-	return err
+	return s.deactivateOnce(ctx, refreshTokens, signature)
 }
 
 // RotateRefreshToken spends the refresh token being redeemed and retires
@@ -433,11 +436,7 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosi
 // DeleteOpenIDConnectSession spends the OpenID Connect request behind a
 // code once its ID token is issued.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	err := s.deactivate(ctx, oidcSessions, oidcKey(code))
-	if errors.Is(err, ErrTokenRace) {
-		return nil
-	}
-	return err
+	return s.deactivateOnce(ctx, oidcSessions, oidcKey(code))
 }
 
 // latestStorableTime is far past any token's life and well within
