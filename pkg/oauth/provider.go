@@ -44,10 +44,8 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -65,7 +63,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
-	"github.com/latchkey/latchkey/pkg/server"
 )
 
 // hmacKeyInfo labels the derivation of the opaque-token HMAC keys from
@@ -273,72 +270,3 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		metrics:     metrics,
 	}, nil
 }
-
-// authenticateClient is fosite's client authentication, which every
-// endpoint that authenticates clients (token, introspection, revocation)
-// goes through, with these additions.
-//
-// Failures are limited: each client ID, as the request claims it, may fail
-// failures' number of times a minute from each address. The attempt is
-// reserved before the credentials are checked and given back when they
-// prove right, so that a parallel burst of guesses gets no more checks
-// than the limit; over it, the request is refused unchecked (a
-// *rateLimited, 429), the right secret included, since checking it would
-// tell a guesser when a guess is right. It costs one reservation, and one
-// refund when the client authenticates, and no database round trip.
-//
-// For private_key_jwt, an assertion that lives longer than a few minutes
-// is refused before fosite stores anything of it, and fosite runs knowing
-// which client the assertion names, so that jti values are kept per client
-// (checkAssertion). And for an assertion that has expired or is not valid
-// yet, fosite v0.49 returns the bare JWT validation error, which is no RFC
-// 6749 error and would be answered as a server_error; every such failure
-// is the client's, so it is invalid_client (RFC 7523 §3.2).
-func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics Observer) fosite.ClientAuthenticationStrategy {
-	authenticate := func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-		ctx, err := checkAssertion(ctx, form, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
-		var rfc *fosite.RFC6749Error
-		if err != nil && !errors.As(err, &rfc) && assertionTimeErrors[err.Error()] {
-			err = fosite.ErrInvalidClient.WithHint("The client assertion is expired or not valid yet.").WithWrap(err).WithDebug(err.Error())
-		}
-		return c, err
-	}
-	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-		attempt, ok, wait := failures.Reserve(ratelimit.AddressKey(server.ClientIP(ctx)) + "\x00" + claimedClientID(r, form))
-		if !ok {
-			metrics.RateLimited("client_auth")
-			return nil, &rateLimited{wait, "Too many failed authentications for this client from this address"}
-		}
-		c, err := authenticate(ctx, r, form)
-		// Only the client's own failure counts: not an outage, nor a
-		// malformed request, which costs no check.
-		if err == nil || protocolError(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
-			attempt.Refund()
-		}
-		return c, err
-	}
-}
-
-// assertionTimeErrors are the messages of the bare errors fosite's
-// token/jwt gives for exp, iat and nbf; they carry no type to match.
-var assertionTimeErrors = map[string]bool{
-	"Token is expired":         true,
-	"Token used before issued": true,
-	"Token is not valid yet":   true,
-}
-
-// fositeConfig adjusts fosite's configuration where a field is not enough.
-type fositeConfig struct {
-	*fosite.Config
-	tokenURLs []string
-}
-
-// GetTokenURLs lists the audiences a private_key_jwt assertion may name:
-// the token endpoint, which RFC 7523 suggests, and the issuer, which
-// OpenID Connect now recommends because it cannot be confused with another
-// server's endpoint.
-func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }

@@ -2,45 +2,7 @@ package oauth
 
 import (
 	"net/http"
-	"net/url"
-
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/latchkey/latchkey/pkg/client"
 )
-
-// assertionAlgorithms are client.AssertionAlgorithms, as go-jose names them.
-var assertionAlgorithms = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(client.AssertionAlgorithms))
-	for i, a := range client.AssertionAlgorithms {
-		out[i] = jose.SignatureAlgorithm(a)
-	}
-	return out
-}()
-
-// claimedClientID is the client a request claims to be, read as fosite
-// reads it: HTTP Basic, else client_id in form, else the subject of a
-// private_key_jwt assertion. Until authentication succeeds it is only a
-// claim: good for limiting failures per client ID, not for trusting.
-func claimedClientID(r *http.Request, form url.Values) string {
-	if id, _, ok := r.BasicAuth(); ok {
-		if decoded, err := url.QueryUnescape(id); err == nil {
-			return decoded
-		}
-		return id
-	}
-	if id := form.Get("client_id"); id != "" {
-		return id
-	}
-	if tok, err := jwt.ParseSigned(form.Get("client_assertion"), assertionAlgorithms); err == nil {
-		var claims jwt.Claims
-		if tok.UnsafeClaimsWithoutVerification(&claims) == nil {
-			return claims.Subject
-		}
-	}
-	return ""
-}
 
 // Revoke serves token revocation (RFC 7009). The client authenticates and
 // may revoke only its own tokens. Revoking either token of a grant revokes

@@ -35,28 +35,3 @@ func Favicon(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	http.ServeFileFS(w, r, web.Static, "static/favicon.ico")
 }
-
-// scopeWords says what each standard scope lets an app do.
-var scopeWords = map[string]string{
-	"openid":         "Know who you are when you sign in",
-	"profile":        "See your name and profile details",
-	"email":          "See your email address",
-	"address":        "See your postal address",
-	"phone":          "See your phone number",
-	"offline_access": "Stay connected to your account when you are not using it",
-	"roles":          "See the roles you have been given",
-}
-
-// DescribeScopes turns scopes into plain words for the consent page, one
-// line each; scopes an app defines for its own API are named as they are.
-func DescribeScopes(scopes []string) []string {
-	out := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if w, ok := scopeWords[s]; ok {
-			out = append(out, w)
-		} else {
-			out = append(out, "Use "+s)
-		}
-	}
-	return out
-}
