@@ -1,22 +1,45 @@
 package ui
 
 import (
-	"github.com/medama-io/go-useragent"
-	"github.com/medama-io/go-useragent/agents"
+	ua "github.com/mileusna/useragent"
 )
 
-// osNames are the systems whose usual spelling differs from the parser's.
-var osNames = map[agents.OS]string{agents.OSMacOS: "macOS"}
+// browserNames and systemNames are the names describeAgent shows: the
+// library's own list. A name it read from the header but does not list
+// is whatever the header said, and the header is chosen by whoever signed
+// in, so it is not shown.
+var (
+	browserNames = names(ua.Chrome, ua.Firefox, ua.Safari, ua.MobileSafari, ua.Edge, ua.Opera, ua.OperaMini,
+		ua.OperaTouch, ua.Vivaldi, ua.SamsungBrowser, ua.InternetExplorer, ua.HeadlessChrome,
+		ua.FacebookApp, ua.InstagramApp, ua.TiktokApp)
+	systemNames = names(ua.Windows, ua.WindowsPhone, ua.Android, ua.MacOS, ua.IOS, ua.Linux, ua.FreeBSD,
+		ua.ChromeOS, ua.BlackBerry, ua.Harmony)
+)
+
+func names(list ...string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, n := range list {
+		m[n] = true
+	}
+	return m
+}
 
 // describeAgent names the browser and system of a User-Agent header, such
 // as "Safari on iOS", for a person who wants to recognise their own
-// devices. The names come from the parser's fixed list, so a header made
-// up to read like a message is shown as "Unknown browser", not as itself.
+// devices. github.com/mileusna/useragent reads the header: it keeps a few
+// kilobytes, where parsers built on tables keep megabytes of small
+// objects that every garbage collection of the node would scan.
 func describeAgent(header string) string {
-	a := useragent.NewParser().Parse(header)
-	browser, system := string(a.Browser()), string(a.OS())
-	if name, ok := osNames[a.OS()]; ok {
-		system = name
+	a := ua.Parse(header)
+	browser, system := a.Name, a.OS
+	if browser == ua.MobileSafari {
+		browser = ua.Safari
+	}
+	if !browserNames[browser] {
+		browser = ""
+	}
+	if !systemNames[system] {
+		system = ""
 	}
 	switch {
 	case browser != "" && system != "":
@@ -28,7 +51,3 @@ func describeAgent(header string) string {
 	}
 	return "Unknown browser"
 }
-
-// warmAgentParser builds the parser's tables, which NewParser does once
-// per process.
-func warmAgentParser() { useragent.NewParser() }

@@ -30,10 +30,6 @@ var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
-	// The account page names browsers from their user agents; building the
-	// parser's tables takes a few tens of milliseconds, better spent here
-	// than on the first user to open their account page.
-	warmAgentParser()
 	for _, name := range pageNames {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
