@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -94,6 +95,19 @@ func focusOf(t *testing.T, tab context.Context) focused {
 	return f
 }
 
+// awaitFocus waits, a few seconds at most, until the element with id has
+// the focus: a browser moves it to an autofocus field at its next
+// rendering step, not as soon as the page is shown. When it never comes,
+// the check that follows says so.
+func awaitFocus(id string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === `+strconv.Quote(id),
+		chromedp.WithPollingTimeout(5*time.Second))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, _ = poll(ctx, t)
+		return chromedp.Void{}, nil
+	}
+}
+
 // focusRing is what the stylesheet's :focus-visible draws.
 const focusRing = "solid 3px rgb(36, 86, 214)"
 
@@ -104,7 +118,7 @@ func TestScreenshotLoginPutsTheCursorInThePasswordFieldAfterAWrongPassword(t *te
 	app := newWebApp(t, n)
 	tab := chromiumtest.Tab(t)
 
-	if err := chromedp.Do(tab, chromedp.Navigate(app.url+"/start"), chromedp.WaitVisible(chromedp.ID("email"))); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(app.url+"/start"), chromedp.WaitVisible(chromedp.ID("email")), awaitFocus("email")); err != nil {
 		t.Fatal(err)
 	}
 	atEveryViewport(t, tab, "login", func(v viewport) {
@@ -117,6 +131,7 @@ func TestScreenshotLoginPutsTheCursorInThePasswordFieldAfterAWrongPassword(t *te
 		chromedp.SendKeys(chromedp.ID("password"), "not the password"),
 		chromedp.Click(chromedp.CSS("button.primary")),
 		chromedp.WaitVisible(chromedp.CSS("p.error")),
+		awaitFocus("password"),
 	)
 	if err != nil {
 		t.Fatalf("a wrong password: %v", err)

@@ -10,7 +10,7 @@ import (
 // in, so it is not shown.
 var (
 	browserNames = names(ua.Chrome, ua.Firefox, ua.Safari, ua.MobileSafari, ua.Edge, ua.Opera, ua.OperaMini,
-		ua.OperaTouch, ua.Vivaldi, ua.SamsungBrowser, ua.InternetExplorer, ua.HeadlessChrome,
+		ua.OperaTouch, ua.Vivaldi, ua.SamsungBrowser, ua.InternetExplorer,
 		ua.FacebookApp, ua.InstagramApp, ua.TiktokApp)
 	systemNames = names(ua.Windows, ua.WindowsPhone, ua.Android, ua.MacOS, ua.IOS, ua.Linux, ua.FreeBSD,
 		ua.ChromeOS, ua.BlackBerry, ua.Harmony)
@@ -32,8 +32,13 @@ func names(list ...string) map[string]bool {
 func describeAgent(header string) string {
 	a := ua.Parse(header)
 	browser, system := a.Name, a.OS
-	if browser == ua.MobileSafari {
+	// As a person knows them: Safari on a phone is Safari, and Chrome
+	// without a window is still Chrome.
+	switch browser {
+	case ua.MobileSafari:
 		browser = ua.Safari
+	case ua.HeadlessChrome:
+		browser = ua.Chrome
 	}
 	if !browserNames[browser] {
 		browser = ""
