@@ -108,6 +108,28 @@ func awaitFocus(id string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// startSignIn is a user in the tab opening app and giving their email and
+// password on Latchkey's login page.
+func startSignIn(app *webApp, email string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(app.url+"/start"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+	)
+}
+
+// signInTo is startSignIn through the consent page, back to app signed in.
+func signInTo(app *webApp, email string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		startSignIn(app, email),
+		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitVisible(chromedp.ID("verified")),
+	)
+}
+
 // focusRing is what the stylesheet's :focus-visible draws.
 const focusRing = "solid 3px rgb(36, 86, 214)"
 
@@ -225,11 +247,7 @@ func TestScreenshotRecoveryCodesSitOneALineWithoutOverlapping(t *testing.T) {
 	tab := chromiumtest.Tab(t)
 
 	err := chromedp.Do(tab,
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
+		startSignIn(app, "ada@example.com"),
 		chromedp.WaitVisible(chromedp.ID("secret")),
 	)
 	if err != nil {
@@ -297,14 +315,7 @@ func TestScreenshotAccountPageNamesBrowsersAndSystems(t *testing.T) {
 	app := newWebApp(t, n)
 	tab := chromiumtest.Tab(t)
 	err := chromedp.Do(tab,
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
-		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.WaitVisible(chromedp.ID("verified")),
+		signInTo(app, "ada@example.com"),
 		chromedp.Navigate(n.issuer+"/account"),
 		chromedp.WaitVisible(chromedp.CSS(sessionForms)),
 	)
@@ -347,14 +358,7 @@ func TestScreenshotSignedOutAndStillSignedInPagesOfferAWayOn(t *testing.T) {
 	tab := chromiumtest.Tab(t)
 
 	err := chromedp.Do(tab,
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
-		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.WaitVisible(chromedp.ID("verified")),
+		signInTo(app, "ada@example.com"),
 	)
 	if err != nil {
 		t.Fatalf("signing in: %v", err)
