@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 )
 
@@ -99,7 +100,8 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 		o(&cfg)
 	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
-	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog, Users: users})
+	p, err := New(cfg, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog, Users: users,
+		Roles: roles.NewManager(store, auditLog)})
 	if err != nil {
 		t.Fatal(err)
 	}

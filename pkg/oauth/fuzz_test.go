@@ -33,7 +33,9 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 )
 
@@ -100,7 +102,8 @@ func startFuzzNode(f *testing.F) *fuzzNode {
 		AuthorizationCodeLifespan: 5 * time.Minute,
 		EnforcePKCE:               true,
 		AccessTokenSigningAlg:     jose.RS256,
-	}, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog})
+	}, Deps{Store: store, Keys: km, Logger: logger, Audit: auditLog,
+		Users: identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}), Roles: roles.NewManager(store, auditLog)})
 	if err != nil {
 		f.Fatal(err)
 	}

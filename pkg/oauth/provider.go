@@ -44,6 +44,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -103,7 +104,8 @@ type Config struct {
 	ClientAuthFailureLimit int
 }
 
-// Deps are what the provider works with.
+// Deps are what the provider works with. Every field is required but
+// Metrics.
 type Deps struct {
 	Store  Store
 	Keys   *keys.Manager
@@ -180,6 +182,9 @@ type Provider struct {
 // nothing else.
 func New(cfg Config, d Deps) (*Provider, error) {
 	store, keyManager, logger := d.Store, d.Keys, d.Logger
+	if store == nil || keyManager == nil || logger == nil || d.Users == nil || d.Roles == nil || d.Audit == nil {
+		return nil, errors.New("oauth: Deps needs a Store, Keys, Logger, Users, Roles and Audit")
+	}
 	metrics := d.Metrics
 	if metrics == nil {
 		metrics = noObserver{}

@@ -123,10 +123,6 @@ func grantClientCredentials(ar fosite.AccessRequester, session *Session) {
 	session.Subject = c.GetID()
 }
 
-// errNoUserDirectory is a provider built without Deps.Users meeting a grant
-// that has a user behind it: it cannot tell whether the user may still use it.
-var errNoUserDirectory = errors.New("oauth: no user directory to check a user's grant against")
-
 // userStillAllows is the rule a user's grant must pass each time it is used
 // at the token endpoint, for an authorization code and for every refresh:
 // the user still exists, is not disabled, and, unless the app skips consent,
@@ -142,9 +138,6 @@ func (p *Provider) userStillAllows(ctx context.Context, ar fosite.AccessRequeste
 	sub, ok := userOf(ar)
 	if !ok {
 		return fosite.ErrInvalidGrant.WithHint("The grant has no user behind it.")
-	}
-	if p.users == nil {
-		return errNoUserDirectory
 	}
 	user, err := p.users.Get(ctx, sub)
 	switch {
