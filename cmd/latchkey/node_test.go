@@ -29,6 +29,9 @@ import (
 // of its own, served over loopback HTTP.
 type node struct {
 	issuer string
+	// host is the issuer without its path: where the node answers what
+	// browsers ask any host for (/favicon.ico, RFC 8414 metadata).
+	host string
 	// admin is the admin listener's base URL.
 	admin   string
 	dbURL   string
@@ -40,14 +43,22 @@ type node struct {
 
 func startNode(t *testing.T, settings ...string) *node {
 	t.Helper()
-	return startTracedNode(t, nil, settings...)
+	return startNodeUnder(t, nil, "", settings...)
 }
 
 // startTracedNode is startNode with the node's requests, and its database
 // calls within them, traced by tracer (nil: not traced).
 func startTracedNode(t *testing.T, tracer trace.TracerProvider, settings ...string) *node {
 	t.Helper()
-	ln, issuer := loopback(t)
+	return startNodeUnder(t, tracer, "", settings...)
+}
+
+// startNodeUnder is startTracedNode with an issuer that has a path, such
+// as http://127.0.0.1:PORT/tenant-a ("" for none).
+func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, settings ...string) *node {
+	t.Helper()
+	ln, host := loopback(t)
+	issuer := host + path
 	env := vars{
 		"LATCHKEY_DATABASE_URL": pgtest.URL(t),
 		"LATCHKEY_ISSUER":       issuer,
@@ -80,6 +91,7 @@ func startTracedNode(t *testing.T, tracer trace.TracerProvider, settings ...stri
 	auditLog := audit.New(store, quietLogger())
 	return &node{
 		issuer:  issuer,
+		host:    host,
 		admin:   adminSrv.URL,
 		dbURL:   cfg.DatabaseURL,
 		store:   store,

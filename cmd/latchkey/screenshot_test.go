@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey/latchkey/internal/chromiumtest"
-	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
@@ -445,23 +443,8 @@ func TestScreenshotIssuerRootLeadsToSignInThenToTheAccount(t *testing.T) {
 
 func TestIssuerRootAndFaviconAnswerUnderAnIssuerPath(t *testing.T) {
 	t.Parallel()
-	ln, host := loopback(t)
-	issuer := host + "/tenant-a"
-	cfg := testConfig(t, vars{"LATCHKEY_DATABASE_URL": pgtest.URL(t), "LATCHKEY_ISSUER": issuer, "LATCHKEY_SECRETS": testSecret})
-	store, err := openStore(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	a, err := wire(t.Context(), cfg, store, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(a.public)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	n := startNodeUnder(t, nil, "/tenant-a")
+	issuer, host := n.issuer, n.host
 
 	tests := []struct{ url, contentType, contains string }{
 		{issuer + "/", "text/html", `href="/tenant-a/login"`},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -91,27 +90,8 @@ func TestDiscoveryMatchesIssuerAndEveryListedURLIsServed(t *testing.T) {
 	for _, issuerPath := range []string{"", "/tenant-a"} {
 		t.Run("issuer path "+issuerPath, func(t *testing.T) {
 			t.Parallel()
-			ln, base := loopback(t)
-			issuer := base + issuerPath
-			cfg := testConfig(t, vars{
-				"LATCHKEY_DATABASE_URL": pgtest.URL(t),
-				"LATCHKEY_ISSUER":       issuer,
-				"LATCHKEY_SECRETS":      testSecret,
-			})
-			store, err := openStore(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			a, err := wire(t.Context(), cfg, store, quietLogger(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewUnstartedServer(a.public)
-			srv.Listener.Close()
-			srv.Listener = ln
-			srv.Start()
-			defer srv.Close()
+			n := startNodeUnder(t, nil, issuerPath)
+			issuer, base := n.issuer, n.host
 
 			for _, docURL := range []string{
 				issuer + "/.well-known/openid-configuration",
