@@ -194,11 +194,7 @@ func TestBrowserEnrolsASecondFactorForAnAppThatRequiresIt(t *testing.T) {
 	tab := chromiumtest.Tab(t)
 
 	err := chromedp.Do(tab,
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
+		startSignIn(app, "ada@example.com"),
 		chromedp.WaitVisible(chromedp.ID("secret")),
 		chromiumtest.Screenshot(t, "enrol"),
 	)

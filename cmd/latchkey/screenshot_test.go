@@ -106,6 +106,19 @@ func awaitFocus(id string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// awaitFocus waits, a few seconds at most, until the element with id has
+// the focus: a browser moves it to an autofocus field at its next
+// rendering step, not as soon as the page is shown. When it never comes,
+// the check that follows says so.
+func awaitFocus(id string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === `+strconv.Quote(id),
+		chromedp.WithPollingTimeout(5*time.Second))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, _ = poll(ctx, t)
+		return chromedp.Void{}, nil
+	}
+}
+
 // startSignIn is a user in the tab opening app and giving their email and
 // password on Latchkey's login page.
 func startSignIn(app *webApp, email string) chromedp.Action[chromedp.Void] {
