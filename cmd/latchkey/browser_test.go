@@ -126,6 +126,28 @@ func (a *webApp) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, meta.EndSession+"?"+q.Encode(), http.StatusFound)
 }
 
+// startSignIn is a user in the tab opening app and giving their email and
+// password on Latchkey's login page.
+func startSignIn(app *webApp, email string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(app.url+"/start"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+	)
+}
+
+// signInTo is startSignIn through the consent page, back to app signed in.
+func signInTo(app *webApp, email string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		startSignIn(app, email),
+		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitVisible(chromedp.ID("verified")),
+	)
+}
+
 func TestBrowserSignsInWithConsentThenSingleSignOnThenSignsOut(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)

@@ -106,41 +106,6 @@ func awaitFocus(id string) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// awaitFocus waits, a few seconds at most, until the element with id has
-// the focus: a browser moves it to an autofocus field at its next
-// rendering step, not as soon as the page is shown. When it never comes,
-// the check that follows says so.
-func awaitFocus(id string) chromedp.Action[chromedp.Void] {
-	poll := chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === `+strconv.Quote(id),
-		chromedp.WithPollingTimeout(5*time.Second))
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, _ = poll(ctx, t)
-		return chromedp.Void{}, nil
-	}
-}
-
-// startSignIn is a user in the tab opening app and giving their email and
-// password on Latchkey's login page.
-func startSignIn(app *webApp, email string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SendKeys(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
-	)
-}
-
-// signInTo is startSignIn through the consent page, back to app signed in.
-func signInTo(app *webApp, email string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		startSignIn(app, email),
-		chromedp.WaitVisible(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
-		chromedp.WaitVisible(chromedp.ID("verified")),
-	)
-}
-
 // focusRing is what the stylesheet's :focus-visible draws.
 const focusRing = "solid 3px rgb(36, 86, 214)"
 
