@@ -2,7 +2,10 @@
 // embedded so that the binary serves its own UI with no external assets.
 package web
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // Templates holds one html/template file per page plus layout.html, which
 // every page renders inside.
@@ -14,3 +17,18 @@ var Templates embed.FS
 //
 //go:embed static
 var Static embed.FS
+
+// Mail holds the mail templates, one directory per locale (pkg/mail).
+//
+//go:embed templates/mail
+var mailFS embed.FS
+
+// Mail returns the mail templates with their locale directories at its
+// root.
+func Mail() fs.FS {
+	sub, err := fs.Sub(mailFS, "templates/mail")
+	if err != nil {
+		panic(err) // the directory is embedded above
+	}
+	return sub
+}

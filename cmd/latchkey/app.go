@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/metrics"
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
@@ -32,6 +33,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/tracing"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
+	"github.com/latchkey/latchkey/web"
 )
 
 // app is one node's dependencies, built by wire.
@@ -42,6 +44,8 @@ type app struct {
 	// demo app to.
 	public *chi.Mux
 	admin  http.Handler
+	// outbox is where mail is written, for the sender to deliver.
+	outbox *mail.Outbox
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -72,6 +76,13 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
+	// Mail is written to the outbox in the transaction of the change that
+	// causes it; the node's sender (serveNode) delivers it.
+	mailTemplates, err := mail.LoadTemplates(web.Mail(), issuer.Host)
+	if err != nil {
+		return nil, err
+	}
+	outbox := mail.NewOutbox(store, box, mailTemplates)
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
 		MaxFailures:     int(cfg.LoginMaxFailures),
 		Window:          cfg.LoginFailureWindow,
@@ -192,6 +203,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		janitor: newJanitor(store, cfg, logger),
 		public:  public,
 		admin:   admin,
+		outbox:  outbox,
 	}, nil
 }
 

@@ -127,6 +127,32 @@ type Config struct {
 	// minute each client ID may have from each IP address on a node, at
 	// the token, introspection and revocation endpoints; 0 is no limit.
 	ClientAuthFailureLimit int32
+	// SMTPURL is the mail server that the outbox delivers through, such as
+	// smtp://user:pass@mail.example.com:587 (STARTTLS required) or
+	// smtps://mail.example.com:465 (TLS from the start); see pkg/mail.
+	// Empty keeps mail in the outbox, unsent (latchkey dev shows it at
+	// /dev/mail instead).
+	SMTPURL string
+	// MailFrom is the From address of every mail, such as
+	// "Example ID <no-reply@example.com>"; empty is no-reply at the
+	// issuer's host.
+	MailFrom string
+	// MailRequestLimit is how many mail-sending requests per hour (forgot
+	// password, sign-up, resending a verification) an IP address may make
+	// on a node; 0 is no limit.
+	MailRequestLimit int32
+	// Notifications are the security notifications users are mailed
+	// (pkg/notify names them); empty mails none.
+	Notifications []string
+	// SignUp says whether people may create their own accounts: "off" or
+	// "open".
+	SignUp string
+	// SignUpDomains, if not empty, are the only email domains sign-up
+	// accepts.
+	SignUpDomains []string
+	// AccountDeletion lets users delete their own account from the
+	// account page.
+	AccountDeletion bool
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -239,6 +265,20 @@ func bindings(c *Config) []binding {
 			"how long the janitor keeps audit events; 0 keeps them for ever"}, "duration", setDuration(&c.AuditRetention)},
 		{Setting{"LATCHKEY_CLIENT_AUTH_FAILURE_LIMIT", "client-auth-failure-limit", "20",
 			"failed client authentications per minute a client ID may have from an IP address on a node; 0 is no limit"}, "number", setInt32(&c.ClientAuthFailureLimit)},
+		{Setting{"LATCHKEY_SMTP_URL", "smtp-url", "",
+			"mail server to send through: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; empty keeps mail unsent in the outbox"}, "url", setString(&c.SMTPURL)},
+		{Setting{"LATCHKEY_MAIL_FROM", "mail-from", "",
+			"From address of every mail, such as \"Example ID <no-reply@example.com>\"; empty is no-reply@ the issuer's host"}, "address", setString(&c.MailFrom)},
+		{Setting{"LATCHKEY_MAIL_REQUEST_LIMIT", "mail-request-limit", "20",
+			"requests that send mail (forgot password, sign-up, resend) per hour an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.MailRequestLimit)},
+		{Setting{"LATCHKEY_NOTIFICATIONS", "notifications", "password,email,mfa,recovery-codes,new-browser",
+			"security notifications mailed to users: any of password, email, mfa, recovery-codes, new-browser, or none"}, "list", setWords(&c.Notifications)},
+		{Setting{"LATCHKEY_SIGNUP", "signup", "off",
+			"whether people may create their own accounts: off or open"}, "off|open", setLogFormat(&c.SignUp)},
+		{Setting{"LATCHKEY_SIGNUP_DOMAINS", "signup-domains", "",
+			"comma-separated email domains sign-up accepts; empty accepts any"}, "list", setWords(&c.SignUpDomains)},
+		{Setting{"LATCHKEY_ACCOUNT_DELETION", "account-deletion", "false",
+			"let users delete their own account from the account page"}, "true|false", setBool(&c.AccountDeletion)},
 	}
 }
 
@@ -313,7 +353,7 @@ func read(bs []binding, flags map[string]*flagText, defaults map[string]string, 
 // may hold a password or a secret.
 func describe(b binding, text string) string {
 	switch b.Env {
-	case "LATCHKEY_DATABASE_URL", "LATCHKEY_SECRETS":
+	case "LATCHKEY_DATABASE_URL", "LATCHKEY_SECRETS", "LATCHKEY_SMTP_URL":
 		return "the value"
 	}
 	return strconv.Quote(text)
@@ -456,7 +496,23 @@ func setLogLevel(p *slog.Level) func(string) error {
 	}
 }
 
+// setWords reads a comma-separated list, each word trimmed and in lower
+// case; "none" is the empty list. Validate checks the words.
+func setWords(p *[]string) func(string) error {
+	return func(text string) error {
+		var out []string
+		for _, w := range strings.Split(text, ",") {
+			if w = strings.ToLower(strings.TrimSpace(w)); w != "" && w != "none" {
+				out = append(out, w)
+			}
+		}
+		*p = out
+		return nil
+	}
+}
+
 // setLogFormat folds case, as log levels do; Validate checks the value.
+// Other one-word choices (LATCHKEY_SIGNUP) are read the same way.
 func setLogFormat(p *string) func(string) error {
 	return func(text string) error {
 		*p = strings.ToLower(strings.TrimSpace(text))

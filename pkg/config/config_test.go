@@ -81,6 +81,9 @@ func defaults() config.Config {
 		AuthorizeRateLimit:        30,
 		AuditRetention:            8760 * time.Hour,
 		ClientAuthFailureLimit:    20,
+		MailRequestLimit:          20,
+		Notifications:             []string{"password", "email", "mfa", "recovery-codes", "new-browser"},
+		SignUp:                    "off",
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,42 @@ const (
 	// audit log away.
 	minAuditRetention = 24 * time.Hour
 )
+
+// Notifications are the security notifications LATCHKEY_NOTIFICATIONS can
+// name: a password changed, an email changed, two-step verification
+// turned on or off, recovery codes used or renewed, a sign-in from a
+// browser new to the account.
+var Notifications = []string{"password", "email", "mfa", "recovery-codes", "new-browser"}
+
+// smtpURLProblem says what is wrong with a LATCHKEY_SMTP_URL, without
+// quoting it, since it may hold a password; "" if nothing.
+func smtpURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "does not parse as a URL (the value is not shown because it may hold a password)"
+	}
+	if u.Scheme != "smtp" && u.Scheme != "smtps" {
+		return "must start with smtp:// (STARTTLS) or smtps:// (TLS from the start)"
+	}
+	if u.Hostname() == "" {
+		return "names no host; use smtp://user:password@mail.example.com:587"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has a port that is not a number from 1 to 65535"
+		}
+	}
+	switch u.Query().Get("tls") {
+	case "", "required":
+	case "none":
+		if u.Scheme == "smtps" {
+			return "cannot be smtps:// with tls=none"
+		}
+	default:
+		return "has tls=" + u.Query().Get("tls") + "; it may be tls=required (the default) or tls=none, for a relay on this host only"
+	}
+	return ""
+}
 
 // generateHint tells an operator how to make a secret that passes.
 const generateHint = "generate one with: openssl rand -base64 32"
@@ -191,6 +229,32 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.AuditRetention != 0 && c.AuditRetention < minAuditRetention {
 		p.add("LATCHKEY_AUDIT_RETENTION", "is %s; it must be 0 (keep events for ever) or at least %s", fmtDuration(c.AuditRetention), fmtDuration(minAuditRetention))
+	}
+	if c.SMTPURL != "" {
+		if msg := smtpURLProblem(c.SMTPURL); msg != "" {
+			p.add("LATCHKEY_SMTP_URL", "%s", msg)
+		}
+	}
+	if c.MailFrom != "" {
+		if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+			p.add("LATCHKEY_MAIL_FROM", "is %q; it must be an address such as no-reply@example.com or \"Example ID <no-reply@example.com>\"", c.MailFrom)
+		}
+	}
+	if c.MailRequestLimit < 0 {
+		p.add("LATCHKEY_MAIL_REQUEST_LIMIT", "is %d; it must be 0 (no limit) or more", c.MailRequestLimit)
+	}
+	for _, n := range c.Notifications {
+		if !slices.Contains(Notifications, n) {
+			p.add("LATCHKEY_NOTIFICATIONS", "names %q; it may name %s, or none", n, strings.Join(Notifications, ", "))
+		}
+	}
+	if c.SignUp != "off" && c.SignUp != "open" {
+		p.add("LATCHKEY_SIGNUP", "is %q; it must be off or open", c.SignUp)
+	}
+	for _, d := range c.SignUpDomains {
+		if strings.ContainsAny(d, "@/ ") || !strings.Contains(d, ".") {
+			p.add("LATCHKEY_SIGNUP_DOMAINS", "names %q; give domains such as example.com, without @", d)
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
