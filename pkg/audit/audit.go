@@ -11,12 +11,17 @@
 // context: the admin API and the sign-in pages put them there (WithActor,
 // and pkg/server's request ID and client IP), and the CLI names the
 // operating-system user.
+//
+// A Log may be given Reactors, which act on each event inside the
+// transaction that writes it: what they write (pkg/notify's mail to the
+// user) then commits with the change, or rolls back with it.
 package audit
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -63,6 +68,7 @@ const (
 	UserDisabled         = "user.disabled"
 	UserEnabled          = "user.enabled"
 	UserPasswordSet      = "user.password_set"
+	UserEmailChanged     = "user.email_changed"
 	UserSignedOut        = "user.signed_out_everywhere"
 	UserSessionRevoked   = "user.session_revoked"
 	UserRoleAssigned     = "user.role_assigned"
@@ -71,6 +77,7 @@ const (
 	MFADisabled          = "mfa.disabled"
 	MFAReset             = "mfa.reset"
 	MFARecoveryRenewed   = "mfa.recovery_codes_renewed"
+	MFARecoveryCodeUsed  = "mfa.recovery_code_used"
 	MFAFailed            = "mfa.failed"
 	MFAThrottled         = "mfa.throttled"
 	MFALocked            = "mfa.locked"
@@ -92,9 +99,9 @@ const (
 // Actions lists every action, for documentation and for validating filters.
 var Actions = []string{
 	ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, ClientTokensRevoked,
-	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
+	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet, UserEmailChanged,
 	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
-	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFAThrottled, MFALocked,
+	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 }
@@ -174,16 +181,26 @@ type Query struct {
 	Limit int
 }
 
+// Reactor acts on an event as it is recorded, in the transaction that
+// records it: ctx carries that transaction, and store calls made with it
+// join it. An error rolls back the event and the change it records, so a
+// reactor's writes happen if and only if the change commits. React is
+// called for every event; a reactor ignores those it has no use for.
+type Reactor interface {
+	React(ctx context.Context, e Event) error
+}
+
 // Log records events.
 type Log struct {
-	store  Store
-	logger *slog.Logger
+	store    Store
+	logger   *slog.Logger
+	reactors []Reactor
 }
 
 // New returns a Log over store that also writes each committed event to
-// logger.
-func New(store Store, logger *slog.Logger) *Log {
-	return &Log{store: store, logger: logger}
+// logger, and has reactors act on each event in its transaction.
+func New(store Store, logger *slog.Logger, reactors ...Reactor) *Log {
+	return &Log{store: store, logger: logger, reactors: reactors}
 }
 
 // Change runs change in a transaction and records the event it returns in
@@ -207,9 +224,17 @@ func (l *Log) Change(ctx context.Context, change func(ctx context.Context) (Even
 }
 
 // Record records an event that changes nothing else, such as a failed
-// sign-in. Inside a transaction, it joins it.
+// sign-in. Inside a transaction, it joins it; outside one, a Log with
+// reactors begins one, so that what they write commits with the event.
 func (l *Log) Record(ctx context.Context, e Event) error {
-	if err := l.insert(ctx, &e); err != nil {
+	insert := func(ctx context.Context) error { return l.insert(ctx, &e) }
+	var err error
+	if len(l.reactors) == 0 {
+		err = insert(ctx)
+	} else {
+		err = l.store.InTx(ctx, insert)
+	}
+	if err != nil {
 		return err
 	}
 	l.log(ctx, e)
@@ -222,7 +247,8 @@ func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
 }
 
 // insert fills in who, where and which request from ctx, unless the event
-// names its actor itself, bounds its details, and stores it.
+// names its actor itself, bounds its details, stores it, and has the
+// reactors act on it, all with ctx, whose transaction they join.
 func (l *Log) insert(ctx context.Context, e *Event) error {
 	if e.Actor == "" {
 		e.Actor = ActorOf(ctx)
@@ -230,7 +256,15 @@ func (l *Log) insert(ctx context.Context, e *Event) error {
 	e.IP = server.ClientIP(ctx)
 	e.RequestID = server.RequestID(ctx)
 	e.Details = boundDetails(e.Details)
-	return l.store.InsertAuditEvent(ctx, e)
+	if err := l.store.InsertAuditEvent(ctx, e); err != nil {
+		return err
+	}
+	for _, r := range l.reactors {
+		if err := r.React(ctx, *e); err != nil {
+			return fmt.Errorf("audit: react to %s: %w", e.Action, err)
+		}
+	}
+	return nil
 }
 
 // Bounds on an event's details. Details hold what callers sent, such as

@@ -211,3 +211,100 @@ func TestDetailsAreCutToTheirBoundsWhenStored(t *testing.T) {
 		t.Errorf("an event within the bounds was changed: %v", d)
 	}
 }
+
+// reactorFunc is a Reactor made of a function.
+type reactorFunc func(ctx context.Context, e audit.Event) error
+
+func (f reactorFunc) React(ctx context.Context, e audit.Event) error { return f(ctx, e) }
+
+// echoRole is a reactor that writes, for each event, a role named after
+// the event's target (role:NAME becomes NAME-seen), so that a test can see
+// whether what a reactor wrote committed.
+func echoRole(store roles.Store, fail error) reactorFunc {
+	return func(ctx context.Context, e audit.Event) error {
+		if err := store.CreateRole(ctx, &roles.Role{Name: strings.TrimPrefix(e.Target, "role:") + "-seen"}); err != nil {
+			return err
+		}
+		return fail
+	}
+}
+
+func TestAReactorsWritesCommitWithTheChangeAndRollBackWithIt(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Store(t)
+	var seen []audit.Event
+	log := audit.New(store, slog.New(slog.DiscardHandler), echoRole(store, nil), reactorFunc(func(_ context.Context, e audit.Event) error {
+		seen = append(seen, e)
+		return nil
+	}))
+	if err := log.Change(t.Context(), createRole(store, "support")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Role(t.Context(), "support-seen"); err != nil {
+		t.Fatalf("the reactor's write did not commit with the change: %v", err)
+	}
+	if len(seen) != 1 || seen[0].ID == 0 || seen[0].Action != audit.RoleCreated {
+		t.Fatalf("the reactors saw %+v, want the stored event, with its ID", seen)
+	}
+
+	boom := errors.New("boom")
+	err := log.Change(t.Context(), func(ctx context.Context) (audit.Event, error) {
+		e, err := createRole(store, "ops")(ctx)
+		if err != nil {
+			return e, err
+		}
+		return e, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if _, err := store.Role(t.Context(), "ops-seen"); !errors.Is(err, roles.ErrNotFound) {
+		t.Fatalf("a reactor acted on a change that rolled back: %v", err)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("a reactor was told of an event that was never recorded: %+v", seen)
+	}
+}
+
+func TestAReactorThatFailsUndoesTheChangeAndTheEvent(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Store(t)
+	boom := errors.New("boom")
+	log := audit.New(store, slog.New(slog.DiscardHandler), echoRole(store, boom))
+	if err := log.Change(t.Context(), createRole(store, "support")); !errors.Is(err, boom) {
+		t.Fatalf("Change returned %v, want the reactor's error", err)
+	}
+	for _, name := range []string{"support", "support-seen"} {
+		if _, err := store.Role(t.Context(), name); !errors.Is(err, roles.ErrNotFound) {
+			t.Errorf("role %s committed though the reactor failed: %v", name, err)
+		}
+	}
+	if es := events(t, log); len(es) != 0 {
+		t.Fatalf("events %+v, want none", es)
+	}
+}
+
+func TestARecordedEventAndItsReactionCommitTogetherOutsideAnyTransaction(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Store(t)
+	boom := errors.New("boom")
+	log := audit.New(store, slog.New(slog.DiscardHandler), echoRole(store, boom))
+	// The reactor writes, then fails: Record alone must not keep the write
+	// nor the event, as it would if each ran on its own connection.
+	if err := log.Record(t.Context(), audit.Event{Action: audit.LoginFailed, Target: "role:x"}); !errors.Is(err, boom) {
+		t.Fatalf("Record returned %v, want the reactor's error", err)
+	}
+	if _, err := store.Role(t.Context(), "x-seen"); !errors.Is(err, roles.ErrNotFound) {
+		t.Fatalf("the reaction outlived its failure: %v", err)
+	}
+	if es := events(t, log); len(es) != 0 {
+		t.Fatalf("events %+v, want none", es)
+	}
+	ok := audit.New(store, slog.New(slog.DiscardHandler), echoRole(store, nil))
+	if err := ok.Record(t.Context(), audit.Event{Action: audit.LoginFailed, Target: "role:y"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Role(t.Context(), "y-seen"); err != nil || len(events(t, ok)) != 1 {
+		t.Fatalf("the event and its reaction: %v, %d events", err, len(events(t, ok)))
+	}
+}

@@ -243,13 +243,32 @@ func (m *MFA) check(ctx context.Context, userID, code string) (bool, error) {
 		return false, err
 	}
 	if normalized := normalizeRecoveryCode(code); len(normalized) == recoveryCodeBytes*8/5 {
-		return m.store.UseRecoveryCode(ctx, userID, recoveryDigest(normalized))
+		return m.useRecoveryCode(ctx, userID, recoveryDigest(normalized))
 	}
 	step, ok, err := m.matchStep(userID, f, code)
 	if err != nil || !ok {
 		return false, err
 	}
 	return m.store.AcceptTOTPStep(ctx, userID, step)
+}
+
+// useRecoveryCode spends the recovery code with digest, if it is one of
+// the user's unused codes, and records its use with the codes left in the
+// same transaction: a recovery code is what someone without the phone
+// signs in with, so its use is news to the owner (pkg/notify), and the
+// count tells them when to make new ones.
+func (m *MFA) useRecoveryCode(ctx context.Context, userID string, digest []byte) (bool, error) {
+	var used bool
+	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		var err error
+		if used, err = m.store.UseRecoveryCode(ctx, userID, digest); err != nil || !used {
+			return audit.Event{}, err
+		}
+		left, err := m.store.RecoveryCodesLeft(ctx, userID)
+		return audit.Event{Action: audit.MFARecoveryCodeUsed, Target: audit.User(userID),
+			Details: map[string]any{"codes_left": left}}, err
+	})
+	return used, err
 }
 
 // matchStep returns the time step whose code is code, trying the current

@@ -291,3 +291,23 @@ func TestAParallelBurstOfCodesGetsNoMoreChecksThanTheLimit(t *testing.T) {
 		t.Fatalf("the right code right after the burst: %v, want a pause", err)
 	}
 }
+
+func TestEachRecoveryCodeUsedIsRecordedWithTheCodesLeft(t *testing.T) {
+	t.Parallel()
+	f := newMFA(t, lenient)
+	_, codes := f.enrol(t)
+	if err := f.mfa.Verify(t.Context(), f.user.ID, codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A spent code and a wrong one are not uses.
+	_ = f.mfa.Verify(t.Context(), f.user.ID, codes[0])
+	_ = f.mfa.Verify(t.Context(), f.user.ID, "aaaa-bbbb-cccc-dddd")
+	store := pgtest.Open(t, f.dbURL)
+	used, err := audit.New(store, slog.New(slog.DiscardHandler)).List(t.Context(), audit.Query{Action: audit.MFARecoveryCodeUsed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(used) != 1 || used[0].Target != audit.User(f.user.ID) || used[0].Details["codes_left"] != float64(9) {
+		t.Fatalf("events %+v, want one use of a recovery code, with 9 left", used)
+	}
+}

@@ -22,6 +22,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	clientIPKey
+	userAgentKey
 )
 
 // RequestID returns the ID of the request ctx belongs to, for logs and error
@@ -38,17 +39,26 @@ func ClientIP(ctx context.Context) string {
 	return ip
 }
 
-// clientIP records where a request came from: the peer, unless the peer
-// is a trusted proxy, in which case X-Forwarded-For says. Anyone can send
-// X-Forwarded-For, so it is believed only from trusted proxies, and read
-// from the right (the end each proxy appends to) past every trusted
-// proxy: the first address a trusted proxy did not add itself is the
-// client's (RFC 9700 §4.13).
+// UserAgent returns the User-Agent header of the request ctx belongs to,
+// so that what reacts to a change deep below the handler (pkg/notify's
+// mail) can say which browser made it.
+func UserAgent(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey).(string)
+	return ua
+}
+
+// clientIP records where a request came from, and with which browser
+// (UserAgent): the peer, unless the peer is a trusted proxy, in which case
+// X-Forwarded-For says. Anyone can send X-Forwarded-For, so it is believed
+// only from trusted proxies, and read from the right (the end each proxy
+// appends to) past every trusted proxy: the first address a trusted proxy
+// did not add itself is the client's (RFC 9700 §4.13).
 func clientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip := forwardedFor(r, trusted)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
+			ctx := context.WithValue(r.Context(), clientIPKey, forwardedFor(r, trusted))
+			ctx = context.WithValue(ctx, userAgentKey, r.UserAgent())
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -101,9 +101,12 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 }
 
 // signIn signs user in on this browser, proven by amr, and makes the
-// browser a known device of the account (pkg/device).
+// browser a known device of the account (pkg/device). A browser it did not
+// know before is marked so in the sign-in's audit event, from which the
+// user is told of it (pkg/notify).
 func (s *Service) signIn(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string) error {
-	if _, err := s.Sessions.SignIn(r.Context(), r, user.ID, amr); err != nil {
+	newBrowser := s.Devices.Known(r, user.Email) == nil
+	if _, err := s.Sessions.SignIn(r.Context(), r, user.ID, amr, newBrowser); err != nil {
 		return err
 	}
 	s.Devices.Remember(w, r, user.Email)

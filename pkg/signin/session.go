@@ -170,8 +170,10 @@ func (m *Sessions) Current(ctx context.Context) (Auth, bool, error) {
 
 // SignIn starts a sign-in for userID, proven by amr, on this browser: a new
 // session token, a new sid, and a record of it, with the browser's user
-// agent (from r) and address (server.ClientIP).
-func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, amr []string) (Auth, error) {
+// agent (from r) and address (server.ClientIP). newBrowser says the
+// browser has not signed in to the account before (pkg/device): the
+// sign-in's audit event says so, for the user's notice (pkg/notify).
+func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, amr []string, newBrowser bool) (Auth, error) {
 	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		// Signing in again, or as someone else, replaces the old sign-in.
 		if err := m.store.DeleteBrowserSession(ctx, old.SID); err != nil {
@@ -182,9 +184,13 @@ func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, a
 		return Auth{}, err
 	}
 	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now(), AMR: amr}
+	details := map[string]any{"sid": a.SID, "amr": amr}
+	if newBrowser {
+		details[NewBrowser] = true
+	}
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(userID), Target: audit.User(userID),
-				Details: map[string]any{"sid": a.SID, "amr": amr}},
+				Details: details},
 			m.store.CreateBrowserSession(ctx, identity.BrowserSession{
 				SID:       a.SID,
 				UserID:    userID,
@@ -204,6 +210,10 @@ func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, a
 	m.scs.Put(ctx, authKey, a)
 	return a, nil
 }
+
+// NewBrowser is the detail, set to true, of a login.succeeded event on a
+// browser that had not signed in to the account before.
+const NewBrowser = "new_browser"
 
 // AwaitSecondFactor records that userID gave the right password and must
 // now give their second factor before they are signed in.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/web"
 )
@@ -232,7 +233,7 @@ type AccountSession struct {
 // Device is what the account page calls the browser that signed in, such
 // as "Firefox on Linux": names from a fixed list, never the header's own
 // text, which whoever signed in chose.
-func (s AccountSession) Device() string { return describeAgent(s.UserAgent) }
+func (s AccountSession) Device() string { return device.Describe(s.UserAgent) }
 
 // SecondFactor renders the code page.
 func (p *Pages) SecondFactor(w http.ResponseWriter, status int, formTarget string, d SecondFactorPage) {

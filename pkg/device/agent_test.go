@@ -1,6 +1,10 @@
-package ui
+package device_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/latchkey/latchkey/pkg/device"
+)
 
 func TestBrowsersAreNamedNotQuoted(t *testing.T) {
 	tests := []struct{ agent, want string }{
@@ -17,7 +21,7 @@ func TestBrowsersAreNamedNotQuoted(t *testing.T) {
 		{"Call support on 555-0100 to keep your account", "Unknown browser"},
 	}
 	for _, tt := range tests {
-		if got := (AccountSession{UserAgent: tt.agent}).Device(); got != tt.want {
+		if got := device.Describe(tt.agent); got != tt.want {
 			t.Errorf("%q: %q, want %q", tt.agent, got, tt.want)
 		}
 	}

@@ -1,10 +1,10 @@
-package ui
+package device
 
 import (
 	ua "github.com/mileusna/useragent"
 )
 
-// browserNames and systemNames are the names describeAgent shows: the
+// browserNames and systemNames are the names Describe shows: the
 // library's own list. A name it read from the header but does not list
 // is whatever the header said, and the header is chosen by whoever signed
 // in, so it is not shown.
@@ -24,12 +24,16 @@ func names(list ...string) map[string]bool {
 	return m
 }
 
-// describeAgent names the browser and system of a User-Agent header, such
-// as "Safari on iOS", for a person who wants to recognise their own
-// devices. github.com/mileusna/useragent reads the header: it keeps a few
-// kilobytes, where parsers built on tables keep megabytes of small
-// objects that every garbage collection of the node would scan.
-func describeAgent(header string) string {
+// Describe names the browser and system of a User-Agent header, such as
+// "Safari on iOS", for a person who wants to recognise their own devices:
+// the account page's list of sign-ins and the security mails (pkg/notify)
+// say it the same way. Only names from a fixed list are shown, never the
+// header's own text, which whoever sent it chose.
+//
+// github.com/mileusna/useragent reads the header: it keeps a few
+// kilobytes, where parsers built on tables keep megabytes of small objects
+// that every garbage collection of the node would scan.
+func Describe(header string) string {
 	a := ua.Parse(header)
 	browser, system := a.Name, a.OS
 	// As a person knows them: Safari on a phone is Safari, and Chrome
