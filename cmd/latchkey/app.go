@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/metrics"
+	"github.com/latchkey/latchkey/pkg/notify"
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
@@ -58,24 +59,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
-	auditLog := audit.New(store, logger)
-	keyManager := keys.NewManager(store, box, logger, auditLog)
-	if err := keyManager.Init(ctx); err != nil {
-		return nil, err
-	}
-
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	base := strings.TrimSuffix(issuer.Path, "/")
-	// The node's metrics: the handlers below count into it, and the admin
-	// listener serves it at /metrics.
-	nodeMetrics := metrics.New(buildVersion(), store.PoolStat)
-	pages, err := ui.NewPages(base)
-	if err != nil {
-		return nil, err
-	}
 	// Mail is written to the outbox in the transaction of the change that
 	// causes it; the node's sender (serveNode) delivers it.
 	mailTemplates, err := mail.LoadTemplates(web.Mail(), issuer.Host)
@@ -83,6 +71,24 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	outbox := mail.NewOutbox(store, box, mailTemplates)
+	// Security notices react to the audit events of the changes they tell
+	// of, in the same transaction: every change that records its event
+	// through this log is covered, whoever makes it.
+	notifier := notify.New(store, outbox, notify.Config{Kinds: cfg.Notifications,
+		SignInURL: cfg.Issuer + signin.LoginPath, AccountURL: cfg.Issuer + signin.AccountPath})
+	auditLog := audit.New(store, logger, notifier)
+	keyManager := keys.NewManager(store, box, logger, auditLog)
+	if err := keyManager.Init(ctx); err != nil {
+		return nil, err
+	}
+
+	// The node's metrics: the handlers below count into it, and the admin
+	// listener serves it at /metrics.
+	nodeMetrics := metrics.New(buildVersion(), store.PoolStat)
+	pages, err := ui.NewPages(base)
+	if err != nil {
+		return nil, err
+	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
 		MaxFailures:     int(cfg.LoginMaxFailures),
 		Window:          cfg.LoginFailureWindow,
