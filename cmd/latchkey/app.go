@@ -139,6 +139,8 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Logger:       logger,
 		Base:         base,
 		Metrics:      nodeMetrics,
+
+		AccountDeletion: cfg.AccountDeletion,
 	}
 
 	opts := server.Options{

@@ -17,6 +17,10 @@ var notices = map[string]string{
 	"mfa-off":       "Two-step verification is off.",
 	"app-revoked":   "The app no longer has access to your account.",
 	"session-ended": "That browser is signed out.",
+
+	// The account's own changes (password_change.go, profile.go).
+	"password-changed": "Your password is changed. Every other browser and app was signed out; this browser is still signed in.",
+	"profile-saved":    "Your profile is saved.",
 }
 
 // showHome answers the issuer's own address, which people open by hand or
@@ -40,6 +44,12 @@ func (s *Service) showAccount(w http.ResponseWriter, r *http.Request) {
 
 // accountPage renders the account page of the signed-in user.
 func (s *Service) accountPage(w http.ResponseWriter, r *http.Request, status int, notice, problem string) {
+	s.accountPageWith(w, r, status, notice, problem, nil)
+}
+
+// accountPageWith is accountPage with the profile form showing typed's
+// values rather than the stored ones, unless typed is nil.
+func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status int, notice, problem string, typed func(name string) string) {
 	ctx := r.Context()
 	f := s.signedIn(w, r)
 	if f == nil {
@@ -49,6 +59,7 @@ func (s *Service) accountPage(w http.ResponseWriter, r *http.Request, status int
 	d := ui.AccountPage{
 		Base: s.Base, Notice: notice, Error: problem,
 		Name: user.Name, Email: user.Email, EmailVerified: user.EmailVerified, Sub: user.ID,
+		AccountSettings: s.accountSettings(user, typed),
 	}
 	var err error
 	if d.MFA, err = s.MFA.Enabled(ctx, user.ID); err != nil {

@@ -44,6 +44,10 @@ type Protocol interface {
 type Users interface {
 	Get(ctx context.Context, id string) (*identity.User, error)
 	Authenticate(ctx context.Context, email, password string, device identity.Device) (*identity.User, error)
+	// Update, SetPassword and Delete are the account page's own changes.
+	Update(ctx context.Context, id string, edit func(*identity.User) error) (*identity.User, error)
+	SetPassword(ctx context.Context, id, password string) error
+	Delete(ctx context.Context, id string) error
 	Allows(ctx context.Context, userID string, app identity.App, scopes []string) (bool, error)
 	GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	RevokeConsent(ctx context.Context, userID, clientID string) (bool, error)
@@ -117,6 +121,9 @@ type Service struct {
 	Base string
 	// Metrics, if not nil, is told how sign-in attempts end.
 	Metrics Observer
+	// AccountDeletion lets users delete their own account from the account
+	// page (LATCHKEY_ACCOUNT_DELETION).
+	AccountDeletion bool
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -145,6 +152,12 @@ func (s *Service) Mount(r chi.Router) {
 		// The sensitive actions may ask for the password again, so they are
 		// attempts like the sign-in forms.
 		for path, h := range map[string]http.HandlerFunc{
+			// The password form checks the current password; deletion may
+			// ask for it again (reauthenticated).
+			"/password": s.attempt(s.accountChangePassword),
+			"/profile":  s.accountProfile,
+			"/delete":   s.attempt(s.accountDelete),
+
 			"/mfa/enrol":          s.attempt(s.accountEnrol),
 			"/mfa/confirm":        s.attempt(s.accountConfirm),
 			"/mfa/disable":        s.attempt(s.accountDisableMFA),

@@ -31,7 +31,7 @@ var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
-	for _, name := range pageNames {
+	for _, name := range append(pageNames, accountPageNames...) {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", name, err)
@@ -186,6 +186,7 @@ type RecoveryPage struct {
 // AccountPage is the user's own page.
 type AccountPage struct {
 	page
+	AccountSettings
 	Base             string
 	Notice, Error    string
 	Name, Email, Sub string
