@@ -46,6 +46,9 @@ type app struct {
 	admin  http.Handler
 	// outbox is where mail is written, for the sender to deliver.
 	outbox *mail.Outbox
+	// sender delivers the outbox; nil without LATCHKEY_SMTP_URL, when
+	// mail waits in the outbox (latchkey dev sets a console one).
+	sender *mail.Sender
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -83,6 +86,16 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	outbox := mail.NewOutbox(store, box, mailTemplates)
+	nodeMetrics.WatchOutbox(store.MailCounts)
+	var sender *mail.Sender
+	if cfg.SMTPURL != "" {
+		transport, err := mail.NewSMTP(cfg.SMTPURL, mailFrom(cfg, issuer))
+		if err != nil {
+			return nil, err
+		}
+		sender = &mail.Sender{Store: store, Box: box, Transport: transport, Logger: logger,
+			Domain: issuer.Hostname(), Metrics: nodeMetrics}
+	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
 		MaxFailures:     int(cfg.LoginMaxFailures),
 		Window:          cfg.LoginFailureWindow,
@@ -204,7 +217,17 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		public:  public,
 		admin:   admin,
 		outbox:  outbox,
+		sender:  sender,
 	}, nil
+}
+
+// mailFrom is the From address of the node's mail: LATCHKEY_MAIL_FROM, or
+// no-reply at the issuer's host.
+func mailFrom(cfg config.Config, issuer *url.URL) string {
+	if cfg.MailFrom != "" {
+		return cfg.MailFrom
+	}
+	return "no-reply@" + issuer.Hostname()
 }
 
 func mountPoint(issuer *url.URL) string {
