@@ -25,6 +25,8 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX mail_outbox_status ON mail_outbox (status, id);
+-- The janitor deletes sent messages a week after they were sent.
+CREATE INDEX mail_outbox_sent ON mail_outbox (sent_at);
 
 -- The single-use links Latchkey mails: password resets, email
 -- verifications, invitations and sign-ups. Only the SHA-256 of a link's

@@ -46,8 +46,9 @@ type app struct {
 	admin  http.Handler
 	// outbox is where mail is written, for the sender to deliver.
 	outbox *mail.Outbox
-	// sender delivers the outbox; nil without LATCHKEY_SMTP_URL, when
-	// mail waits in the outbox (latchkey dev sets a console one).
+	// sender delivers the outbox. Without LATCHKEY_SMTP_URL it has no
+	// Transport and does not run: mail waits in the outbox (latchkey dev
+	// gives it the console).
 	sender *mail.Sender
 }
 
@@ -87,14 +88,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	}
 	outbox := mail.NewOutbox(store, box, mailTemplates)
 	nodeMetrics.WatchOutbox(store.MailCounts)
-	var sender *mail.Sender
+	sender := &mail.Sender{Store: store, Box: box, Logger: logger, Domain: issuer.Hostname(), Metrics: nodeMetrics,
+		Timeout: cfg.SMTPTimeout, Lease: 2 * cfg.SMTPTimeout}
 	if cfg.SMTPURL != "" {
-		transport, err := mail.NewSMTP(cfg.SMTPURL, mailFrom(cfg, issuer))
-		if err != nil {
+		if sender.Transport, err = mail.NewSMTP(cfg.SMTPURL, mailFrom(cfg, issuer)); err != nil {
 			return nil, err
 		}
-		sender = &mail.Sender{Store: store, Box: box, Transport: transport, Logger: logger,
-			Domain: issuer.Hostname(), Metrics: nodeMetrics}
 	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
 		MaxFailures:     int(cfg.LoginMaxFailures),

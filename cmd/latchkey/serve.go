@@ -124,7 +124,7 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	defer cancel()
 	go a.keys.Run(ctx, cfg.KeysReloadInterval)
 	var mailQueued func()
-	if a.sender != nil {
+	if a.sender.Transport != nil {
 		go a.sender.Run(ctx)
 		mailQueued = a.sender.Wake
 	} else {
