@@ -21,6 +21,11 @@ var sweptTables = []struct{ table, expiry string }{
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 }
 
+// sentMailKept is how long the outbox keeps a sent message's row (its
+// body is erased at once), for admins looking into a mail someone says
+// never came. Pending and failed messages are never swept.
+const sentMailKept = 7 * 24 * time.Hour
+
 // auditEvents is the audit log's table, whose rows do not expire by
 // themselves: they are kept for a retention period, from their time.
 const auditEvents = "audit_events"
@@ -52,6 +57,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 		if err := sweep(t.table, t.expiry, now); err != nil {
 			return deleted, err
 		}
+	}
+	// sent_at is NULL, and so never before the cutoff, until a message is
+	// sent.
+	if err := sweep("mail_outbox", "sent_at", now.Add(-sentMailKept)); err != nil {
+		return deleted, err
 	}
 	if auditRetention > 0 {
 		if err := sweep(auditEvents, "at", now.Add(-auditRetention)); err != nil {
