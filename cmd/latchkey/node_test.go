@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -76,6 +77,15 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 	a, err := wire(t.Context(), cfg, store, quietLogger(), tracer)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// As serveNode does: with LATCHKEY_SMTP_URL, the node delivers its
+	// outbox, looking often, since no notification wakes it here.
+	if a.sender.Transport != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		a.sender.Poll = 100 * time.Millisecond
+		go func() { defer close(done); a.sender.Run(ctx) }()
+		t.Cleanup(func() { stop(); <-done })
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()
