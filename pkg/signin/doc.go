@@ -57,4 +57,16 @@
 // (frame-ancestors 'none'). The forms that check a password or a code are
 // limited per address (attempt), and the account page's sensitive actions
 // need a recent sign-in (reauthenticated).
+//
+// # The account page
+//
+// Besides two-step verification, apps and browsers, the account page
+// changes the account itself, each in a file of its own: the password
+// (password_change.go, proven by the current password, which counts as a
+// sign-in attempt), the profile (profile.go, through
+// identity.Manager.Update) and, where the operator allows it, deleting the
+// account (deletion.go, with the typed email and a recent sign-in). A
+// sign-in on a browser that had not signed in to the account before is
+// marked in its audit event (NewBrowser), for the user's notice
+// (pkg/notify).
 package signin
