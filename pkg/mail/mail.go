@@ -96,6 +96,10 @@ func NewOutbox(store Store, box Sealer, templates *Templates) *Outbox {
 	return &Outbox{store: store, box: box, templates: templates}
 }
 
+// ErrAddress is Enqueue's refusal of a recipient that is not one plain
+// address, which no mail server could be given.
+var ErrAddress = errors.New("mail: not an address to send to")
+
 // Enqueue renders m and writes it to the outbox, in the transaction ctx
 // carries if there is one: call it inside the transaction of the change
 // that causes the mail (an audit.Log Change), so that the mail is sent if
@@ -103,7 +107,7 @@ func NewOutbox(store Store, box Sealer, templates *Templates) *Outbox {
 // whichever node gets to it first.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
 	if a, err := mail.ParseAddress(m.To); err != nil || a.Address != m.To {
-		return fmt.Errorf("mail: %q is not an address to send to", m.To)
+		return fmt.Errorf("%w: %q", ErrAddress, m.To)
 	}
 	r, err := o.templates.Render(m)
 	if err != nil {

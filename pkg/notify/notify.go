@@ -204,7 +204,14 @@ func (n *Notifier) React(ctx context.Context, e audit.Event) error {
 		d.CodesLeft = count(e.Details["codes_left"])
 	}
 	locale, _ := u.Claims["locale"].(string)
-	if err := n.outbox.Enqueue(ctx, mail.Message{Template: nt.template, To: to, Locale: locale, Data: d}); err != nil {
+	err = n.outbox.Enqueue(ctx, mail.Message{Template: nt.template, To: to, Locale: locale, Data: d})
+	if errors.Is(err, mail.ErrAddress) {
+		// An address no mail server takes (one stored before the rules
+		// of identity.User.Validate) cannot be told; the change must not
+		// fail for it, or such a user could not even sign in.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("notify: %s: %w", e.Action, err)
 	}
 	return nil

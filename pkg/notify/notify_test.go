@@ -311,3 +311,19 @@ func TestEveryNoticeRendersInEveryLanguageAndSaysWhenAndWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+func TestAnAddressNoServerTakesDoesNotStopTheChange(t *testing.T) {
+	t.Parallel()
+	s := newScene(t, notify.Kinds...)
+	// An address stored behind the directory's back, as an old import
+	// might have: the change goes through, untold.
+	if _, err := pgtest.Conn(t, s.dbURL).Exec(t.Context(), `UPDATE users SET email = 'Ada <ada@example.com>' WHERE id = $1`, s.ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.users.SetPassword(t.Context(), s.ada.ID, "a brand new passphrase"); err != nil {
+		t.Fatalf("a password change failed for want of a mailable address: %v", err)
+	}
+	if got := s.outbox(t); len(got) != 0 {
+		t.Fatalf("mailed %v", templates(got))
+	}
+}
