@@ -171,7 +171,8 @@ func TestTheProfileFormChangesWhatAppsAreToldAndNotTheEmail(t *testing.T) {
 	if u.Name != "Ada King" || u.FamilyName != "King" || fmt.Sprint(u.Claims) != fmt.Sprint(want) {
 		t.Fatalf("stored %q %q %v; want Ada King, King and %v (locale removed, no phone number)", u.Name, u.FamilyName, u.Claims, want)
 	}
-	tok, _ := b.signedIn(rp, "ada@example.com")
+	ar := rp.start() // signed in and allowed: straight back to the app
+	tok, _ := rp.finish(t, ar, b.visit(ar.url).callback(t))
 	status, _, body := n.userinfoAs(t, tok.AccessToken)
 	if status != http.StatusOK || !strings.Contains(body, `"name":"Ada King"`) || !strings.Contains(body, `"nickname":"Countess"`) {
 		t.Fatalf("userinfo after the edit: %d %s", status, body)
