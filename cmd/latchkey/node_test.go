@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +78,17 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 	a, err := wire(t.Context(), cfg, store, quietLogger(), tracer)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.sender != nil {
+		// Given LATCHKEY_SMTP_URL, the node delivers its outbox, woken by
+		// each new message, as serveNode's does; it also looks often, in
+		// case a message came before its listener.
+		a.sender.Poll = 200 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		var wg sync.WaitGroup
+		wg.Go(func() { a.sender.Run(ctx) })
+		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()
