@@ -79,7 +79,7 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.sender != nil {
+	if a.sender.Transport != nil {
 		// Given LATCHKEY_SMTP_URL, the node delivers its outbox, woken by
 		// each new message, as serveNode's does; it also looks often, in
 		// case a message came before its listener.
