@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,14 +79,16 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As serveNode does: with LATCHKEY_SMTP_URL, the node delivers its
-	// outbox, looking often, since no notification wakes it here.
 	if a.sender.Transport != nil {
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		a.sender.Poll = 100 * time.Millisecond
-		go func() { defer close(done); a.sender.Run(ctx) }()
-		t.Cleanup(func() { stop(); <-done })
+		// Given LATCHKEY_SMTP_URL, the node delivers its outbox, woken by
+		// each new message, as serveNode's does; it also looks often, in
+		// case a message came before its listener.
+		a.sender.Poll = 200 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		var wg sync.WaitGroup
+		wg.Go(func() { a.sender.Run(ctx) })
+		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()
