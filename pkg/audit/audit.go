@@ -87,6 +87,17 @@ const (
 	KeyRotated           = "key.rotated"
 	KeyRetired           = "key.retired"
 	RefreshReuseDetected = "token.refresh_reuse_detected"
+
+	// What the links Latchkey mails lead to (pkg/account).
+	UserPasswordResetRequested = "user.password_reset_requested"
+	UserInvited                = "user.invited"
+	UserInvitationRevoked      = "user.invitation_revoked"
+	UserVerificationSent       = "user.email_verification_sent"
+	UserEmailVerified          = "user.email_verified"
+	// UserEmailChanged's details are old_email and new_email: the
+	// security notification to the old address is read from them.
+	UserEmailChanged = "user.email_changed"
+	UserSignedUp     = "user.signed_up"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -97,6 +108,8 @@ var Actions = []string{
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFAThrottled, MFALocked,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
+	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
+	UserEmailVerified, UserEmailChanged, UserSignedUp,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
