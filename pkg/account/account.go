@@ -360,7 +360,7 @@ func (s *Service) Update(ctx context.Context, id string, edit func(*identity.Use
 // earlier one: of the address u has (change false), or of one u asked to
 // change to.
 func (s *Service) verification(ctx context.Context, u *identity.User, email string, change bool, locale string) (audit.Event, error) {
-	if _, err := s.Store.ExpireLinks(ctx, u.ID, Verify); err != nil {
+	if _, err := s.Store.ExpireLinks(ctx, u.ID, []Purpose{Verify}); err != nil {
 		return audit.Event{}, err
 	}
 	var payload []byte
@@ -470,7 +470,7 @@ func (s *Service) Verify(ctx context.Context, token, viewer string) (*identity.U
 			return e, nil
 		}
 		e.Action, e.Details = audit.UserEmailChanged, map[string]any{"old_email": old, "new_email": updated.Email}
-		_, err = s.Store.ExpireLinks(ctx, u.ID, Reset)
+		_, err = s.Store.ExpireLinks(ctx, u.ID, []Purpose{Reset})
 		return e, err
 	})
 	if err != nil {
@@ -506,7 +506,7 @@ func (s *Service) ResendInvitation(ctx context.Context, id, locale string) (*ide
 		if u.PasswordHash != "" {
 			return audit.Event{}, ErrHasPassword
 		}
-		if _, err := s.Store.ExpireLinks(ctx, u.ID, Invite); err != nil {
+		if _, err := s.Store.ExpireLinks(ctx, u.ID, []Purpose{Invite}); err != nil {
 			return audit.Event{}, err
 		}
 		return s.invite(ctx, u, true, locale)
@@ -531,7 +531,7 @@ func (s *Service) RevokeInvitation(ctx context.Context, id string) error {
 		if err != nil {
 			return audit.Event{}, err
 		}
-		n, err := s.Store.ExpireLinks(ctx, u.ID, Invite)
+		n, err := s.Store.ExpireLinks(ctx, u.ID, []Purpose{Invite})
 		if err == nil && n == 0 {
 			err = ErrNoInvitation
 		}

@@ -114,7 +114,7 @@ type Store interface {
 	InsertLink(ctx context.Context, l *Link, lifetime time.Duration) error
 	LinkByHash(ctx context.Context, hash []byte) (*Link, error)
 	SpendLink(ctx context.Context, hash []byte, purpose Purpose) (l *Link, spent bool, err error)
-	ExpireLinks(ctx context.Context, userID string, purposes ...Purpose) (int64, error)
+	ExpireLinks(ctx context.Context, userID string, purposes []Purpose) (int64, error)
 	ReserveMail(ctx context.Context, key string, limit int, window time.Duration) (bool, error)
 }
 

@@ -77,7 +77,7 @@ func (s *Store) SpendLink(ctx context.Context, hash []byte, purpose account.Purp
 // ExpireLinks ends the user's unused links of the given purposes by
 // moving their expiry to now: a later visit finds them expired (replaced),
 // and they still count for as long as the janitor keeps them.
-func (s *Store) ExpireLinks(ctx context.Context, userID string, purposes ...account.Purpose) (int64, error) {
+func (s *Store) ExpireLinks(ctx context.Context, userID string, purposes []account.Purpose) (int64, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	names := make([]string, len(purposes))
