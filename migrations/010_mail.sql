@@ -17,10 +17,16 @@ CREATE TABLE mail_outbox (
     claim           uuid,
     last_error      text        NOT NULL DEFAULT '',
     created_at      timestamptz NOT NULL DEFAULT now(),
+    -- When the current run of attempts began: when the message was
+    -- written, or when an admin retried it after it failed. A message is
+    -- given up on a while after.
+    attempts_since  timestamptz NOT NULL DEFAULT now(),
     sent_at         timestamptz
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX mail_outbox_status ON mail_outbox (status, id);
+-- The janitor deletes sent messages a week after they were sent.
+CREATE INDEX mail_outbox_sent ON mail_outbox (sent_at);
 
 -- The single-use links Latchkey mails: password resets, email
 -- verifications, invitations and sign-ups. Only the SHA-256 of a link's

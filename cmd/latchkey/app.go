@@ -47,6 +47,10 @@ type app struct {
 	admin  http.Handler
 	// outbox is where mail is written, for the sender to deliver.
 	outbox *mail.Outbox
+	// sender delivers the outbox. Without LATCHKEY_SMTP_URL it has no
+	// Transport and does not run: mail waits in the outbox (latchkey dev
+	// gives it the console).
+	sender *mail.Sender
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -84,6 +88,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	outbox := mail.NewOutbox(store, box, mailTemplates)
+	nodeMetrics.WatchOutbox(store.MailCounts)
+	sender := &mail.Sender{Store: store, Box: box, Logger: logger, Domain: issuer.Hostname(), Metrics: nodeMetrics,
+		Timeout: cfg.SMTPTimeout, Lease: 2 * cfg.SMTPTimeout}
+	if cfg.SMTPURL != "" {
+		if sender.Transport, err = mail.NewSMTP(cfg.SMTPURL, mailFrom(cfg, issuer)); err != nil {
+			return nil, err
+		}
+	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
 		MaxFailures:     int(cfg.LoginMaxFailures),
 		Window:          cfg.LoginFailureWindow,
@@ -223,7 +235,17 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		public:  public,
 		admin:   admin,
 		outbox:  outbox,
+		sender:  sender,
 	}, nil
+}
+
+// mailFrom is the From address of the node's mail: LATCHKEY_MAIL_FROM, or
+// no-reply at the issuer's host.
+func mailFrom(cfg config.Config, issuer *url.URL) string {
+	if cfg.MailFrom != "" {
+		return cfg.MailFrom
+	}
+	return "no-reply@" + issuer.Hostname()
 }
 
 func mountPoint(issuer *url.URL) string {

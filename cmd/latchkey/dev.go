@@ -19,6 +19,8 @@ import (
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/pgcluster"
 )
 
@@ -146,10 +148,23 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
   admin API: http://%s/admin (get a client with: latchkey clients create --admin)
   database:  %s
   try it:    %s%s (sign in as %s, password %s)
+  mail:      %s%s (each link is printed here too)
 Press Ctrl-C to stop.
-`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password)
+`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password, cfg.Issuer, devMailPath)
 	demo := newDevDemo(cfg.Issuer)
-	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) { demo.Register(a.public) })
+	box, err := seal.New(cfg.Secrets)
+	if err != nil {
+		return err
+	}
+	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) {
+		demo.Register(a.public)
+		// Without a mail server, mail is printed and kept for /dev/mail.
+		if a.sender.Transport == nil {
+			a.sender.Transport = mail.NewConsole(e.stdout)
+			a.sender.KeepSent = true
+		}
+		(&devMail{store: store, box: box}).Register(a.public)
+	})
 }
 
 // devSecret reads the development secret at path, creating it on first use,

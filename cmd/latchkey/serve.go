@@ -123,7 +123,14 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go a.keys.Run(ctx, cfg.KeysReloadInterval)
-	go store.ListenForChanges(ctx, logger, a.keys.Changed)
+	var mailQueued func()
+	if a.sender.Transport != nil {
+		go a.sender.Run(ctx)
+		mailQueued = a.sender.Wake
+	} else {
+		logger.Warn("LATCHKEY_SMTP_URL is not set: mail (password resets, invitations, notifications) stays in the outbox, unsent, until it is")
+	}
+	go store.ListenForChanges(ctx, logger, a.keys.Changed, mailQueued)
 	if cfg.JanitorInterval > 0 {
 		go a.janitor.run(ctx, cfg.JanitorInterval)
 	}

@@ -42,8 +42,10 @@ type Server struct {
 	messages []Message
 	// hold, while not nil, makes each DATA wait until it is closed.
 	hold chan struct{}
-	// holding counts DATA commands waiting on hold.
+	// holding counts mail transactions waiting on hold.
 	holding int
+	// refused are recipients the server refuses for good (550).
+	refused map[string]bool
 	changed *sync.Cond
 }
 
@@ -53,6 +55,17 @@ type Option func(*Server)
 // WithPassword makes the server require AUTH PLAIN as user with password.
 func WithPassword(user, password string) Option {
 	return func(s *Server) { s.auth = url.UserPassword(user, password) }
+}
+
+// Refuse makes the server refuse mail to the address to for good, as a
+// server does a mailbox that does not exist (550).
+func (s *Server) Refuse(to string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[strings.ToLower(to)] = true
 }
 
 // Start starts a server on a free loopback port; it stops when the test
@@ -379,7 +392,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.mu.Lock()
 		s.holding--
 	}
+	refused := s.refused[strings.ToLower(to)]
 	s.mu.Unlock()
+	if refused {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }

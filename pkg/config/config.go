@@ -133,6 +133,9 @@ type Config struct {
 	// Empty keeps mail in the outbox, unsent (latchkey dev shows it at
 	// /dev/mail instead).
 	SMTPURL string
+	// SMTPTimeout bounds one delivery attempt; a message claimed by a
+	// node that died is taken over after twice this.
+	SMTPTimeout time.Duration
 	// MailFrom is the From address of every mail, such as
 	// "Example ID <no-reply@example.com>"; empty is no-reply at the
 	// issuer's host.
@@ -267,6 +270,8 @@ func bindings(c *Config) []binding {
 			"failed client authentications per minute a client ID may have from an IP address on a node; 0 is no limit"}, "number", setInt32(&c.ClientAuthFailureLimit)},
 		{Setting{"LATCHKEY_SMTP_URL", "smtp-url", "",
 			"mail server to send through: smtp://user:pass@host:587 (STARTTLS) or smtps://host:465; empty keeps mail unsent in the outbox"}, "url", setString(&c.SMTPURL)},
+		{Setting{"LATCHKEY_SMTP_TIMEOUT", "smtp-timeout", "30s",
+			"how long one attempt at delivering a mail may take; a node that dies mid-send has its mail sent by another after twice this"}, "duration", setDuration(&c.SMTPTimeout)},
 		{Setting{"LATCHKEY_MAIL_FROM", "mail-from", "",
 			"From address of every mail, such as \"Example ID <no-reply@example.com>\"; empty is no-reply@ the issuer's host"}, "address", setString(&c.MailFrom)},
 		{Setting{"LATCHKEY_MAIL_REQUEST_LIMIT", "mail-request-limit", "20",

@@ -82,6 +82,7 @@ func defaults() config.Config {
 		AuditRetention:            8760 * time.Hour,
 		ClientAuthFailureLimit:    20,
 		MailRequestLimit:          20,
+		SMTPTimeout:               30 * time.Second,
 		Notifications:             []string{"password", "email", "mfa", "recovery-codes", "new-browser"},
 		SignUp:                    "off",
 	}

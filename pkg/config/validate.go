@@ -235,6 +235,9 @@ func (c Config) Validate(need Requirement) error {
 			p.add("LATCHKEY_SMTP_URL", "%s", msg)
 		}
 	}
+	if c.SMTPTimeout < time.Second || c.SMTPTimeout > 5*time.Minute {
+		p.add("LATCHKEY_SMTP_TIMEOUT", "is %s; it must be from 1s to 5m", fmtDuration(c.SMTPTimeout))
+	}
 	if c.MailFrom != "" {
 		if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
 			p.add("LATCHKEY_MAIL_FROM", "is %q; it must be an address such as no-reply@example.com or \"Example ID <no-reply@example.com>\"", c.MailFrom)

@@ -53,6 +53,9 @@ type Stored struct {
 	NextAttemptAt time.Time
 	LastError     string
 	CreatedAt     time.Time
+	// AttemptsSince is when the current run of attempts began: CreatedAt,
+	// or when an admin last retried the message after it failed.
+	AttemptsSince time.Time
 	SentAt        *time.Time
 }
 
@@ -265,4 +268,18 @@ func parseLocales(s string) []language.Tag {
 		return nil
 	}
 	return tags
+}
+
+// ErrNotFound means no message has the ID asked for (in the state asked
+// for).
+var ErrNotFound = errors.New("mail: no such message")
+
+// Query selects messages in the outbox, newest first. Zero fields do not
+// filter.
+type Query struct {
+	Status Status
+	// BeforeID continues a listing after the message with this ID.
+	BeforeID int64
+	// Limit caps the messages returned; 0 returns all.
+	Limit int
 }

@@ -15,6 +15,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,6 +35,7 @@ var (
 	introspectionResults = []string{"active", "inactive", "rejected", "error"}
 	loginResults         = []string{"succeeded", "failed", "error"}
 	secondFactorResults  = []string{"succeeded", "failed", "throttled", "error"}
+	mailResults          = []string{"sent", "retry", "failed"}
 	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in", "authorize", "client_auth"}
 )
 
@@ -54,6 +56,7 @@ type Metrics struct {
 	secondFactors  *prometheus.CounterVec
 	rateLimited    *prometheus.CounterVec
 	refreshReuse   prometheus.Counter
+	mailDeliveries *prometheus.CounterVec
 }
 
 // New returns the metrics of a node running version, with the Go runtime's
@@ -95,6 +98,10 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 			Name: "latchkey_refresh_token_reuse_total",
 			Help: "Spent refresh tokens presented again, each of which revoked its grant.",
 		}),
+		mailDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_mail_deliveries_total",
+			Help: "Attempts at delivering mail from the outbox, by result: sent, retry (failed, will be retried) or failed (given up).",
+		}, []string{"result"}),
 	}
 	for _, g := range grantTypes {
 		for _, f := range tokenFormats {
@@ -105,6 +112,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 	initLabels(m.logins, loginResults)
 	initLabels(m.secondFactors, secondFactorResults)
 	initLabels(m.rateLimited, limitedEndpoints)
+	initLabels(m.mailDeliveries, mailResults)
 
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "latchkey_build_info",
@@ -116,7 +124,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build,
-		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.refreshReuse,
+		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.refreshReuse, m.mailDeliveries,
 	)
 	if pool != nil {
 		m.registry.MustRegister(newPoolCollector(pool))
@@ -206,6 +214,16 @@ func (m *Metrics) SecondFactor(result string) { m.secondFactors.WithLabelValues(
 // limit: "token", "introspect", "revoke", "sign_in", "authorize" or
 // "client_auth".
 func (m *Metrics) RateLimited(endpoint string) { m.rateLimited.WithLabelValues(endpoint).Inc() }
+
+// MailDelivery counts an attempt at delivering mail, by how it ended:
+// "sent", "retry" or "failed".
+func (m *Metrics) MailDelivery(result string) { m.mailDeliveries.WithLabelValues(result).Inc() }
+
+// WatchOutbox adds gauges of the mail outbox's pending and failed
+// messages, read through count at each scrape.
+func (m *Metrics) WatchOutbox(count func(ctx context.Context) (pending, failed int64, err error)) {
+	m.registry.MustRegister(&outboxCollector{count: count})
+}
 
 // RefreshTokenReused counts a spent refresh token presented again.
 func (m *Metrics) RefreshTokenReused() { m.refreshReuse.Inc() }

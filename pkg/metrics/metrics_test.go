@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/metrics"
 )
 
@@ -128,6 +129,7 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 	}
 	store := pgtest.Store(t)
 	m := metrics.New("test", store.PoolStat)
+	m.WatchOutbox(store.MailCounts)
 	m.HTTP("public").ObserveRequest(http.MethodGet, "/healthz", http.StatusOK, time.Millisecond)
 	exposed := scrape(t, m)
 
@@ -151,5 +153,29 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 		if _, ok := exposed[base]; !ok {
 			t.Errorf("docs/observability.md mentions %s, which /metrics does not have", name)
 		}
+	}
+}
+
+func TestTheOutboxGaugesCountPendingAndFailedMailOfEveryNode(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	store := pgtest.Open(t, url)
+	for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := store.InsertMail(t.Context(), &mail.Stored{Template: "test", Recipient: to, Sealed: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pgtest.Conn(t, url).Exec(t.Context(), `UPDATE mail_outbox SET status = 'failed' WHERE recipient = 'c@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	// Another node's metrics, on the same database, see the same outbox.
+	m := metrics.New("test", nil)
+	m.WatchOutbox(pgtest.Open(t, url).MailCounts)
+	got := map[string]float64{}
+	for _, s := range scrape(t, m)["latchkey_mail_outbox_messages"].GetMetric() {
+		got[s.GetLabel()[0].GetValue()] = s.GetGauge().GetValue()
+	}
+	if got["pending"] != 2 || got["failed"] != 1 {
+		t.Fatalf("outbox gauges %v, want pending 2 and failed 1", got)
 	}
 }

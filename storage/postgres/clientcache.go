@@ -19,7 +19,29 @@ import (
 const (
 	clientsChannel = "latchkey_clients"
 	keysChannel    = "latchkey_keys"
+	// mailChannel announces mail written to the outbox, so that senders
+	// deliver it at once rather than at their next look.
+	mailChannel = "latchkey_mail"
 )
+
+// changes is what ListenForChanges tells of what any node changed: keys of
+// a signing key added, retired or rotated, mail of mail written to the
+// outbox. Either may be nil.
+type changes struct {
+	keys, mail func()
+}
+
+func (c changes) keysChanged() {
+	if c.keys != nil {
+		c.keys()
+	}
+}
+
+func (c changes) mailQueued() {
+	if c.mail != nil {
+		c.mail()
+	}
+}
 
 // Timings of the client cache.
 const (
@@ -170,14 +192,15 @@ func (s *Store) cachedClient(ctx context.Context, id string) (*client.Client, er
 // ListenForChanges keeps this node's caches in step with every node's
 // changes until ctx ends, reconnecting when the connection drops: it evicts
 // changed clients from the client cache, and calls keysChanged when a
-// signing key was added or retired, and after every (re)connection, since
-// announcements may have been missed while it was down. keysChanged must
-// not block. Without it running (as in one-shot CLI commands) the client
+// signing key was added or retired and mailQueued when mail was written
+// to the outbox (either may be nil), each also after every (re)connection, since announcements may
+// have been missed while it was down. Neither may block. Without it running (as in one-shot CLI commands) the client
 // cache stays off. serve runs it for the life of the node.
-func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysChanged func()) {
+func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysChanged, mailQueued func()) {
+	on := changes{keys: keysChanged, mail: mailQueued}
 	defer s.clients.setLive(false)
 	for ctx.Err() == nil {
-		err := s.listen(ctx, keysChanged)
+		err := s.listen(ctx, on)
 		s.clients.setLive(false)
 		if ctx.Err() != nil {
 			return
@@ -190,7 +213,7 @@ func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysC
 	}
 }
 
-func (s *Store) listen(ctx context.Context, keysChanged func()) error {
+func (s *Store) listen(ctx context.Context, on changes) error {
 	cctx, cancel := s.deadline(ctx)
 	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
 	cancel()
@@ -198,18 +221,22 @@ func (s *Store) listen(ctx context.Context, keysChanged func()) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel+"; LISTEN "+keysChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel+"; LISTEN "+keysChannel+"; LISTEN "+mailChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.clients.setLive(true)
-	keysChanged()
+	// Whatever was announced while not listening is caught up on now.
+	on.keysChanged()
+	on.mailQueued()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenerProbe)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil && n.Channel == keysChannel:
-			keysChanged()
+			on.keysChanged()
+		case err == nil && n.Channel == mailChannel:
+			on.mailQueued()
 		case err == nil:
 			s.clients.evict(n.Payload)
 		case ctx.Err() != nil:

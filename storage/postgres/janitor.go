@@ -32,6 +32,11 @@ const linkRetention = 24 * time.Hour
 // email_links rows go; each has an index.
 var retainedLinks = []string{"expires_at", "used_at"}
 
+// sentMailKept is how long the outbox keeps a sent message's row (its
+// body is erased at once), for admins looking into a mail someone says
+// never came. Pending and failed messages are never swept.
+const sentMailKept = 7 * 24 * time.Hour
+
 // auditEvents is the audit log's table, whose rows do not expire by
 // themselves: they are kept for a retention period, from their time.
 const auditEvents = "audit_events"
@@ -69,6 +74,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 		if err := sweep("email_links", column, now.Add(-linkRetention)); err != nil {
 			return deleted, err
 		}
+	}
+	// sent_at is NULL, and so never before the cutoff, until a message is
+	// sent.
+	if err := sweep("mail_outbox", "sent_at", now.Add(-sentMailKept)); err != nil {
+		return deleted, err
 	}
 	if auditRetention > 0 {
 		if err := sweep(auditEvents, "at", now.Add(-auditRetention)); err != nil {
