@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -76,6 +77,15 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 	a, err := wire(t.Context(), cfg, store, quietLogger(), tracer)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.sender.Transport != nil {
+		// As serveNode does: the node delivers its outbox, woken when
+		// mail is written. Cleanups run last first, so this stops before
+		// the store closes.
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go a.sender.Run(ctx)
+		go store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake)
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()
