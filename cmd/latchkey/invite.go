@@ -19,10 +19,11 @@ import (
 	"github.com/latchkey/latchkey/web"
 )
 
-// mailing are the settings a users subcommand that mails a link reads
-// besides the database's: the issuer, which the link is built on, and the
-// secrets, which seal the mail in the outbox.
-var mailing = []string{"LATCHKEY_ISSUER", "LATCHKEY_SECRETS"}
+// mailing are the settings a users subcommand that mails a link takes as
+// flags besides the database's: the issuer, which the link is built on.
+// (The secrets, which seal the mail in the outbox, come only from the
+// environment, as for every command.)
+var mailing = []string{"LATCHKEY_ISSUER"}
 
 // mailSettings explains in -h output how the CLI mails: through the
 // outbox, which the servers deliver.
