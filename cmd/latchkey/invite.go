@@ -50,16 +50,20 @@ func cliAccounts(cfg config.Config, store *postgres.Store, auditLog *audit.Log, 
 		Issuer: base, SignIn: base + signin.LoginPath, Forgot: base + signin.ForgotPath}, nil
 }
 
-// needMail says what the command lacks to mail a link, for what (a flag or
-// a command) needs it.
+// needMail says, in one line, what the command lacks to mail a link, for
+// what (a flag or a command) needs it.
 func (r *usersRun) needMail(what string) error {
 	if r.accounts != nil {
 		return nil
 	}
-	if err := r.cfg.Validate(config.NeedDatabase | config.NeedIssuer | config.NeedSecrets); err != nil {
-		return fmt.Errorf("%s mails a link, and %w", what, err)
+	var missing []string
+	if r.cfg.Issuer == "" {
+		missing = append(missing, "LATCHKEY_ISSUER (--issuer)")
 	}
-	return fmt.Errorf("%s mails a link: set LATCHKEY_ISSUER and LATCHKEY_SECRETS", what)
+	if len(r.cfg.Secrets) == 0 {
+		missing = append(missing, "LATCHKEY_SECRETS")
+	}
+	return fmt.Errorf("%s mails a link, which needs %s, set as for the servers; nothing was changed", what, strings.Join(missing, " and "))
 }
 
 // noteVerification tells the operator, on stderr, what became of the

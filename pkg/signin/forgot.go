@@ -22,7 +22,7 @@ func (s *Service) showForgot(w http.ResponseWriter, _ *http.Request) {
 }
 
 // submitForgot asks for a reset link for the address typed, and answers
-// the same, after the same time (answerFloor), whether or not an account
+// the same, after the same time (AnswerFloor), whether or not an account
 // has it: account.Service.RequestReset mails only an account that exists,
 // and tells nobody which it was.
 func (s *Service) submitForgot(w http.ResponseWriter, r *http.Request) {

@@ -27,7 +27,7 @@ func (s *Service) showSignUp(w http.ResponseWriter, _ *http.Request) {
 // submitSignUp asks for an account. What the form got wrong (the address,
 // its domain, the password) is said, since it is the same for every
 // address; past that, the answer is the same, after the same time
-// (answerFloor), whether or not an account has the address.
+// (AnswerFloor), whether or not an account has the address.
 func (s *Service) submitSignUp(w http.ResponseWriter, r *http.Request) {
 	if !s.mailAllowed(w, r) {
 		return
