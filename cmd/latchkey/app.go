@@ -83,11 +83,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	}
 	// Mail is written to the outbox in the transaction of the change that
 	// causes it; the node's sender (serveNode) delivers it.
-	mailTemplates, err := mail.LoadTemplates(web.Mail(), issuer.Host)
+	outbox, err := newOutbox(store, box, issuer)
 	if err != nil {
 		return nil, err
 	}
-	outbox := mail.NewOutbox(store, box, mailTemplates)
 	nodeMetrics.WatchOutbox(store.MailCounts)
 	sender := &mail.Sender{Store: store, Box: box, Logger: logger, Domain: issuer.Hostname(), Metrics: nodeMetrics,
 		Timeout: cfg.SMTPTimeout, Lease: 2 * cfg.SMTPTimeout}
@@ -223,6 +222,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		MFA:      mfa,
 		Roles:    roleManager,
 		Keys:     keyManager,
+		Mail:     mail.NewManager(store, outbox, auditLog),
 		Audit:    auditLog,
 		Tokens:   provider,
 		Cursors:  box,
@@ -237,6 +237,16 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		outbox:  outbox,
 		sender:  sender,
 	}, nil
+}
+
+// newOutbox is where mail is written, by a node and by latchkey mail
+// test: its templates call this provider ({{site}}) by the issuer's host.
+func newOutbox(store mail.Store, box mail.Sealer, issuer *url.URL) (*mail.Outbox, error) {
+	templates, err := mail.LoadTemplates(web.Mail(), issuer.Host)
+	if err != nil {
+		return nil, err
+	}
+	return mail.NewOutbox(store, box, templates), nil
 }
 
 // mailFrom is the From address of the node's mail: LATCHKEY_MAIL_FROM, or

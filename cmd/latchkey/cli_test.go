@@ -102,6 +102,9 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"users delete":          database,
 		"users set-password":    database,
 		"users reset-mfa":       database,
+		"mail list":             database,
+		"mail retry":            database,
+		"mail test":             database,
 		"users invite":          mailing,
 		"users revoke-invite":   database,
 	}
@@ -149,7 +152,7 @@ func TestAMistypedFlagIsOneLineAndAHint(t *testing.T) {
 // clients -h and users -h once said "unknown subcommand".
 func TestGroupsListTheirSubcommandsInHelp(t *testing.T) {
 	t.Parallel()
-	for _, group := range []string{"clients", "users", "keys", "migrate"} {
+	for _, group := range []string{"clients", "users", "keys", "migrate", "mail"} {
 		code, stdout, stderr := runCLI(t.Context(), vars{}, group, "-h")
 		if code != 0 || stderr != "" {
 			t.Errorf("latchkey %s -h: exit %d, stderr %q", group, code, stderr)
@@ -166,7 +169,7 @@ func TestGroupsListTheirSubcommandsInHelp(t *testing.T) {
 // its help on stderr, so that a script that lost its subcommand fails.
 func TestAGroupWithoutASubcommandShowsItsHelpAndExits2(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{nil, {"clients"}, {"users"}, {"keys"}, {"migrate"}, {"completion"}} {
+	for _, args := range [][]string{nil, {"clients"}, {"users"}, {"keys"}, {"migrate"}, {"mail"}, {"completion"}} {
 		code, stdout, stderr := runCLI(t.Context(), vars{}, args...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, "Usage:\n  "+strings.TrimSpace("latchkey "+strings.Join(args, " "))+" [command]") {
 			t.Errorf("latchkey %s: exit %d, stdout %q, stderr %q; want its help on stderr and exit 2", strings.Join(args, " "), code, stdout, stderr)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,13 +80,15 @@ func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, sett
 		t.Fatal(err)
 	}
 	if a.sender.Transport != nil {
-		// As serveNode does: the node delivers its outbox, woken when
-		// mail is written. Cleanups run last first, so this stops before
-		// the store closes.
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go a.sender.Run(ctx)
-		go store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake)
+		// Given LATCHKEY_SMTP_URL, the node delivers its outbox, woken by
+		// each new message, as serveNode's does; it also looks often, in
+		// case a message came before its listener.
+		a.sender.Poll = 200 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		var wg sync.WaitGroup
+		wg.Go(func() { a.sender.Run(ctx) })
+		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()

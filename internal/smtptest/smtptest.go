@@ -68,6 +68,14 @@ func (s *Server) Refuse(to string) {
 	s.refused[strings.ToLower(to)] = true
 }
 
+// Accept makes the server take mail to the address to again after Refuse,
+// as once a mailbox is set up.
+func (s *Server) Accept(to string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.refused, strings.ToLower(to))
+}
+
 // Start starts a server on a free loopback port; it stops when the test
 // ends.
 func Start(t testing.TB, opts ...Option) *Server {

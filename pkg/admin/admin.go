@@ -1,6 +1,7 @@
 // Package admin is Latchkey's admin API: JSON over HTTP under /admin/ on
 // the admin listener, for the operators and automation that register
-// clients, manage users and roles, rotate keys and read the audit log.
+// clients, manage users and roles, rotate keys, watch the mail outbox and
+// read the audit log.
 //
 // # Who may call it
 //
@@ -13,7 +14,8 @@
 // # The request path
 //
 // Handlers decode and check the request, then call the same domain
-// managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys),
+// managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
+// pkg/mail),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -58,6 +60,7 @@ type API struct {
 	MFA      *identity.MFA
 	Roles    *roles.Manager
 	Keys     *keys.Manager
+	Mail     Outbox
 	Audit    *audit.Log
 	Tokens   TokenVerifier
 	// Cursors seals list cursors.
@@ -120,6 +123,11 @@ func (a *API) Routes() http.Handler {
 	r.Get("/keys", a.handle(a.listKeys))
 	r.Post("/keys/rotate", a.handle(a.rotateKeys))
 	r.Post("/keys/{kid}/retire", a.handle(a.retireKey))
+
+	r.Get("/mail", a.handleList(a.listMail))
+	r.Post("/mail/test", a.handle(a.sendTestMail))
+	r.Get("/mail/{id}", a.handle(a.getMail))
+	r.Post("/mail/{id}/retry", a.handle(a.retryMail))
 
 	r.Get("/audit-events", a.handleList(a.listAuditEvents))
 	return r

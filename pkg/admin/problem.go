@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/validation"
@@ -118,9 +120,10 @@ func RefuseBody(w http.ResponseWriter, r *http.Request, why server.Refusal) {
 // whose cause goes to the log, not the caller.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		pe      *problemError
-		invalid *validation.Error
-		fail    = func(status int, typ, detail string, fields ...FieldError) {
+		pe        *problemError
+		invalid   *validation.Error
+		notFailed *mail.NotFailedError
+		fail      = func(status int, typ, detail string, fields ...FieldError) {
 			writeProblem(w, r, Problem{Type: typ, Status: status, Detail: detail, Errors: fields})
 		}
 	)
@@ -155,6 +158,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusNotFound, typeNotFound, "No role has this name.")
 	case errors.Is(err, keys.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No active signing key has this kid.")
+	case errors.As(err, &notFailed):
+		fail(http.StatusConflict, typeConflict, notFailedDetail(notFailed.Message))
+	case errors.Is(err, mail.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No message in the outbox has this ID.")
 	case errors.Is(err, identity.ErrNoFactor):
 		fail(http.StatusNotFound, typeNotFound, "The user has no second factor.")
 	case errors.Is(err, account.ErrHasPassword):
@@ -171,4 +178,15 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("request_id", server.RequestID(r.Context())), slog.String("err", err.Error()))
 		fail(http.StatusInternalServerError, typeInternal, "Internal error; quote the request ID to the operator.")
 	}
+}
+
+// notFailedDetail says why a message cannot be retried, and what to do
+// instead.
+func notFailedDetail(m *mail.Stored) string {
+	if m.Status == mail.Sent {
+		return "The message was sent; only a failed message can be retried. " +
+			"To check that mail still arrives, send a test message (POST /admin/mail/test)."
+	}
+	return "The message is pending, not failed: a node retries it by itself, next at " +
+		m.NextAttemptAt.UTC().Format(time.RFC3339) + " (see last_error). Only a failed message can be retried."
 }

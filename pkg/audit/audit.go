@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,7 +40,8 @@ type Event struct {
 	// "login.failed", "client.secret_rotated". Actions lists them all.
 	Action string `json:"action"`
 	// Target is what it happened to, named like Actor ("client:ID",
-	// "user:SUB", "role:NAME", "key:KID"); empty if nothing in particular.
+	// "user:SUB", "role:NAME", "key:KID", "mail:ID"); empty if nothing in
+	// particular.
 	Target    string `json:"target"`
 	IP        string `json:"ip"`
 	RequestID string `json:"request_id"`
@@ -87,6 +89,8 @@ const (
 	KeyRotated           = "key.rotated"
 	KeyRetired           = "key.retired"
 	RefreshReuseDetected = "token.refresh_reuse_detected"
+	MailRetried          = "mail.retried"
+	MailTestSent         = "mail.test_sent"
 
 	// What the links Latchkey mails lead to (pkg/account).
 	UserPasswordResetRequested = "user.password_reset_requested"
@@ -108,6 +112,7 @@ var Actions = []string{
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFAFailed, MFAThrottled, MFALocked,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
+	MailRetried, MailTestSent,
 	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
 	UserEmailVerified, UserEmailChanged, UserSignedUp,
 }
@@ -136,7 +141,7 @@ func Changed(before, after any) []string {
 	return changed
 }
 
-// Client, User, Role and Key name targets and actors.
+// Client, User, Role, Key and Mail name targets and actors.
 func Client(id string) string { return "client:" + id }
 
 // User names a user by sub.
@@ -147,6 +152,9 @@ func Role(name string) string { return "role:" + name }
 
 // Key names a signing key by kid.
 func Key(kid string) string { return "key:" + kid }
+
+// Mail names a message in the mail outbox by its ID.
+func Mail(id int64) string { return "mail:" + strconv.FormatInt(id, 10) }
 
 // Anonymous is the actor of an event before anyone is known, such as a
 // failed sign-in.

@@ -40,23 +40,26 @@ type Rendered struct {
 	HTML    string `json:"html"`
 }
 
-// Stored is a message in the outbox.
+// Stored is a message in the outbox. Its JSON, which the admin API and
+// the CLI show, never holds the message itself: it carries single-use
+// links, which only the recipient may see.
 type Stored struct {
-	ID        int64
-	Template  string
-	Recipient string
+	ID        int64  `json:"id"`
+	Template  string `json:"template"`
+	Recipient string `json:"recipient"`
 	// Sealed is the Rendered message, sealed; nil once sent and erased.
-	Sealed []byte
-	Status Status
+	Sealed []byte `json:"-"`
+	Status Status `json:"status"`
 	// Attempts counts delivery attempts begun, including one in progress.
-	Attempts      int
-	NextAttemptAt time.Time
-	LastError     string
-	CreatedAt     time.Time
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error"`
+	CreatedAt     time.Time `json:"created_at"`
 	// AttemptsSince is when the current run of attempts began: CreatedAt,
-	// or when an admin last retried the message after it failed.
-	AttemptsSince time.Time
-	SentAt        *time.Time
+	// or when an admin last retried the message after it failed. It is the
+	// sender's, to know when to give up, and not shown.
+	AttemptsSince time.Time  `json:"-"`
+	SentAt        *time.Time `json:"sent_at"`
 }
 
 // Status is where a message is in its delivery.
@@ -102,22 +105,36 @@ func NewOutbox(store Store, box Sealer, templates *Templates) *Outbox {
 // and only if the change commits. It does not send: a Sender does, on
 // whichever node gets to it first.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
-	if a, err := mail.ParseAddress(m.To); err != nil || a.Address != m.To {
-		return fmt.Errorf("mail: %q is not an address to send to", m.To)
+	_, err := o.enqueue(ctx, m)
+	return err
+}
+
+// enqueue is Enqueue, returning the message as stored, for the Manager to
+// name it in its audit event and its answer.
+func (o *Outbox) enqueue(ctx context.Context, m Message) (*Stored, error) {
+	if !sendable(m.To) {
+		return nil, fmt.Errorf("mail: %q is not an address to send to", m.To)
 	}
 	r, err := o.templates.Render(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	plain, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("mail: %w", err)
+		return nil, fmt.Errorf("mail: %w", err)
 	}
 	s := &Stored{Template: m.Template, Recipient: m.To, Sealed: o.box.Seal(plain, sealedFor(m.To))}
 	if err := o.store.InsertMail(ctx, s); err != nil {
-		return fmt.Errorf("mail: enqueue %s: %w", m.Template, err)
+		return nil, fmt.Errorf("mail: enqueue %s: %w", m.Template, err)
 	}
-	return nil
+	return s, nil
+}
+
+// sendable reports whether to is a bare address (no display name, no
+// angle brackets) that a message can be sent to.
+func sendable(to string) bool {
+	a, err := mail.ParseAddress(to)
+	return err == nil && a.Address == to
 }
 
 // Open unseals a stored message.

@@ -116,6 +116,26 @@ func (s *Store) Mail(ctx context.Context, q mail.Query) ([]*mail.Stored, error) 
 	return ms, nil
 }
 
+var _ mail.ManagerStore = (*Store)(nil)
+
+// MailByID returns one message; mail.ErrNotFound if none has the ID.
+func (s *Store) MailByID(ctx context.Context, id int64) (*mail.Stored, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+mailColumns+` FROM mail_outbox WHERE id = $1`, id)
+	if err != nil {
+		return nil, errorf("postgres: mail %d: %w", id, err)
+	}
+	m, err := pgx.CollectExactlyOneRow(rows, scanMail)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, mail.ErrNotFound
+	}
+	if err != nil {
+		return nil, errorf("postgres: mail %d: %w", id, err)
+	}
+	return m, nil
+}
+
 // RetryMail makes a failed message pending and due at once, with its
 // attempts counted from zero again; mail.ErrNotFound if no failed message
 // has the ID.
