@@ -14,20 +14,10 @@ import (
 // The account page's own changes: the password, the profile and deleting
 // the account (pkg/signin's password_change.go, profile.go, deletion.go).
 
-const newPassword = "a brand new passphrase"
-
 // changePassword posts the change-password form as the account page does.
 func (b *browser) changePassword(current, next string) page {
 	b.t.Helper()
 	return b.submit("/account/password", url.Values{"current_password": {current}, "new_password": {next}, "confirm_password": {next}})
-}
-
-// signsIn reports whether email and password sign in on a new browser.
-func (n *node) signsIn(t *testing.T, email, password string) bool {
-	t.Helper()
-	b := newBrowser(t, n.issuer)
-	p := b.signIn(b.visit(n.issuer+"/login"), email, password)
-	return strings.Contains(p.body, "Your account")
 }
 
 func TestChangingThePasswordSignsOutEverythingElseButKeepsThisBrowser(t *testing.T) {
@@ -37,7 +27,7 @@ func TestChangingThePasswordSignsOutEverythingElseButKeepsThisBrowser(t *testing
 	other := newBrowser(t, n.issuer)
 	other.signIn(other.visit(n.issuer+"/login"), "ada@example.com", testPassword)
 
-	p := b.changePassword(testPassword, newPassword)
+	p := b.changePassword(testPassword, brandNewPassword)
 	if p.status != http.StatusOK || !strings.Contains(p.body, "Your password is changed") {
 		t.Fatalf("changing the password: %d:\n%s", p.status, p.body)
 	}
@@ -53,7 +43,7 @@ func TestChangingThePasswordSignsOutEverythingElseButKeepsThisBrowser(t *testing
 	if n.signsIn(t, "ada@example.com", testPassword) {
 		t.Fatal("the old password still signs in")
 	}
-	if !n.signsIn(t, "ada@example.com", newPassword) {
+	if !n.signsIn(t, "ada@example.com", brandNewPassword) {
 		t.Fatal("the new password does not sign in")
 	}
 }
@@ -68,7 +58,7 @@ func TestANewPasswordOutsideThePolicyOrMistypedIsRefusedWithoutCostingAnAttempt(
 	}{
 		{url.Values{"current_password": {testPassword}, "new_password": {"short"}, "confirm_password": {"short"}}, "at least 8 characters"},
 		{url.Values{"current_password": {testPassword}, "new_password": {"password1"}, "confirm_password": {"password1"}}, "most common passwords"},
-		{url.Values{"current_password": {testPassword}, "new_password": {newPassword}, "confirm_password": {newPassword + "!"}}, "differ"},
+		{url.Values{"current_password": {testPassword}, "new_password": {brandNewPassword}, "confirm_password": {brandNewPassword + "!"}}, "differ"},
 		{url.Values{"current_password": {testPassword}, "new_password": {testPassword}, "confirm_password": {testPassword}}, "is your current one"},
 	} {
 		p := b.submit("/account/password", tt.form)
@@ -99,7 +89,7 @@ func TestAWrongCurrentPasswordCountsAgainstTheAccountLikeAWrongSignIn(t *testing
 		c.Jar = jar
 		guess := fmt.Sprintf("guess number %d", i)
 		status, _, err := n.postForm(c, "/account/password", url.Values{"current_password": {guess},
-			"new_password": {newPassword}, "confirm_password": {newPassword}})
+			"new_password": {brandNewPassword}, "confirm_password": {brandNewPassword}})
 		if err != nil || status != http.StatusUnauthorized {
 			t.Errorf("guess %d from %s: %d %v, want 401", i, ip, status, err)
 		}
@@ -110,10 +100,10 @@ func TestAWrongCurrentPasswordCountsAgainstTheAccountLikeAWrongSignIn(t *testing
 	if refused := len(n.events(t, audit.LoginFailed, "reason", "throttled")); refused != 55 {
 		t.Fatalf("%d guesses were refused unchecked; want the other 55", refused)
 	}
-	if p := b.changePassword(testPassword, newPassword); p.status != http.StatusUnauthorized {
+	if p := b.changePassword(testPassword, brandNewPassword); p.status != http.StatusUnauthorized {
 		t.Fatalf("the right current password right after the burst: %d, want the pause", p.status)
 	}
-	if n.signsIn(t, "ada@example.com", newPassword) {
+	if n.signsIn(t, "ada@example.com", brandNewPassword) {
 		t.Fatal("the password was changed")
 	}
 }
@@ -128,7 +118,7 @@ func TestTheAccountPagesFormsRefuseCrossOriginPosts(t *testing.T) {
 		path string
 		form url.Values
 	}{
-		{"/account/password", url.Values{"current_password": {testPassword}, "new_password": {newPassword}, "confirm_password": {newPassword}}},
+		{"/account/password", url.Values{"current_password": {testPassword}, "new_password": {brandNewPassword}, "confirm_password": {brandNewPassword}}},
 		{"/account/profile", url.Values{"name": {"Mallory"}}},
 		{"/account/delete", url.Values{"confirm": {"ada@example.com"}}},
 	} {
@@ -214,7 +204,7 @@ func TestADisabledUsersSessionChangesNothing(t *testing.T) {
 		path string
 		form url.Values
 	}{
-		{"/account/password", url.Values{"current_password": {testPassword}, "new_password": {newPassword}, "confirm_password": {newPassword}}},
+		{"/account/password", url.Values{"current_password": {testPassword}, "new_password": {brandNewPassword}, "confirm_password": {brandNewPassword}}},
 		{"/account/profile", url.Values{"name": {"Mallory"}}},
 		{"/account/delete", url.Values{"confirm": {"ada@example.com"}}},
 	} {

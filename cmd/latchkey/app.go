@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	adminapi "github.com/latchkey/latchkey/pkg/admin"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
@@ -136,20 +137,37 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		return nil, err
 	}
 	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+	// The links Latchkey mails, and what following each does.
+	accounts := &account.Service{
+		Store:         store,
+		Users:         users,
+		MFA:           mfa,
+		Audit:         auditLog,
+		Mail:          outbox,
+		Box:           box,
+		Issuer:        strings.TrimSuffix(cfg.Issuer, "/"),
+		SignIn:        strings.TrimSuffix(cfg.Issuer, "/") + signin.LoginPath,
+		Forgot:        strings.TrimSuffix(cfg.Issuer, "/") + signin.ForgotPath,
+		SignUpDomains: cfg.SignUpDomains,
+	}
 	browserSignIn := &signin.Service{
-		Protocol:     provider,
-		Users:        users,
-		MFA:          mfa,
-		Clients:      clients,
-		Sessions:     sessions,
-		Devices:      device.New(box, issuer.Scheme == "https"),
-		Pages:        pages,
-		FailureLimit: ratelimit.New(int(cfg.SignInRateLimit), time.Minute),
-		AttemptLimit: ratelimit.New(int(cfg.SignInAttemptLimit), time.Minute),
-		ReauthWindow: cfg.ReauthWindow,
-		Logger:       logger,
-		Base:         base,
-		Metrics:      nodeMetrics,
+		Protocol:      provider,
+		Users:         users,
+		MFA:           mfa,
+		Clients:       clients,
+		Sessions:      sessions,
+		Devices:       device.New(box, issuer.Scheme == "https"),
+		Pages:         pages,
+		FailureLimit:  ratelimit.New(int(cfg.SignInRateLimit), time.Minute),
+		AttemptLimit:  ratelimit.New(int(cfg.SignInAttemptLimit), time.Minute),
+		ReauthWindow:  cfg.ReauthWindow,
+		Logger:        logger,
+		Base:          base,
+		Metrics:       nodeMetrics,
+		Accounts:      accounts,
+		MailLimit:     ratelimit.New(int(cfg.MailRequestLimit), time.Hour),
+		SignUp:        cfg.SignUp == "open",
+		SignUpDomains: cfg.SignUpDomains,
 
 		AccountDeletion: cfg.AccountDeletion,
 	}
@@ -206,16 +224,17 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// label names a client or user), and the admin listener is private.
 	admin.Get("/metrics", nodeMetrics.Handler().ServeHTTP)
 	admin.Mount(adminapi.Path, (&adminapi.API{
-		Clients: clients,
-		Users:   users,
-		MFA:     mfa,
-		Roles:   roleManager,
-		Keys:    keyManager,
-		Mail:    mail.NewManager(store, outbox, auditLog),
-		Audit:   auditLog,
-		Tokens:  provider,
-		Cursors: box,
-		Logger:  logger,
+		Clients:  clients,
+		Users:    users,
+		Accounts: accounts,
+		MFA:      mfa,
+		Roles:    roleManager,
+		Keys:     keyManager,
+		Mail:     mail.NewManager(store, outbox, auditLog),
+		Audit:    auditLog,
+		Tokens:   provider,
+		Cursors:  box,
+		Logger:   logger,
 	}).Routes())
 
 	return &app{

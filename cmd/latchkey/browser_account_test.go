@@ -13,19 +13,6 @@ import (
 // The account page's own changes in Chromium, as a user makes them: the
 // password, the profile, and deleting the account.
 
-// signInWith is a user in the tab opening app, which they have allowed
-// before, and signing in with email and password, back to the app.
-func signInWith(app *webApp, email, password string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.Navigate(app.url+"/start"),
-		chromedp.WaitVisible(chromedp.ID("email")),
-		chromedp.SetValue(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.CSS("button.primary")),
-		chromedp.WaitVisible(chromedp.ID("verified")),
-	)
-}
-
 func TestBrowserChangesThePasswordThenSignsInWithTheNewOne(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
@@ -42,8 +29,8 @@ func TestBrowserChangesThePasswordThenSignsInWithTheNewOne(t *testing.T) {
 		chromedp.Navigate(n.issuer+"/account"),
 		chromedp.WaitVisible(chromedp.ID("current-password")),
 		chromedp.SendKeys(chromedp.ID("current-password"), testPassword),
-		chromedp.SendKeys(chromedp.ID("new-password"), newPassword),
-		chromedp.SendKeys(chromedp.ID("confirm-password"), newPassword),
+		chromedp.SendKeys(chromedp.ID("new-password"), brandNewPassword),
+		chromedp.SendKeys(chromedp.ID("confirm-password"), brandNewPassword),
 		chromedp.Click(chromedp.CSS("#change-password button")),
 		chromedp.WaitVisible(chromedp.CSS("p.notice")),
 		chromiumtest.Screenshot(t, "password-changed"),
@@ -75,7 +62,8 @@ func TestBrowserChangesThePasswordThenSignsInWithTheNewOne(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the old password in another browser: %v, want the sign-in page's error", err)
 	}
-	if err := chromedp.Do(other, signInWith(app, "ada@example.com", newPassword)); err != nil {
+	// Allowed before, the app gets the user straight back.
+	if err := chromedp.Do(other, signInWith(app, "ada@example.com", brandNewPassword), chromedp.WaitVisible(chromedp.ID("verified"))); err != nil {
 		t.Fatalf("signing in with the new password: %v", err)
 	}
 }

@@ -72,6 +72,8 @@ func TestEveryCommandAnswersHelpWithItsOwnUsage(t *testing.T) {
 func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 	t.Parallel()
 	database := config.DatabaseSettings()
+	// Those that mail a link build it on the issuer.
+	mailing := append(slices.Clone(database), "LATCHKEY_ISSUER")
 	want := map[string][]string{
 		"serve":                 config.ServerSettings(),
 		"dev":                   config.ServerSettings(),
@@ -90,10 +92,10 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"clients update":        database,
 		"clients delete":        database,
 		"clients rotate-secret": database,
-		"users create":          database,
+		"users create":          mailing,
 		"users list":            database,
 		"users get":             database,
-		"users update":          database,
+		"users update":          mailing,
 		"users disable":         database,
 		"users enable":          database,
 		"users unlock":          database,
@@ -103,6 +105,8 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"mail list":             database,
 		"mail retry":            database,
 		"mail test":             database,
+		"users invite":          mailing,
+		"users revoke-invite":   database,
 	}
 	for _, path := range commandPaths() {
 		_, help, _ := runCLI(t.Context(), vars{}, append(slices.Clone(path), "-h")...)

@@ -74,7 +74,7 @@ func accountLife(t *testing.T, n *node) {
 	if p := again.signIn(again.visit(n.issuer+"/login"), "ada@example.com", testPassword); !strings.Contains(p.body, "Your account") {
 		t.Fatalf("signing in again on a known browser: %d", p.status)
 	}
-	if p := laptop.changePassword(testPassword, newPassword); !strings.Contains(p.body, "Your password is changed") {
+	if p := laptop.changePassword(testPassword, brandNewPassword); !strings.Contains(p.body, "Your password is changed") {
 		t.Fatalf("changing the password: %d", p.status)
 	}
 	enrol := laptop.submit("/account/mfa/enrol", nil)
@@ -88,7 +88,7 @@ func accountLife(t *testing.T, n *node) {
 		t.Fatalf("new recovery codes: %d on the page", len(codes))
 	}
 	phone := newBrowser(t, n.issuer).from("127.0.0.4")
-	if p := phone.secondFactor(phone.signIn(phone.visit(n.issuer+"/login"), "ada@example.com", newPassword), codes[0][1]); !strings.Contains(p.body, "Your account") {
+	if p := phone.secondFactor(phone.signIn(phone.visit(n.issuer+"/login"), "ada@example.com", brandNewPassword), codes[0][1]); !strings.Contains(p.body, "Your account") {
 		t.Fatalf("signing in with a recovery code: %d", p.status)
 	}
 	if p := laptop.submit("/account/mfa/disable", url.Values{"code": {totpCode(t, m[1], 1)}}); !strings.Contains(p.body, "Two-step verification is off") {
@@ -150,7 +150,7 @@ func TestEachChangeToAnAccountIsMailedToItsOwnerOverSMTP(t *testing.T) {
 		t.Errorf("the notice of an admin's change should say so, and not give the admin's address:\n%s", byAdmin.Text)
 	}
 	for _, m := range arrived {
-		for _, secret := range []string{testPassword, newPassword, "an admin's passphrase"} {
+		for _, secret := range []string{testPassword, brandNewPassword, "an admin's passphrase"} {
 			if strings.Contains(m.Text+m.HTML, secret) {
 				t.Fatalf("%q carries a password", m.Subject)
 			}

@@ -61,14 +61,15 @@ type invocation struct {
 }
 
 // onDatabase completes cmd, an operator subcommand that acts on the
-// database: it gives cmd the database settings as flags, and when cmd
-// runs, fills in inv, runs check (which rejects flags that parse but make
-// no sense together) before the database is opened, and then run, with the
-// configuration, the store and an audit log that names the operator.
+// database: it gives cmd the database settings, and the more it names, as
+// flags, and when cmd runs, fills in inv, runs check (which rejects flags
+// that parse but make no sense together) before the database is opened,
+// and then run, with the configuration, the store and an audit log that
+// names the operator.
 func onDatabase(e env, cmd *cobra.Command, inv *invocation, check func() error,
-	run func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error) *cobra.Command {
+	run func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error, more ...string) *cobra.Command {
 	cmd.ValidArgsFunction = cobra.NoFileCompletions
-	settings := databaseFlags(cmd)
+	settings := databaseFlags(cmd, more...)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 1 {
 			inv.target = args[0]

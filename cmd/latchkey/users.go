@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
@@ -73,6 +74,7 @@ line: `+passwordSource+"\n\n"+userArgHelp,
 		usersAction(e, "reset-mfa", "Remove a user's second factor",
 			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.",
 			usersResetMFA),
+		usersInviteCommand(e), usersRevokeInviteCommand(e),
 	)
 }
 
@@ -80,15 +82,22 @@ func usersCreateCommand(e env) *cobra.Command {
 	cmd, r := usersSubcommand(e, &cobra.Command{
 		Use:   "create",
 		Short: "Add a user",
-		Long:  "Adds a user with a new, random sub. " + passwordSource,
-		Args:  noArgs,
-	}, usersCreate)
+		Long: "Adds a user with a new, random sub. " + passwordSource + "\n\n" +
+			"With --invite, the user gets no password: they are mailed a link, good for\n" +
+			"7 days, to choose their own. Without --email-verified, the address is mailed\n" +
+			"a link that verifies it. " + mailSettings,
+		Args: noArgs,
+	}, usersCreate, mailing...)
 	r.profile.register(cmd.Flags(), true)
 	cmd.Flags().BoolVar(&r.noPassword, "no-password", false, "create the user without a password; they cannot sign in until set-password gives them one")
+	cmd.Flags().BoolVar(&r.invite, "invite", false, "create the user without a password and mail them a link to choose one")
 	r.output = outputFlag(cmd)
 	r.check = func(r *usersRun) error {
 		if !r.given["email"] {
 			return usageError("--email is required")
+		}
+		if r.invite && r.noPassword {
+			return usageError("--invite and --no-password do not go together: an invited user has no password until they choose one")
 		}
 		return nil
 	}
@@ -121,9 +130,10 @@ func usersUpdateCommand(e env) *cobra.Command {
 		Use:   "update USER",
 		Short: "Change the fields of a user that the flags name",
 		Long: "Changes the fields the flags name and keeps the rest. A new email clears\n" +
-			"email_verified unless --email-verified is given too.\n\n" + userArgHelp,
+			"email_verified unless --email-verified is given too, and the new address is\n" +
+			"mailed a link that verifies it. " + mailSettings + "\n\n" + userArgHelp,
 		Args: oneArg,
-	}, usersUpdate)
+	}, usersUpdate, mailing...)
 	r.profile.register(cmd.Flags(), false)
 	r.output = outputFlag(cmd)
 	r.check = func(r *usersRun) error {
@@ -158,11 +168,20 @@ type usersRun struct {
 	output     *outputFormat
 	profile    profileFlags
 	noPassword bool
+	invite     bool
 	// check, if set, rejects flags that parse but make no sense together,
 	// before the database is opened.
 	check   func(*usersRun) error
 	manager *identity.Manager
 	mfa     *identity.MFA
+	// accounts mails links (invitations, verifications) through the
+	// outbox; nil when LATCHKEY_ISSUER or LATCHKEY_SECRETS is not set.
+	accounts *account.Service
+	// cfg is the command's configuration, for telling what accounts
+	// lacks; store and audit are what the managers work on.
+	cfg   config.Config
+	store *postgres.Store
+	audit *audit.Log
 }
 
 // usersSubcommand completes cmd, a subcommand of latchkey users: it gives
@@ -170,7 +189,7 @@ type usersRun struct {
 // of users and their second factors on the database. The caller adds the
 // subcommand's own flags, which fill the returned usersRun. There is
 // deliberately no password flag: see readPassword.
-func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersRun) error) (*cobra.Command, *usersRun) {
+func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersRun) error, more ...string) (*cobra.Command, *usersRun) {
 	r := &usersRun{e: e}
 	check := func() error {
 		if r.check == nil {
@@ -178,12 +197,19 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		}
 		return r.check(r)
 	}
-	return onDatabase(e, cmd, &r.invocation, check, func(ctx context.Context, _ config.Config, store *postgres.Store, auditLog *audit.Log) error {
+	return onDatabase(e, cmd, &r.invocation, check, func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error {
+		r.cfg, r.store, r.audit = cfg, store, auditLog
 		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
 		// Removing a factor needs no secrets, so neither does the CLI.
 		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
+		if cfg.Issuer != "" && len(cfg.Secrets) > 0 {
+			var err error
+			if r.accounts, err = cliAccounts(cfg, store, auditLog, r.manager); err != nil {
+				return err
+			}
+		}
 		return do(ctx, r)
-	}), r
+	}, more...), r
 }
 
 // profileFlags are the flags of create and update, one per field of the
@@ -345,8 +371,19 @@ func usersCreate(ctx context.Context, r *usersRun) error {
 	if err := u.Validate(); err != nil {
 		return err
 	}
+	if r.invite {
+		if err := r.needMail("--invite"); err != nil {
+			return err
+		}
+		created, err := r.accounts.Invite(ctx, u, "")
+		if err != nil {
+			return usersError(u.Email, u.Email, err)
+		}
+		fmt.Fprintf(r.e.stderr, "invitation mailed to %s, good for 7 days\n", created.Email)
+		return r.show(created)
+	}
 	var password string
-	if !r.noPassword {
+	if !r.noPassword && !r.invite {
 		switch _, err := r.manager.GetByEmail(ctx, u.Email); {
 		case err == nil:
 			return usersError(u.Email, u.Email, identity.ErrEmailTaken)
@@ -358,10 +395,20 @@ func usersCreate(ctx context.Context, r *usersRun) error {
 			return err
 		}
 	}
-	created, err := r.manager.Create(ctx, u, password)
+	var (
+		created *identity.User
+		err     error
+	)
+	if r.accounts != nil {
+		// An unverified address gets a verification link.
+		created, err = r.accounts.Create(ctx, u, password)
+	} else {
+		created, err = r.manager.Create(ctx, u, password)
+	}
 	if err != nil {
 		return usersError(u.Email, u.Email, err)
 	}
+	r.noteVerification(created, true)
 	return r.show(created)
 }
 
@@ -396,13 +443,19 @@ func usersUpdate(ctx context.Context, r *usersRun) error {
 	if err != nil {
 		return err
 	}
-	updated, err := r.manager.Update(ctx, u.ID, func(u *identity.User) error {
+	update := r.manager.Update
+	if r.accounts != nil {
+		// A new, unverified address gets a verification link.
+		update = r.accounts.Update
+	}
+	updated, err := update(ctx, u.ID, func(u *identity.User) error {
 		r.profile.apply(u, r.given)
 		return nil
 	})
 	if err != nil {
 		return usersError(r.target, strings.TrimSpace(r.profile.email), err)
 	}
+	r.noteVerification(updated, updated.Email != u.Email)
 	return r.show(updated)
 }
 
@@ -497,6 +550,10 @@ func usersError(who, email string, err error) error {
 		return fmt.Errorf("another user already has the email %s", email)
 	case errors.Is(err, identity.ErrNoFactor):
 		return fmt.Errorf("%s has no second factor to reset", who)
+	case errors.Is(err, account.ErrHasPassword):
+		return fmt.Errorf("%s has set a password, so there is nothing to invite them to; they can sign in, or use \"Forgot password?\"", who)
+	case errors.Is(err, account.ErrNoInvitation):
+		return fmt.Errorf("%s has no unused invitation to revoke", who)
 	}
 	return err
 }

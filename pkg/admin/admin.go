@@ -33,6 +33,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
@@ -53,12 +54,15 @@ type TokenVerifier interface {
 type API struct {
 	Clients *client.Manager
 	Users   *identity.Manager
-	MFA     *identity.MFA
-	Roles   *roles.Manager
-	Keys    *keys.Manager
-	Mail    Outbox
-	Audit   *audit.Log
-	Tokens  TokenVerifier
+	// Accounts mails the links of user creation and address changes:
+	// invitations and verifications.
+	Accounts *account.Service
+	MFA      *identity.MFA
+	Roles    *roles.Manager
+	Keys     *keys.Manager
+	Mail     Outbox
+	Audit    *audit.Log
+	Tokens   TokenVerifier
 	// Cursors seals list cursors.
 	Cursors Sealer
 	Logger  *slog.Logger
@@ -97,6 +101,8 @@ func (a *API) Routes() http.Handler {
 	r.Post("/users/{id}/enable", a.handle(a.enableUser))
 	r.Post("/users/{id}/unlock", a.handle(a.unlockUser))
 	r.Put("/users/{id}/password", a.handle(a.setPassword))
+	r.Post("/users/{id}/invitation", a.handle(a.resendInvitation))
+	r.Delete("/users/{id}/invitation", a.handle(a.revokeInvitation))
 	r.Get("/users/{id}/mfa", a.handle(a.getMFA))
 	r.Delete("/users/{id}/mfa", a.handle(a.resetMFA))
 	r.Get("/users/{id}/sessions", a.handle(a.listSessions))

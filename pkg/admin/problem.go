@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
@@ -163,6 +164,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusNotFound, typeNotFound, "No message in the outbox has this ID.")
 	case errors.Is(err, identity.ErrNoFactor):
 		fail(http.StatusNotFound, typeNotFound, "The user has no second factor.")
+	case errors.Is(err, account.ErrHasPassword):
+		fail(http.StatusConflict, typeConflict, "The user has set a password, so there is nothing to invite them to. "+
+			"They can sign in, or use \"Forgot password?\" on the sign-in page.")
+	case errors.Is(err, account.ErrNoInvitation):
+		fail(http.StatusNotFound, typeNotFound, "The user has no unused invitation to revoke. "+
+			"POST /admin/users/{id}/invitation sends a new one.")
 	case server.Unavailable(err):
 		w.Header().Set("Retry-After", "5")
 		fail(http.StatusServiceUnavailable, typeUnavailable, "Latchkey cannot reach its database; retry shortly.")

@@ -11,7 +11,8 @@ import (
 )
 
 // profile is the part of a user an admin sets: what apps may learn, and,
-// when creating the user, their first password.
+// when creating the user, their first password, or an invitation to
+// choose it.
 type profile struct {
 	Email         string         `json:"email"`
 	EmailVerified bool           `json:"email_verified"`
@@ -20,6 +21,7 @@ type profile struct {
 	FamilyName    string         `json:"family_name"`
 	Claims        map[string]any `json:"claims"`
 	Password      string         `json:"password,omitempty"`
+	Invite        bool           `json:"invite,omitempty"`
 }
 
 func profileOf(u *identity.User) profile {
@@ -63,7 +65,19 @@ func (a *API) createUser(r *http.Request) (reply, error) {
 	}
 	var u identity.User
 	p.applyTo(&u)
-	created, err := a.Users.Create(r.Context(), u, p.Password)
+	var (
+		created *identity.User
+		err     error
+	)
+	switch {
+	case p.Invite && p.Password != "":
+		return reply{}, invalidField("password", "must not be given with \"invite\": true; the invited user chooses their own")
+	case p.Invite:
+		created, err = a.Accounts.Invite(r.Context(), u, "")
+	default:
+		// An address not marked verified gets a verification link.
+		created, err = a.Accounts.Create(r.Context(), u, p.Password)
+	}
 	if err != nil {
 		return reply{}, err
 	}
@@ -82,7 +96,8 @@ func (a *API) getUser(r *http.Request) (reply, error) {
 // (A new email address is unverified unless the patch sets email_verified
 // too: identity.Manager.Update sees to that.)
 func (a *API) patchUser(r *http.Request) (reply, error) {
-	fixed := map[string]string{"password": "is set with PUT /admin/users/{id}/password"} // #nosec G101 -- an error message, not a credential
+	fixed := map[string]string{"password": "is set with PUT /admin/users/{id}/password", // #nosec G101 -- an error message, not a credential
+		"invite": "is sent with POST /admin/users/{id}/invitation"}
 	for k, v := range userFixed {
 		fixed[k] = v
 	}
@@ -90,7 +105,8 @@ func (a *API) patchUser(r *http.Request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	u, err := a.Users.Update(r.Context(), chi.URLParam(r, "id"), func(u *identity.User) error {
+	// A new address not marked verified gets a verification link.
+	u, err := a.Accounts.Update(r.Context(), chi.URLParam(r, "id"), func(u *identity.User) error {
 		before := profileOf(u)
 		merged, err := mergePatch(before, patch)
 		if err != nil {
@@ -148,6 +164,21 @@ func (a *API) setPassword(r *http.Request) (reply, error) {
 		return reply{}, invalidField("password", "is required")
 	}
 	return noContent, a.Users.SetPassword(r.Context(), chi.URLParam(r, "id"), body.Password)
+}
+
+// resendInvitation mails the user a new invitation link and voids the
+// ones before it.
+func (a *API) resendInvitation(r *http.Request) (reply, error) {
+	u, err := a.Accounts.ResendInvitation(r.Context(), chi.URLParam(r, "id"), "")
+	if err != nil {
+		return reply{}, err
+	}
+	return ok(u), nil
+}
+
+// revokeInvitation voids the user's unused invitation links.
+func (a *API) revokeInvitation(r *http.Request) (reply, error) {
+	return noContent, a.Accounts.RevokeInvitation(r.Context(), chi.URLParam(r, "id"))
 }
 
 // mfaStatus is what the API tells of a user's second factor.

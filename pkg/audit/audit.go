@@ -70,7 +70,6 @@ const (
 	UserDisabled         = "user.disabled"
 	UserEnabled          = "user.enabled"
 	UserPasswordSet      = "user.password_set"
-	UserEmailChanged     = "user.email_changed"
 	UserSignedOut        = "user.signed_out_everywhere"
 	UserSessionRevoked   = "user.session_revoked"
 	UserRoleAssigned     = "user.role_assigned"
@@ -98,17 +97,30 @@ const (
 	RefreshReuseDetected = "token.refresh_reuse_detected"
 	MailRetried          = "mail.retried"
 	MailTestSent         = "mail.test_sent"
+
+	// What the links Latchkey mails lead to (pkg/account).
+	UserPasswordResetRequested = "user.password_reset_requested"
+	UserInvited                = "user.invited"
+	UserInvitationRevoked      = "user.invitation_revoked"
+	UserVerificationSent       = "user.email_verification_sent"
+	UserEmailVerified          = "user.email_verified"
+	// UserEmailChanged's details are old_email and new_email: the
+	// security notification to the old address is read from them.
+	UserEmailChanged = "user.email_changed"
+	UserSignedUp     = "user.signed_up"
 )
 
 // Actions lists every action, for documentation and for validating filters.
 var Actions = []string{
 	ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, ClientTokensRevoked,
-	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet, UserEmailChanged,
+	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
 	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 	MailRetried, MailTestSent,
+	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
+	UserEmailVerified, UserEmailChanged, UserSignedUp,
 }
 
 // Changed names the top-level JSON fields that differ between two versions

@@ -89,16 +89,25 @@ func (m *Manager) Create(ctx context.Context, u User, password string) (*User, e
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
+	var hash string
 	if password != "" {
-		if err := CheckPassword(password, u.Email); err != nil {
+		var err error
+		if hash, err = m.HashPassword(ctx, password, u.Email); err != nil {
 			return nil, err
 		}
-		hash, err := m.hasher.Hash(ctx, password)
-		if err != nil {
-			return nil, err
-		}
-		u.PasswordHash = hash
 	}
+	return m.CreateWithHash(ctx, u, hash)
+}
+
+// CreateWithHash is Create for a password that HashPassword checked and
+// hashed earlier: a sign-up's, kept sealed in its link until the address
+// is proven (pkg/account). hash may be empty, as Create's password may.
+func (m *Manager) CreateWithHash(ctx context.Context, u User, hash string) (*User, error) {
+	u.Email = strings.TrimSpace(u.Email)
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	u.PasswordHash = hash
 	u.ID = newSub()
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.UserCreated, Target: audit.User(u.ID),
@@ -189,12 +198,31 @@ func (m *Manager) SetPassword(ctx context.Context, id, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(password, u.Email); err != nil {
-		return err
-	}
-	hash, err := m.hasher.Hash(ctx, password)
+	hash, err := m.HashPassword(ctx, password, u.Email)
 	if err != nil {
 		return err
+	}
+	return m.SetPasswordHash(ctx, id, hash)
+}
+
+// HashPassword checks password against the policy for the user with email
+// and returns its hash, for CreateWithHash or SetPasswordHash: a change
+// that runs in a transaction hashes first, so that the transaction does
+// not wait on the hash.
+func (m *Manager) HashPassword(ctx context.Context, password, email string) (string, error) {
+	if err := CheckPassword(password, email); err != nil {
+		return "", err
+	}
+	return m.hasher.Hash(ctx, password)
+}
+
+// SetPasswordHash is SetPassword for a password that HashPassword checked
+// and hashed: it replaces the user's password, signs them out everywhere
+// and voids their unused reset and invitation links, in the transaction
+// ctx carries if any.
+func (m *Manager) SetPasswordHash(ctx context.Context, id, hash string) error {
+	if !IsSub(id) {
+		return ErrNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.UserPasswordSet, Target: audit.User(id)}, m.store.SetUserPassword(ctx, id, hash)

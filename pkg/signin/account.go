@@ -2,9 +2,12 @@ package signin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/ui"
 )
@@ -17,6 +20,8 @@ var notices = map[string]string{
 	"mfa-off":       "Two-step verification is off.",
 	"app-revoked":   "The app no longer has access to your account.",
 	"session-ended": "That browser is signed out.",
+	"email-link-sent": fmt.Sprintf("We have sent a link to your new address. Your address changes when you open it, within %d hours.",
+		int(account.Verify.Lifetime()/time.Hour)),
 
 	// The account's own changes (password_change.go, profile.go).
 	"password-changed": "Your password is changed. Every other browser and app was signed out; this browser is still signed in.",

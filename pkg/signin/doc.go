@@ -58,6 +58,17 @@
 // limited per address (attempt), and the account page's sensitive actions
 // need a recent sign-in (reauthenticated).
 //
+// # Mailed links
+//
+// The pages around the links Latchkey mails (pkg/account) live here too
+// (links.go): forgot password, the new-password page a reset or an
+// invitation leads to, verification, sign-up, and the account page's
+// change of address. A link's GET only shows a form, since mail scanners
+// open links; the form's POST spends it. The forms that ask for mail
+// about any address (forgot password, sign-up) answer alike for every
+// address, no sooner than AnswerFloor, and are limited per IP address
+// (MailLimit).
+//
 // # The account page
 //
 // Besides two-step verification, apps and browsers, the account page

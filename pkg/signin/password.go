@@ -58,7 +58,7 @@ func (p *password) show(w http.ResponseWriter, r *http.Request) {
 	if f.req != nil {
 		d.Email = f.req.LoginHint()
 	}
-	s.Pages.Login(w, http.StatusOK, f.formTarget(), d)
+	s.Pages.Login(w, http.StatusOK, f.formTarget(), s.loginPage(d))
 }
 
 func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
@@ -73,8 +73,8 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 	user, err := s.Users.Authenticate(ctx, email, r.PostFormValue("password"), s.Devices.Known(r, email))
 	s.metrics().Login(loginResult(err))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
-		s.Pages.Login(w, http.StatusOK, f.formTarget(), ui.LoginPage{Request: handle, Action: s.Base + LoginPath,
-			Email: email, Error: signInFailed, ClientName: f.clientName()})
+		s.Pages.Login(w, http.StatusOK, f.formTarget(), s.loginPage(ui.LoginPage{Request: handle, Action: s.Base + LoginPath,
+			Email: email, Error: signInFailed, ClientName: f.clientName()}))
 		return true
 	}
 	if err != nil {
@@ -98,6 +98,16 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 	}
 	s.next(w, r, f)
 	return false
+}
+
+// loginPage adds to d the ways on from the sign-in form: forgot password,
+// and sign-up when it is open.
+func (s *Service) loginPage(d ui.LoginPage) ui.LoginPage {
+	d.Forgot = s.Base + ForgotPath
+	if s.SignUp {
+		d.SignUp = s.Base + SignUpPath
+	}
+	return d
 }
 
 // signIn signs user in on this browser, proven by amr, and makes the

@@ -87,7 +87,8 @@ type Observer interface {
 	SecondFactor(result string)
 	// RateLimited is told of each attempt refused because its address is
 	// over a limit: "sign_in" (FailureLimit or AttemptLimit) or
-	// "authorize" (parking authorization requests).
+	// "authorize" (parking authorization requests) or "mail" (asking
+	// for mail: MailLimit).
 	RateLimited(endpoint string)
 }
 
@@ -121,6 +122,17 @@ type Service struct {
 	Base string
 	// Metrics, if not nil, is told how sign-in attempts end.
 	Metrics Observer
+
+	// Accounts makes and follows the links Latchkey mails: password
+	// resets, verifications, invitations and sign-ups (links.go).
+	Accounts Accounts
+	// MailLimit limits the requests that send mail (forgot password,
+	// sign-up, a change of address) per IP address on this node.
+	MailLimit *ratelimit.Limiter
+	// SignUp opens the sign-up page (LATCHKEY_SIGNUP=open), limited to
+	// addresses at SignUpDomains if there are any.
+	SignUp        bool
+	SignUpDomains []string
 	// AccountDeletion lets users delete their own account from the account
 	// page (LATCHKEY_ACCOUNT_DELETION).
 	AccountDeletion bool
@@ -167,6 +179,7 @@ func (s *Service) Mount(r chi.Router) {
 		} {
 			post(AccountPath+path, h)
 		}
+		s.mountLinks(r, post)
 		// The end-session request comes from the app; only its own
 		// confirmation form is checked (endSession).
 		r.Get(discovery.EndSessionPath, s.endSession)

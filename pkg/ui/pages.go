@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/latchkey/latchkey/pkg/device"
@@ -31,7 +32,7 @@ var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
-	for _, name := range append(pageNames, accountPageNames...) {
+	for _, name := range slices.Concat(pageNames, linkPageNames, accountPageNames) {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", name, err)
@@ -65,6 +66,9 @@ type LoginPage struct {
 	// sign-in, if any.
 	Request string
 	Action  string
+	// Forgot is the forgot-password page; SignUp the sign-up page, when
+	// sign-up is open.
+	Forgot, SignUp string
 }
 
 // FocusPassword says where the cursor starts: in the password field once

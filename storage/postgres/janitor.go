@@ -19,7 +19,18 @@ var sweptTables = []struct{ table, expiry string }{
 	{"browser_sessions", "expires_at"},
 	{"auth_failures", "expires_at"},
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
+	{"mail_quota", "expires_at"},
 }
+
+// linkRetention is how long a link's row outlives its expiry or its use:
+// opening it again within that time says it expired or was used, rather
+// than that it never existed, and a reset link still counts towards its
+// account's mails of the last hour (pkg/account) after it expired.
+const linkRetention = 24 * time.Hour
+
+// retainedLinks are the columns after whose time, plus linkRetention,
+// email_links rows go; each has an index.
+var retainedLinks = []string{"expires_at", "used_at"}
 
 // sentMailKept is how long the outbox keeps a sent message's row (its
 // body is erased at once), for admins looking into a mail someone says
@@ -30,7 +41,8 @@ const sentMailKept = 7 * 24 * time.Hour
 // themselves: they are kept for a retention period, from their time.
 const auditEvents = "audit_events"
 
-// Sweep deletes rows that expired before now, and audit events recorded
+// Sweep deletes rows that expired before now, single-use links a day after
+// they expired or were used, and audit events recorded
 // more than auditRetention before it (none when it is 0), batch rows per
 // statement, so that no statement holds locks for long or bloats one
 // transaction, and returns how many it deleted from each table.
@@ -55,6 +67,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 	}
 	for _, t := range sweptTables {
 		if err := sweep(t.table, t.expiry, now); err != nil {
+			return deleted, err
+		}
+	}
+	for _, column := range retainedLinks {
+		if err := sweep("email_links", column, now.Add(-linkRetention)); err != nil {
 			return deleted, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
@@ -156,7 +157,10 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) e
 }
 
 // SetUserPassword replaces a user's password hash and, in the same
-// transaction, ends their sessions and revokes their tokens.
+// transaction, ends their sessions, revokes their tokens, and voids their
+// unused password-reset and invitation links: a link mailed before the
+// change must not undo it, nor hand the account to whoever reads the old
+// mail.
 func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
@@ -165,6 +169,9 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 		}
 		if tag.RowsAffected() == 0 {
 			return identity.ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, expireLinks, id, []string{string(account.Reset), string(account.Invite)}); err != nil {
+			return err
 		}
 		return signOutEverywhere(ctx, tx, id)
 	})
