@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +61,8 @@ type devProcess struct {
 	issuer string
 	// password is the demo user's, as latchkey dev prints it.
 	password string
+	// stdout is what it prints for the person at the terminal.
+	stdout   *proctest.Output
 	postgres int // the postmaster's PID
 }
 
@@ -70,7 +75,7 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stdout := &proctest.Output{}
 	cmd.Stdout = stdout
-	p := &devProcess{Process: proctest.Start(t, "latchkey dev", cmd)}
+	p := &devProcess{Process: proctest.Start(t, "latchkey dev", cmd), stdout: stdout}
 	p.Await(t, "its URLs", 90*time.Second, func() bool { return strings.Contains(stdout.String(), "Press Ctrl-C") })
 	for line := range strings.Lines(stdout.String()) {
 		line = strings.TrimSpace(line)
@@ -165,6 +170,7 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 	if done.status != http.StatusOK || !strings.Contains(done.body, `id="signed-in"`) || !strings.Contains(done.body, "demo@example.com") {
 		t.Fatalf("signing in to the demo app with the printed password: %d\n%s", done.status, done.body)
 	}
+	first.followsAMailWithoutAMailServer(t)
 	if fi, err := os.Stat(filepath.Join(dir, ".latchkey", "secret")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("development secret: %v, mode %v; want a 0600 file", err, fi.Mode())
 	}
@@ -178,4 +184,44 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 		t.Fatal("the demo password changed across a restart")
 	}
 	second.interrupt(t)
+}
+
+// followsAMailWithoutAMailServer asks for a password reset for the demo
+// user, as a newcomer trying the feature would, and finds the mail where
+// latchkey dev promises it: its link on the console, and the whole mail
+// at /dev/mail.
+func (p *devProcess) followsAMailWithoutAMailServer(t *testing.T) {
+	t.Helper()
+	resp, err := http.PostForm(p.issuer+"/login/forgot", url.Values{"email": {"demo@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("forgot password: %d", resp.StatusCode)
+	}
+	var link string
+	p.Await(t, "the reset link on the console", 30*time.Second, func() bool {
+		for line := range strings.Lines(p.stdout.String()) {
+			if l, ok := strings.CutPrefix(strings.TrimSpace(line), p.issuer+"/login/reset?"); ok {
+				link = p.issuer + "/login/reset?" + l
+			}
+		}
+		return link != ""
+	})
+	if !strings.Contains(p.stdout.String(), "mail to demo@example.com: ") {
+		t.Fatalf("the console names no recipient and subject:\n%s", p.stdout)
+	}
+	status, list := httpGet(t, p.issuer+"/dev/mail")
+	id := regexp.MustCompile(`href="/dev/mail/(\d+)"`).FindSubmatch(list)
+	if status != http.StatusOK || id == nil {
+		t.Fatalf("/dev/mail: %d, lists no mail:\n%s", status, list)
+	}
+	status, shown := httpGet(t, p.issuer+"/dev/mail/"+string(id[1]))
+	if status != http.StatusOK || !strings.Contains(string(shown), html.EscapeString(link)) || !strings.Contains(string(shown), "<iframe") {
+		t.Fatalf("/dev/mail/%s: %d, without the link %s or the HTML part:\n%s", id[1], status, link, shown)
+	}
+	if status, page := httpGet(t, link); status != http.StatusOK || !strings.Contains(string(page), "password") {
+		t.Fatalf("the printed link: %d\n%s", status, page)
+	}
 }
