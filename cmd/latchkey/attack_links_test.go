@@ -470,7 +470,7 @@ func TestAdminAPIInvitesResendsAndRevokes(t *testing.T) {
 		problem(t, http.StatusUnprocessableEntity, "password")
 }
 
-func TestAdminCreatedUsersWithUnverifiedAddressesAreMailedAVerification(t *testing.T) {
+func TestAdminCreatedOrChangedAddressesAreMailedAVerificationAndTheOldOneIsTold(t *testing.T) {
 	t.Parallel()
 	n, srv := mailNode(t)
 	admin := n.automation(t, "latchkey:admin")
@@ -480,6 +480,11 @@ func TestAdminCreatedUsersWithUnverifiedAddressesAreMailedAVerification(t *testi
 	admin.call(http.MethodPatch, "/admin/users/"+sub, map[string]any{"email": "hedy@new.example"}).must(t, http.StatusOK)
 	old := srv.Await(t, "hedy@example.com").Link(t, account.Verify.Path())
 	link := srv.Await(t, "hedy@new.example").Link(t, account.Verify.Path())
+	// The admin's change is told to the address Hedy still reads, as
+	// her own change would be.
+	if notice := srv.AwaitN(t, "hedy@example.com", 2)[1]; !strings.Contains(notice.Text, "hedy@example.com to h…@new.example") {
+		t.Errorf("the old address was not told of the admin's change: %q\n%s", notice.Subject, notice.Text)
+	}
 	b := newBrowser(t, n.issuer)
 	if p := b.visit(old); p.status != http.StatusGone {
 		t.Errorf("the verification of the address the admin replaced: %d, want 410", p.status)

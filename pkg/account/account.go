@@ -439,10 +439,10 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID, newEmail, loca
 
 // Verify follows a verification link on a browser where viewer is signed
 // in ("" for nobody): the address it went to becomes, or stays, the
-// user's, now verified. A changed address is recorded as
-// user.email_changed with the old and new addresses, from which the old
-// one is told; the user's unused reset links, which went to the old
-// address, are voided.
+// user's, now verified (user.email_verified). A changed address is also
+// recorded as user.email_changed by identity.Manager.Update, from which
+// the old one is told; the user's unused reset links, which went to the
+// old address, are voided.
 func (s *Service) Verify(ctx context.Context, token, viewer string) (*identity.User, error) {
 	if _, err := s.Inspect(ctx, Verify, token, viewer); err != nil {
 		return nil, err
@@ -464,12 +464,13 @@ func (s *Service) Verify(ctx context.Context, token, viewer string) (*identity.U
 		if err != nil {
 			return audit.Event{}, err
 		}
-		e := audit.Event{Actor: audit.User(u.ID), Target: audit.User(u.ID)}
+		// A changed address is recorded as user.email_changed by the
+		// update itself; this records that the link verified it.
+		e := audit.Event{Action: audit.UserEmailVerified, Actor: audit.User(u.ID), Target: audit.User(u.ID),
+			Details: map[string]any{"email": updated.Email, "changed": old != updated.Email}}
 		if old == updated.Email {
-			e.Action, e.Details = audit.UserEmailVerified, map[string]any{"email": old}
 			return e, nil
 		}
-		e.Action, e.Details = audit.UserEmailChanged, map[string]any{"old_email": old, "new_email": updated.Email}
 		_, err = s.Store.ExpireLinks(ctx, u.ID, []Purpose{Reset})
 		return e, err
 	})

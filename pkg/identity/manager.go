@@ -146,6 +146,10 @@ func (m *Manager) Find(ctx context.Context, q Query) ([]*User, error) {
 // valid. The sub, the password and the disabled flag have methods of their
 // own and cannot change here.
 //
+// A changed address is also recorded as user.email_changed, with the old
+// and the new address, whoever changed it, so that the old address can be
+// told (pkg/notify).
+//
 // A new email address is not verified: apps rely on email_verified to mean
 // that someone checked the address, and nobody has checked the new one.
 // So when edit changes the address (more than the case of its ASCII
@@ -159,13 +163,15 @@ func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error)
 		return nil, ErrNotFound
 	}
 	var (
-		updated *User
-		changed []string
+		updated  *User
+		changed  []string
+		oldEmail string
 	)
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		var err error
 		updated, err = m.store.UpdateUser(ctx, id, func(u *User) error {
 			keep := u.clone()
+			oldEmail = keep.Email
 			if err := edit(u); err != nil {
 				return err
 			}
@@ -181,6 +187,12 @@ func (m *Manager) Update(ctx context.Context, id string, edit func(*User) error)
 			changed = audit.Changed(&keep, u)
 			return u.Validate()
 		})
+		if err == nil && !sameAddress(oldEmail, updated.Email) {
+			// Whoever changed it, the old address is where its owner still
+			// looks: pkg/notify tells it, from this event.
+			err = m.audit.Record(ctx, audit.Event{Action: audit.UserEmailChanged, Target: audit.User(id),
+				Details: map[string]any{"old_email": oldEmail, "new_email": updated.Email}})
+		}
 		return audit.Event{Action: audit.UserUpdated, Target: audit.User(id), Details: map[string]any{"changed": changed}}, err
 	})
 	if err != nil {
