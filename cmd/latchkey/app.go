@@ -78,9 +78,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// Security notices react to the audit events of the changes they tell
 	// of, in the same transaction: every change that records its event
 	// through this log is covered, whoever makes it.
-	notifier := notify.New(store, outbox, notify.Config{Kinds: cfg.Notifications,
-		SignInURL: cfg.Issuer + signin.LoginPath, AccountURL: cfg.Issuer + signin.AccountPath})
-	auditLog := audit.New(store, logger, notifier)
+	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)))
 	keyManager := keys.NewManager(store, box, logger, auditLog)
 	if err := keyManager.Init(ctx); err != nil {
 		return nil, err
@@ -255,6 +253,13 @@ func newOutbox(store mail.Store, box mail.Sealer, issuer *url.URL) (*mail.Outbox
 		return nil, err
 	}
 	return mail.NewOutbox(store, box, templates), nil
+}
+
+// notices are the security notices cfg turns on, with the pages they
+// point users to; the servers and the CLI mail the same.
+func notices(cfg config.Config) notify.Config {
+	base := strings.TrimSuffix(cfg.Issuer, "/")
+	return notify.Config{Kinds: cfg.Notifications, SignInURL: base + signin.LoginPath, AccountURL: base + signin.AccountPath}
 }
 
 // mailFrom is the From address of the node's mail: LATCHKEY_MAIL_FROM, or

@@ -517,3 +517,35 @@ func TestTheCLIExplainsWhatAnInvitationLacks(t *testing.T) {
 		t.Errorf("users invite for a user with a password: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestChangesMadeFromTheCLIAreToldToTheUserAsTheServersTellThem(t *testing.T) {
+	t.Parallel()
+	n, srv := mailNode(t)
+	ada := n.user(t, "ada@example.com")
+	n.enrol(t, ada)
+	cli := vars{"LATCHKEY_DATABASE_URL": n.dbURL, "LATCHKEY_ISSUER": n.issuer, "LATCHKEY_SECRETS": testSecret}
+	if code, _, stderr := runCLIWithStdin(t.Context(), cli, brandNewPassword+"\n", "users", "set-password", "ada@example.com"); code != 0 {
+		t.Fatalf("set-password: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t.Context(), cli, "users", "reset-mfa", "ada@example.com"); code != 0 {
+		t.Fatalf("reset-mfa: exit %d, %s", code, stderr)
+	}
+	// The node delivers what the CLI wrote to the outbox. (The test's
+	// own enrolment, made beside the node, told nobody.)
+	got := srv.AwaitN(t, "ada@example.com", 2)
+	if !strings.Contains(got[0].Text, "administrator") || !strings.Contains(strings.ToLower(got[0].Subject), "password") {
+		t.Errorf("after set-password from the CLI: %q\n%s", got[0].Subject, got[0].Text)
+	}
+	if !strings.Contains(strings.ToLower(got[1].Subject), "two-step") {
+		t.Errorf("after reset-mfa from the CLI: %q\n%s", got[1].Subject, got[1].Text)
+	}
+	// With the notice turned off, the same change mails nothing.
+	cli["LATCHKEY_NOTIFICATIONS"] = "none"
+	if code, _, stderr := runCLIWithStdin(t.Context(), cli, testPassword+"\n", "users", "set-password", "ada@example.com"); code != 0 {
+		t.Fatalf("set-password: exit %d, %s", code, stderr)
+	}
+	time.Sleep(time.Second)
+	if n := len(srv.To("ada@example.com")); n != 2 {
+		t.Errorf("%d mails with notices off, want still 2", n)
+	}
+}

@@ -73,7 +73,7 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 	t.Parallel()
 	database := config.DatabaseSettings()
 	// Those that mail a link build it on the issuer.
-	mailing := append(slices.Clone(database), "LATCHKEY_ISSUER")
+	mailing := append(slices.Clone(database), "LATCHKEY_ISSUER", "LATCHKEY_NOTIFICATIONS")
 	want := map[string][]string{
 		"serve":                 config.ServerSettings(),
 		"dev":                   config.ServerSettings(),
@@ -100,8 +100,8 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"users enable":          database,
 		"users unlock":          database,
 		"users delete":          database,
-		"users set-password":    database,
-		"users reset-mfa":       database,
+		"users set-password":    mailing,
+		"users reset-mfa":       mailing,
 		"mail list":             database,
 		"mail retry":            database,
 		"mail test":             database,

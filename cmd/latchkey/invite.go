@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -13,41 +14,56 @@ import (
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/notify"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/storage/postgres"
-	"github.com/latchkey/latchkey/web"
 )
 
-// mailing are the settings a users subcommand that mails a link takes as
-// flags besides the database's: the issuer, which the link is built on.
-// (The secrets, which seal the mail in the outbox, come only from the
+// mailing are the settings a users subcommand that mails takes as flags
+// besides the database's: the issuer, which links are built on, and the
+// security notices the operator has on (the change may be one). (The
+// secrets, which seal the mail in the outbox, come only from the
 // environment, as for every command.)
-var mailing = []string{"LATCHKEY_ISSUER"}
+var mailing = []string{"LATCHKEY_ISSUER", "LATCHKEY_NOTIFICATIONS"}
 
 // mailSettings explains in -h output how the CLI mails: through the
 // outbox, which the servers deliver.
 const mailSettings = "The mail is written to the outbox, which the servers deliver; it needs\n" +
 	"LATCHKEY_ISSUER and LATCHKEY_SECRETS, as the servers have them."
 
-// cliAccounts is the account lifecycle as the CLI uses it: links mailed
-// through the outbox, which the running servers' senders deliver.
-func cliAccounts(cfg config.Config, store *postgres.Store, auditLog *audit.Log, users *identity.Manager) (*account.Service, error) {
+// noticeSettings explains in -h output when a change from the CLI is
+// told to the user.
+const noticeSettings = "The user is mailed a security notice (LATCHKEY_NOTIFICATIONS) through the\n" +
+	"outbox when LATCHKEY_ISSUER and LATCHKEY_SECRETS are set, as the servers have them."
+
+// cliMail is the mail of a users subcommand given the issuer and the
+// secrets: an outbox, which the running servers' senders deliver, the
+// account lifecycle that mails links through it, and an audit log whose
+// events mail the security notices their changes call for, as the
+// servers' do. Without either setting, the CLI mails nothing.
+func cliMail(cfg config.Config, store *postgres.Store) (*mail.Outbox, *seal.Box, *audit.Log, error) {
 	box, err := seal.New(cfg.Secrets)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("issuer: %w", err)
+		return nil, nil, nil, fmt.Errorf("issuer: %w", err)
 	}
-	templates, err := mail.LoadTemplates(web.Mail(), issuer.Host)
+	outbox, err := newOutbox(store, box, issuer)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	return outbox, box, audit.New(store, slog.New(slog.DiscardHandler), notify.New(store, outbox, notices(cfg))), nil
+}
+
+// cliAccounts is the account lifecycle as the CLI uses it: links mailed
+// through outbox.
+func cliAccounts(cfg config.Config, store *postgres.Store, outbox *mail.Outbox, box *seal.Box, auditLog *audit.Log, users *identity.Manager) *account.Service {
 	base := strings.TrimSuffix(cfg.Issuer, "/")
-	return &account.Service{Store: store, Users: users, Audit: auditLog, Mail: mail.NewOutbox(store, box, templates), Box: box,
-		Issuer: base, SignIn: base + signin.LoginPath, Forgot: base + signin.ForgotPath}, nil
+	return &account.Service{Store: store, Users: users, Audit: auditLog, Mail: outbox, Box: box,
+		Issuer: base, SignIn: base + signin.LoginPath, Forgot: base + signin.ForgotPath}
 }
 
 // needMail says, in one line, what the command lacks to mail a link, for

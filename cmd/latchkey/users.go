@@ -23,6 +23,8 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -69,11 +71,11 @@ line: `+passwordSource+"\n\n"+userArgHelp,
 			"Removes the user for good, with their sessions and consents, and revokes their tokens.",
 			usersDelete),
 		usersAction(e, "set-password", "Replace a user's password",
-			"Replaces the user's password and signs them out everywhere. "+passwordSource,
-			usersSetPassword),
+			"Replaces the user's password and signs them out everywhere. "+passwordSource+"\n\n"+noticeSettings,
+			usersSetPassword, mailing...),
 		usersAction(e, "reset-mfa", "Remove a user's second factor",
-			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.",
-			usersResetMFA),
+			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.\n\n"+noticeSettings,
+			usersResetMFA, mailing...),
 		usersInviteCommand(e), usersRevokeInviteCommand(e),
 	)
 }
@@ -147,13 +149,13 @@ func usersUpdateCommand(e env) *cobra.Command {
 
 // usersAction is a subcommand of latchkey users that does one thing to the
 // user its one argument names, and takes no flags of its own.
-func usersAction(e env, name, short, long string, do func(context.Context, *usersRun) error) *cobra.Command {
+func usersAction(e env, name, short, long string, do func(context.Context, *usersRun) error, more ...string) *cobra.Command {
 	cmd, _ := usersSubcommand(e, &cobra.Command{
 		Use:   name + " USER",
 		Short: short,
 		Long:  long + "\n\n" + userArgHelp,
 		Args:  oneArg,
-	}, do)
+	}, do, more...)
 	return cmd
 }
 
@@ -198,15 +200,22 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		return r.check(r)
 	}
 	return onDatabase(e, cmd, &r.invocation, check, func(ctx context.Context, cfg config.Config, store *postgres.Store, auditLog *audit.Log) error {
+		var (
+			outbox *mail.Outbox
+			box    *seal.Box
+		)
+		if cfg.Issuer != "" && len(cfg.Secrets) > 0 {
+			var err error
+			if outbox, box, auditLog, err = cliMail(cfg, store); err != nil {
+				return err
+			}
+		}
 		r.cfg, r.store, r.audit = cfg, store, auditLog
 		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
 		// Removing a factor needs no secrets, so neither does the CLI.
 		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
-		if cfg.Issuer != "" && len(cfg.Secrets) > 0 {
-			var err error
-			if r.accounts, err = cliAccounts(cfg, store, auditLog, r.manager); err != nil {
-				return err
-			}
+		if outbox != nil {
+			r.accounts = cliAccounts(cfg, store, outbox, box, auditLog, r.manager)
 		}
 		return do(ctx, r)
 	}, more...), r
