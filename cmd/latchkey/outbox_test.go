@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -10,8 +12,10 @@ import (
 	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/internal/proctest"
 	"github.com/latchkey/latchkey/internal/smtptest"
+	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/web"
 )
@@ -82,5 +86,45 @@ func TestANodeKilledMidSendDeliversTheMessageOnceAfterItsRestart(t *testing.T) {
 	}
 	if len(ms) != 1 || ms[0].Status != mail.Sent || ms[0].Attempts != 2 {
 		t.Fatalf("outbox after the restart: %+v; want one message, sent at the second attempt", ms)
+	}
+}
+
+func TestAResetAskedForWhileTheMailServerIsDownSucceedsAndItsMailArrivesWhenTheServerIsBack(t *testing.T) {
+	t.Parallel()
+	n, srv := mailNode(t)
+	n.user(t, "ada@example.com")
+	srv.Stop()
+
+	status, body, err := n.postForm(http.DefaultClient, signin.ForgotPath, url.Values{"email": {"ada@example.com"}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("forgot password with the mail server down: %d (%v); want 200, as always\n%s", status, err, body)
+	}
+	// The node tries, fails, and keeps the mail for later.
+	var m *mail.Stored
+	waitFor(t, "a failed attempt at the reset mail", func() bool {
+		ms, err := n.store.Mail(t.Context(), mail.Query{})
+		if err != nil || len(ms) != 1 {
+			return false
+		}
+		m = ms[0]
+		return m.Attempts > 0 && m.LastError != ""
+	})
+	if m.Status != mail.Pending || m.Template != "password-reset" {
+		t.Fatalf("the reset mail is %s (%s) after a failed attempt; want pending", m.Status, m.Template)
+	}
+
+	srv.Restart(t)
+	// Its backoff passed: the node sends it at its next look.
+	if _, err := pgtest.Conn(t, n.dbURL).Exec(t.Context(), `UPDATE mail_outbox SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	link := srv.Await(t, "ada@example.com").Link(t, account.Reset.Path())
+	status, body, err = n.postForm(http.DefaultClient, account.Reset.Path(), url.Values{
+		"token": {tokenOf(t, link)}, "password": {brandNewPassword}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("following the late link: %d (%v)\n%s", status, err, body)
+	}
+	if !n.signsIn(t, "ada@example.com", brandNewPassword) {
+		t.Fatal("the password from the late link does not sign in")
 	}
 }
