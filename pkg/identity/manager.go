@@ -237,7 +237,18 @@ func (m *Manager) SetPasswordHash(ctx context.Context, id, hash string) error {
 		return ErrNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-		return audit.Event{Action: audit.UserPasswordSet, Target: audit.User(id)}, m.store.SetUserPassword(ctx, id, hash)
+		u, err := m.store.UserByID(ctx, id)
+		if err != nil {
+			return audit.Event{}, err
+		}
+		// A first password (an invitation accepted, or an admin's for a
+		// user created without one) replaces nothing: the event says so,
+		// and nobody is told a password changed (pkg/notify).
+		e := audit.Event{Action: audit.UserPasswordSet, Target: audit.User(id)}
+		if u.PasswordHash == "" {
+			e.Details = map[string]any{"first": true}
+		}
+		return e, m.store.SetUserPassword(ctx, id, hash)
 	})
 }
 

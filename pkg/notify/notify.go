@@ -60,7 +60,11 @@ type notice struct {
 // The events are recorded by pkg/identity (passwords, second factors,
 // recovery codes), pkg/signin (sign-ins) and the email change.
 var notices = map[string]notice{
-	audit.UserPasswordSet:     {kind: Password, template: "password-changed"},
+	audit.UserPasswordSet: {kind: Password, template: "password-changed", applies: func(e audit.Event) bool {
+		// A first password changes nothing the user had.
+		first, _ := e.Details["first"].(bool)
+		return !first
+	}},
 	audit.UserEmailChanged:    {kind: Email, template: "email-changed"},
 	audit.MFAEnrolled:         {kind: MFA, template: "mfa-enabled"},
 	audit.MFADisabled:         {kind: MFA, template: "mfa-disabled"},

@@ -323,3 +323,25 @@ func TestAnAddressNoServerTakesDoesNotStopTheChange(t *testing.T) {
 		t.Fatalf("mailed %v", templates(got))
 	}
 }
+
+func TestAFirstPasswordIsNotToldAsAChange(t *testing.T) {
+	t.Parallel()
+	s := newScene(t, notify.Password)
+	// Grace was invited: she has no password until she chooses one.
+	grace, err := s.users.Create(t.Context(), identity.User{Email: "grace@example.com"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.users.SetPassword(t.Context(), grace.ID, "a brand new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if got := templates(s.outbox(t)); len(got) != 0 {
+		t.Fatalf("choosing a first password mailed %v, want nothing", got)
+	}
+	if err := s.users.SetPassword(t.Context(), grace.ID, "another brand new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if got := templates(s.outbox(t)); !slices.Equal(got, []string{"password-changed"}) {
+		t.Fatalf("changing it then mailed %v, want the notice", got)
+	}
+}
