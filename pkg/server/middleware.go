@@ -21,9 +21,15 @@ type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
-	clientIPKey
-	userAgentKey
+	peerKey
 )
+
+// peer is who sent a request: its address and its browser. One context
+// value holds both, so that every request pays for one, as before the
+// browser was kept.
+type peer struct {
+	ip, userAgent string
+}
 
 // RequestID returns the ID of the request ctx belongs to, for logs and error
 // pages, so that an operator can find a user's failed request.
@@ -35,16 +41,22 @@ func RequestID(ctx context.Context) string {
 // ClientIP returns the address the request ctx belongs to came from, for
 // the audit log.
 func ClientIP(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey).(string)
-	return ip
+	p, _ := ctx.Value(peerKey).(*peer)
+	if p == nil {
+		return ""
+	}
+	return p.ip
 }
 
 // UserAgent returns the User-Agent header of the request ctx belongs to,
 // so that what reacts to a change deep below the handler (pkg/notify's
 // mail) can say which browser made it.
 func UserAgent(ctx context.Context) string {
-	ua, _ := ctx.Value(userAgentKey).(string)
-	return ua
+	p, _ := ctx.Value(peerKey).(*peer)
+	if p == nil {
+		return ""
+	}
+	return p.userAgent
 }
 
 // clientIP records where a request came from, and with which browser
@@ -56,9 +68,8 @@ func UserAgent(ctx context.Context) string {
 func clientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := context.WithValue(r.Context(), clientIPKey, forwardedFor(r, trusted))
-			ctx = context.WithValue(ctx, userAgentKey, r.UserAgent())
-			next.ServeHTTP(w, r.WithContext(ctx))
+			p := &peer{ip: forwardedFor(r, trusted), userAgent: r.UserAgent()}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey, p)))
 		})
 	}
 }
