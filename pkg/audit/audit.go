@@ -205,9 +205,13 @@ type Query struct {
 // records it: ctx carries that transaction, and store calls made with it
 // join it. An error rolls back the event and the change it records, so a
 // reactor's writes happen if and only if the change commits. React is
-// called for every event; a reactor ignores those it has no use for.
+// called only for the actions ReactsTo names.
 type Reactor interface {
 	React(ctx context.Context, e Event) error
+	// ReactsTo reports whether React may act on events with action, so
+	// that an event no reactor wants (a failed sign-in, which anyone can
+	// cause) is recorded without a transaction of its own.
+	ReactsTo(action string) bool
 }
 
 // Log records events.
@@ -244,15 +248,16 @@ func (l *Log) Change(ctx context.Context, change func(ctx context.Context) (Even
 }
 
 // Record records an event that changes nothing else, such as a failed
-// sign-in. Inside a transaction, it joins it; outside one, a Log with
-// reactors begins one, so that what they write commits with the event.
+// sign-in. Inside a transaction, it joins it; outside one, it begins one
+// if a reactor reacts to the event, so that what the reactor writes
+// commits with the event.
 func (l *Log) Record(ctx context.Context, e Event) error {
 	insert := func(ctx context.Context) error { return l.insert(ctx, &e) }
 	var err error
-	if len(l.reactors) == 0 {
-		err = insert(ctx)
-	} else {
+	if slices.ContainsFunc(l.reactors, func(r Reactor) bool { return r.ReactsTo(e.Action) }) {
 		err = l.store.InTx(ctx, insert)
+	} else {
+		err = insert(ctx)
 	}
 	if err != nil {
 		return err
@@ -280,6 +285,9 @@ func (l *Log) insert(ctx context.Context, e *Event) error {
 		return err
 	}
 	for _, r := range l.reactors {
+		if !r.ReactsTo(e.Action) {
+			continue
+		}
 		if err := r.React(ctx, *e); err != nil {
 			return fmt.Errorf("audit: react to %s: %w", e.Action, err)
 		}

@@ -217,6 +217,9 @@ type reactorFunc func(ctx context.Context, e audit.Event) error
 
 func (f reactorFunc) React(ctx context.Context, e audit.Event) error { return f(ctx, e) }
 
+// ReactsTo is true: a reactorFunc sees every event.
+func (f reactorFunc) ReactsTo(string) bool { return true }
+
 // echoRole is a reactor that writes, for each event, a role named after
 // the event's target (role:NAME becomes NAME-seen), so that a test can see
 // whether what a reactor wrote committed.
@@ -306,5 +309,28 @@ func TestARecordedEventAndItsReactionCommitTogetherOutsideAnyTransaction(t *test
 	}
 	if _, err := store.Role(t.Context(), "y-seen"); err != nil || len(events(t, ok)) != 1 {
 		t.Fatalf("the event and its reaction: %v, %d events", err, len(events(t, ok)))
+	}
+}
+
+// deaf is a reactor that wants no event, and fails if it is given one.
+type deaf struct{}
+
+func (deaf) ReactsTo(string) bool { return false }
+func (deaf) React(context.Context, audit.Event) error {
+	return errors.New("a reactor was given an event it does not react to")
+}
+
+func TestAReactorIsGivenOnlyTheEventsItReactsTo(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Store(t)
+	log := audit.New(store, slog.New(slog.DiscardHandler), deaf{})
+	if err := log.Record(t.Context(), audit.Event{Action: audit.LoginFailed}); err != nil {
+		t.Fatal(err)
+	}
+	err := log.Change(t.Context(), func(context.Context) (audit.Event, error) {
+		return audit.Event{Action: audit.RoleCreated, Target: audit.Role("x")}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -159,12 +159,22 @@ type Data struct {
 	SignInURL, AccountURL string
 }
 
+// ReactsTo reports whether action is one whose events may be news to
+// the user, with its notice on.
+func (n *Notifier) ReactsTo(action string) bool {
+	nt, ok := notices[action]
+	return ok && n.on[nt.kind]
+}
+
 // React mails the notice of e, if e is one the user is told of and the
 // operator has it on, in the transaction that records e. An event about a
 // user who no longer exists mails nothing.
 func (n *Notifier) React(ctx context.Context, e audit.Event) error {
-	nt, ok := notices[e.Action]
-	if !ok || !n.on[nt.kind] || (nt.applies != nil && !nt.applies(e)) {
+	if !n.ReactsTo(e.Action) {
+		return nil
+	}
+	nt := notices[e.Action]
+	if nt.applies != nil && !nt.applies(e) {
 		return nil
 	}
 	sub, ok := strings.CutPrefix(e.Target, "user:")
