@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/latchkey/latchkey/pkg/account"
-	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -21,20 +20,13 @@ func (s *Service) accountChangeEmail(w http.ResponseWriter, r *http.Request) (fa
 	if f == nil {
 		return false
 	}
-	_, err := s.Users.Authenticate(ctx, f.user.Email, r.PostFormValue("password"), s.Devices.Known(r, f.user.Email))
-	s.metrics().Login(loginResult(err))
-	if errors.Is(err, identity.ErrInvalidCredentials) {
-		s.accountPage(w, r, http.StatusUnauthorized, "", "Your current password is not right, or there have been too many failed attempts. Check it, or wait a few minutes and try again.")
-		return true
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return false
+	if ok, failed := s.currentPasswordRight(w, r, f, r.PostFormValue("password")); !ok {
+		return failed
 	}
 	if !s.mailAllowed(w, r) {
 		return false
 	}
-	err = s.Accounts.RequestEmailChange(ctx, f.user.ID, r.PostFormValue("new_email"), locale(r))
+	err := s.Accounts.RequestEmailChange(ctx, f.user.ID, r.PostFormValue("new_email"), locale(r))
 	var invalid *validation.Error
 	switch {
 	case err == nil:

@@ -53,15 +53,8 @@ func (s *Service) accountChangePassword(w http.ResponseWriter, r *http.Request) 
 		s.accountPage(w, r, http.StatusBadRequest, "", problem)
 		return false
 	}
-	_, err := s.Users.Authenticate(ctx, user.Email, current, s.Devices.Known(r, user.Email))
-	s.metrics().Login(loginResult(err))
-	if errors.Is(err, identity.ErrInvalidCredentials) {
-		s.accountPage(w, r, http.StatusUnauthorized, "", "Your current password is not right, or there have been too many wrong attempts. Check it, or wait a few minutes and try again.")
-		return true
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return false
+	if ok, failed := s.currentPasswordRight(w, r, f, current); !ok {
+		return failed
 	}
 	if err := s.Users.SetPassword(ctx, user.ID, next); err != nil {
 		if errors.Is(err, identity.ErrWeakPassword) {

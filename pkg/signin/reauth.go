@@ -89,3 +89,23 @@ func (s *Service) reauthPage(w http.ResponseWriter, r *http.Request, hasFactor b
 		UsedCode: hasFactor && strings.TrimSpace(r.PostFormValue(reauthCodeField)) != "",
 		Window:   int(s.ReauthWindow / time.Minute)})
 }
+
+// currentPasswordRight checks the signed-in user's password, typed again
+// on an account page form that asks for it every time (a new password, a
+// new address), as a sign-in checks it: the account's throttle, the
+// device cookie, the metrics. When it is not right, or cannot be checked,
+// it answers the account page and returns false; failed says the password
+// was wrong, an attempt for the sign-in limits.
+func (s *Service) currentPasswordRight(w http.ResponseWriter, r *http.Request, f *flow, password string) (ok, failed bool) {
+	_, err := s.Users.Authenticate(r.Context(), f.user.Email, password, s.Devices.Known(r, f.user.Email))
+	s.metrics().Login(loginResult(err))
+	switch {
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		s.accountPage(w, r, http.StatusUnauthorized, "", "Your current password is not right, or there have been too many wrong attempts. Check it, or wait a few minutes and try again.")
+		return false, true
+	case err != nil:
+		s.fail(w, r, err)
+		return false, false
+	}
+	return true, false
+}
