@@ -259,7 +259,7 @@ func bindings(c *Config) []binding {
 		{Setting{"LATCHKEY_SIGNIN_ATTEMPT_LIMIT", "signin-attempt-limit", "300",
 			"sign-in attempts, failed or not, per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInAttemptLimit)},
 		{Setting{"LATCHKEY_REAUTH_WINDOW", "reauth-window", "10m",
-			"how recently a user must have signed in to change their second factor or end their other sessions"}, "duration", setDuration(&c.ReauthWindow)},
+			"how recently a user must have signed in to change their second factor, end their other sessions or delete their account"}, "duration", setDuration(&c.ReauthWindow)},
 		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
 			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
 		{Setting{"LATCHKEY_AUTHORIZE_RATE_LIMIT", "authorize-rate-limit", "30",
