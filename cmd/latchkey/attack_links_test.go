@@ -549,3 +549,60 @@ func TestChangesMadeFromTheCLIAreToldToTheUserAsTheServersTellThem(t *testing.T)
 		t.Errorf("%d mails with notices off, want still 2", n)
 	}
 }
+
+func TestASignedInUserCanHaveTheirUnverifiedAddressVerifiedAndSeesAPendingChange(t *testing.T) {
+	t.Parallel()
+	n, srv := mailNode(t)
+	u := identityUser("ada@example.com", nil)
+	u.EmailVerified = false
+	if _, err := n.users.Create(t.Context(), u, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, n.issuer)
+	start := b.signIn(b.visit(n.issuer+signin.LoginPath), "ada@example.com", testPassword)
+	if !strings.Contains(start.body, "(not verified)") || !strings.Contains(start.body, `id="resend-verification"`) {
+		t.Fatalf("the account page of an unverified address offers no verification:\n%s", start.body)
+	}
+	// A burst of asks, from several addresses: a bounded number of mails.
+	var wg sync.WaitGroup
+	for _, ip := range attackers(4) {
+		for range 3 {
+			from := b.from(ip)
+			wg.Go(func() { from.submit(signin.AccountVerifyPath, nil) })
+		}
+	}
+	wg.Wait()
+	// (The sign-in itself, from a new browser, was told in a notice.)
+	verifications := func() []smtptest.Message {
+		var out []smtptest.Message
+		for _, m := range srv.To("ada@example.com") {
+			if strings.Contains(m.Text, account.Verify.Path()) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	waitFor(t, "the verification mails", func() bool { return len(verifications()) >= account.MailsPerHour })
+	time.Sleep(time.Second)
+	links := verifications()
+	if len(links) != account.MailsPerHour {
+		t.Fatalf("12 asks sent %d verification mails, want %d", len(links), account.MailsPerHour)
+	}
+	// The newest link verifies; each replaced the one before.
+	newest := links[len(links)-1].Link(t, account.Verify.Path())
+	if p := b.submit(account.Verify.Path(), url.Values{"token": {tokenOf(t, newest)}}); p.status != http.StatusOK {
+		t.Fatalf("verifying: %d\n%s", p.status, p.body)
+	}
+	if page := b.visit(n.issuer + signin.AccountPath); !strings.Contains(page.body, "(verified)") || strings.Contains(page.body, `id="resend-verification"`) {
+		t.Fatalf("after the link the account page still offers verification:\n%s", page.body)
+	}
+
+	// A change of address asked for and not yet confirmed is shown.
+	n.user(t, "grace@example.com")
+	g := newBrowser(t, n.issuer)
+	g.signIn(g.visit(n.issuer+signin.LoginPath), "grace@example.com", testPassword)
+	p := g.submit(signin.AccountEmailPath, url.Values{"new_email": {"grace@new.example"}, "password": {testPassword}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, `id="pending-email"`) || !strings.Contains(p.body, "grace@new.example") {
+		t.Fatalf("after asking for a new address: %d, no pending address shown:\n%s", p.status, p.body)
+	}
+}

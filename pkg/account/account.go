@@ -94,6 +94,9 @@ var (
 	ErrTooManyMails = errors.New("account: too many mails asked for this hour")
 	// ErrHasPassword means an invitation for a user who set a password.
 	ErrHasPassword = errors.New("account: the user has a password already")
+	// ErrAlreadyVerified means a verification asked for an address that
+	// is verified already.
+	ErrAlreadyVerified = errors.New("account: the address is verified already")
 	// ErrNoInvitation means there is no unused invitation to revoke.
 	ErrNoInvitation = errors.New("account: the user has no invitation outstanding")
 )
@@ -435,6 +438,45 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID, newEmail, loca
 		}
 		return s.verification(ctx, u, newEmail, true, locale)
 	})
+}
+
+// ResendVerification mails the user a new link that verifies the address
+// they have, replacing any earlier verification link, for a user who lost
+// or never got the first: at most MailsPerHour an hour, like a change of
+// address. ErrAlreadyVerified if there is nothing to verify.
+func (s *Service) ResendVerification(ctx context.Context, userID, locale string) error {
+	u, err := s.Users.Get(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.EmailVerified {
+		return ErrAlreadyVerified
+	}
+	ctx = audit.WithActor(ctx, audit.User(u.ID))
+	return s.Audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
+		if ok, err := s.Store.ReserveMail(ctx, "verify:"+u.ID, MailsPerHour, time.Hour); err != nil || !ok {
+			if err == nil {
+				err = ErrTooManyMails
+			}
+			return audit.Event{}, err
+		}
+		return s.verification(ctx, u, u.Email, false, locale)
+	})
+}
+
+// PendingEmail returns the address the user asked to change to and has
+// not confirmed from its link yet, or "" if none is pending.
+func (s *Service) PendingEmail(ctx context.Context, userID string) (string, error) {
+	ls, err := s.Store.LiveLinks(ctx, userID, Verify)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range ls {
+		if s.isChange(l) {
+			return l.Email, nil
+		}
+	}
+	return "", nil
 }
 
 // Verify follows a verification link on a browser where viewer is signed

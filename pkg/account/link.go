@@ -115,6 +115,7 @@ type Store interface {
 	LinkByHash(ctx context.Context, hash []byte) (*Link, error)
 	SpendLink(ctx context.Context, hash []byte, purpose Purpose) (l *Link, spent bool, err error)
 	ExpireLinks(ctx context.Context, userID string, purposes []Purpose) (int64, error)
+	LiveLinks(ctx context.Context, userID string, purpose Purpose) ([]*Link, error)
 	ReserveMail(ctx context.Context, key string, limit int, window time.Duration) (bool, error)
 }
 

@@ -20,6 +20,9 @@ var notices = map[string]string{
 	"mfa-off":       "Two-step verification is off.",
 	"app-revoked":   "The app no longer has access to your account.",
 	"session-ended": "That browser is signed out.",
+	"verify-link-sent": fmt.Sprintf("We have sent a link to your address. Open it within %d hours to verify the address.",
+		int(account.Verify.Lifetime()/time.Hour)),
+	"email-verified": "Your address is verified already.",
 	"email-link-sent": fmt.Sprintf("We have sent a link to your new address. Your address changes when you open it, within %d hours.",
 		int(account.Verify.Lifetime()/time.Hour)),
 
@@ -67,6 +70,10 @@ func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status
 		AccountSettings: s.accountSettings(user, typed),
 	}
 	var err error
+	if d.PendingEmail, err = s.Accounts.PendingEmail(ctx, user.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if d.MFA, err = s.MFA.Enabled(ctx, user.ID); err != nil {
 		s.fail(w, r, err)
 		return

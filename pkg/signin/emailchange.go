@@ -42,3 +42,24 @@ func (s *Service) accountChangeEmail(w http.ResponseWriter, r *http.Request) (fa
 	}
 	return false
 }
+
+// accountResendVerification mails the signed-in user a new link that
+// verifies the address they have: the first may be lost, or may have
+// gone before they could open it.
+func (s *Service) accountResendVerification(w http.ResponseWriter, r *http.Request) {
+	f := s.signedIn(w, r)
+	if f == nil || !s.mailAllowed(w, r) {
+		return
+	}
+	err := s.Accounts.ResendVerification(r.Context(), f.user.ID, locale(r))
+	switch {
+	case err == nil:
+		s.accountDone(w, r, "verify-link-sent")
+	case errors.Is(err, account.ErrAlreadyVerified):
+		s.accountDone(w, r, "email-verified")
+	case errors.Is(err, account.ErrTooManyMails):
+		s.accountPage(w, r, http.StatusTooManyRequests, "", "You have asked for several links this hour. Use the newest one we sent, or try again in an hour.")
+	default:
+		s.fail(w, r, err)
+	}
+}

@@ -29,6 +29,9 @@ const (
 	ForgotPath       = "/login/forgot"
 	SignUpPath       = "/signup"
 	AccountEmailPath = AccountPath + "/email"
+	// AccountVerifyPath sends a new link that verifies the address the
+	// user has.
+	AccountVerifyPath = AccountPath + "/email/verify"
 )
 
 // Accounts makes the links Latchkey mails and follows them (pkg/account).
@@ -41,6 +44,8 @@ type Accounts interface {
 	SignUp(ctx context.Context, email, name, password, locale string) error
 	CompleteSignUp(ctx context.Context, token string) (*identity.User, error)
 	RequestEmailChange(ctx context.Context, userID, newEmail, locale string) error
+	ResendVerification(ctx context.Context, userID, locale string) error
+	PendingEmail(ctx context.Context, userID string) (string, error)
 }
 
 // AnswerFloor is the least time the pages that ask for mail about an
@@ -76,6 +81,7 @@ func (s *Service) mountLinks(r chi.Router, post func(string, http.Handler)) {
 	r.Get(account.Verify.Path(), s.showVerify)
 	post(account.Verify.Path(), http.HandlerFunc(s.submitVerify))
 	post(AccountEmailPath, s.attempt(s.accountChangeEmail))
+	post(AccountVerifyPath, http.HandlerFunc(s.accountResendVerification))
 	// When sign-up is off, its pages are not there at all.
 	if s.SignUp {
 		r.Get(SignUpPath, s.showSignUp)

@@ -195,10 +195,13 @@ type AccountPage struct {
 	Notice, Error    string
 	Name, Email, Sub string
 	EmailVerified    bool
-	MFA              bool
-	RecoveryLeft     int
-	Apps             []AccountApp
-	Sessions         []AccountSession
+	// PendingEmail is the address the user asked to change to and has not
+	// confirmed from its link yet; "" if none.
+	PendingEmail string
+	MFA          bool
+	RecoveryLeft int
+	Apps         []AccountApp
+	Sessions     []AccountSession
 }
 
 // ReauthPage asks a signed-in user to prove who they are again before a

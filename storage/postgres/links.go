@@ -91,6 +91,23 @@ func (s *Store) ExpireLinks(ctx context.Context, userID string, purposes []accou
 	return tag.RowsAffected(), nil
 }
 
+// LiveLinks returns the user's links of purpose that can still be
+// followed, newest first.
+func (s *Store) LiveLinks(ctx context.Context, userID string, purpose account.Purpose) ([]*account.Link, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := s.db(ctx).Query(ctx, `SELECT `+linkColumns+` FROM email_links
+		WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now() ORDER BY created_at DESC`, userID, string(purpose))
+	if err != nil {
+		return nil, errorf("postgres: live links: %w", err)
+	}
+	ls, err := pgx.CollectRows(rows, scanLink)
+	if err != nil {
+		return nil, errorf("postgres: live links: %w", err)
+	}
+	return ls, nil
+}
+
 // expireLinks is ExpireLinks's statement, which SetUserPassword runs too.
 const expireLinks = `UPDATE email_links SET expires_at = now()
 	WHERE user_id = $1 AND purpose = ANY ($2) AND used_at IS NULL AND expires_at > now()`
