@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -42,6 +43,8 @@ var (
 	ErrNotFound = errors.New("passkey: no such passkey")
 	// ErrExists means the passkey is registered already (to any user).
 	ErrExists = errors.New("passkey: the passkey is registered already")
+	// ErrUnavailable means the issuer cannot have passkeys (see New).
+	ErrUnavailable = errors.New("passkey: passkeys need an issuer whose host is a domain name, not an IP address")
 	// ErrNoPasskeys means the user has no passkey to assert with.
 	ErrNoPasskeys = errors.New("passkey: the user has no passkeys")
 	// ErrInvalidName means a name is empty or longer than MaxNameChars.
@@ -62,7 +65,9 @@ type RefusedError struct {
 	Err    error
 }
 
-func (e *RefusedError) Error() string { return "passkey: answer refused (" + e.Reason + "): " + e.Err.Error() }
+func (e *RefusedError) Error() string {
+	return "passkey: answer refused (" + e.Reason + "): " + e.Err.Error()
+}
 func (e *RefusedError) Unwrap() error { return e.Err }
 
 // ErrRefused matches every *RefusedError with errors.Is.
@@ -181,10 +186,18 @@ type Manager struct {
 // New returns a Manager for the issuer: the issuer's host name is the
 // relying party ID, and its scheme and host (with any port) the one
 // origin accepted. displayName is what authenticators call the site.
+//
+// An issuer whose host is an IP address can have no passkeys: WebAuthn's
+// RP ID is a domain, and browsers refuse the rest. Its Manager works, but
+// nobody has passkeys (Has), and registering one is refused with
+// ErrUnavailable.
 func New(issuer, displayName string, store Store, audit Auditor) (*Manager, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("passkey: issuer %q is not an absolute URL", issuer)
+	}
+	if net.ParseIP(u.Hostname()) != nil {
+		return &Manager{store: store, audit: audit}, nil
 	}
 	timeout := webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTimeout, TimeoutUVD: ceremonyTimeout}
 	wa, err := webauthn.New(&webauthn.Config{
@@ -216,8 +229,14 @@ func (m *Manager) List(ctx context.Context, userID string) ([]Passkey, error) {
 	return m.store.Passkeys(ctx, userID)
 }
 
-// Has reports whether the user has a passkey.
+// Available reports whether the issuer can have passkeys (see New).
+func (m *Manager) Available() bool { return m.wa != nil }
+
+// Has reports whether the user has a passkey that can be used here.
 func (m *Manager) Has(ctx context.Context, userID string) (bool, error) {
+	if !m.Available() {
+		return false, nil
+	}
 	keys, err := m.store.Passkeys(ctx, userID)
 	return len(keys) > 0, err
 }
@@ -226,6 +245,9 @@ func (m *Manager) Has(ctx context.Context, userID string) (bool, error) {
 // authenticator is asked not to make a second passkey for an account it
 // holds one for already (excludeCredentials).
 func (m *Manager) BeginRegistration(ctx context.Context, u User) (Ceremony, error) {
+	if !m.Available() {
+		return Ceremony{}, ErrUnavailable
+	}
 	wu, err := m.user(ctx, u)
 	if err != nil {
 		return Ceremony{}, err
@@ -242,6 +264,9 @@ func (m *Manager) BeginRegistration(ctx context.Context, u User) (Ceremony, erro
 // PublicKeyCredential) to the registration begun with session, and
 // stores the new passkey under name.
 func (m *Manager) FinishRegistration(ctx context.Context, u User, session, answer []byte, name string) (Passkey, error) {
+	if !m.Available() {
+		return Passkey{}, ErrUnavailable
+	}
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
 		return Passkey{}, ErrInvalidName
@@ -285,6 +310,9 @@ func (m *Manager) FinishRegistration(ctx context.Context, u User, session, answe
 // BeginAssertion starts a ceremony in which the user proves they hold one
 // of their passkeys; ErrNoPasskeys if they have none.
 func (m *Manager) BeginAssertion(ctx context.Context, userID string) (Ceremony, error) {
+	if !m.Available() {
+		return Ceremony{}, ErrNoPasskeys
+	}
 	wu, err := m.user(ctx, User{ID: userID})
 	if err != nil {
 		return Ceremony{}, err
@@ -304,6 +332,9 @@ func (m *Manager) BeginAssertion(ctx context.Context, userID string) (Ceremony, 
 // marks it used. An answer whose counter did not rise is refused with
 // ErrCloneSuspected (see cloneSuspected) and recorded as such.
 func (m *Manager) FinishAssertion(ctx context.Context, userID string, session, answer []byte) (Assertion, error) {
+	if !m.Available() {
+		return Assertion{}, ErrNoPasskeys
+	}
 	wu, err := m.user(ctx, User{ID: userID})
 	if err != nil {
 		return Assertion{}, err
@@ -455,7 +486,6 @@ func DecodeID(s string) ([]byte, error) {
 	}
 	return id, nil
 }
-
 
 // waUser is a user as github.com/go-webauthn/webauthn wants one.
 type waUser struct {

@@ -104,6 +104,7 @@ type Service struct {
 	Protocol Protocol
 	Users    Users
 	MFA      MFA
+	Passkeys Passkeys
 	Clients  Clients
 	Sessions *Sessions
 	// Devices recognises browsers that signed in to an account before, so
@@ -175,7 +176,14 @@ func (s *Service) Mount(r chi.Router) {
 			"/mfa/disable":        s.attempt(s.accountDisableMFA),
 			"/mfa/recovery-codes": s.attempt(s.accountRecoveryCodes),
 			"/apps/revoke":        s.accountRevokeApp,
-			"/sessions/revoke":    s.attempt(s.accountEndSession),
+
+			// Adding or removing a passkey changes how the user signs in,
+			// so it may ask for the password again; renaming does not.
+			"/passkeys/add":    s.attempt(s.accountAddPasskey),
+			"/passkeys/finish": s.attempt(s.accountFinishPasskey),
+			"/passkeys/rename": s.accountRenamePasskey,
+			"/passkeys/remove": s.attempt(s.accountRemovePasskey),
+			"/sessions/revoke": s.attempt(s.accountEndSession),
 		} {
 			post(AccountPath+path, h)
 		}

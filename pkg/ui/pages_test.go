@@ -70,7 +70,7 @@ func TestFormActionAllowsOnlyTheAppsOrigin(t *testing.T) {
 		{"not a url at all", "form-action 'self';"},
 	}
 	for _, tt := range tests {
-		csp := contentSecurityPolicy(tt.target)
+		csp := contentSecurityPolicy(tt.target, false)
 		if !strings.Contains(csp, tt.want) || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
 			t.Errorf("target %q: CSP %q, want %q, no framing and no scripts", tt.target, csp, tt.want)
 		}
