@@ -58,7 +58,7 @@ type AccountPasskeys struct {
 	// Available says the issuer can have passkeys: one whose host is an
 	// IP address cannot (pkg/passkey), and the section is not shown.
 	Available bool
-	Passkeys []AccountPasskey
+	Passkeys  []AccountPasskey
 	// MaxName is the longest name (pkg/passkey.MaxNameChars).
 	MaxName int
 }
