@@ -234,6 +234,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Users:    users,
 		Accounts: accounts,
 		MFA:      mfa,
+		Passkeys: passkeys,
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),
