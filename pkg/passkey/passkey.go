@@ -190,8 +190,13 @@ type Manager struct {
 // An issuer whose host is an IP address can have no passkeys: WebAuthn's
 // RP ID is a domain, and browsers refuse the rest. Its Manager works, but
 // nobody has passkeys (Has), and registering one is refused with
-// ErrUnavailable.
+// ErrUnavailable. So is one made without an issuer, which can only list,
+// rename and remove passkeys (the CLI's).
 func New(issuer, displayName string, store Store, audit Auditor) (*Manager, error) {
+	if issuer == "" {
+		// The CLI lists and removes passkeys, which needs no relying party.
+		return &Manager{store: store, audit: audit}, nil
+	}
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("passkey: issuer %q is not an absolute URL", issuer)
