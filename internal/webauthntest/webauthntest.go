@@ -82,8 +82,12 @@ func (a *Authenticator) Register(optionsJSON []byte) ([]byte, error) {
 	}
 	a.UserHandle = handle
 	clientData := a.clientData("webauthn.create", o.PublicKey.Challenge)
-	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1,
-		-2: a.key.PublicKey.X.FillBytes(make([]byte, 32)), -3: a.key.PublicKey.Y.FillBytes(make([]byte, 32))})
+	// The uncompressed point is 0x04 || x || y (SEC 1 §2.3.3).
+	point, err := a.key.PublicKey.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: point[1:33], -3: point[33:65]})
 	if err != nil {
 		return nil, err
 	}

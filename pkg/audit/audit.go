@@ -116,7 +116,7 @@ const (
 	PasskeyRegistered     = "passkey.registered"
 	PasskeyRenamed        = "passkey.renamed"
 	PasskeyRemoved        = "passkey.removed"
-	PasskeyCloneSuspected = "passkey.clone_suspected"
+	PasskeyCloneSuspected = "passkey.clone_suspected" // #nosec G101 -- an audit action name, not a credential
 	PasskeyFailed         = "passkey.failed"
 )
 
