@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/internal/webauthntest"
 	"github.com/latchkey/latchkey/pkg/identity"
 )
@@ -222,6 +223,12 @@ func TestASignCountRegressionAtSignInIsRefusedAndAudited(t *testing.T) {
 	}
 	if got := sc.n.auditCount(t, "passkey.clone_suspected"); got != 1 {
 		t.Errorf("%d passkey.clone_suspected events, want 1", got)
+	}
+	var mailed int
+	err := pgtest.Conn(t, sc.n.dbURL).QueryRow(t.Context(),
+		`SELECT count(*) FROM mail_outbox WHERE template = 'passkey-clone-suspected'`).Scan(&mailed)
+	if err != nil || mailed != 1 {
+		t.Errorf("%d notices of the suspected clone in the outbox (%v), want 1", mailed, err)
 	}
 }
 
