@@ -18,10 +18,13 @@ import (
 // Notes, and ada@example.com with a passkey on a software authenticator,
 // added on her account page as a browser would.
 type passkeyScene struct {
-	n    *node
-	rp   *relyingParty
-	ada  *identity.User
-	auth *webauthntest.Authenticator
+	// added is the browser the passkey was added in, signed in with the
+	// password alone.
+	added *browser
+	n     *node
+	rp    *relyingParty
+	ada   *identity.User
+	auth  *webauthntest.Authenticator
 }
 
 func newPasskeyScene(t *testing.T) *passkeyScene {
@@ -43,6 +46,7 @@ func newPasskeyScene(t *testing.T) *passkeyScene {
 	if !strings.Contains(done.body, "Your passkey is added.") {
 		t.Fatalf("adding the passkey: %d\n%s", done.status, done.body)
 	}
+	sc.added = b
 	return sc
 }
 
@@ -117,6 +121,28 @@ func TestPasswordAndPasskeySignInIsMultiFactor(t *testing.T) {
 	}
 	if got.ACR != identity.ACRMFA {
 		t.Errorf("acr %q, want %q", got.ACR, identity.ACRMFA)
+	}
+}
+
+// A user signed in with a password whom an app asks for the MFA level
+// (acr_values) gives the passkey alone, and the new ID token says so.
+func TestStepUpAsksASignedInUserForTheirPasskeyAlone(t *testing.T) {
+	t.Parallel()
+	sc := newPasskeyScene(t)
+	b := sc.added
+	ar := sc.rp.start("acr_values", identity.ACRMFA)
+	p := b.visit(ar.url)
+	if !strings.Contains(p.body, `data-passkey="get"`) {
+		t.Fatalf("step-up: want the passkey page, got %d:\n%s", p.status, p.body)
+	}
+	answer, err := sc.auth.Assert(passkeyOptions(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id := sc.rp.finish(t, ar, answerPasskey(b, p, answer).callback(t))
+	got := authOf(t, id)
+	if got.ACR != identity.ACRMFA || !slices.Contains(got.AMR, "hwk") || !slices.Contains(got.AMR, "mfa") {
+		t.Errorf("after step-up: acr %q amr %v, want the mfa level by hwk", got.ACR, got.AMR)
 	}
 }
 
