@@ -87,3 +87,39 @@ func TestScopesAreDescribedInPlainWords(t *testing.T) {
 		}
 	}
 }
+
+// Only the passkey pages run a script, and only Latchkey's own file: the
+// rest run none, and the account page, which lists passkeys, is one of
+// them.
+func TestOnlyThePasskeyPagesRunAScriptAndOnlyTheirOwn(t *testing.T) {
+	p, err := NewPages("/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := map[string]func(w http.ResponseWriter){
+		"passkey":    func(w http.ResponseWriter) { p.Passkey(w, http.StatusOK, "", PasskeyPage{Options: `{"publicKey":{}}`}) },
+		"passkeyadd": func(w http.ResponseWriter) { p.PasskeyAdd(w, http.StatusOK, PasskeyAddPage{Options: `{"publicKey":{}}`}) },
+		"account": func(w http.ResponseWriter) {
+			p.Account(w, http.StatusOK, AccountPage{AccountPasskeys: AccountPasskeys{Available: true,
+				Passkeys: []AccountPasskey{{ID: "abc", Name: "<script>alert(1)</script>"}}}})
+		},
+	}
+	for name, render := range pages {
+		rec := httptest.NewRecorder()
+		render(rec)
+		csp, body := rec.Header().Get("Content-Security-Policy"), rec.Body.String()
+		scripted := strings.HasPrefix(name, "passkey")
+		if got := strings.Contains(csp, "script-src 'self'"); got != scripted {
+			t.Errorf("%s: CSP %q; script-src 'self' is %v, want %v", name, csp, got, scripted)
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(body, "<script>alert") {
+			t.Errorf("%s: inline script allowed or a name not escaped", name)
+		}
+		if scripted && !strings.Contains(body, `<script src="/id/static/passkey.js"></script>`) {
+			t.Errorf("%s: the page does not load passkey.js from the issuer", name)
+		}
+		if scripted && !strings.Contains(body, `data-options="{&#34;publicKey&#34;:{}}"`) {
+			t.Errorf("%s: the options are not in the form's data-options, escaped", name)
+		}
+	}
+}
