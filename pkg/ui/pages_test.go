@@ -97,8 +97,10 @@ func TestOnlyThePasskeyPagesRunAScriptAndOnlyTheirOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := map[string]func(w http.ResponseWriter){
-		"passkey":    func(w http.ResponseWriter) { p.Passkey(w, http.StatusOK, "", PasskeyPage{Options: `{"publicKey":{}}`}) },
-		"passkeyadd": func(w http.ResponseWriter) { p.PasskeyAdd(w, http.StatusOK, PasskeyAddPage{Options: `{"publicKey":{}}`}) },
+		"passkey": func(w http.ResponseWriter) { p.Passkey(w, http.StatusOK, "", PasskeyPage{Options: `{"publicKey":{}}`}) },
+		"passkeyadd": func(w http.ResponseWriter) {
+			p.PasskeyAdd(w, http.StatusOK, PasskeyAddPage{Options: `{"publicKey":{}}`})
+		},
 		"account": func(w http.ResponseWriter) {
 			p.Account(w, http.StatusOK, AccountPage{AccountPasskeys: AccountPasskeys{Available: true,
 				Passkeys: []AccountPasskey{{ID: "abc", Name: "<script>alert(1)</script>"}}}})
