@@ -81,9 +81,10 @@ type Observer interface {
 	// password: identity.Manager.Authenticate tells them apart to nobody,
 	// and the audit log has them.
 	Login(result string)
-	// SecondFactor is told of each code submitted, at sign-in, step-up or
-	// on the account page: "succeeded", "failed", "throttled" (the account
-	// must wait; the code was not checked) or "error".
+	// SecondFactor is told of each code or passkey answer submitted, at
+	// sign-in, step-up or on the account page: "succeeded", "failed",
+	// "throttled" (the account must wait; the code was not checked) or
+	// "error".
 	SecondFactor(result string)
 	// RateLimited is told of each attempt refused because its address is
 	// over a limit: "sign_in" (FailureLimit or AttemptLimit) or
