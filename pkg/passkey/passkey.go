@@ -65,9 +65,12 @@ type RefusedError struct {
 	Err    error
 }
 
+// Error says why the answer was refused, for logs; pages never show it.
 func (e *RefusedError) Error() string {
 	return "passkey: answer refused (" + e.Reason + "): " + e.Err.Error()
 }
+
+// Unwrap returns the library's or the check's own error.
 func (e *RefusedError) Unwrap() error { return e.Err }
 
 // ErrRefused matches every *RefusedError with errors.Is.
@@ -272,9 +275,9 @@ func (m *Manager) FinishRegistration(ctx context.Context, u User, session, answe
 	if !m.Available() {
 		return Passkey{}, ErrUnavailable
 	}
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
-		return Passkey{}, ErrInvalidName
+	name, err := validName(name)
+	if err != nil {
+		return Passkey{}, err
 	}
 	wu, err := m.user(ctx, u)
 	if err != nil {
@@ -396,14 +399,24 @@ func cloneSuspected(stored, got uint32) bool {
 
 // Rename renames the user's passkey id.
 func (m *Manager) Rename(ctx context.Context, userID string, id []byte, name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
-		return ErrInvalidName
+	name, err := validName(name)
+	if err != nil {
+		return err
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.PasskeyRenamed, Target: audit.User(userID),
 			Details: map[string]any{"passkey": EncodeID(id), "name": name}}, m.store.RenamePasskey(ctx, userID, id, name)
 	})
+}
+
+// validName is name as stored, without surrounding space; ErrInvalidName
+// if that leaves nothing or more than MaxNameChars characters.
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
+		return "", ErrInvalidName
+	}
+	return name, nil
 }
 
 // Remove removes the user's passkey id: the user's own doing on their
