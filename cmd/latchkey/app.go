@@ -27,6 +27,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/metrics"
 	"github.com/latchkey/latchkey/pkg/notify"
 	"github.com/latchkey/latchkey/pkg/oauth"
+	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -112,6 +113,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Window:          cfg.MFAFailureWindow,
 		LockoutFailures: int(cfg.LockoutFailures),
 	}, auditLog)
+	// Passkeys belong to the issuer's host name (the WebAuthn RP ID), and
+	// answers are accepted from the issuer's origin only.
+	passkeys, err := passkey.New(cfg.Issuer, issuer.Host, store, auditLog)
+	if err != nil {
+		return nil, err
+	}
 	sessions := signin.NewSessions(store, auditLog, signin.SessionConfig{
 		Secure:        issuer.Scheme == "https",
 		IdleTimeout:   cfg.SessionIdleTimeout,
@@ -152,6 +159,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Protocol:      provider,
 		Users:         users,
 		MFA:           mfa,
+		Passkeys:      passkeys,
 		Clients:       clients,
 		Sessions:      sessions,
 		Devices:       device.New(box, issuer.Scheme == "https"),
@@ -226,6 +234,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Users:    users,
 		Accounts: accounts,
 		MFA:      mfa,
+		Passkeys: passkeys,
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),

@@ -59,8 +59,23 @@ func startTracedNode(t *testing.T, tracer trace.TracerProvider, settings ...stri
 // as http://127.0.0.1:PORT/tenant-a ("" for none).
 func startNodeUnder(t *testing.T, tracer trace.TracerProvider, path string, settings ...string) *node {
 	t.Helper()
+	return startNodeAt(t, tracer, func(host string) string { return host + path }, settings...)
+}
+
+// startLocalhostNode is startNode with the issuer named
+// http://localhost:PORT rather than by its IP address: WebAuthn's
+// relying party ID must be a domain, so passkeys need one.
+func startLocalhostNode(t *testing.T, settings ...string) *node {
+	t.Helper()
+	return startNodeAt(t, nil, func(host string) string { return strings.Replace(host, "127.0.0.1", "localhost", 1) }, settings...)
+}
+
+// startNodeAt starts a node whose issuer is issuerAt its loopback
+// listener's http://127.0.0.1:PORT.
+func startNodeAt(t *testing.T, tracer trace.TracerProvider, issuerAt func(host string) string, settings ...string) *node {
+	t.Helper()
 	ln, host := loopback(t)
-	issuer := host + path
+	issuer := issuerAt(host)
 	env := vars{
 		"LATCHKEY_DATABASE_URL": pgtest.URL(t),
 		"LATCHKEY_ISSUER":       issuer,

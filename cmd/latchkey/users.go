@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
@@ -73,9 +74,13 @@ line: `+passwordSource+"\n\n"+userArgHelp,
 		usersAction(e, "set-password", "Replace a user's password",
 			"Replaces the user's password and signs them out everywhere. "+passwordSource+"\n\n"+noticeSettings,
 			usersSetPassword, mailing...),
-		usersAction(e, "reset-mfa", "Remove a user's second factor",
-			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.\n\n"+noticeSettings,
+		usersAction(e, "reset-mfa", "Remove a user's second factors",
+			"Removes the user's second factors, for a user who lost them: the authenticator app's, with its recovery codes, and every passkey. They enrol again where a factor is required.\n\n"+noticeSettings,
 			usersResetMFA, mailing...),
+		usersAction(e, "passkeys", "List a user's passkeys",
+			"Lists the user's passkeys: each one's ID (for remove-passkey), its name, when it was added and when it last signed the user in.",
+			usersPasskeys),
+		usersRemovePasskeyCommand(e),
 		usersInviteCommand(e), usersRevokeInviteCommand(e),
 	)
 }
@@ -176,6 +181,10 @@ type usersRun struct {
 	check   func(*usersRun) error
 	manager *identity.Manager
 	mfa     *identity.MFA
+	// passkeys lists and removes passkeys; it runs no ceremonies.
+	passkeys *passkey.Manager
+	// passkeyID is remove-passkey's second argument.
+	passkeyID string
 	// accounts mails links (invitations, verifications) through the
 	// outbox; nil when LATCHKEY_ISSUER or LATCHKEY_SECRETS is not set.
 	accounts *account.Service
@@ -203,9 +212,9 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		var (
 			outbox *mail.Outbox
 			box    *seal.Box
+			err    error
 		)
 		if cfg.Issuer != "" && len(cfg.Secrets) > 0 {
-			var err error
 			if outbox, box, auditLog, err = cliMail(cfg, store); err != nil {
 				return err
 			}
@@ -214,6 +223,9 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
 		// Removing a factor needs no secrets, so neither does the CLI.
 		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
+		if r.passkeys, err = passkey.New("", "", store, auditLog); err != nil {
+			return err
+		}
 		if outbox != nil {
 			r.accounts = cliAccounts(cfg, store, outbox, box, auditLog, r.manager)
 		}
@@ -493,6 +505,66 @@ func usersDelete(ctx context.Context, r *usersRun) error {
 // usersResetMFA removes a user's second factor.
 func usersResetMFA(ctx context.Context, r *usersRun) error {
 	return r.act(ctx, "reset the second factor of", r.mfa.Reset)
+}
+
+// usersPasskeys lists a user's passkeys.
+func usersPasskeys(ctx context.Context, r *usersRun) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := r.passkeys.List(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(r.e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tADDED\tLAST USED")
+	for _, k := range keys {
+		last := "never"
+		if !k.LastUsedAt.IsZero() {
+			last = k.LastUsedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", passkey.EncodeID(k.ID), k.Name, k.CreatedAt.UTC().Format(time.RFC3339), last)
+	}
+	return tw.Flush()
+}
+
+func usersRemovePasskeyCommand(e env) *cobra.Command {
+	cmd, r := usersSubcommand(e, &cobra.Command{
+		Use:   "remove-passkey USER ID",
+		Short: "Remove one of a user's passkeys",
+		Long: "Removes one of the user's passkeys, for a user who lost the device it was on. ID is\n" +
+			"as users passkeys lists it. reset-mfa removes them all.\n\n" + userArgHelp,
+		Args: cobra.ExactArgs(2),
+	}, usersRemovePasskey)
+	// The common run reads USER alone; the passkey's ID is this
+	// command's own.
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		r.passkeyID = args[1]
+		return run(cmd, args[:1])
+	}
+	return cmd
+}
+
+// usersRemovePasskey removes one of a user's passkeys.
+func usersRemovePasskey(ctx context.Context, r *usersRun) error {
+	u, err := r.find(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := passkey.DecodeID(r.passkeyID)
+	if err == nil {
+		err = r.passkeys.Remove(ctx, u.ID, id)
+	}
+	if errors.Is(err, passkey.ErrNotFound) {
+		return fmt.Errorf("%s (%s) has no passkey %q", u.Email, u.ID, r.passkeyID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.e.stdout, "removed passkey %s of %s (%s)\n", r.passkeyID, u.Email, u.ID)
+	return nil
 }
 
 // usersSetPassword replaces a user's password. The user is looked up first,

@@ -39,6 +39,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
+	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
 )
 
@@ -58,6 +59,7 @@ type API struct {
 	// invitations and verifications.
 	Accounts *account.Service
 	MFA      *identity.MFA
+	Passkeys *passkey.Manager
 	Roles    *roles.Manager
 	Keys     *keys.Manager
 	Mail     Outbox
@@ -105,6 +107,8 @@ func (a *API) Routes() http.Handler {
 	r.Delete("/users/{id}/invitation", a.handle(a.revokeInvitation))
 	r.Get("/users/{id}/mfa", a.handle(a.getMFA))
 	r.Delete("/users/{id}/mfa", a.handle(a.resetMFA))
+	r.Get("/users/{id}/passkeys", a.handle(a.listPasskeys))
+	r.Delete("/users/{id}/passkeys/{credential}", a.handle(a.removePasskey))
 	r.Get("/users/{id}/sessions", a.handle(a.listSessions))
 	r.Delete("/users/{id}/sessions", a.handle(a.signOutEverywhere))
 	r.Delete("/users/{id}/sessions/{sid}", a.handle(a.endSession))

@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/validation"
@@ -162,6 +163,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusConflict, typeConflict, notFailedDetail(notFailed.Message))
 	case errors.Is(err, mail.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No message in the outbox has this ID.")
+	case errors.Is(err, passkey.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "The user has no passkey with this ID.")
 	case errors.Is(err, identity.ErrNoFactor):
 		fail(http.StatusNotFound, typeNotFound, "The user has no second factor.")
 	case errors.Is(err, account.ErrHasPassword):

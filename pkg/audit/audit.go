@@ -108,6 +108,16 @@ const (
 	// security notification to the old address is read from them.
 	UserEmailChanged = "user.email_changed"
 	UserSignedUp     = "user.signed_up"
+
+	// Passkeys (pkg/passkey). PasskeyCloneSuspected is an answer whose
+	// signature counter did not rise, refused as from a possible copy of
+	// the key; PasskeyFailed any other refused answer, its details saying
+	// why (reason: origin, rp_id, challenge, unknown_credential, ...).
+	PasskeyRegistered     = "passkey.registered"
+	PasskeyRenamed        = "passkey.renamed"
+	PasskeyRemoved        = "passkey.removed"
+	PasskeyCloneSuspected = "passkey.clone_suspected" // #nosec G101 -- an audit action name, not a credential
+	PasskeyFailed         = "passkey.failed"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -121,6 +131,7 @@ var Actions = []string{
 	MailRetried, MailTestSent,
 	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
 	UserEmailVerified, UserEmailChanged, UserSignedUp,
+	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
 }
 
 // Changed names the top-level JSON fields that differ between two versions

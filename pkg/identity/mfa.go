@@ -88,6 +88,10 @@ type MFAStore interface {
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error
 	DeleteTOTP(ctx context.Context, userID string) (bool, error)
+	// DeleteSecondFactors removes every second factor the user has: the
+	// TOTP factor with its recovery codes, and their passkeys. It reports
+	// whether there was a TOTP factor and how many passkeys went.
+	DeleteSecondFactors(ctx context.Context, userID string) (totp bool, passkeys int, err error)
 	ResealTOTPSecrets(ctx context.Context, reseal func(userID string, sealed []byte) ([]byte, error)) (int, error)
 	FailureStore
 }
@@ -341,16 +345,20 @@ func (m *MFA) Disable(ctx context.Context, userID, code string) error {
 	})
 }
 
-// Reset removes a user's factor without a code, for an administrator
-// helping a user who lost both phone and recovery codes. The user must
-// enrol again where a factor is required.
+// Reset removes a user's second factors without a code, for an
+// administrator helping a user who lost both phone and recovery codes:
+// the TOTP factor and every passkey (pkg/passkey), since a user who asks
+// for a reset has lost their factors, and a passkey left behind would be
+// one that someone else may now hold. The user must enrol again where a
+// factor is required. ErrNoFactor if they had none of either.
 func (m *MFA) Reset(ctx context.Context, userID string) error {
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-		existed, err := m.store.DeleteTOTP(ctx, userID)
-		if err == nil && !existed {
+		totp, passkeys, err := m.store.DeleteSecondFactors(ctx, userID)
+		if err == nil && !totp && passkeys == 0 {
 			err = ErrNoFactor
 		}
-		return audit.Event{Action: audit.MFAReset, Target: audit.User(userID)}, err
+		return audit.Event{Action: audit.MFAReset, Target: audit.User(userID),
+			Details: map[string]any{"totp": totp, "passkeys": passkeys}}, err
 	})
 }
 

@@ -58,7 +58,8 @@ type notice struct {
 
 // notices maps each audit action that users are told of to its notice.
 // The events are recorded by pkg/identity (passwords, second factors,
-// recovery codes), pkg/signin (sign-ins) and the email change.
+// recovery codes), pkg/signin (sign-ins), pkg/passkey (a passkey refused as
+// a possible copy) and the email change.
 var notices = map[string]notice{
 	audit.UserPasswordSet: {kind: Password, template: "password-changed", applies: func(e audit.Event) bool {
 		// A first password changes nothing the user had.
@@ -71,6 +72,9 @@ var notices = map[string]notice{
 	audit.MFAReset:            {kind: MFA, template: "mfa-reset"},
 	audit.MFARecoveryRenewed:  {kind: RecoveryCodes, template: "recovery-codes-renewed"},
 	audit.MFARecoveryCodeUsed: {kind: RecoveryCodes, template: "recovery-code-used"},
+	// A passkey refused as a possible copy (pkg/passkey): the user must
+	// hear of it, since only they can tell whether the copy is theirs.
+	audit.PasskeyCloneSuspected: {kind: MFA, template: "passkey-clone-suspected"},
 	audit.LoginSucceeded: {kind: NewBrowser, template: "new-browser", applies: func(e audit.Event) bool {
 		// Proving it again (step-up) on a browser already signed in is
 		// not a new sign-in. pkg/signin names the detail NewBrowser.

@@ -29,6 +29,11 @@ var notices = map[string]string{
 	// The account's own changes (password_change.go, profile.go).
 	"password-changed": "Your password is changed. Every other browser and app was signed out; this browser is still signed in.",
 	"profile-saved":    "Your profile is saved.",
+
+	// Passkeys (account_passkeys.go).
+	"passkey-added":   "Your passkey is added. You will be asked for it when you sign in.",
+	"passkey-renamed": "Your passkey is renamed.",
+	"passkey-removed": "Your passkey is removed.",
 }
 
 // showHome answers the issuer's own address, which people open by hand or
@@ -105,6 +110,10 @@ func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status
 		d.Sessions = append(d.Sessions, ui.AccountSession{
 			SID: bs.SID, UserAgent: bs.UserAgent, IP: bs.IP, Since: bs.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: bs.SID == a.SID,
 		})
+	}
+	if d.AccountPasskeys, err = s.accountPasskeys(ctx, user.ID); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.Pages.Account(w, status, d)
 }

@@ -171,10 +171,11 @@ type step interface {
 }
 
 // steps are the steps a sign-in may take, in order: the user signs in,
-// gives their second factor (or enrols one where it is required), and
+// gives their second factor (a passkey first, if they have one, or a
+// code; or enrols one where it is required), and
 // allows the app what it asks.
 func (s *Service) steps() []step {
-	return []step{&password{s}, &secondFactor{s}, &enrolment{s}, &consent{s}}
+	return []step{&password{s}, &passkeyFactor{s}, &secondFactor{s}, &enrolment{s}, &consent{s}}
 }
 
 // flow is a sign-in in progress: the authorization request it serves, if
@@ -195,15 +196,33 @@ type flow struct {
 }
 
 // hasFactor reports whether the signed-in user has a second factor.
-func (f *flow) hasFactor(ctx context.Context, mfa MFA) (bool, error) {
+func (f *flow) hasFactor(ctx context.Context, s *Service) (bool, error) {
 	if f.factor == nil {
-		on, err := mfa.Enabled(ctx, f.auth.UserID)
+		on, err := s.hasSecondFactor(ctx, f.auth.UserID)
 		if err != nil {
 			return false, err
 		}
 		f.factor = &on
 	}
 	return *f.factor, nil
+}
+
+// hasSecondFactor reports whether the user has a second factor of any
+// kind: an authenticator app or a passkey.
+func (s *Service) hasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	on, err := s.MFA.Enabled(ctx, userID)
+	if err != nil || on {
+		return on, err
+	}
+	return s.Passkeys.Has(ctx, userID)
+}
+
+// secondFactorWanted reports whether the signed-in user must give a
+// second factor before the request is answered: to prove who they are
+// again (prompt=login, max_age), or because the app or the request wants
+// one and the sign-in had none. Whether they can is hasFactor's to say.
+func (f *flow) secondFactorWanted() bool {
+	return f.reauthDue() || ((f.req.RequiresMFA() || f.req.PrefersMFA()) && !f.hasMFA())
 }
 
 // reauthDue reports whether the request wants the user to prove who they

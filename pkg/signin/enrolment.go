@@ -26,7 +26,7 @@ func (e *enrolment) needed(ctx context.Context, f *flow) (bool, error) {
 	if !f.signedIn || !f.req.RequiresMFA() || f.hasMFA() {
 		return false, nil
 	}
-	hasFactor, err := f.hasFactor(ctx, e.s.MFA)
+	hasFactor, err := f.hasFactor(ctx, e.s)
 	return !hasFactor, err
 }
 

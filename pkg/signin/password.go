@@ -29,7 +29,7 @@ func (p *password) needed(ctx context.Context, f *flow) (bool, error) {
 	if !f.reauthDue() {
 		return false, nil
 	}
-	hasFactor, err := f.hasFactor(ctx, p.s.MFA)
+	hasFactor, err := f.hasFactor(ctx, p.s)
 	return !hasFactor, err
 }
 
@@ -81,15 +81,16 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 		s.fail(w, r, err)
 		return false
 	}
-	// A user with a second factor is not signed in until they give it.
-	hasFactor, err := s.MFA.Enabled(ctx, user.ID)
+	// A user with a second factor is not signed in until they give it: a
+	// passkey, if they have one, else a code.
+	page, err := s.secondFactorPage(ctx, user.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return false
 	}
-	if hasFactor {
+	if page != "" {
 		s.Sessions.AwaitSecondFactor(ctx, user.ID)
-		http.Redirect(w, r, s.pageURL(SecondFactorPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+		http.Redirect(w, r, s.pageURL(page, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return false
 	}
 	if err := s.signIn(w, r, user, []string{identity.AMRPassword}); err != nil {
@@ -98,6 +99,20 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 	}
 	s.next(w, r, f)
 	return false
+}
+
+// secondFactorPage is the page that asks userID for their second factor
+// after the password: the passkey page for a user with a passkey, the
+// code page for one with an authenticator app, "" for a user with
+// neither.
+func (s *Service) secondFactorPage(ctx context.Context, userID string) (string, error) {
+	if has, err := s.Passkeys.Has(ctx, userID); err != nil || has {
+		return PasskeyPath, err
+	}
+	if on, err := s.MFA.Enabled(ctx, userID); err != nil || on {
+		return SecondFactorPath, err
+	}
+	return "", nil
 }
 
 // loginPage adds to d the ways on from the sign-in form: forgot password,

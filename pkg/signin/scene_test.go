@@ -28,6 +28,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
+	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/signin"
@@ -43,6 +44,7 @@ type scene struct {
 	issuer   string
 	users    *identity.Manager
 	mfa      *identity.MFA
+	passkeys *passkey.Manager
 	clients  *client.Manager
 	provider *oauth.Provider
 	ada      *identity.User
@@ -84,8 +86,12 @@ func newScene(t *testing.T, edit ...func(*client.Client)) *scene {
 	if err != nil {
 		t.Fatal(err)
 	}
+	passkeys, err := passkey.New(issuer, "test", store, auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := &signin.Service{
-		Protocol: provider, Users: users, MFA: mfa, Clients: clients,
+		Protocol: provider, Users: users, MFA: mfa, Passkeys: passkeys, Clients: clients,
 		Sessions:     signin.NewSessions(store, auditLog, signin.SessionConfig{IdleTimeout: time.Hour, Lifetime: time.Hour}),
 		Devices:      device.New(box, false),
 		Pages:        pages,
@@ -116,7 +122,7 @@ func newScene(t *testing.T, edit ...func(*client.Client)) *scene {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scene{issuer: issuer, users: users, mfa: mfa, clients: clients, provider: provider, ada: ada, app: app, secret: secret}
+	return &scene{issuer: issuer, users: users, mfa: mfa, passkeys: passkeys, clients: clients, provider: provider, ada: ada, app: app, secret: secret}
 }
 
 // authorizeURL is an authorization request from the app, with PKCE and

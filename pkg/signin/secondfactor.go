@@ -23,25 +23,21 @@ type secondFactor struct{ s *Service }
 func (*secondFactor) path() string { return SecondFactorPath }
 
 func (sf *secondFactor) needed(ctx context.Context, f *flow) (bool, error) {
-	if !f.signedIn {
+	if !f.signedIn || !f.secondFactorWanted() {
 		return false, nil
 	}
-	wanted := f.reauthDue() || ((f.req.RequiresMFA() || f.req.PrefersMFA()) && !f.hasMFA())
-	if !wanted {
-		return false, nil
-	}
-	return f.hasFactor(ctx, sf.s.MFA)
+	return f.hasFactor(ctx, sf.s)
 }
 
 func (*secondFactor) promptNone() *fosite.RFC6749Error {
 	return fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's second factor, and prompt=none forbids asking for it.")
 }
 
-// codeUser returns whose second factor the code page asks for: the user
-// who just gave their password (signing in), or the signed-in user proving
-// who they are again (stepping up).
-func (sf *secondFactor) codeUser(f *flow, r *http.Request) (userID string, stepUp, ok bool) {
-	if id, awaiting := sf.s.Sessions.AwaitingSecondFactor(r.Context()); awaiting {
+// secondFactorUser returns whose second factor the code and passkey pages
+// ask for: the user who just gave their password (signing in), or the
+// signed-in user proving who they are again (stepping up).
+func (s *Service) secondFactorUser(f *flow, r *http.Request) (userID string, stepUp, ok bool) {
+	if id, awaiting := s.Sessions.AwaitingSecondFactor(r.Context()); awaiting {
 		return id, false, true
 	}
 	return f.auth.UserID, true, f.signedIn
@@ -54,7 +50,7 @@ func (sf *secondFactor) show(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	if _, _, ok := sf.codeUser(f, r); !ok {
+	if _, _, ok := s.secondFactorUser(f, r); !ok {
 		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return
 	}
@@ -70,7 +66,7 @@ func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed b
 	if f == nil {
 		return false
 	}
-	userID, stepUp, ok := sf.codeUser(f, r)
+	userID, stepUp, ok := s.secondFactorUser(f, r)
 	if !ok {
 		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return false

@@ -28,6 +28,8 @@ const (
 	authKey    = "auth"
 	pendingKey = "pending"
 	partialKey = "partial"
+	// ceremonyKey holds the passkey ceremony under way (Ceremony).
+	ceremonyKey = "passkey_ceremony"
 )
 
 // secondFactorTTL is how long a password stays good for while the user
@@ -66,6 +68,7 @@ func init() {
 	gob.RegisterName("github.com/latchkey/latchkey/pkg/session.Auth", Auth{})
 	gob.RegisterName("map[string]session.Pending", map[string]Pending{})
 	gob.RegisterName("github.com/latchkey/latchkey/pkg/session.partial", partial{})
+	gob.RegisterName("github.com/latchkey/latchkey/pkg/signin.ceremony", ceremony{})
 }
 
 // SessionStore keeps browser sessions (storage/postgres): the session data
@@ -362,4 +365,43 @@ func (m *Sessions) pending(ctx context.Context) map[string]Pending {
 		}
 	}
 	return fresh
+}
+
+// Kinds of passkey ceremony, kept apart so that the answer to one is never
+// taken for the other's.
+const (
+	registration = "registration"
+	assertion    = "assertion"
+)
+
+// ceremonyTTL is how long a passkey ceremony may take, as the browser is
+// told (pkg/passkey).
+const ceremonyTTL = 5 * time.Minute
+
+// ceremony is a passkey ceremony begun on this browser: for whom, of which
+// kind, and the session data (the challenge) its answer must match. Only
+// one is kept: beginning another replaces it.
+type ceremony struct {
+	Kind, UserID string
+	Data         []byte
+	At           time.Time
+}
+
+// BeginCeremony keeps the session data of a passkey ceremony of kind for
+// userID in this browser's session, and only there: its answer must come
+// from the same browser (TakeCeremony).
+func (m *Sessions) BeginCeremony(ctx context.Context, kind, userID string, data []byte) {
+	m.scs.Put(ctx, ceremonyKey, ceremony{Kind: kind, UserID: userID, Data: data, At: time.Now()})
+}
+
+// TakeCeremony returns the session data of the passkey ceremony of kind
+// for userID begun on this browser, and forgets it, whatever it finds: a
+// challenge is answered once, rightly or not. nil when there is none (it
+// was begun on another browser, taken already, or is too old).
+func (m *Sessions) TakeCeremony(ctx context.Context, kind, userID string) []byte {
+	c, ok := m.scs.Pop(ctx, ceremonyKey).(ceremony)
+	if !ok || c.Kind != kind || c.UserID != userID || time.Since(c.At) > ceremonyTTL {
+		return nil
+	}
+	return c.Data
 }

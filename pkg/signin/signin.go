@@ -81,9 +81,10 @@ type Observer interface {
 	// password: identity.Manager.Authenticate tells them apart to nobody,
 	// and the audit log has them.
 	Login(result string)
-	// SecondFactor is told of each code submitted, at sign-in, step-up or
-	// on the account page: "succeeded", "failed", "throttled" (the account
-	// must wait; the code was not checked) or "error".
+	// SecondFactor is told of each code or passkey answer submitted, at
+	// sign-in, step-up or on the account page: "succeeded", "failed",
+	// "throttled" (the account must wait; the code was not checked) or
+	// "error".
 	SecondFactor(result string)
 	// RateLimited is told of each attempt refused because its address is
 	// over a limit: "sign_in" (FailureLimit or AttemptLimit) or
@@ -104,6 +105,7 @@ type Service struct {
 	Protocol Protocol
 	Users    Users
 	MFA      MFA
+	Passkeys Passkeys
 	Clients  Clients
 	Sessions *Sessions
 	// Devices recognises browsers that signed in to an account before, so
@@ -175,7 +177,14 @@ func (s *Service) Mount(r chi.Router) {
 			"/mfa/disable":        s.attempt(s.accountDisableMFA),
 			"/mfa/recovery-codes": s.attempt(s.accountRecoveryCodes),
 			"/apps/revoke":        s.accountRevokeApp,
-			"/sessions/revoke":    s.attempt(s.accountEndSession),
+
+			// Adding or removing a passkey changes how the user signs in,
+			// so it may ask for the password again; renaming does not.
+			"/passkeys/add":    s.attempt(s.accountAddPasskey),
+			"/passkeys/finish": s.attempt(s.accountFinishPasskey),
+			"/passkeys/rename": s.accountRenamePasskey,
+			"/passkeys/remove": s.attempt(s.accountRemovePasskey),
+			"/sessions/revoke": s.attempt(s.accountEndSession),
 		} {
 			post(AccountPath+path, h)
 		}

@@ -32,7 +32,7 @@ var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
-	for _, name := range slices.Concat(pageNames, linkPageNames, accountPageNames) {
+	for _, name := range slices.Concat(pageNames, linkPageNames, accountPageNames, passkeyPageNames) {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", name, err)
@@ -202,6 +202,7 @@ type AccountPage struct {
 	RecoveryLeft int
 	Apps         []AccountApp
 	Sessions     []AccountSession
+	AccountPasskeys
 }
 
 // ReauthPage asks a signed-in user to prove who they are again before a
@@ -322,6 +323,12 @@ func (p *Pages) base(title string) page {
 // render executes a page into a buffer first, so that a template error
 // becomes a clean 500 rather than half a page.
 func (p *Pages) render(w http.ResponseWriter, status int, name, formTarget string, data any) {
+	p.renderWith(w, status, name, formTarget, false, data)
+}
+
+// renderWith is render for a page that may run this server's scripts
+// (PasskeyScript) when scripts is set.
+func (p *Pages) renderWith(w http.ResponseWriter, status int, name, formTarget string, scripts bool, data any) {
 	var buf bytes.Buffer
 	if err := p.sets[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
@@ -330,28 +337,34 @@ func (p *Pages) render(w http.ResponseWriter, status int, name, formTarget strin
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", contentSecurityPolicy(formTarget))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(formTarget, scripts))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
 // contentSecurityPolicy allows the page its own stylesheet and nothing
-// else: no scripts at all, no framing. Forms may post only to this server,
-// and their answer may redirect only to formTarget's origin, because
-// browsers hold the redirect after a form post to form-action too.
-func contentSecurityPolicy(formTarget string) string {
+// else: no scripts, unless scripts allows this server's own files (the
+// passkey pages: WebAuthn has no form), never inline ones; no framing.
+// Forms may post only to this server, and their answer may redirect only
+// to formTarget's origin, because browsers hold the redirect after a form
+// post to form-action too.
+func contentSecurityPolicy(formTarget string, scripts bool) string {
 	action := "'self'"
 	if u, err := url.Parse(formTarget); err == nil && u.Scheme != "" && u.Host != "" {
 		action += " " + u.Scheme + "://" + u.Host
 	}
-	return strings.Join([]string{
+	script := []string{}
+	if scripts {
+		script = append(script, "script-src 'self'")
+	}
+	return strings.Join(append(script,
 		"default-src 'none'",
 		"style-src 'self'",
 		"img-src 'self' data:",
-		"form-action " + action,
+		"form-action "+action,
 		"frame-ancestors 'none'",
 		"base-uri 'none'",
-	}, "; ")
+	), "; ")
 }
 
 // staticFiles serves web/static.

@@ -70,7 +70,7 @@ func TestFormActionAllowsOnlyTheAppsOrigin(t *testing.T) {
 		{"not a url at all", "form-action 'self';"},
 	}
 	for _, tt := range tests {
-		csp := contentSecurityPolicy(tt.target)
+		csp := contentSecurityPolicy(tt.target, false)
 		if !strings.Contains(csp, tt.want) || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
 			t.Errorf("target %q: CSP %q, want %q, no framing and no scripts", tt.target, csp, tt.want)
 		}
@@ -84,6 +84,44 @@ func TestScopesAreDescribedInPlainWords(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("scope %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// Only the passkey pages run a script, and only Latchkey's own file: the
+// rest run none, and the account page, which lists passkeys, is one of
+// them.
+func TestOnlyThePasskeyPagesRunAScriptAndOnlyTheirOwn(t *testing.T) {
+	p, err := NewPages("/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := map[string]func(w http.ResponseWriter){
+		"passkey": func(w http.ResponseWriter) { p.Passkey(w, http.StatusOK, "", PasskeyPage{Options: `{"publicKey":{}}`}) },
+		"passkeyadd": func(w http.ResponseWriter) {
+			p.PasskeyAdd(w, http.StatusOK, PasskeyAddPage{Options: `{"publicKey":{}}`})
+		},
+		"account": func(w http.ResponseWriter) {
+			p.Account(w, http.StatusOK, AccountPage{AccountPasskeys: AccountPasskeys{Available: true,
+				Passkeys: []AccountPasskey{{ID: "abc", Name: "<script>alert(1)</script>"}}}})
+		},
+	}
+	for name, render := range pages {
+		rec := httptest.NewRecorder()
+		render(rec)
+		csp, body := rec.Header().Get("Content-Security-Policy"), rec.Body.String()
+		scripted := strings.HasPrefix(name, "passkey")
+		if got := strings.Contains(csp, "script-src 'self'"); got != scripted {
+			t.Errorf("%s: CSP %q; script-src 'self' is %v, want %v", name, csp, got, scripted)
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(body, "<script>alert") {
+			t.Errorf("%s: inline script allowed or a name not escaped", name)
+		}
+		if scripted && !strings.Contains(body, `<script src="/id/static/passkey.js"></script>`) {
+			t.Errorf("%s: the page does not load passkey.js from the issuer", name)
+		}
+		if scripted && !strings.Contains(body, `data-options="{&#34;publicKey&#34;:{}}"`) {
+			t.Errorf("%s: the options are not in the form's data-options, escaped", name)
 		}
 	}
 }

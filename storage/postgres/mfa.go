@@ -131,6 +131,28 @@ func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, recover
 	return err
 }
 
+// DeleteSecondFactors removes the user's TOTP factor, recovery codes and
+// passkeys, all at once.
+func (s *Store) DeleteSecondFactors(ctx context.Context, userID string) (totp bool, passkeys int, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM totp_factors WHERE user_id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		totp = tag.RowsAffected() > 0
+		if _, err = tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		tag, err = tx.Exec(ctx, `DELETE FROM passkeys WHERE user_id = $1`, userID)
+		passkeys = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return false, 0, errorf("postgres: delete second factors: %w", err)
+	}
+	return totp, passkeys, nil
+}
+
 // DeleteTOTP removes a user's factor and recovery codes; false if there was
 // none.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
