@@ -33,6 +33,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/pkg/tracing"
+	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/web"
@@ -118,6 +119,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Lifetime:      cfg.SessionLifetime,
 		ParkRateLimit: int(cfg.AuthorizeRateLimit),
 	})
+	trusted := trust.New(store, auditLog, box, cfg.TrustedDeviceLifetime, issuer.Scheme == "https")
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -168,6 +170,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		SignUpDomains: cfg.SignUpDomains,
 
 		AccountDeletion: cfg.AccountDeletion,
+		Trust:           trusted,
 	}
 
 	opts := server.Options{
@@ -226,6 +229,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Users:    users,
 		Accounts: accounts,
 		MFA:      mfa,
+		Trust:    trusted,
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),

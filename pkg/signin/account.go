@@ -20,6 +20,8 @@ var notices = map[string]string{
 	"mfa-off":       "Two-step verification is off.",
 	"app-revoked":   "The app no longer has access to your account.",
 	"session-ended": "That browser is signed out.",
+	// trust.go
+	"device-forgotten": "That browser will ask for two-step verification again.",
 	"email-link-sent": fmt.Sprintf("We have sent a link to your new address. Your address changes when you open it, within %d hours.",
 		int(account.Verify.Lifetime()/time.Hour)),
 
@@ -98,6 +100,10 @@ func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status
 		d.Sessions = append(d.Sessions, ui.AccountSession{
 			SID: bs.SID, UserAgent: bs.UserAgent, IP: bs.IP, Since: bs.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), Current: bs.SID == a.SID,
 		})
+	}
+	if d.AccountTrust, err = s.accountTrust(ctx, user.ID); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.Pages.Account(w, status, d)
 }

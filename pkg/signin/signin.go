@@ -136,6 +136,9 @@ type Service struct {
 	// AccountDeletion lets users delete their own account from the account
 	// page (LATCHKEY_ACCOUNT_DELETION).
 	AccountDeletion bool
+	// Trust keeps the browsers users trust to skip the second factor;
+	// nil, or turned off, trusts none.
+	Trust Trust
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -176,6 +179,7 @@ func (s *Service) Mount(r chi.Router) {
 			"/mfa/recovery-codes": s.attempt(s.accountRecoveryCodes),
 			"/apps/revoke":        s.accountRevokeApp,
 			"/sessions/revoke":    s.attempt(s.accountEndSession),
+			"/devices/forget":     s.accountForgetDevice,
 		} {
 			post(AccountPath+path, h)
 		}
