@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -48,7 +49,7 @@ var errNoPassword = errors.New("no password on stdin")
 
 // usersCommand manages users directly in the configured database: latchkey
 // users create|list|get|update|disable|enable|unlock|delete|set-password|
-// reset-mfa. It goes through identity.Manager, so a user stored here is
+// reset-mfa|trusted-devices|forget-devices. It goes through identity.Manager, so a user stored here is
 // validated, and their password checked against the policy and hashed,
 // exactly as anywhere else.
 func usersCommand(e env) *cobra.Command {
@@ -74,8 +75,12 @@ line: `+passwordSource+"\n\n"+userArgHelp,
 			"Replaces the user's password and signs them out everywhere. "+passwordSource+"\n\n"+noticeSettings,
 			usersSetPassword, mailing...),
 		usersAction(e, "reset-mfa", "Remove a user's second factor",
-			"Removes the user's second factor and recovery codes, for a user who lost both. They enrol again where a factor is required.\n\n"+noticeSettings,
+			"Removes the user's second factor and recovery codes, for a user who lost both, and forgets the browsers they trusted to skip it. They enrol again where a factor is required.\n\n"+noticeSettings,
 			usersResetMFA, mailing...),
+		usersTrustedDevicesCommand(e),
+		usersAction(e, "forget-devices", "Forget every browser a user trusts to skip the second factor",
+			"Ends the trust of every browser on which the user ticked \"Don't ask again on this browser\": each asks for the second factor again at the next sign-in. Sessions already signed in go on. Recorded in the audit log as device.forgotten.",
+			usersForgetDevices),
 		usersInviteCommand(e), usersRevokeInviteCommand(e),
 	)
 }
@@ -176,6 +181,8 @@ type usersRun struct {
 	check   func(*usersRun) error
 	manager *identity.Manager
 	mfa     *identity.MFA
+	// trust lists and forgets the user's trusted browsers.
+	trust *trust.Manager
 	// accounts mails links (invitations, verifications) through the
 	// outbox; nil when LATCHKEY_ISSUER or LATCHKEY_SECRETS is not set.
 	accounts *account.Service
@@ -214,6 +221,8 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		r.manager = identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
 		// Removing a factor needs no secrets, so neither does the CLI.
 		r.mfa = identity.NewMFA(store, nil, "", identity.Throttle{}, auditLog)
+		// Listing and forgetting trusted browsers needs no secrets either.
+		r.trust = trust.New(store, auditLog, nil, 0, false)
 		if outbox != nil {
 			r.accounts = cliAccounts(cfg, store, outbox, box, auditLog, r.manager)
 		}
