@@ -102,6 +102,8 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"users delete":          database,
 		"users set-password":    mailing,
 		"users reset-mfa":       mailing,
+		"users trusted-devices": database,
+		"users forget-devices":  database,
 		"mail list":             database,
 		"mail retry":            database,
 		"mail test":             database,
