@@ -34,6 +34,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/signin"
 	"github.com/latchkey/latchkey/pkg/tracing"
+	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/ui"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/web"
@@ -125,6 +126,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Lifetime:      cfg.SessionLifetime,
 		ParkRateLimit: int(cfg.AuthorizeRateLimit),
 	})
+	trusted := trust.New(store, auditLog, box, cfg.TrustedDeviceLifetime, issuer.Scheme == "https")
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -176,6 +178,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		SignUpDomains: cfg.SignUpDomains,
 
 		AccountDeletion: cfg.AccountDeletion,
+		Trust:           trusted,
 	}
 
 	opts := server.Options{
@@ -235,6 +238,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Accounts: accounts,
 		MFA:      mfa,
 		Passkeys: passkeys,
+		Trust:    trusted,
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),

@@ -104,6 +104,8 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"users reset-mfa":       mailing,
 		"users passkeys":        database,
 		"users remove-passkey":  database,
+		"users trusted-devices": database,
+		"users forget-devices":  database,
 		"mail list":             database,
 		"mail retry":            database,
 		"mail test":             database,

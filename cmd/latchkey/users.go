@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -49,7 +50,7 @@ var errNoPassword = errors.New("no password on stdin")
 
 // usersCommand manages users directly in the configured database: latchkey
 // users create|list|get|update|disable|enable|unlock|delete|set-password|
-// reset-mfa. It goes through identity.Manager, so a user stored here is
+// reset-mfa|trusted-devices|forget-devices. It goes through identity.Manager, so a user stored here is
 // validated, and their password checked against the policy and hashed,
 // exactly as anywhere else.
 func usersCommand(e env) *cobra.Command {
@@ -75,12 +76,16 @@ line: `+passwordSource+"\n\n"+userArgHelp,
 			"Replaces the user's password and signs them out everywhere. "+passwordSource+"\n\n"+noticeSettings,
 			usersSetPassword, mailing...),
 		usersAction(e, "reset-mfa", "Remove a user's second factors",
-			"Removes the user's second factors, for a user who lost them: the authenticator app's, with its recovery codes, and every passkey. They enrol again where a factor is required.\n\n"+noticeSettings,
+			"Removes the user's second factors, for a user who lost them: the authenticator app's, with its recovery codes, and every passkey; the browsers they trusted to skip them are forgotten too. They enrol again where a factor is required.\n\n"+noticeSettings,
 			usersResetMFA, mailing...),
 		usersAction(e, "passkeys", "List a user's passkeys",
 			"Lists the user's passkeys: each one's ID (for remove-passkey), its name, when it was added and when it last signed the user in.",
 			usersPasskeys),
 		usersRemovePasskeyCommand(e),
+		usersTrustedDevicesCommand(e),
+		usersAction(e, "forget-devices", "Forget every browser a user trusts to skip the second factor",
+			"Ends the trust of every browser on which the user ticked \"Don't ask again on this browser\": each asks for the second factor again at the next sign-in. Sessions already signed in go on. Recorded in the audit log as device.forgotten.",
+			usersForgetDevices),
 		usersInviteCommand(e), usersRevokeInviteCommand(e),
 	)
 }
@@ -185,6 +190,8 @@ type usersRun struct {
 	passkeys *passkey.Manager
 	// passkeyID is remove-passkey's second argument.
 	passkeyID string
+	// trust lists and forgets the user's trusted browsers.
+	trust *trust.Manager
 	// accounts mails links (invitations, verifications) through the
 	// outbox; nil when LATCHKEY_ISSUER or LATCHKEY_SECRETS is not set.
 	accounts *account.Service
@@ -226,6 +233,8 @@ func usersSubcommand(e env, cmd *cobra.Command, do func(context.Context, *usersR
 		if r.passkeys, err = passkey.New("", "", store, auditLog); err != nil {
 			return err
 		}
+		// Listing and forgetting trusted browsers needs no secrets either.
+		r.trust = trust.New(store, auditLog, nil, 0, false)
 		if outbox != nil {
 			r.accounts = cliAccounts(cfg, store, outbox, box, auditLog, r.manager)
 		}

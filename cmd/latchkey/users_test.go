@@ -427,7 +427,7 @@ func TestUsersUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"users", "frobnicate"}, `unknown subcommand "frobnicate"; latchkey users has create, delete, disable, enable, get, invite, list, passkeys, remove-passkey, reset-mfa, revoke-invite, set-password, unlock, update`},
+		{[]string{"users", "frobnicate"}, `unknown subcommand "frobnicate"; latchkey users has create, delete, disable, enable, forget-devices, get, invite, list, passkeys, remove-passkey, reset-mfa, revoke-invite, set-password, trusted-devices, unlock, update`},
 		{[]string{"users", "get"}, "missing USER; usage: latchkey users get USER [flags]"},
 		{[]string{"users", "get", "a", "b"}, `unexpected argument "b"; usage: latchkey users get USER [flags]`},
 		{[]string{"users", "get", "--output", "json", "a", "b"}, `unexpected argument "b"`},

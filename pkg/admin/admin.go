@@ -15,7 +15,7 @@
 //
 // Handlers decode and check the request, then call the same domain
 // managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
-// pkg/mail),
+// pkg/mail, pkg/trust),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -41,6 +41,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
+	"github.com/latchkey/latchkey/pkg/trust"
 )
 
 // Path is where the API is mounted on the admin listener.
@@ -60,11 +61,13 @@ type API struct {
 	Accounts *account.Service
 	MFA      *identity.MFA
 	Passkeys *passkey.Manager
-	Roles    *roles.Manager
-	Keys     *keys.Manager
-	Mail     Outbox
-	Audit    *audit.Log
-	Tokens   TokenVerifier
+	// Trust lists and forgets users' trusted browsers.
+	Trust  *trust.Manager
+	Roles  *roles.Manager
+	Keys   *keys.Manager
+	Mail   Outbox
+	Audit  *audit.Log
+	Tokens TokenVerifier
 	// Cursors seals list cursors.
 	Cursors Sealer
 	Logger  *slog.Logger
@@ -112,6 +115,9 @@ func (a *API) Routes() http.Handler {
 	r.Get("/users/{id}/sessions", a.handle(a.listSessions))
 	r.Delete("/users/{id}/sessions", a.handle(a.signOutEverywhere))
 	r.Delete("/users/{id}/sessions/{sid}", a.handle(a.endSession))
+	r.Get("/users/{id}/trusted-devices", a.handle(a.listTrustedDevices))
+	r.Delete("/users/{id}/trusted-devices", a.handle(a.forgetTrustedDevices))
+	r.Delete("/users/{id}/trusted-devices/{device}", a.handle(a.forgetTrustedDevice))
 	r.Get("/users/{id}/consents", a.handle(a.listConsents))
 	r.Delete("/users/{id}/consents/{client_id}", a.handle(a.revokeConsent))
 	r.Get("/users/{id}/roles", a.handle(a.listUserRoles))

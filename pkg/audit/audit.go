@@ -64,24 +64,29 @@ const (
 	ClientSecretRotated = "client.secret_rotated"
 	ClientTokensRevoked = "client.tokens_revoked" // #nosec G101 -- an audit action name, not a credential
 
-	UserCreated          = "user.created"
-	UserUpdated          = "user.updated"
-	UserDeleted          = "user.deleted"
-	UserDisabled         = "user.disabled"
-	UserEnabled          = "user.enabled"
-	UserPasswordSet      = "user.password_set"
-	UserSignedOut        = "user.signed_out_everywhere"
-	UserSessionRevoked   = "user.session_revoked"
-	UserRoleAssigned     = "user.role_assigned"
-	UserRoleUnassigned   = "user.role_unassigned"
-	MFAEnrolled          = "mfa.enrolled"
-	MFADisabled          = "mfa.disabled"
-	MFAReset             = "mfa.reset"
-	MFARecoveryRenewed   = "mfa.recovery_codes_renewed"
-	MFARecoveryCodeUsed  = "mfa.recovery_code_used"
-	MFAFailed            = "mfa.failed"
-	MFAThrottled         = "mfa.throttled"
-	MFALocked            = "mfa.locked"
+	UserCreated         = "user.created"
+	UserUpdated         = "user.updated"
+	UserDeleted         = "user.deleted"
+	UserDisabled        = "user.disabled"
+	UserEnabled         = "user.enabled"
+	UserPasswordSet     = "user.password_set"
+	UserSignedOut       = "user.signed_out_everywhere"
+	UserSessionRevoked  = "user.session_revoked"
+	UserRoleAssigned    = "user.role_assigned"
+	UserRoleUnassigned  = "user.role_unassigned"
+	MFAEnrolled         = "mfa.enrolled"
+	MFADisabled         = "mfa.disabled"
+	MFAReset            = "mfa.reset"
+	MFARecoveryRenewed  = "mfa.recovery_codes_renewed"
+	MFARecoveryCodeUsed = "mfa.recovery_code_used"
+	MFAFailed           = "mfa.failed"
+	MFAThrottled        = "mfa.throttled"
+	MFALocked           = "mfa.locked"
+	// DeviceTrusted is a browser trusted to skip the second factor
+	// (pkg/trust); DeviceForgotten one, or with "all" every one, of a
+	// user's trusted browsers forgotten by the user or an admin.
+	DeviceTrusted        = "device.trusted"
+	DeviceForgotten      = "device.forgotten"
 	LoginSucceeded       = "login.succeeded"
 	LoginFailed          = "login.failed"
 	LoginThrottled       = "login.throttled"
@@ -126,6 +131,7 @@ var Actions = []string{
 	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
 	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,
+	DeviceTrusted, DeviceForgotten,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 	MailRetried, MailTestSent,

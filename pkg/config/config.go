@@ -113,6 +113,10 @@ type Config struct {
 	// ReauthWindow is how recently a user must have proven who they are
 	// to make a sensitive change on their account page.
 	ReauthWindow time.Duration
+	// TrustedDeviceLifetime is how long a browser the user trusts at the
+	// second-factor step ("Don't ask again on this browser") skips that
+	// step; 0 turns trusted devices off (no checkbox, no cookie honoured).
+	TrustedDeviceLifetime time.Duration
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// when telling where a request came from.
 	TrustedProxies []netip.Prefix
@@ -260,6 +264,8 @@ func bindings(c *Config) []binding {
 			"sign-in attempts, failed or not, per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.SignInAttemptLimit)},
 		{Setting{"LATCHKEY_REAUTH_WINDOW", "reauth-window", "10m",
 			"how recently a user must have signed in to change their second factor, end their other sessions or delete their account"}, "duration", setDuration(&c.ReauthWindow)},
+		{Setting{"LATCHKEY_TRUSTED_DEVICE_LIFETIME", "trusted-device-lifetime", "720h",
+			"how long a browser the user trusts at the second-factor step skips that step; 0 turns trusted devices off"}, "duration", setDuration(&c.TrustedDeviceLifetime)},
 		{Setting{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "",
 			"comma-separated IP addresses or CIDR ranges of proxies whose X-Forwarded-For is believed"}, "list", setPrefixes(&c.TrustedProxies)},
 		{Setting{"LATCHKEY_AUTHORIZE_RATE_LIMIT", "authorize-rate-limit", "30",

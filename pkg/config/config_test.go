@@ -78,6 +78,7 @@ func defaults() config.Config {
 		SignInRateLimit:           30,
 		SignInAttemptLimit:        300,
 		ReauthWindow:              10 * time.Minute,
+		TrustedDeviceLifetime:     720 * time.Hour,
 		AuthorizeRateLimit:        30,
 		AuditRetention:            8760 * time.Hour,
 		ClientAuthFailureLimit:    20,

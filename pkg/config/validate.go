@@ -52,6 +52,9 @@ const (
 	// minAuditRetention keeps a typo ("24m" for "24h") from sweeping the
 	// audit log away.
 	minAuditRetention = 24 * time.Hour
+	// maxTrustedDeviceLifetime bounds how long a browser may stand in for
+	// the second factor.
+	maxTrustedDeviceLifetime = 8760 * time.Hour
 )
 
 // Notifications are the security notifications LATCHKEY_NOTIFICATIONS can
@@ -220,6 +223,11 @@ func (c Config) Validate(need Requirement) error {
 	}
 	if c.ReauthWindow < time.Second || c.ReauthWindow > 24*time.Hour {
 		p.add("LATCHKEY_REAUTH_WINDOW", "is %s; it must be from 1s to 24h", fmtDuration(c.ReauthWindow))
+	}
+	// A trusted browser skips the second factor: a year is the most any
+	// operator should want, and a negative period means nothing.
+	if c.TrustedDeviceLifetime < 0 || c.TrustedDeviceLifetime > maxTrustedDeviceLifetime {
+		p.add("LATCHKEY_TRUSTED_DEVICE_LIFETIME", "is %s; it must be 0 (off) or up to %s", fmtDuration(c.TrustedDeviceLifetime), fmtDuration(maxTrustedDeviceLifetime))
 	}
 	if c.AuthorizeRateLimit < 0 {
 		p.add("LATCHKEY_AUTHORIZE_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.AuthorizeRateLimit)

@@ -23,6 +23,8 @@ var notices = map[string]string{
 	"verify-link-sent": fmt.Sprintf("We have sent a link to your address. Open it within %d hours to verify the address.",
 		int(account.Verify.Lifetime()/time.Hour)),
 	"email-verified": "Your address is verified already.",
+	// trust.go
+	"device-forgotten": "That browser will ask for two-step verification again.",
 	"email-link-sent": fmt.Sprintf("We have sent a link to your new address. Your address changes when you open it, within %d hours.",
 		int(account.Verify.Lifetime()/time.Hour)),
 
@@ -112,6 +114,10 @@ func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status
 		})
 	}
 	if d.AccountPasskeys, err = s.accountPasskeys(ctx, user.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.AccountTrust, err = s.accountTrust(ctx, user.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}

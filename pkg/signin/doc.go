@@ -24,6 +24,16 @@
 // gets that step's error instead. Each step is a small type in its own
 // file; a new way to sign in is a new step.
 //
+// # Trusted browsers
+//
+// A user who ticks "Don't ask again on this browser" on the code page
+// makes the browser a trusted device (pkg/trust). At a later password
+// sign-in there, the password step signs them in without the second
+// factor, where the request allows it (trustStandsIn: never prompt=login,
+// max_age, or an app that asks for the MFA level), and the sign-in says
+// what it was: amr pwd alone. Any step that needs more than that still
+// asks for it.
+//
 // # Parked requests
 //
 // The request's parameters never leave the server: the pages carry only

@@ -134,7 +134,7 @@ func (pf *passkeyFactor) submit(w http.ResponseWriter, r *http.Request) (failed 
 	if stepUp {
 		_, err = s.Sessions.Elevate(ctx, amr)
 	} else {
-		err = s.signIn(w, r, user, append([]string{identity.AMRPassword}, amr...))
+		err = s.signIn(w, r, user, append([]string{identity.AMRPassword}, amr...), false)
 	}
 	if err != nil {
 		s.fail(w, r, err)

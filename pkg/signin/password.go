@@ -88,12 +88,21 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 		s.fail(w, r, err)
 		return false
 	}
-	if page != "" {
+	// A browser the user trusts may stand in for it where the request
+	// allows (trustStandsIn); the sign-in is then the password's alone.
+	var trusted bool
+	if page != "" && f.trustStandsIn() {
+		if trusted, err = s.trusted(r, user.ID); err != nil {
+			s.fail(w, r, err)
+			return false
+		}
+	}
+	if page != "" && !trusted {
 		s.Sessions.AwaitSecondFactor(ctx, user.ID)
 		http.Redirect(w, r, s.pageURL(page, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return false
 	}
-	if err := s.signIn(w, r, user, []string{identity.AMRPassword}); err != nil {
+	if err := s.signIn(w, r, user, []string{identity.AMRPassword}, trusted); err != nil {
 		s.fail(w, r, err)
 		return false
 	}
@@ -128,10 +137,11 @@ func (s *Service) loginPage(d ui.LoginPage) ui.LoginPage {
 // signIn signs user in on this browser, proven by amr, and makes the
 // browser a known device of the account (pkg/device). A browser it did not
 // know before is marked so in the sign-in's audit event, from which the
-// user is told of it (pkg/notify).
-func (s *Service) signIn(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string) error {
-	newBrowser := s.Devices.Known(r, user.Email) == nil
-	if _, err := s.Sessions.SignIn(r.Context(), r, user.ID, amr, newBrowser); err != nil {
+// user is told of it (pkg/notify); so is one whose trust (pkg/trust) stood
+// in for the second factor (trusted).
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string, trusted bool) error {
+	notes := SignInNotes{NewBrowser: s.Devices.Known(r, user.Email) == nil, TrustedDevice: trusted}
+	if _, err := s.Sessions.SignIn(r.Context(), r, user.ID, amr, notes); err != nil {
 		return err
 	}
 	s.Devices.Remember(w, r, user.Email)

@@ -68,7 +68,7 @@ func (s *Service) accountChangePassword(w http.ResponseWriter, r *http.Request) 
 	if !slices.Contains(amr, identity.AMRPassword) {
 		amr = append(slices.Clip(amr), identity.AMRPassword)
 	}
-	if err := s.signIn(w, r, user, amr); err != nil {
+	if err := s.signIn(w, r, user, amr, false); err != nil {
 		s.fail(w, r, err)
 		return false
 	}

@@ -55,7 +55,7 @@ func (sf *secondFactor) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Pages.SecondFactor(w, http.StatusOK, f.formTarget(), ui.SecondFactorPage{
-		Request: handle, Action: s.Base + SecondFactorPath, ClientName: f.clientName()})
+		Request: handle, Action: s.Base + SecondFactorPath, ClientName: f.clientName(), TrustOffer: s.trustOffer(false)})
 }
 
 func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
@@ -81,7 +81,8 @@ func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed b
 		if status, msg, ok := codeProblem(w, err); ok {
 			s.Pages.SecondFactor(w, status, f.formTarget(), ui.SecondFactorPage{Request: handle,
 				Action: s.Base + SecondFactorPath, ClientName: f.clientName(), Error: msg,
-				Recovery: r.PostFormValue("code") == "" && r.PostFormValue("recovery") != ""})
+				Recovery:   r.PostFormValue("code") == "" && r.PostFormValue("recovery") != "",
+				TrustOffer: s.trustOffer(r.PostFormValue(trustField) != "")})
 			return true
 		}
 		s.fail(w, r, err)
@@ -92,8 +93,13 @@ func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed b
 	} else {
 		var user *identity.User
 		if user, err = s.Users.Get(ctx, userID); err == nil {
-			err = s.signIn(w, r, user, []string{identity.AMRPassword, identity.AMROTP, identity.AMRMFA})
+			err = s.signIn(w, r, user, []string{identity.AMRPassword, identity.AMROTP, identity.AMRMFA}, false)
 		}
+	}
+	if err == nil && r.PostFormValue(trustField) != "" {
+		// The box ticked: the factor just given is what the browser is
+		// trusted with.
+		err = s.trust(w, r, userID)
 	}
 	if err != nil {
 		s.fail(w, r, err)

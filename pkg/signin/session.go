@@ -171,12 +171,21 @@ func (m *Sessions) Current(ctx context.Context) (Auth, bool, error) {
 	return a, true, nil
 }
 
+// SignInNotes are what a sign-in's audit event says of how it came about.
+type SignInNotes struct {
+	// NewBrowser says the browser has not signed in to the account before
+	// (pkg/device), for the user's notice (pkg/notify).
+	NewBrowser bool
+	// TrustedDevice says the second factor was not asked for because the
+	// browser is one the user trusts (pkg/trust).
+	TrustedDevice bool
+}
+
 // SignIn starts a sign-in for userID, proven by amr, on this browser: a new
 // session token, a new sid, and a record of it, with the browser's user
-// agent (from r) and address (server.ClientIP). newBrowser says the
-// browser has not signed in to the account before (pkg/device): the
-// sign-in's audit event says so, for the user's notice (pkg/notify).
-func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, amr []string, newBrowser bool) (Auth, error) {
+// agent (from r) and address (server.ClientIP). The sign-in's audit event
+// carries notes.
+func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, amr []string, notes SignInNotes) (Auth, error) {
 	if old, ok := m.scs.Get(ctx, authKey).(Auth); ok {
 		// Signing in again, or as someone else, replaces the old sign-in.
 		if err := m.store.DeleteBrowserSession(ctx, old.SID); err != nil {
@@ -188,8 +197,11 @@ func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, a
 	}
 	a := Auth{UserID: userID, SID: rand.Text(), AuthTime: time.Now(), AMR: amr}
 	details := map[string]any{"sid": a.SID, "amr": amr}
-	if newBrowser {
+	if notes.NewBrowser {
 		details[NewBrowser] = true
+	}
+	if notes.TrustedDevice {
+		details[TrustedDevice] = true
 	}
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(userID), Target: audit.User(userID),
@@ -217,6 +229,10 @@ func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, a
 // NewBrowser is the detail, set to true, of a login.succeeded event on a
 // browser that had not signed in to the account before.
 const NewBrowser = "new_browser"
+
+// TrustedDevice is the detail, set to true, of a login.succeeded event
+// whose second factor a trusted browser stood in for.
+const TrustedDevice = "trusted_device"
 
 // AwaitSecondFactor records that userID gave the right password and must
 // now give their second factor before they are signed in.

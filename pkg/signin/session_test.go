@@ -48,7 +48,7 @@ func newSite(t *testing.T, cfg signin.SessionConfig) *site {
 		_, _ = w.Write([]byte(handle))
 	})
 	mux.HandleFunc("/signin", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := m.SignIn(r.Context(), r, u.ID, []string{"pwd"}, false); err != nil {
+		if _, err := m.SignIn(r.Context(), r, u.ID, []string{"pwd"}, signin.SignInNotes{}); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	})

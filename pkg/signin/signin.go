@@ -138,6 +138,9 @@ type Service struct {
 	// AccountDeletion lets users delete their own account from the account
 	// page (LATCHKEY_ACCOUNT_DELETION).
 	AccountDeletion bool
+	// Trust keeps the browsers users trust to skip the second factor;
+	// nil, or turned off, trusts none.
+	Trust Trust
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -185,6 +188,7 @@ func (s *Service) Mount(r chi.Router) {
 			"/passkeys/rename": s.accountRenamePasskey,
 			"/passkeys/remove": s.attempt(s.accountRemovePasskey),
 			"/sessions/revoke": s.attempt(s.accountEndSession),
+			"/devices/forget":  s.accountForgetDevice,
 		} {
 			post(AccountPath+path, h)
 		}

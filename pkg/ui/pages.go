@@ -161,6 +161,7 @@ type SecondFactorPage struct {
 	Recovery bool
 	Request  string
 	Action   string
+	TrustOffer
 }
 
 // EnrolPage adds a TOTP factor: the QR code, the secret to type in, and
@@ -203,6 +204,7 @@ type AccountPage struct {
 	Apps         []AccountApp
 	Sessions     []AccountSession
 	AccountPasskeys
+	AccountTrust
 }
 
 // ReauthPage asks a signed-in user to prove who they are again before a

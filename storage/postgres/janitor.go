@@ -20,6 +20,7 @@ var sweptTables = []struct{ table, expiry string }{
 	{"auth_failures", "expires_at"},
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 	{"mail_quota", "expires_at"},
+	{"trusted_devices", "expires_at"},
 }
 
 // linkRetention is how long a link's row outlives its expiry or its use:

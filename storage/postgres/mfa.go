@@ -46,7 +46,8 @@ func (s *Store) TOTPFactor(ctx context.Context, userID string) (identity.TOTPFac
 }
 
 // ConfirmTOTP makes a user's pending factor count, records the step of the
-// code that confirmed it, and replaces their recovery codes, all at once.
+// code that confirmed it, and replaces their recovery codes, all at once
+// (which forgets their trusted browsers: replaceRecoveryCodes).
 func (s *Store) ConfirmTOTP(ctx context.Context, userID string, step int64, recovery [][]byte) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE totp_factors SET confirmed_at = now(), last_step = $2
@@ -104,7 +105,8 @@ func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int, erro
 }
 
 // ReplaceRecoveryCodes gives a user with a confirmed factor a new set of
-// recovery codes; the old ones stop working.
+// recovery codes; the old ones stop working, and so does the trust of the
+// user's browsers (replaceRecoveryCodes).
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, recovery [][]byte) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var confirmed bool
@@ -123,7 +125,13 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, recover
 	return err
 }
 
+// replaceRecoveryCodes gives the user a new set of recovery codes: a
+// change of second factor, which ends the trust of their browsers
+// (forgetTrustedDevices).
 func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, recovery [][]byte) error {
+	if err := forgetTrustedDevices(ctx, tx, userID); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
 		return err
 	}
@@ -132,9 +140,13 @@ func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, userID string, recover
 }
 
 // DeleteSecondFactors removes the user's TOTP factor, recovery codes and
-// passkeys, all at once.
+// passkeys, all at once, and forgets the browsers they trusted to skip
+// them (forgetTrustedDevices).
 func (s *Store) DeleteSecondFactors(ctx context.Context, userID string) (totp bool, passkeys int, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := forgetTrustedDevices(ctx, tx, userID); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM totp_factors WHERE user_id = $1`, userID)
 		if err != nil {
 			return err
@@ -153,8 +165,8 @@ func (s *Store) DeleteSecondFactors(ctx context.Context, userID string) (totp bo
 	return totp, passkeys, nil
 }
 
-// DeleteTOTP removes a user's factor and recovery codes; false if there was
-// none.
+// DeleteTOTP removes a user's factor and recovery codes, and forgets their
+// trusted browsers (forgetTrustedDevices); false if there was no factor.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
 	var existed bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -163,6 +175,9 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) (bool, error) {
 			return err
 		}
 		existed = tag.RowsAffected() > 0
+		if err := forgetTrustedDevices(ctx, tx, userID); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)
 		return err
 	})

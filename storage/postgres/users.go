@@ -157,10 +157,10 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) e
 }
 
 // SetUserPassword replaces a user's password hash and, in the same
-// transaction, ends their sessions, revokes their tokens, and voids their
-// unused password-reset and invitation links: a link mailed before the
-// change must not undo it, nor hand the account to whoever reads the old
-// mail.
+// transaction, ends their sessions, revokes their tokens, forgets their
+// trusted browsers (forgetTrustedDevices), and voids their unused
+// password-reset and invitation links: a link mailed before the change
+// must not undo it, nor hand the account to whoever reads the old mail.
 func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
@@ -171,6 +171,9 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string) error {
 			return identity.ErrNotFound
 		}
 		if _, err := tx.Exec(ctx, expireLinks, id, []string{string(account.Reset), string(account.Invite)}); err != nil {
+			return err
+		}
+		if err := forgetTrustedDevices(ctx, tx, id); err != nil {
 			return err
 		}
 		return signOutEverywhere(ctx, tx, id)
