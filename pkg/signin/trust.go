@@ -104,7 +104,6 @@ func (s *Service) accountTrust(ctx context.Context, userID string) (ui.AccountTr
 	return t, nil
 }
 
-
 // accountForgetDevice stops one of the user's browsers being trusted, or,
 // with "all", every one. Forgetting takes trust away, so, like revoking
 // an app, it needs no recent sign-in. (It works with trusted devices off
