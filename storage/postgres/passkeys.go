@@ -15,8 +15,9 @@ var _ passkey.Store = (*Store)(nil)
 const passkeyColumns = `credential_id, user_id, public_key, sign_count, transports, backup_eligible, backup_state,
 	user_verified, aaguid, attestation_type, name, created_at, last_used_at`
 
-// CreatePasskey stores a new passkey; passkey.ErrExists if its credential
-// ID is registered already, to this user or another.
+// CreatePasskey stores a new passkey, and forgets the user's trusted
+// browsers; passkey.ErrExists if its credential ID is registered already,
+// to this user or another.
 func (s *Store) CreatePasskey(ctx context.Context, p *passkey.Passkey) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
@@ -32,11 +33,19 @@ func (s *Store) CreatePasskey(ctx context.Context, p *passkey.Passkey) error {
 	if attestation == "" {
 		attestation = "none"
 	}
-	err := s.db(ctx).QueryRow(ctx, `INSERT INTO passkeys (credential_id, user_id, public_key, sign_count, transports,
-			backup_eligible, backup_state, user_verified, aaguid, attestation_type, name)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
-		p.ID, p.UserID, p.PublicKey, int64(p.SignCount), transports, p.BackupEligible, p.BackupState,
-		p.UserVerified, aaguid, attestation, p.Name).Scan(&p.CreatedAt)
+	// A new factor forgets the browsers trusted to skip the old ones, as
+	// every change of factor does (forgetTrustedDevices).
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO passkeys (credential_id, user_id, public_key, sign_count, transports,
+				backup_eligible, backup_state, user_verified, aaguid, attestation_type, name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at`,
+			p.ID, p.UserID, p.PublicKey, int64(p.SignCount), transports, p.BackupEligible, p.BackupState,
+			p.UserVerified, aaguid, attestation, p.Name).Scan(&p.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return forgetTrustedDevices(ctx, tx, p.UserID)
+	})
 	if isUniqueViolation(err) {
 		return passkey.ErrExists
 	}
@@ -111,16 +120,26 @@ func (s *Store) RenamePasskey(ctx context.Context, userID string, id []byte, nam
 	return nil
 }
 
-// DeletePasskey removes the user's passkey; passkey.ErrNotFound.
+// DeletePasskey removes the user's passkey, and forgets the user's
+// trusted browsers; passkey.ErrNotFound if the user has no such passkey.
 func (s *Store) DeletePasskey(ctx context.Context, userID string, id []byte) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2`, id, userID)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2`, id, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return passkey.ErrNotFound
+		}
+		return forgetTrustedDevices(ctx, tx, userID)
+	})
+	if errors.Is(err, passkey.ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		return errorf("postgres: delete passkey: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return passkey.ErrNotFound
 	}
 	return nil
 }
