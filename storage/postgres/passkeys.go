@@ -12,6 +12,7 @@ import (
 
 var _ passkey.Store = (*Store)(nil)
 
+// #nosec G101 -- column names, not a credential
 const passkeyColumns = `credential_id, user_id, public_key, sign_count, transports, backup_eligible, backup_state,
 	user_verified, aaguid, attestation_type, name, created_at, last_used_at`
 
