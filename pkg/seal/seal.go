@@ -13,7 +13,9 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -139,4 +141,33 @@ func (b *Box) Reseal(sealed, additionalData []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b.Seal(plain, additionalData), nil
+}
+
+// SealText seals v, encoded as JSON, into text safe for a cookie or a URL
+// (unpadded base64url): what a browser carries for us, which it can
+// neither read nor alter. v must encode, as plain structs always do.
+func (b *Box) SealText(v any, additionalData []byte) (string, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("seal: encode: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b.Seal(plain, additionalData)), nil
+}
+
+// OpenText opens text made by SealText with the same additionalData into
+// v. Anything else, tampered with or sealed for another purpose, is an
+// error.
+func (b *Box) OpenText(text string, additionalData []byte, v any) error {
+	sealed, err := base64.RawURLEncoding.DecodeString(text)
+	if err != nil {
+		return ErrCorrupt
+	}
+	plain, err := b.Open(sealed, additionalData)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(plain, v); err != nil {
+		return ErrCorrupt
+	}
+	return nil
 }

@@ -114,3 +114,31 @@ func TestWrongSecretErrorDoesNotLeakSecrets(t *testing.T) {
 		t.Fatalf("error %v is missing or contains a secret", err)
 	}
 }
+
+func TestSealedTextOpensOnlyUnchangedAndForItsPurpose(t *testing.T) {
+	box, err := seal.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct{ ID string }
+	text, err := box.SealText([]entry{{ID: "a"}}, []byte("cookie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []entry
+	if err := box.OpenText(text, []byte("cookie"), &got); err != nil || len(got) != 1 || got[0].ID != "a" {
+		t.Fatalf("opened %v, %v", got, err)
+	}
+	tampered := []byte(text)
+	tampered[len(tampered)/2] ^= 1
+	for name, c := range map[string]struct{ text, purpose string }{
+		"tampered":        {string(tampered), "cookie"},
+		"another purpose": {text, "another cookie"},
+		"not base64url":   {"%%%", "cookie"},
+		"empty":           {"", "cookie"},
+	} {
+		if err := box.OpenText(c.text, []byte(c.purpose), &got); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}

@@ -34,8 +34,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -169,14 +167,16 @@ func (m *Manager) Trust(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	// The secret is meant to be in the cookie, sealed on the next line; a
-	// slice of plain structs always encodes.
-	plain, _ := json.Marshal(entries) // #nosec G117 -- sealed before it leaves, and only the browser it is for holds it
+	// The secret is meant to be in the cookie, sealed.
+	value, err := m.box.SealText(entries, aad) // #nosec G117 -- sealed before it leaves, and only the browser it is for holds it
+	if err != nil {
+		return err
+	}
 	// Secure follows the issuer's scheme: http is allowed only for a
 	// localhost issuer, where browsers drop Secure cookies.
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure whenever the issuer is https; HttpOnly and SameSite always
 		Name:     m.name,
-		Value:    base64.RawURLEncoding.EncodeToString(m.box.Seal(plain, aad)),
+		Value:    value,
 		Path:     "/",
 		MaxAge:   int(m.lifetime / time.Second),
 		HttpOnly: true,
@@ -252,16 +252,8 @@ func (m *Manager) read(r *http.Request) []entry {
 	if err != nil {
 		return nil
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(cookie.Value)
-	if err != nil {
-		return nil
-	}
-	plain, err := m.box.Open(sealed, aad)
-	if err != nil {
-		return nil
-	}
 	var entries []entry
-	if json.Unmarshal(plain, &entries) != nil {
+	if m.box.OpenText(cookie.Value, aad, &entries) != nil {
 		return nil
 	}
 	now := time.Now().Unix()
