@@ -94,14 +94,8 @@ func (pf *passkeyFactor) page(w http.ResponseWriter, r *http.Request, handle str
 func (pf *passkeyFactor) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
 	s := pf.s
 	ctx := r.Context()
-	handle := r.PostFormValue("request")
-	f := s.load(w, r, handle)
-	if f == nil {
-		return false
-	}
-	userID, stepUp, ok := s.secondFactorUser(f, r)
+	f, handle, userID, stepUp, ok := s.secondFactorSubmitted(w, r)
 	if !ok {
-		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return false
 	}
 	// Taken before anything else is looked at: the challenge is spent

@@ -33,6 +33,21 @@ func (*secondFactor) promptNone() *fosite.RFC6749Error {
 	return fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's second factor, and prompt=none forbids asking for it.")
 }
 
+// secondFactorSubmitted loads the sign-in a second-factor form (code or
+// passkey) was posted in, and whose factor it answers for; without one,
+// it has answered (the sign-in page, or a page saying the request is
+// gone) and ok is false.
+func (s *Service) secondFactorSubmitted(w http.ResponseWriter, r *http.Request) (f *flow, handle, userID string, stepUp, ok bool) {
+	handle = r.PostFormValue("request")
+	if f = s.load(w, r, handle); f == nil {
+		return nil, "", "", false, false
+	}
+	if userID, stepUp, ok = s.secondFactorUser(f, r); !ok {
+		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
+	}
+	return f, handle, userID, stepUp, ok
+}
+
 // secondFactorUser returns whose second factor the code and passkey pages
 // ask for: the user who just gave their password (signing in), or the
 // signed-in user proving who they are again (stepping up).
@@ -61,14 +76,8 @@ func (sf *secondFactor) show(w http.ResponseWriter, r *http.Request) {
 func (sf *secondFactor) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
 	s := sf.s
 	ctx := r.Context()
-	handle := r.PostFormValue("request")
-	f := s.load(w, r, handle)
-	if f == nil {
-		return false
-	}
-	userID, stepUp, ok := s.secondFactorUser(f, r)
+	f, handle, userID, stepUp, ok := s.secondFactorSubmitted(w, r)
 	if !ok {
-		http.Redirect(w, r, s.pageURL(LoginPath, handle), http.StatusSeeOther) // #nosec G710 -- our own page; the handle is query-escaped
 		return false
 	}
 	code := r.PostFormValue("code")
