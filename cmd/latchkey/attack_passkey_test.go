@@ -102,7 +102,7 @@ func refused(t *testing.T, p page, says string) {
 	}
 }
 
-func TestPasswordAndPasskeySignInIsMultiFactor(t *testing.T) {
+func TestPasswordAndPasskeySignInIsMultiFactorAndPhishingResistant(t *testing.T) {
 	t.Parallel()
 	sc := newPasskeyScene(t)
 	b := newBrowser(t, sc.n.issuer)
@@ -119,8 +119,8 @@ func TestPasswordAndPasskeySignInIsMultiFactor(t *testing.T) {
 			t.Errorf("amr %v lacks %s", got.AMR, m)
 		}
 	}
-	if got.ACR != identity.ACRMFA {
-		t.Errorf("acr %q, want %q", got.ACR, identity.ACRMFA)
+	if got.ACR != identity.ACRPhishingResistant {
+		t.Errorf("acr %q, want %q", got.ACR, identity.ACRPhishingResistant)
 	}
 }
 
@@ -141,8 +141,10 @@ func TestStepUpAsksASignedInUserForTheirPasskeyAlone(t *testing.T) {
 	}
 	_, id := sc.rp.finish(t, ar, answerPasskey(b, p, answer).callback(t))
 	got := authOf(t, id)
-	if got.ACR != identity.ACRMFA || !slices.Contains(got.AMR, "hwk") || !slices.Contains(got.AMR, "mfa") {
-		t.Errorf("after step-up: acr %q amr %v, want the mfa level by hwk", got.ACR, got.AMR)
+	// A passkey reaches the phishing-resistant level, above the one
+	// asked for, and the app is told what the sign-in reached.
+	if got.ACR != identity.ACRPhishingResistant || !slices.Contains(got.AMR, "hwk") || !slices.Contains(got.AMR, "mfa") {
+		t.Errorf("after step-up: acr %q amr %v, want the phishing-resistant level by hwk", got.ACR, got.AMR)
 	}
 }
 

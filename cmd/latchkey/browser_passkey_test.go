@@ -49,7 +49,7 @@ func (n *node) auditCount(t *testing.T, action string) int {
 // A user adds a passkey on their account page (proving who they are
 // first), signs in to an app that requires a second factor with their
 // password and the passkey, and the app's ID token says how (RFC 8176:
-// hwk, user, mfa; the mfa level); then they remove the passkey, proving
+// hwk, user, mfa; the phishing-resistant level); then they remove the passkey, proving
 // who they are again.
 func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	t.Parallel()
@@ -119,8 +119,8 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	if slices.Contains(got.AMR, "otp") {
 		t.Errorf("amr %v claims a code", got.AMR)
 	}
-	if got.ACR != identity.ACRMFA {
-		t.Errorf("acr %q, want %q", got.ACR, identity.ACRMFA)
+	if got.ACR != identity.ACRPhishingResistant {
+		t.Errorf("acr %q, want %q", got.ACR, identity.ACRPhishingResistant)
 	}
 
 	time.Sleep(1100 * time.Millisecond)

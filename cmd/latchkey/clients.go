@@ -217,7 +217,7 @@ type metadataFlags struct {
 	scope                                    onceFlag
 	grantTypes, redirectURIs                 listFlag
 	postLogoutURIs, audience                 listFlag
-	skipConsent, requireMFA                  bool
+	skipConsent, requireMFA, requirePHR      bool
 	introspectAny                            bool
 	accessLifespan, refreshLifespan          time.Duration
 	// admin makes a client for the admin API (create only).
@@ -251,6 +251,7 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&m.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256")
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
 	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
+	fs.BoolVar(&m.requirePHR, "require-phishing-resistant", false, "require_phishing_resistant: every sign-in needs a passkey; users without one add one first")
 	fs.BoolVar(&m.introspectAny, "introspect-any-token", false, "introspect_any_token: may introspect every access token, not only its own and those whose aud names it")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
@@ -316,21 +317,22 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 			// recomputes them.
 			c.ResponseTypes = nil
 		},
-		"redirect-uri":             func() { c.RedirectURIs = slices.Clone(m.redirectURIs) },
-		"post-logout-redirect-uri": func() { c.PostLogoutRedirectURIs = slices.Clone(m.postLogoutURIs) },
-		"scope":                    func() { c.Scope = m.scope.value },
-		"audience":                 func() { c.Audience = slices.Clone(m.audience) },
-		"auth-method":              func() { c.TokenEndpointAuthMethod = m.authMethod },
-		"auth-signing-alg":         func() { c.TokenEndpointAuthSigningAlg = m.signingAlg },
-		"jwks-file":                func() { c.JWKS = slices.Clone(m.jwks) },
-		"jwks-uri":                 func() { c.JWKSURI = m.jwksURI },
-		"access-token-format":      func() { c.AccessTokenFormat = m.format },
-		"id-token-alg":             func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
-		"skip-consent":             func() { c.SkipConsent = m.skipConsent },
-		"require-mfa":              func() { c.RequireMFA = m.requireMFA },
-		"introspect-any-token":     func() { c.IntrospectAnyToken = m.introspectAny },
-		"access-token-lifespan":    func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
-		"refresh-token-lifespan":   func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
+		"redirect-uri":               func() { c.RedirectURIs = slices.Clone(m.redirectURIs) },
+		"post-logout-redirect-uri":   func() { c.PostLogoutRedirectURIs = slices.Clone(m.postLogoutURIs) },
+		"scope":                      func() { c.Scope = m.scope.value },
+		"audience":                   func() { c.Audience = slices.Clone(m.audience) },
+		"auth-method":                func() { c.TokenEndpointAuthMethod = m.authMethod },
+		"auth-signing-alg":           func() { c.TokenEndpointAuthSigningAlg = m.signingAlg },
+		"jwks-file":                  func() { c.JWKS = slices.Clone(m.jwks) },
+		"jwks-uri":                   func() { c.JWKSURI = m.jwksURI },
+		"access-token-format":        func() { c.AccessTokenFormat = m.format },
+		"id-token-alg":               func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
+		"skip-consent":               func() { c.SkipConsent = m.skipConsent },
+		"require-mfa":                func() { c.RequireMFA = m.requireMFA },
+		"require-phishing-resistant": func() { c.RequirePhishingResistant = m.requirePHR },
+		"introspect-any-token":       func() { c.IntrospectAnyToken = m.introspectAny },
+		"access-token-lifespan":      func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
+		"refresh-token-lifespan":     func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
 	}
 }
 

@@ -169,11 +169,12 @@ func TestTheTrustedDeviceCookieIsHttpOnlyLaxAndSealed(t *testing.T) {
 	}
 }
 
-func TestTrustNeverAnswersPromptLoginMaxAgeOrAnAppThatAsksForMFA(t *testing.T) {
+func TestTrustNeverAnswersPromptLoginMaxAgeOrAnAppThatAsksForMFAOrMore(t *testing.T) {
 	t.Parallel()
 	n, rp, b, secret := trustScene(t)
 	b.signInTrusting(rp, "ada@example.com", secret)
 	strict := n.app(t, func(c *client.Client) { c.RequireMFA = true })
+	phishingResistant := n.app(t, func(c *client.Client) { c.RequirePhishingResistant = true })
 	for _, tc := range []struct {
 		name  string
 		app   *relyingParty
@@ -185,6 +186,8 @@ func TestTrustNeverAnswersPromptLoginMaxAgeOrAnAppThatAsksForMFA(t *testing.T) {
 		{"acr_values naming the MFA level", rp, []string{"acr_values", identity.ACRMFA}},
 		{"an essential acr of the MFA level", rp, []string{"claims", `{"id_token":{"acr":{"essential":true,"values":["` + identity.ACRMFA + `"]}}}`}},
 		{"a require_mfa app", strict, nil},
+		{"acr_values naming the phishing-resistant level", rp, []string{"acr_values", identity.ACRPhishingResistant}},
+		{"a require_phishing_resistant app", phishingResistant, nil},
 	} {
 		b.leave()
 		if p := b.afterPassword(tc.app, "ada@example.com", tc.extra...); !p.isSecondFactor() {

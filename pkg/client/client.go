@@ -99,6 +99,11 @@ type Client struct {
 	// RequireMFA makes every sign-in to the app use a second factor; users
 	// without one enrol before they get in.
 	RequireMFA bool `json:"require_mfa"`
+	// RequirePhishingResistant makes every sign-in to the app use a
+	// passkey (the phishing-resistant level, urn:latchkey:acr:phr); users
+	// without one add one before they get in, and neither a code nor a
+	// trusted browser stands in for it. It implies RequireMFA.
+	RequirePhishingResistant bool `json:"require_phishing_resistant"`
 	// IntrospectAnyToken lets the client introspect every access token,
 	// whoever it was issued to and for. Without it a client learns about
 	// its own tokens and those whose aud names its client ID, which is all

@@ -24,14 +24,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
-// ACRPassword is the authentication context class (acr) of a sign-in with
-// a password alone; ACRMFA (mfa.go) adds a second factor.
-const ACRPassword = "urn:latchkey:acr:pwd" // #nosec G101 -- an acr URN, not a credential
-
-// ACRValues lists the acr values Latchkey can achieve, weakest first, for
-// discovery.
-var ACRValues = []string{ACRPassword, ACRMFA}
-
 // User is a person who can sign in.
 type User struct {
 	// ID is the subject (sub) apps know the user by.

@@ -36,16 +36,6 @@ const (
 	recoveryCodeBytes = 10
 )
 
-// Authentication context classes and methods of a sign-in with a second
-// factor (RFC 8176 for the methods).
-const (
-	ACRMFA = "urn:latchkey:acr:mfa"
-	// AMRPassword, AMROTP and AMRMFA are the amr values Latchkey records.
-	AMRPassword = "pwd"
-	AMROTP      = "otp"
-	AMRMFA      = "mfa"
-)
-
 var (
 	// ErrFactorExists means the user already has a working factor; it must
 	// be turned off before another is enrolled.
@@ -56,17 +46,6 @@ var (
 	// used, a spent recovery code, or no factor at all.
 	ErrInvalidCode = errors.New("the code is not valid")
 )
-
-// ACRFor is the authentication context class a sign-in achieved, given
-// how the user proved who they are.
-func ACRFor(amr []string) string {
-	for _, m := range amr {
-		if m == AMRMFA {
-			return ACRMFA
-		}
-	}
-	return ACRPassword
-}
 
 // TOTPFactor is a stored factor.
 type TOTPFactor struct {

@@ -66,26 +66,53 @@ func (a *AuthorizeRequest) MaxAge() (time.Duration, bool) {
 	return time.Duration(n) * time.Second, true
 }
 
-// RequiresMFA reports whether the sign-in must have a second factor: the
-// app is registered with require_mfa, or the request names the MFA level
-// as an essential acr. A user without a factor must enrol one.
-func (a *AuthorizeRequest) RequiresMFA() bool {
-	acr := a.claims.IDToken["acr"]
-	return a.Client.RequireMFA || (acr.Essential && slices.Contains(acr.Values, identity.ACRMFA))
+// RequiredACR is the level (acr) the sign-in must reach before the app
+// gets an answer: the one the app is registered to require
+// (require_phishing_resistant, require_mfa), or the one the claims
+// parameter names as an essential acr, the weakest of its values, since
+// any of them will do; the stronger of the two. A user who cannot reach
+// it must first add what it takes. "" when nothing is required.
+func (a *AuthorizeRequest) RequiredACR() string {
+	var required []string
+	switch {
+	case a.Client.RequirePhishingResistant:
+		required = append(required, identity.ACRPhishingResistant)
+	case a.Client.RequireMFA:
+		required = append(required, identity.ACRMFA)
+	}
+	if acr := a.claims.IDToken["acr"]; acr.Essential {
+		for _, level := range identity.ACRValues {
+			if slices.Contains(acr.Values, level) {
+				required = append(required, level)
+				break
+			}
+		}
+	}
+	return identity.StrongestACR(required...)
 }
 
-// PrefersMFA reports whether the request asks for a second factor without
-// demanding it (acr_values, or a voluntary acr in the claims parameter):
-// a user who has one gives it; one who has none signs in with the password
-// and the app learns so from acr.
-func (a *AuthorizeRequest) PrefersMFA() bool {
-	return slices.Contains(strings.Fields(a.Params().Get("acr_values")), identity.ACRMFA) ||
-		slices.Contains(a.claims.IDToken["acr"].Values, identity.ACRMFA)
+// WantedACR is the level the sign-in should reach: the required one, or a
+// stronger one the request asks for without demanding it (acr_values, as
+// an RFC 9470 step-up sends, or a voluntary acr in the claims parameter).
+// A user who cannot reach it signs in with what they have, and the app
+// learns so from acr. "" when nothing is asked for.
+func (a *AuthorizeRequest) WantedACR() string {
+	asked := strings.Fields(a.Params().Get("acr_values"))
+	if acr := a.claims.IDToken["acr"]; !acr.Essential {
+		asked = append(asked, acr.Values...)
+	}
+	return identity.StrongestACR(append(asked, a.RequiredACR())...)
 }
 
 // Unmet returns an access_denied error if a sign-in proven by amr cannot
-// meet the request's essential acr, and nil otherwise.
+// meet the request: the level the app requires (RequiredACR), or its
+// essential acr; nil otherwise. The sign-in's steps reach the level where
+// the user can; this is the last word where they cannot (an issuer that
+// can have no passkeys, an acr Latchkey does not know).
 func (a *AuthorizeRequest) Unmet(amr []string) error {
+	if required := a.RequiredACR(); !identity.ACRMeets(identity.ACRFor(amr), required) {
+		return fosite.ErrAccessDenied.WithHintf("The app requires the authentication context %s, which this sign-in could not reach.", required)
+	}
 	if acr := a.claims.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(amr, a.claims) == "" {
 		return fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
 	}
@@ -290,10 +317,16 @@ func achievedACR(amr []string, requested requestedClaims) string {
 	if len(acr.Values) == 0 || slices.Contains(acr.Values, achieved) {
 		return achieved
 	}
-	if achieved == identity.ACRMFA && slices.Contains(acr.Values, identity.ACRPassword) {
-		return identity.ACRPassword
+	met := ""
+	for _, v := range acr.Values {
+		if identity.ACRMeets(achieved, v) && !identity.ACRMeets(met, v) {
+			met = v
+		}
 	}
-	if acr.Essential {
+	switch {
+	case met != "":
+		return met
+	case acr.Essential:
 		return ""
 	}
 	return achieved

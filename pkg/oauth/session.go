@@ -88,8 +88,9 @@ func accessTokenClaims(r fosite.Requester, issuer string, now time.Time) jwt.Map
 // userClaims returns what JWT access tokens and introspection say about
 // the user behind a grant: how they signed in, acr and auth_time, which RFC
 // 9470 §6 asks for so that a resource server can demand a stronger or
-// fresher sign-in; and their roles, if the grant has the roles scope. A
-// grant without a user (client credentials) has none of these.
+// fresher sign-in, and amr, which RFC 9068 §2.2.1 allows; and their
+// roles, if the grant has the roles scope. A grant without a user (client
+// credentials) has none of these.
 func userClaims(s fosite.Session) map[string]any {
 	out := map[string]any{}
 	sess, ok := s.(*Session)
@@ -101,6 +102,9 @@ func userClaims(s fosite.Session) map[string]any {
 	}
 	if at := sess.Claims.AuthTime; !at.IsZero() {
 		out["auth_time"] = at.Unix()
+	}
+	if amr := sess.Claims.AuthenticationMethodsReferences; len(amr) > 0 {
+		out["amr"] = amr
 	}
 	if r, ok := sess.Claims.Extra[roles.Claim]; ok {
 		out[roles.Claim] = r

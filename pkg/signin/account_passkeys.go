@@ -53,7 +53,7 @@ func (s *Service) passkeyAddPage(w http.ResponseWriter, r *http.Request, user *i
 		return
 	}
 	s.Sessions.BeginCeremony(r.Context(), registration, user.ID, c.Session)
-	s.Pages.PasskeyAdd(w, status, ui.PasskeyAddPage{Options: string(c.Options), Action: s.Base + AccountPath + "/passkeys/finish",
+	s.Pages.PasskeyAdd(w, status, "", ui.PasskeyAddPage{Options: string(c.Options), Action: s.Base + AccountPath + "/passkeys/finish",
 		Name: name, Error: problem, MaxName: passkey.MaxNameChars, Account: s.Base + AccountPath})
 }
 

@@ -172,10 +172,11 @@ type step interface {
 
 // steps are the steps a sign-in may take, in order: the user signs in,
 // gives their second factor (a passkey first, if they have one, or a
-// code; or enrols one where it is required), and
-// allows the app what it asks.
+// code; or enrols one where it is required, a passkey where the app
+// requires the phishing-resistant level), and allows the app what it
+// asks.
 func (s *Service) steps() []step {
-	return []step{&password{s}, &passkeyFactor{s}, &secondFactor{s}, &enrolment{s}, &consent{s}}
+	return []step{&password{s}, &passkeyFactor{s}, &secondFactor{s}, &enrolment{s}, &passkeyEnrolment{s}, &consent{s}}
 }
 
 // flow is a sign-in in progress: the authorization request it serves, if
@@ -220,9 +221,53 @@ func (s *Service) hasSecondFactor(ctx context.Context, userID string) (bool, err
 // secondFactorWanted reports whether the signed-in user must give a
 // second factor before the request is answered: to prove who they are
 // again (prompt=login, max_age), or because the app or the request wants
-// one and the sign-in had none. Whether they can is hasFactor's to say.
+// a level (acr) the sign-in has not reached. Whether they can is
+// hasFactor's to say, and which factor can reach it, the steps'.
 func (f *flow) secondFactorWanted() bool {
-	return f.reauthDue() || ((f.req.RequiresMFA() || f.req.PrefersMFA()) && !f.hasMFA())
+	return f.reauthDue() || !identity.ACRMeets(identity.ACRFor(f.auth.AMR), f.acrWanted())
+}
+
+// codeWanted reports whether a code from the user's authenticator app
+// would do what the sign-in still needs: prove who they are again, or
+// reach the MFA level. A code never reaches the phishing-resistant level,
+// so an app that wants that level gets a passkey ceremony, never a code
+// prompt; the one exception is a sign-in that must reach it and has no
+// second factor yet, where the code is the proof the user gives before
+// adding the passkey the app requires (passkeyEnrolment).
+func (f *flow) codeWanted() bool {
+	switch {
+	case f.reauthDue():
+		return true
+	case f.hasMFA():
+		return false
+	case f.acrWanted() == identity.ACRMFA:
+		return true
+	}
+	return f.acrRequired() == identity.ACRPhishingResistant
+}
+
+// acrWanted is the level the request wants the sign-in to reach
+// (oauth.AuthorizeRequest.WantedACR); acrRequired the level it must
+// reach before it is answered (RequiredACR). Both are "" without a
+// request.
+func (f *flow) acrWanted() string {
+	if f.req == nil {
+		return ""
+	}
+	return f.req.WantedACR()
+}
+
+func (f *flow) acrRequired() string {
+	if f.req == nil {
+		return ""
+	}
+	return f.req.RequiredACR()
+}
+
+// phishingResistantWanted reports whether the request wants the
+// phishing-resistant level, which only a passkey reaches.
+func (f *flow) phishingResistantWanted() bool {
+	return f.acrWanted() == identity.ACRPhishingResistant
 }
 
 // reauthDue reports whether the request wants the user to prove who they

@@ -23,7 +23,8 @@ type enrolment struct{ s *Service }
 func (*enrolment) path() string { return EnrolPath }
 
 func (e *enrolment) needed(ctx context.Context, f *flow) (bool, error) {
-	if !f.signedIn || !f.req.RequiresMFA() || f.hasMFA() {
+	// A required phishing-resistant level is passkeyEnrolment's.
+	if !f.signedIn || f.acrRequired() != identity.ACRMFA || f.hasMFA() {
 		return false, nil
 	}
 	hasFactor, err := f.hasFactor(ctx, e.s)

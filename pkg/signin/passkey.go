@@ -85,7 +85,9 @@ func (pf *passkeyFactor) page(w http.ResponseWriter, r *http.Request, handle str
 	s.Sessions.BeginCeremony(ctx, assertion, userID, c.Session)
 	d := ui.PasskeyPage{Request: handle, Action: s.Base + PasskeyPath, ClientName: f.clientName(),
 		Options: string(c.Options), Error: problem}
-	if totp {
+	// A code cannot reach the phishing-resistant level: an app that
+	// wants it gets no way round the passkey.
+	if totp && !f.phishingResistantWanted() {
 		d.CodeURL = s.pageURL(SecondFactorPath, handle)
 	}
 	s.Pages.Passkey(w, status, f.formTarget(), d)

@@ -17,13 +17,13 @@ import (
 // has a second factor (they are not signed in until they give it); and
 // from a signed-in user, alone, to step up where the app or the request
 // wants a second factor (require_mfa, an essential acr, acr_values), or
-// to prove who they are again (prompt=login, max_age).
+// to prove who they are again (prompt=login, max_age): see codeWanted.
 type secondFactor struct{ s *Service }
 
 func (*secondFactor) path() string { return SecondFactorPath }
 
 func (sf *secondFactor) needed(ctx context.Context, f *flow) (bool, error) {
-	if !f.signedIn || !f.secondFactorWanted() {
+	if !f.signedIn || !f.codeWanted() {
 		return false, nil
 	}
 	return f.hasFactor(ctx, sf.s)

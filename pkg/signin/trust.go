@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/ui"
 )
@@ -41,11 +42,11 @@ func (s *Service) trustOn() bool { return s.Trust != nil && s.Trust.Enabled() }
 // (prompt=login, OpenID Connect Core §3.1.2.1), nor within max_age, which
 // bounds how long ago they last actively did: in both the factor is asked
 // for. Nor does it answer an app that wants a level above the password
-// (require_mfa, acr_values or an acr claim for the MFA level): the
-// sign-in trust lets through is truthfully the password's (amr pwd), so
-// such an app would get the factor asked for after it anyway, and asking
-// at once makes it one sign-in. A stricter level (passkeys' phishing-
-// resistant one, issue 16) joins that last condition here.
+// (require_mfa, require_phishing_resistant, acr_values or an acr claim
+// for the MFA or phishing-resistant level): the sign-in trust lets
+// through is truthfully the password's (amr pwd), so such an app would
+// get the factor asked for after it anyway, and asking at once makes it
+// one sign-in.
 func (f *flow) trustStandsIn() bool {
 	if f.req == nil {
 		return true
@@ -56,7 +57,7 @@ func (f *flow) trustStandsIn() bool {
 	if _, ok := f.req.MaxAge(); ok {
 		return false
 	}
-	return !f.req.RequiresMFA() && !f.req.PrefersMFA()
+	return identity.ACRMeets(identity.ACRPassword, f.acrWanted())
 }
 
 // trusted reports whether the browser of r is one userID trusts, with

@@ -99,7 +99,7 @@ func TestOnlyThePasskeyPagesRunAScriptAndOnlyTheirOwn(t *testing.T) {
 	pages := map[string]func(w http.ResponseWriter){
 		"passkey": func(w http.ResponseWriter) { p.Passkey(w, http.StatusOK, "", PasskeyPage{Options: `{"publicKey":{}}`}) },
 		"passkeyadd": func(w http.ResponseWriter) {
-			p.PasskeyAdd(w, http.StatusOK, PasskeyAddPage{Options: `{"publicKey":{}}`})
+			p.PasskeyAdd(w, http.StatusOK, "", PasskeyAddPage{Options: `{"publicKey":{}}`})
 		},
 		"account": func(w http.ResponseWriter) {
 			p.Account(w, http.StatusOK, AccountPage{AccountPasskeys: AccountPasskeys{Available: true,

@@ -39,7 +39,11 @@ type PasskeyAddPage struct {
 	Name, Error string
 	// MaxName is the longest name (pkg/passkey.MaxNameChars).
 	MaxName int
-	Account string
+	// Account is the link back to the account page, when the user came
+	// from there; Request and ClientName are the parked request and its
+	// app, when an app that requires a passkey sent them here instead.
+	Account             string
+	Request, ClientName string
 }
 
 // AccountPasskey is one of the user's passkeys on their account page.
@@ -70,7 +74,7 @@ func (p *Pages) Passkey(w http.ResponseWriter, status int, formTarget string, d 
 }
 
 // PasskeyAdd renders the page that adds a passkey.
-func (p *Pages) PasskeyAdd(w http.ResponseWriter, status int, d PasskeyAddPage) {
+func (p *Pages) PasskeyAdd(w http.ResponseWriter, status int, formTarget string, d PasskeyAddPage) {
 	d.page = p.base("Add a passkey")
-	p.renderWith(w, status, "passkeyadd", "", true, d)
+	p.renderWith(w, status, "passkeyadd", formTarget, true, d)
 }
