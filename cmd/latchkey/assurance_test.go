@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/internal/webauthntest"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
@@ -236,6 +237,12 @@ func TestAnAppThatRequiresAPasskeyWalksAUserWithoutOneThroughAddingIt(t *testing
 	wantAssurance(t, assuranceOf(t, n, app, tok, id), identity.ACRPhishingResistant, "pwd", "hwk", "user", "mfa")
 	if got := n.auditCount(t, "passkey.registered"); got != 1 {
 		t.Errorf("%d passkey.registered events, want 1", got)
+	}
+	// Pat is told, as of any new way to sign in to the account.
+	var mailed int
+	if err := pgtest.Conn(t, n.dbURL).QueryRow(t.Context(),
+		`SELECT count(*) FROM mail_outbox WHERE template = 'passkey-added'`).Scan(&mailed); err != nil || mailed != 1 {
+		t.Errorf("%d passkey-added notices (%v), want 1", mailed, err)
 	}
 }
 

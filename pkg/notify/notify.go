@@ -58,8 +58,8 @@ type notice struct {
 
 // notices maps each audit action that users are told of to its notice.
 // The events are recorded by pkg/identity (passwords, second factors,
-// recovery codes), pkg/signin (sign-ins), pkg/passkey (a passkey refused as
-// a possible copy) and the email change.
+// recovery codes), pkg/signin (sign-ins), pkg/passkey (passkeys added and
+// removed, and one refused as a possible copy) and the email change.
 var notices = map[string]notice{
 	audit.UserPasswordSet: {kind: Password, template: "password-changed", applies: func(e audit.Event) bool {
 		// A first password changes nothing the user had.
@@ -75,6 +75,10 @@ var notices = map[string]notice{
 	// A passkey refused as a possible copy (pkg/passkey): the user must
 	// hear of it, since only they can tell whether the copy is theirs.
 	audit.PasskeyCloneSuspected: {kind: MFA, template: "passkey-clone-suspected"},
+	// A passkey is a way to sign in, as an authenticator app is: one
+	// added by whoever stole a session would let them back in.
+	audit.PasskeyRegistered: {kind: MFA, template: "passkey-added"},
+	audit.PasskeyRemoved:    {kind: MFA, template: "passkey-removed"},
 	audit.LoginSucceeded: {kind: NewBrowser, template: "new-browser", applies: func(e audit.Event) bool {
 		// Proving it again (step-up) on a browser already signed in is
 		// not a new sign-in. pkg/signin names the detail NewBrowser.
@@ -159,6 +163,8 @@ type Data struct {
 	// CodesLeft is how many recovery codes the user has left, after one
 	// was used.
 	CodesLeft int
+	// Passkey is the name the user gave a passkey just added.
+	Passkey string
 	// SignInURL and AccountURL are Config's.
 	SignInURL, AccountURL string
 }
@@ -220,6 +226,8 @@ func (n *Notifier) React(ctx context.Context, e audit.Event) error {
 		d.NewEmail = mask(newEmail)
 	case audit.MFARecoveryCodeUsed:
 		d.CodesLeft = count(e.Details["codes_left"])
+	case audit.PasskeyRegistered:
+		d.Passkey, _ = e.Details["name"].(string)
 	}
 	locale, _ := u.Claims["locale"].(string)
 	err = n.outbox.Enqueue(ctx, mail.Message{Template: nt.template, To: to, Locale: locale, Data: d})

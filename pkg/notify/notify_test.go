@@ -165,6 +165,13 @@ func TestEachChangeMailsItsNoticeOnlyWhileTheOperatorHasItOn(t *testing.T) {
 		{notify.RecoveryCodes, "recovery-code-used", enrol, func(t *testing.T, s *scene) error {
 			return s.mfa.Verify(t.Context(), s.ada.ID, s.codes[0])
 		}},
+		{notify.MFA, "passkey-added", nil, func(t *testing.T, s *scene) error {
+			return s.log.Record(t.Context(), audit.Event{Action: audit.PasskeyRegistered, Target: audit.User(s.ada.ID),
+				Details: map[string]any{"name": "Phone"}})
+		}},
+		{notify.MFA, "passkey-removed", nil, func(t *testing.T, s *scene) error {
+			return s.log.Record(t.Context(), audit.Event{Action: audit.PasskeyRemoved, Target: audit.User(s.ada.ID)})
+		}},
 		{notify.NewBrowser, "new-browser", nil, func(t *testing.T, s *scene) error {
 			return s.log.Record(t.Context(), audit.Event{Action: audit.LoginSucceeded, Target: audit.User(s.ada.ID),
 				Details: map[string]any{"new_browser": true}})
@@ -276,7 +283,7 @@ func TestEveryNoticeRendersInEveryLanguageAndSaysWhenAndWhatToDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := notify.Data{Name: "Ada", Account: "ada@example.com", When: time.Date(2026, 12, 4, 9, 30, 0, 0, time.UTC),
-		Browser: "Firefox on Linux", IP: "203.0.113.7", NewEmail: "a…@example.org", CodesLeft: 7,
+		Browser: "Firefox on Linux", IP: "203.0.113.7", NewEmail: "a…@example.org", CodesLeft: 7, Passkey: "Phone",
 		SignInURL: "https://id.example.com/login", AccountURL: "https://id.example.com/account"}
 	for _, name := range notify.Templates() {
 		for _, locale := range []string{"en", "de"} {
