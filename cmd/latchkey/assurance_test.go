@@ -311,3 +311,19 @@ func TestDiscoveryListsThePhishingResistantLevel(t *testing.T) {
 		t.Errorf("acr_values_supported %v", doc.ACRValues)
 	}
 }
+
+// An app that lists the levels it understands in the claims parameter is
+// told the strongest of them the sign-in met, not a level it did not
+// list (OpenID Connect Core §5.5.1.1).
+func TestAnAppThatListsTheLevelsItKnowsIsToldTheStrongestMet(t *testing.T) {
+	t.Parallel()
+	sc := newPasskeyScene(t)
+	app := assuranceApp(t, sc.n)
+	b := newBrowser(t, sc.n.issuer)
+	claims := `{"id_token":{"acr":{"values":["` + identity.ACRPassword + `","` + identity.ACRMFA + `"]}}}`
+	ar := app.start("claims", claims)
+	_, id := app.finish(t, ar, b.usePasskey(b.signIn(b.visit(ar.url), "ada@example.com", testPassword), sc.auth).callback(t))
+	if got := authOf(t, id); got.ACR != identity.ACRMFA {
+		t.Errorf("acr %q, want %q: the strongest listed level a passkey sign-in meets", got.ACR, identity.ACRMFA)
+	}
+}

@@ -73,9 +73,7 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 		chromedp.Click(chromedp.CSS("button.primary")),
 		chromedp.WaitVisible(chromedp.ID("passkey-name")),
 		chromiumtest.Screenshot(t, "passkey-add"),
-		chromedp.SendKeys(chromedp.ID("passkey-name"), "Work laptop"),
-		chromedp.Click(chromedp.ID("passkey-go")),
-		chromedp.WaitVisible(chromedp.CSS("#passkeys li")),
+		createPasskey("Work laptop"),
 		chromiumtest.Screenshot(t, "passkey-added"),
 	)
 	if err != nil {
@@ -154,6 +152,70 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	}
 	if got := n.auditCount(t, "passkey.removed"); got != 1 {
 		t.Errorf("%d passkey.removed events, want 1", got)
+	}
+}
+
+// createPasskey names the passkey on the page that adds one and has the
+// authenticator make it, ending on the account page that lists it.
+func createPasskey(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SendKeys(chromedp.ID("passkey-name"), name),
+		chromedp.Click(chromedp.ID("passkey-go")),
+		chromedp.WaitVisible(chromedp.CSS("#passkeys li")),
+	)
+}
+
+// A user signed in with their password alone, who has since added a
+// passkey, is sent back by an app that wants the phishing-resistant level
+// (as after a resource server's insufficient_user_authentication, RFC
+// 9470): Latchkey asks for the passkey alone, offers no code instead, and
+// the app's new ID token says phr.
+func TestBrowserStepsUpFromAPasswordToThePhishingResistantLevel(t *testing.T) {
+	t.Parallel()
+	n := startLocalhostNode(t)
+	ada := n.user(t, "ada@example.com")
+	notes := newWebApp(t, n, func(c *client.Client) { c.SkipConsent = true })
+	tab := chromiumtest.Tab(t)
+	virtualAuthenticator(t, tab)
+
+	// Her first sign-in, before she had a code or a passkey, needs only
+	// the password; it is still the sign-in this browser holds.
+	err := chromedp.Do(tab,
+		chromedp.Navigate(n.issuer+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("add-passkey")),
+	)
+	if err != nil {
+		t.Fatalf("signing in with the password: %v", err)
+	}
+	n.enrol(t, ada) // she has a code too now, which must not be offered
+	err = chromedp.Do(tab,
+		chromedp.Click(chromedp.ID("add-passkey")),
+		chromedp.WaitVisible(chromedp.ID("passkey-name")),
+		createPasskey("Phone"),
+		chromedp.Navigate(notes.url+"/start?acr_values="+identity.ACRPhishingResistant),
+		chromedp.WaitVisible(chromedp.ID("passkey-go")),
+		chromiumtest.Screenshot(t, "passkey-step-up"),
+	)
+	if err != nil {
+		t.Fatalf("adding a passkey, then asking for phr: %v", err)
+	}
+	codeLinks, err := chromedp.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("#use-code").length`))
+	if err != nil || codeLinks != 0 {
+		t.Errorf("the step-up page offers a code instead (%d links, %v)", codeLinks, err)
+	}
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.ID("passkey-go")), chromedp.WaitVisible(chromedp.ID("verified"))); err != nil {
+		t.Fatalf("stepping up with the passkey: %v", err)
+	}
+	id, err := notes.rp.verifier.Verify(tab, notes.lastIDToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := authOf(t, id); got.ACR != identity.ACRPhishingResistant || !hasAll(strings.Join(got.AMR, " "), "pwd", "hwk", "user", "mfa") {
+		t.Errorf("after the step-up: acr %q amr %v, want phr by pwd, hwk, user, mfa", got.ACR, got.AMR)
 	}
 }
 

@@ -59,8 +59,14 @@ func (a *webApp) lastIDToken() string {
 	return a.idToken
 }
 
+// start sends the browser to sign in; /start?acr_values=... asks for a
+// level, as an app does when a resource server wants more (RFC 9470).
 func (a *webApp) start(w http.ResponseWriter, r *http.Request) {
-	ar := a.rp.start()
+	var extra []string
+	if acr := r.URL.Query().Get("acr_values"); acr != "" {
+		extra = append(extra, "acr_values", acr)
+	}
+	ar := a.rp.start(extra...)
 	a.mu.Lock()
 	a.pending[ar.state] = ar
 	a.mu.Unlock()
