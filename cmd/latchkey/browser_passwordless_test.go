@@ -29,7 +29,7 @@ func withoutPasskeyAutofill(t *testing.T, tab context.Context) (restore func()) 
 	}
 	return func() {
 		_, err := chromedp.Call(tab, cdppage.RemoveScriptToEvaluateOnNewDocument,
-			cdppage.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: res.Identifier})
+			cdppage.RemoveScriptToEvaluateOnNewDocumentParams(res))
 		if err != nil {
 			t.Fatalf("turning passkey autofill on: %v", err)
 		}

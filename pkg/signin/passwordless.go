@@ -12,7 +12,7 @@ import (
 
 // PasswordlessPath takes the answer of a passwordless sign-in: a passkey
 // alone, offered on the sign-in page (see the package doc).
-const PasswordlessPath = "/login/passkey/passwordless"
+const PasswordlessPath = "/login/passkey/passwordless" // #nosec G101 -- a path, not a credential
 
 // showLogin shows the sign-in page for the sign-in f, with d's message
 // and fields, the ways on from it (loginPage), and, where passkeys can
