@@ -179,6 +179,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 
 		AccountDeletion: cfg.AccountDeletion,
 		Trust:           trusted,
+		Ceremonies:      signin.NewCeremonies(box, issuer.Scheme == "https"),
 	}
 
 	opts := server.Options{

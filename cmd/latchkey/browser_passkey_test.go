@@ -59,6 +59,9 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	vault := newWebApp(t, n, func(c *client.Client) { c.RequireMFA = true })
 	tab := chromiumtest.Tab(t)
 	virtualAuthenticator(t, tab)
+	// Else the sign-in page's passkey autofill would sign Ada in with the
+	// passkey alone, before she gives her password.
+	withoutPasskeyAutofill(t, tab)
 
 	if err := chromedp.Do(tab, signInTo(notes, "ada@example.com")); err != nil {
 		t.Fatalf("signing in with the password: %v", err)

@@ -37,6 +37,9 @@ type Authenticator struct {
 	Count        uint32
 	// BackupEligible marks the passkey as one that may be synced.
 	BackupEligible bool
+	// Unverified answers with the user present but not verified, as a
+	// security key without a PIN does.
+	Unverified bool
 	// ID is the credential ID, UserHandle the user handle it was
 	// registered with.
 	ID, UserHandle []byte
@@ -134,10 +137,14 @@ func (a *Authenticator) clientData(typ, challenge string) []byte {
 }
 
 // authData is the authenticator data's fixed part: the RP ID's hash, the
-// flags (user present and verified, with extra), and the counter.
+// flags (user present and, unless Unverified, verified, with extra), and
+// the counter.
 func (a *Authenticator) authData(extra byte) []byte {
 	rp := sha256.Sum256([]byte(a.RPID))
 	flags := flagUP | flagUV | extra
+	if a.Unverified {
+		flags &^= flagUV
+	}
 	if a.BackupEligible {
 		flags |= flagBE
 	}

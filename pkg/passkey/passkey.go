@@ -122,6 +122,9 @@ type Store interface {
 	Passkeys(ctx context.Context, userID string) ([]Passkey, error)
 	// Passkey finds a passkey by its ID alone; ErrNotFound.
 	Passkey(ctx context.Context, id []byte) (Passkey, error)
+	// SpendPasskeyChallenge records a challenge, by its SHA-256 digest, as
+	// answered until expires; false if it was recorded already.
+	SpendPasskeyChallenge(ctx context.Context, digest []byte, expires time.Time) (bool, error)
 	// RecordPasskeyUse applies u to the user's passkey id; false if its
 	// counter was no longer u.From (or it is gone).
 	RecordPasskeyUse(ctx context.Context, userID string, id []byte, u Use) (bool, error)
@@ -347,14 +350,113 @@ func (m *Manager) FinishAssertion(ctx context.Context, userID string, session, a
 	if err != nil {
 		return Assertion{}, err
 	}
+	sd, parsed, err := m.answer(ctx, userID, "assertion", session, answer)
+	if err != nil {
+		return Assertion{}, err
+	}
+	return m.verify(ctx, "assertion", wu, sd, parsed, nil)
+}
+
+// BeginPasswordless starts a ceremony in which whoever holds a passkey of
+// this site signs in with it alone: no user is named, so the options list
+// no credentials (allowCredentials), and the authenticator offers the
+// discoverable passkeys it holds for the site. The user must be verified
+// (a PIN or biometrics): a passkey without it is one factor, something the
+// user has, and no replacement for a password. The same options serve a
+// conditional request (passkey autofill) and a modal one; the page picks
+// the mediation.
+//
+// Unlike an assertion's, the session data is meant to travel with the
+// browser (sealed, see pkg/signin): FinishPasswordless spends the
+// challenge itself, so that it is good for one answer.
+func (m *Manager) BeginPasswordless(context.Context) (Ceremony, error) {
+	if !m.Available() {
+		return Ceremony{}, ErrUnavailable
+	}
+	assertion, session, err := m.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("passkey: begin passwordless: %w", err)
+	}
+	return ceremony(assertion, session)
+}
+
+// FinishPasswordless checks the browser's answer to the ceremony begun
+// with session (BeginPasswordless) and returns whose passkey it is: the
+// passkey is found by its credential ID, and the user handle the
+// authenticator returns must be its user's (UserHandle). Besides the
+// refusals of FinishAssertion, the answer is refused when the user was
+// not verified (reason "user_verification"), when its challenge was
+// answered before (reason "replay"), and when may says the passkey's user
+// may not sign in (reason "disabled": disabled since, say). Each refusal
+// is recorded in the audit log.
+func (m *Manager) FinishPasswordless(ctx context.Context, session, answer []byte, may func(ctx context.Context, userID string) (bool, error)) (Assertion, error) {
+	if !m.Available() {
+		return Assertion{}, ErrUnavailable
+	}
+	sd, parsed, err := m.answer(ctx, "", passwordless, session, answer)
+	if err != nil {
+		return Assertion{}, err
+	}
+	if len(sd.UserID) != 0 || sd.UserVerification != protocol.VerificationRequired {
+		// The session of an assertion for a named user, or one that does
+		// not require the user to be verified: not this ceremony's.
+		return Assertion{}, m.refuse(ctx, "", passwordless, &RefusedError{Reason: "session", Err: errors.New("not a passwordless ceremony")})
+	}
+	stored, err := m.store.Passkey(ctx, parsed.RawID)
+	if errors.Is(err, ErrNotFound) {
+		return Assertion{}, m.refuse(ctx, "", passwordless, ErrUnknownCredential)
+	}
+	if err != nil {
+		return Assertion{}, err
+	}
+	if !bytes.Equal(parsed.Response.UserHandle, UserHandle(stored.UserID)) {
+		// The authenticator names another user than the one the passkey
+		// was registered to (or none): not a passkey of this account.
+		return Assertion{}, m.refuse(ctx, stored.UserID, passwordless, ErrUnknownCredential)
+	}
+	wu, err := m.user(ctx, User{ID: stored.UserID})
+	if err != nil {
+		return Assertion{}, err
+	}
+	return m.verify(ctx, passwordless, wu, sd, parsed, func(ctx context.Context) error {
+		ok, err := may(ctx, stored.UserID)
+		if err == nil && !ok {
+			err = m.refuse(ctx, stored.UserID, passwordless, &RefusedError{Reason: "disabled", Err: errors.New("the passkey's user may not sign in")})
+		}
+		return err
+	})
+}
+
+// passwordless is the audit log's name of the passwordless ceremony.
+const passwordless = "passwordless"
+
+// answer reads the session data and the browser's answer to an assertion
+// ceremony (of kind, for the audit log), refusing either if malformed.
+// userID is whom the ceremony is for, "" when nobody is known yet.
+func (m *Manager) answer(ctx context.Context, userID, kind string, session, answer []byte) (webauthn.SessionData, *protocol.ParsedCredentialAssertionData, error) {
 	var sd webauthn.SessionData
 	if err := json.Unmarshal(session, &sd); err != nil {
-		return Assertion{}, m.refuse(ctx, userID, "assertion", &RefusedError{Reason: "session", Err: err})
+		return sd, nil, m.refuse(ctx, userID, kind, &RefusedError{Reason: "session", Err: err})
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(answer)
 	if err != nil {
-		return Assertion{}, m.refuse(ctx, userID, "assertion", &RefusedError{Reason: "malformed", Err: err})
+		return sd, nil, m.refuse(ctx, userID, kind, &RefusedError{Reason: "malformed", Err: err})
 	}
+	return sd, parsed, nil
+}
+
+// verify is the one check of an assertion, of either ceremony (kind), by
+// the user wu: the passkey must be one of theirs, the answer made for
+// this site and this challenge, signed by the passkey, with the user
+// verified where the session requires it. For a passwordless ceremony,
+// then does its own checks (who may sign in), and the challenge is spent:
+// its session data is not kept server-side, so this is what makes it
+// good for one answer. Only a verified answer from a registered passkey
+// gets this far, so only a passkey's holder causes that write. Last, the
+// counter must rise (cloneSuspected); the passkey's use is recorded only
+// if no other answer counted since it was read.
+func (m *Manager) verify(ctx context.Context, kind string, wu *waUser, sd webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData, then func(ctx context.Context) error) (Assertion, error) {
+	userID := wu.u.ID
 	var stored *Passkey
 	for i := range wu.keys {
 		if bytes.Equal(wu.keys[i].ID, parsed.RawID) {
@@ -362,15 +464,35 @@ func (m *Manager) FinishAssertion(ctx context.Context, userID string, session, a
 		}
 	}
 	if stored == nil {
-		return Assertion{}, m.refuse(ctx, userID, "assertion", ErrUnknownCredential)
+		return Assertion{}, m.refuse(ctx, userID, kind, ErrUnknownCredential)
 	}
 	if r := m.mismatch(sd, parsed.Response.CollectedClientData, parsed.Response.AuthenticatorData.RPIDHash); r != nil {
-		return Assertion{}, m.refuse(ctx, userID, "assertion", r)
-	}
-	if _, err := m.wa.ValidateLogin(wu, sd, parsed); err != nil {
-		return Assertion{}, m.refuse(ctx, userID, "assertion", &RefusedError{Reason: "invalid", Err: err})
+		return Assertion{}, m.refuse(ctx, userID, kind, r)
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
+	if sd.UserVerification == protocol.VerificationRequired && !flags.HasUserVerified() {
+		return Assertion{}, m.refuse(ctx, userID, kind, &RefusedError{Reason: "user_verification",
+			Err: errors.New("the authenticator did not verify the user")})
+	}
+	var err error
+	if len(sd.UserID) == 0 {
+		_, _, err = m.wa.ValidatePasskeyLogin(func([]byte, []byte) (webauthn.User, error) { return wu, nil }, sd, parsed)
+	} else {
+		_, err = m.wa.ValidateLogin(wu, sd, parsed)
+	}
+	if err != nil {
+		return Assertion{}, m.refuse(ctx, userID, kind, &RefusedError{Reason: "invalid", Err: err})
+	}
+	if then != nil {
+		if err := then(ctx); err != nil {
+			return Assertion{}, err
+		}
+	}
+	if len(sd.UserID) == 0 {
+		if err := m.spend(ctx, userID, kind, sd); err != nil {
+			return Assertion{}, err
+		}
+	}
 	count := parsed.Response.AuthenticatorData.Counter
 	use := Use{From: stored.SignCount, To: count, BackupState: flags.HasBackupState(), At: time.Now()}
 	recorded := false
@@ -387,6 +509,25 @@ func (m *Manager) FinishAssertion(ctx context.Context, userID string, session, a
 	}
 	stored.SignCount, stored.BackupState, stored.LastUsedAt = count, use.BackupState, use.At
 	return Assertion{Passkey: *stored, UserVerified: flags.HasUserVerified()}, nil
+}
+
+// spend records the challenge of sd as answered, until the session would
+// have expired anyway; an answer to a challenge answered before is
+// refused as a replay. Of two answers at once, one spends it.
+func (m *Manager) spend(ctx context.Context, userID, kind string, sd webauthn.SessionData) error {
+	expires := sd.Expires
+	if expires.IsZero() {
+		expires = time.Now().Add(ceremonyTimeout)
+	}
+	digest := sha256.Sum256([]byte(sd.Challenge))
+	fresh, err := m.store.SpendPasskeyChallenge(ctx, digest[:], expires)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return m.refuse(ctx, userID, kind, &RefusedError{Reason: "replay", Err: errors.New("the challenge was answered before")})
+	}
+	return nil
 }
 
 // cloneSuspected is the one rule for a signature counter (WebAuthn §6.1.1
@@ -447,13 +588,19 @@ func (m *Manager) mismatch(sd webauthn.SessionData, cd protocol.CollectedClientD
 }
 
 // refuse records a refused answer in the audit log and returns err.
+// userID is whose passkey it was, "" when that is not known (a
+// passwordless answer that names no passkey of this site).
 func (m *Manager) refuse(ctx context.Context, userID, ceremony string, err error) error {
 	reason := "unknown_credential"
 	var refused *RefusedError
 	if errors.As(err, &refused) {
 		reason = refused.Reason
 	}
-	if rerr := m.audit.Record(ctx, audit.Event{Action: audit.PasskeyFailed, Target: audit.User(userID),
+	target := ""
+	if userID != "" {
+		target = audit.User(userID)
+	}
+	if rerr := m.audit.Record(ctx, audit.Event{Action: audit.PasskeyFailed, Target: target,
 		Details: map[string]any{"ceremony": ceremony, "reason": reason}}); rerr != nil {
 		return errors.Join(err, rerr)
 	}

@@ -24,6 +24,26 @@
 // gets that step's error instead. Each step is a small type in its own
 // file; a new way to sign in is a new step.
 //
+// # Passwordless sign-in
+//
+// The password step's page also offers a passkey instead
+// (passwordless.go): a button, and passkey autofill on the email field
+// (conditional mediation), both answering one WebAuthn ceremony that asks
+// for any discoverable passkey of the site with the user verified
+// (pkg/passkey). The answer goes to PasswordlessPath, an attempt like
+// every form that checks a credential; a verified passkey signs its user
+// in with amr hwk or swk, user and mfa (RFC 8176), and the sign-in goes
+// on as after a password. It is not a step of its own: it needs nothing
+// the password step does not, and ends where that step ends.
+//
+// The page is shown to anyone, so beginning the ceremony stores nothing:
+// a bare /login makes no session. The ceremony's session data is sealed
+// into the page's form and bound to the browser by a cookie holding a
+// random nonce (Ceremonies), so that it cannot be finished in another
+// browser; pkg/passkey spends its challenge in Postgres once an answer
+// verifies, so that it cannot be answered twice. A passkey whose user is
+// disabled or gone signs nobody in.
+//
 // # Trusted browsers
 //
 // A user who ticks "Don't ask again on this browser" on the code page
@@ -64,9 +84,9 @@
 // or whose Origin is another site's. The session cookie is SameSite=Lax,
 // so a cross-site POST would not carry it either, and without the session
 // there is no parked request to act on. Pages cannot be framed
-// (frame-ancestors 'none'). The forms that check a password or a code are
-// limited per address (attempt), and the account page's sensitive actions
-// need a recent sign-in (reauthenticated).
+// (frame-ancestors 'none'). The forms that check a password, a code or a
+// passkey are limited per address (attempt), and the account page's
+// sensitive actions need a recent sign-in (reauthenticated).
 //
 // # Mailed links
 //

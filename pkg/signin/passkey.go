@@ -25,6 +25,10 @@ type Passkeys interface {
 	FinishRegistration(ctx context.Context, u passkey.User, session, answer []byte, name string) (passkey.Passkey, error)
 	BeginAssertion(ctx context.Context, userID string) (passkey.Ceremony, error)
 	FinishAssertion(ctx context.Context, userID string, session, answer []byte) (passkey.Assertion, error)
+	// BeginPasswordless and FinishPasswordless are the sign-in page's
+	// passkey ceremony, for whoever holds one (passwordless.go).
+	BeginPasswordless(ctx context.Context) (passkey.Ceremony, error)
+	FinishPasswordless(ctx context.Context, session, answer []byte, may func(ctx context.Context, userID string) (bool, error)) (passkey.Assertion, error)
 	Rename(ctx context.Context, userID string, id []byte, name string) error
 	Remove(ctx context.Context, userID string, id []byte) error
 }

@@ -54,11 +54,11 @@ func (p *password) show(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.Base+AccountPath, http.StatusSeeOther)
 		return
 	}
-	d := ui.LoginPage{Request: handle, Action: s.Base + LoginPath, ClientName: f.clientName()}
+	d := ui.LoginPage{Request: handle}
 	if f.req != nil {
 		d.Email = f.req.LoginHint()
 	}
-	s.Pages.Login(w, http.StatusOK, f.formTarget(), s.loginPage(d))
+	s.showLogin(w, r, http.StatusOK, f, d)
 }
 
 func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
@@ -73,8 +73,7 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 	user, err := s.Users.Authenticate(ctx, email, r.PostFormValue("password"), s.Devices.Known(r, email))
 	s.metrics().Login(loginResult(err))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
-		s.Pages.Login(w, http.StatusOK, f.formTarget(), s.loginPage(ui.LoginPage{Request: handle, Action: s.Base + LoginPath,
-			Email: email, Error: signInFailed, ClientName: f.clientName()}))
+		s.showLogin(w, r, http.StatusOK, f, ui.LoginPage{Request: handle, Email: email, Error: signInFailed})
 		return true
 	}
 	if err != nil {

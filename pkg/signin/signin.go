@@ -75,8 +75,9 @@ type Clients interface {
 // Observer is told how sign-in attempts end, for metrics. Every argument
 // is one of a few fixed words, never who tried.
 type Observer interface {
-	// Login is told of each password submitted: "succeeded" (the password
-	// is right; a second factor may follow), "failed" or "error". An
+	// Login is told of each password, or passkey instead of one
+	// (passwordless), submitted: "succeeded" (the password is right; a
+	// second factor may follow), "failed" or "error". An
 	// account throttled after too many failures fails like a wrong
 	// password: identity.Manager.Authenticate tells them apart to nobody,
 	// and the audit log has them.
@@ -141,6 +142,9 @@ type Service struct {
 	// Trust keeps the browsers users trust to skip the second factor;
 	// nil, or turned off, trusts none.
 	Trust Trust
+	// Ceremonies carries the sign-in page's passwordless passkey
+	// ceremonies; nil offers no passwordless sign-in.
+	Ceremonies *Ceremonies
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -164,6 +168,8 @@ func (s *Service) Mount(r chi.Router) {
 			r.Get(st.path(), st.show)
 			post(st.path(), s.attempt(st.submit))
 		}
+		// The sign-in page's other form: a passkey instead of the password.
+		post(PasswordlessPath, s.attempt(s.passwordless))
 		r.Get(AccountPath, s.showAccount)
 		r.Get("/", s.showHome)
 		// The sensitive actions may ask for the password again, so they are

@@ -69,12 +69,27 @@ type LoginPage struct {
 	// Forgot is the forgot-password page; SignUp the sign-up page, when
 	// sign-up is open.
 	Forgot, SignUp string
+	// Passkey, when set, offers signing in with a passkey instead: a
+	// button, and passkey autofill on the email field. The page then runs
+	// this server's passkey script; without it, no script.
+	Passkey *LoginPasskey
+}
+
+// LoginPasskey is the passwordless passkey ceremony the sign-in page
+// begins on each showing (pkg/signin).
+type LoginPasskey struct {
+	// Options is the JSON for navigator.credentials.get (pkg/passkey).
+	Options string
+	// Ceremony is the ceremony's session data, sealed, that the form
+	// carries back with the answer.
+	Ceremony string
+	Action   string
 }
 
 // FocusPassword says where the cursor starts: in the password field once
 // the email is known (after a failed attempt, or from login_hint), so that
 // the user types the password again straight away, and in the email field
-// otherwise. The pages run no script, so autofocus is how.
+// otherwise. Most pages run no script, so autofocus is how.
 func (d LoginPage) FocusPassword() bool { return d.Email != "" }
 
 // ConsentPage asks the user to allow an app what it asks for.
@@ -294,10 +309,11 @@ func (p *Pages) Home(w http.ResponseWriter, d HomePage) {
 
 // Login renders the sign-in form. formTarget is where the form's answer
 // may redirect the browser (the app's redirect URI), which the page's
-// Content-Security-Policy must allow; "" for none.
+// Content-Security-Policy must allow; "" for none. Only a page that
+// offers a passkey (d.Passkey) may run a script.
 func (p *Pages) Login(w http.ResponseWriter, status int, formTarget string, d LoginPage) {
 	d.page = p.base("Sign in")
-	p.render(w, status, "login", formTarget, d)
+	p.renderWith(w, status, "login", formTarget, d.Passkey != nil, d)
 }
 
 // Consent renders the consent page.

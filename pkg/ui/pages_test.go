@@ -125,3 +125,31 @@ func TestOnlyThePasskeyPagesRunAScriptAndOnlyTheirOwn(t *testing.T) {
 		}
 	}
 }
+
+// The sign-in page runs the passkey script only when it offers a passkey
+// (an issuer that can have none offers the password alone, and no
+// script), and then the email field takes passkey autofill.
+func TestTheLoginPageRunsTheScriptOnlyWhenItOffersAPasskey(t *testing.T) {
+	p, err := NewPages("/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, offered := range []bool{false, true} {
+		d := LoginPage{Action: "/id/login", Request: "h"}
+		if offered {
+			d.Passkey = &LoginPasskey{Options: `{"publicKey":{}}`, Ceremony: "sealed", Action: "/id/login/passkey/passwordless"}
+		}
+		rec := httptest.NewRecorder()
+		p.Login(rec, http.StatusOK, "", d)
+		csp, body := rec.Header().Get("Content-Security-Policy"), rec.Body.String()
+		if got := strings.Contains(csp, "script-src 'self'"); got != offered {
+			t.Errorf("passkey offered %v: CSP %q", offered, csp)
+		}
+		for _, part := range []string{`<script src="/id/static/passkey.js"></script>`, `autocomplete="username webauthn"`,
+			`data-passkey="signin"`, `name="ceremony" value="sealed"`, `id="passkey-signin"`} {
+			if strings.Contains(body, part) != offered {
+				t.Errorf("passkey offered %v: the page has %s: %v", offered, part, !offered)
+			}
+		}
+	}
+}

@@ -21,6 +21,9 @@ var sweptTables = []struct{ table, expiry string }{
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 	{"mail_quota", "expires_at"},
 	{"trusted_devices", "expires_at"},
+	// A spent challenge is kept only while an answer to it could still
+	// verify.
+	{"passkey_challenges", "expires_at"},
 }
 
 // linkRetention is how long a link's row outlives its expiry or its use:

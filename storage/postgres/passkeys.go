@@ -91,6 +91,21 @@ func (s *Store) Passkey(ctx context.Context, id []byte) (passkey.Passkey, error)
 	return p, nil
 }
 
+// SpendPasskeyChallenge records a passwordless ceremony's challenge, by
+// its digest, as answered until expires. It returns false, and changes
+// nothing, if the challenge was recorded already: of two answers to it,
+// even at once, one spends it.
+func (s *Store) SpendPasskeyChallenge(ctx context.Context, digest []byte, expires time.Time) (bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	tag, err := s.db(ctx).Exec(ctx, `INSERT INTO passkey_challenges (digest, expires_at) VALUES ($1, $2)
+		ON CONFLICT (digest) DO NOTHING`, digest, expires)
+	if err != nil {
+		return false, errorf("postgres: spend passkey challenge: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // RecordPasskeyUse applies a verified assertion to the user's passkey: its
 // counter, backup state and last use. It changes nothing, and returns
 // false, unless the stored counter is still u.From: of two answers

@@ -1,5 +1,8 @@
 // passkey.js runs the WebAuthn ceremony of the page's form[data-passkey]:
-// "create" adds a passkey, "get" asks for one. The server renders the
+// "create" adds a passkey, "get" asks for one, and "signin" (the sign-in
+// page) asks for any passkey of the site, both as passkey autofill on the
+// email field (conditional mediation, begun at page load where the
+// browser has it) and from the form's button. The server renders the
 // options (data-options, WebAuthn's JSON with base64url binary fields);
 // when the form is submitted, this passes them to the browser's
 // navigator.credentials, and posts the answer back as JSON in the form's
@@ -72,6 +75,36 @@
     return out;
   }
 
+  function send(cred) {
+    form.elements.credential.value = JSON.stringify(answer(cred));
+    form.submit();
+  }
+
+  // On the sign-in page the browser may offer the site's passkeys among
+  // the email field's suggestions (autocomplete="username webauthn"): the
+  // request waits, unseen, until the user picks one. It is aborted if the
+  // user presses the button instead, since a browser runs one request at
+  // a time. data-conditional says it was begun (for tests, and for
+  // anyone wondering why no suggestion shows).
+  var conditional = null;
+  if (form.dataset.passkey === "signin" && window.PublicKeyCredential &&
+      PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available || form.elements.credential.value) {
+        return;
+      }
+      conditional = new AbortController();
+      var o = options();
+      o.mediation = "conditional";
+      o.signal = conditional.signal;
+      navigator.credentials.get(o).then(send, function () {
+        // Aborted for the button, or nothing picked: the button and the
+        // password remain.
+      });
+      form.dataset.conditional = "started";
+    }, function () {});
+  }
+
   form.addEventListener("submit", function (ev) {
     if (form.elements.credential.value) {
       return;
@@ -82,13 +115,14 @@
       status.hidden = false;
       return;
     }
+    if (conditional) {
+      conditional.abort();
+      conditional = null;
+    }
     var ceremony = form.dataset.passkey === "create"
       ? navigator.credentials.create(options())
       : navigator.credentials.get(options());
-    ceremony.then(function (cred) {
-      form.elements.credential.value = JSON.stringify(answer(cred));
-      form.submit();
-    }, function () {
+    ceremony.then(send, function () {
       status.textContent = "The passkey was not used. Try again, or use another way.";
       status.hidden = false;
     });
