@@ -128,6 +128,12 @@ func TestEachWayOfSigningInIsToldTheSameToAppsAndResourceServers(t *testing.T) {
 		tok, id := app.finish(t, ar, p.callback(t))
 		wantAssurance(t, assuranceOf(t, n, app, tok, id), identity.ACRPhishingResistant, "pwd", "hwk", "user", "mfa")
 	})
+	t.Run("a passkey alone", func(t *testing.T) {
+		b := newBrowser(t, n.issuer)
+		ar := app.start()
+		tok, id := app.finish(t, ar, answerWith(t, b, sc.auth, passwordlessFormOf(t, b.visit(ar.url))).callback(t))
+		wantAssurance(t, assuranceOf(t, n, app, tok, id), identity.ACRPhishingResistant, "hwk", "user", "mfa")
+	})
 	t.Run("a password, then a step-up to the phishing-resistant level", func(t *testing.T) {
 		// sc.added signed in with the password alone, before it had a
 		// passkey; an app now asks for the phishing-resistant level, as

@@ -18,17 +18,9 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
-// Methods of a sign-in with a passkey (RFC 8176): hwk for a key bound to
-// its device, swk for one that may be synced between devices (a software
-// key, as RFC 8176 counts it), user when the authenticator verified the
-// user (biometrics or a PIN).
-const (
-	AMRHardwareKey = "hwk"
-	AMRSoftwareKey = "swk"
-	AMRUser        = "user"
-)
 
 // MaxNameChars is the longest name a user may give a passkey; the
 // database holds it to the same.
@@ -171,12 +163,12 @@ type Assertion struct {
 // the sign-in counts as multi-factor is the caller's to say (after a
 // password it is; alone, only with user verification).
 func (a Assertion) AMR() []string {
-	key := AMRHardwareKey
+	key := identity.AMRHardwareKey
 	if a.Passkey.BackupEligible {
-		key = AMRSoftwareKey
+		key = identity.AMRSoftwareKey
 	}
 	if a.UserVerified {
-		return []string{key, AMRUser}
+		return []string{key, identity.AMRUser}
 	}
 	return []string{key}
 }
