@@ -21,7 +21,6 @@ import (
 	"github.com/latchkey/latchkey/pkg/identity"
 )
 
-
 // MaxNameChars is the longest name a user may give a passkey; the
 // database holds it to the same.
 const MaxNameChars = 64
