@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/internal/webauthntest"
@@ -16,7 +17,7 @@ import (
 
 // passkeyScene is a node named by a domain (passkeys need one), the app
 // Notes, and ada@example.com with a passkey on a software authenticator,
-// added on her account page as a browser would.
+// added on her account page as a browser would; settings are the node's.
 type passkeyScene struct {
 	// added is the browser the passkey was added in, signed in with the
 	// password alone.
@@ -27,9 +28,9 @@ type passkeyScene struct {
 	auth  *webauthntest.Authenticator
 }
 
-func newPasskeyScene(t *testing.T) *passkeyScene {
+func newPasskeyScene(t *testing.T, settings ...string) *passkeyScene {
 	t.Helper()
-	n := startLocalhostNode(t)
+	n := startLocalhostNode(t, settings...)
 	sc := &passkeyScene{n: n, rp: n.app(t), ada: n.user(t, "ada@example.com")}
 	var err error
 	if sc.auth, err = webauthntest.New(n.issuer); err != nil {
@@ -308,5 +309,54 @@ func TestResetMFARemovesPasskeys(t *testing.T) {
 	b := newBrowser(t, sc.n.issuer)
 	if _, id := b.signedIn(sc.rp, "ada@example.com"); slices.Contains(authOf(t, id).AMR, "mfa") {
 		t.Error("after the reset the sign-in still has a second factor")
+	}
+}
+
+var passkeyIDField = regexp.MustCompile(`name="passkey" value="([^"]+)"`)
+
+// A user asked to prove who they are again before a sensitive change may
+// use one of their passkeys instead of the password: an answer from a key
+// that is not theirs is refused and changes nothing; theirs goes through.
+func TestAPasskeyProvesWhoTheUserIsAgainOnTheAccountPage(t *testing.T) {
+	t.Parallel()
+	window := 3 * time.Second
+	sc := newPasskeyScene(t, "LATCHKEY_REAUTH_WINDOW", window.String())
+	b := sc.added
+	m := passkeyIDField.FindStringSubmatch(b.visit(sc.n.issuer + "/account").body)
+	if m == nil {
+		t.Fatal("the account page lists no passkey to remove")
+	}
+	time.Sleep(window + 100*time.Millisecond) // the sign-in is no longer recent
+
+	ask := b.submit("/account/passkeys/remove", url.Values{"passkey": {m[1]}})
+	if !strings.Contains(ask.body, `data-field="reauth_passkey"`) || !strings.Contains(ask.body, `name="reauth_password"`) {
+		t.Fatalf("removing a passkey: want the page asking for the password or a passkey, got %d:\n%s", ask.status, ask.body)
+	}
+	// A key made for the site that was never added to her account,
+	// claiming to be hers.
+	stranger, err := webauthntest.New(sc.n.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.UserHandle = []byte(sc.ada.ID)
+	foreign, err := stranger.Assert(passkeyOptions(t, ask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedAgain := b.submit("/account/passkeys/remove", url.Values{"passkey": {m[1]}, "reauth_passkey": {string(foreign)}})
+	if refusedAgain.status != http.StatusUnauthorized || !strings.Contains(refusedAgain.body, "not registered to your account") {
+		t.Fatalf("another key's answer: want the proof page again (401), got %d:\n%s", refusedAgain.status, refusedAgain.body)
+	}
+	if sc.n.rows(t, "passkeys") != 1 {
+		t.Fatal("a refused proof removed the passkey")
+	}
+
+	answer, err := sc.auth.Assert(passkeyOptions(t, refusedAgain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := b.submit("/account/passkeys/remove", url.Values{"passkey": {m[1]}, "reauth_passkey": {string(answer)}})
+	if !strings.Contains(done.body, "Your passkey is removed.") || sc.n.rows(t, "passkeys") != 0 {
+		t.Fatalf("her own passkey's answer: want the passkey removed, got %d:\n%s", done.status, done.body)
 	}
 }

@@ -49,8 +49,8 @@ func (n *node) auditCount(t *testing.T, action string) int {
 // A user adds a passkey on their account page (proving who they are
 // first), signs in to an app that requires a second factor with their
 // password and the passkey, and the app's ID token says how (RFC 8176:
-// hwk, user, mfa; the phishing-resistant level); then they remove the passkey, proving
-// who they are again.
+// hwk, user, mfa; the phishing-resistant level); then they remove the
+// passkey, proving who they are again with it.
 func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	t.Parallel()
 	n := startLocalhostNode(t, "LATCHKEY_REAUTH_WINDOW", "1s")
@@ -136,15 +136,16 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	if err != nil || !hasAll(listed, "Work laptop", "last used") {
 		t.Errorf("after signing in with it, the account page lists %q (%v), want its last use", listed, err)
 	}
+	// Asked to prove who she is again, she uses the passkey itself.
 	err = chromedp.Do(tab,
 		chromedp.Click(chromedp.CSS(`#passkeys form[action$="/remove"] button`)),
-		chromedp.WaitVisible(chromedp.ID("reauth-password")),
-		chromedp.SendKeys(chromedp.ID("reauth-password"), testPassword),
-		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("reauth-passkey")),
+		chromiumtest.Screenshot(t, "passkey-reauth"),
+		chromedp.Click(chromedp.ID("reauth-passkey")),
 		chromedp.WaitVisible(chromedp.CSS("p.notice")),
 	)
 	if err != nil {
-		t.Fatalf("removing the passkey, proving it is them: %v", err)
+		t.Fatalf("removing the passkey, proving it is them with it: %v", err)
 	}
 	if notice, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS("p.notice"))); notice != "Your passkey is removed." {
 		t.Errorf("after removal the page says %q", notice)

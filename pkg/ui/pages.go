@@ -239,6 +239,9 @@ type ReauthPage struct {
 	Error    string
 	// Window is how many minutes a proof lasts.
 	Window int
+	// Passkey, if set, is the JSON for navigator.credentials.get of a
+	// user who has a passkey, who may use it instead.
+	Passkey string
 }
 
 // AccountApp is an app the user has allowed.
@@ -282,7 +285,7 @@ func (p *Pages) Recovery(w http.ResponseWriter, d RecoveryPage) {
 // Reauth renders the page that asks for the password again.
 func (p *Pages) Reauth(w http.ResponseWriter, status int, d ReauthPage) {
 	d.page = p.base("Confirm it is you")
-	p.render(w, status, "reauth", "", d)
+	p.renderWith(w, status, "reauth", "", d.Passkey != "", d)
 }
 
 // Account renders the account page.

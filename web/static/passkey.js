@@ -75,8 +75,13 @@
     return out;
   }
 
+  // The answer goes in the form's credential field, or the one
+  // data-field names (the re-authentication form posts the action's own
+  // fields, which may hold a credential of their own).
+  var field = form.elements[form.dataset.field || "credential"];
+
   function send(cred) {
-    form.elements.credential.value = JSON.stringify(answer(cred));
+    field.value = JSON.stringify(answer(cred));
     form.submit();
   }
 
@@ -90,7 +95,7 @@
   if (form.dataset.passkey === "signin" && window.PublicKeyCredential &&
       PublicKeyCredential.isConditionalMediationAvailable) {
     PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
-      if (!available || form.elements.credential.value) {
+      if (!available || field.value) {
         return;
       }
       conditional = new AbortController();
@@ -106,7 +111,7 @@
   }
 
   form.addEventListener("submit", function (ev) {
-    if (form.elements.credential.value) {
+    if (field.value) {
       return;
     }
     ev.preventDefault();
