@@ -114,8 +114,7 @@ func (pf *passkeyFactor) submit(w http.ResponseWriter, r *http.Request) (failed 
 	}
 	if user == nil || user.Disabled {
 		// Disabled since the password was given: nothing to sign in to.
-		s.Pages.Login(w, http.StatusOK, f.formTarget(), s.loginPage(ui.LoginPage{Request: handle,
-			Action: s.Base + LoginPath, Error: signInFailed, ClientName: f.clientName()}))
+		s.showLogin(w, r, http.StatusOK, f, ui.LoginPage{Request: handle, Error: signInFailed})
 		return true
 	}
 	a, err := s.Passkeys.FinishAssertion(ctx, userID, session, []byte(r.PostFormValue("credential")))
