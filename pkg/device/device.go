@@ -25,6 +25,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/server"
 )
 
 // Limits of a device cookie.
@@ -52,10 +53,7 @@ type Cookies struct {
 // New returns Cookies sealed with box. secure marks the cookie Secure and
 // gives it the __Host- prefix; set it when the issuer is https.
 func New(box *seal.Box, secure bool) *Cookies {
-	name := "latchkey_device"
-	if secure {
-		name = "__Host-" + name
-	}
+	name := server.CookieName("latchkey_device", secure)
 	return &Cookies{box: box, name: name, secure: secure}
 }
 

@@ -183,3 +183,15 @@ func Serve(ctx context.Context, logger *slog.Logger, drain time.Duration, listen
 	wg.Wait()
 	return errors.Join(append(errs, failed)...)
 }
+
+// CookieName is the name to give one of Latchkey's cookies: under https
+// (secure), name with the __Host- prefix, which browsers honour only for
+// a cookie that is Secure, has path / and names no domain, so that no
+// other host or path can set or shadow it; plain name over http, where
+// browsers refuse the prefix.
+func CookieName(name string, secure bool) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
+}

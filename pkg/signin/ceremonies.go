@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/server"
 )
 
 // Ceremonies carries the passwordless passkey ceremonies that the sign-in
@@ -35,10 +36,7 @@ type Ceremonies struct {
 // cookie Secure and gives it the __Host- prefix; set it when the issuer
 // is https.
 func NewCeremonies(box *seal.Box, secure bool) *Ceremonies {
-	name := "latchkey_passkey"
-	if secure {
-		name = "__Host-" + name
-	}
+	name := server.CookieName("latchkey_passkey", secure)
 	return &Ceremonies{box: box, name: name, secure: secure}
 }
 

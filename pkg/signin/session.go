@@ -123,11 +123,7 @@ func NewSessions(store SessionStore, audit Auditor, cfg SessionConfig) *Sessions
 	s.HashTokenInStore = true
 	s.IdleTimeout = cfg.IdleTimeout
 	s.Lifetime = cfg.Lifetime
-	s.Cookie.Name = "latchkey_session"
-	if cfg.Secure {
-		// __Host- binds the cookie to this host, path /, and https.
-		s.Cookie.Name = "__Host-latchkey_session"
-	}
+	s.Cookie.Name = server.CookieName("latchkey_session", cfg.Secure)
 	s.Cookie.Path = "/"
 	s.Cookie.HttpOnly = true
 	s.Cookie.Secure = cfg.Secure

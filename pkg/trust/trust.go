@@ -43,6 +43,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/seal"
+	"github.com/latchkey/latchkey/pkg/server"
 )
 
 // ErrNotFound means the user has no trusted device with that ID.
@@ -116,10 +117,7 @@ type Manager struct {
 // when the issuer is https. A Manager that only lists and forgets devices
 // (as the CLI's) needs no box.
 func New(store Store, audit Auditor, box *seal.Box, lifetime time.Duration, secure bool) *Manager {
-	name := "latchkey_trusted"
-	if secure {
-		name = "__Host-" + name
-	}
+	name := server.CookieName("latchkey_trusted", secure)
 	return &Manager{store: store, audit: audit, box: box, lifetime: lifetime, name: name, secure: secure}
 }
 
