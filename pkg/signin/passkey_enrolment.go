@@ -14,7 +14,7 @@ import (
 
 // PasskeyEnrolPath is the page that adds a passkey during a sign-in to an
 // app that requires one.
-const PasskeyEnrolPath = "/login/passkey/enrol"
+const PasskeyEnrolPath = "/login/passkey/enrol" // #nosec G101 -- a path, not a credential
 
 // passkeyEnrolment is the step that walks a signed-in user without a
 // passkey through adding one, where the app requires the

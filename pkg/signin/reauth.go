@@ -17,7 +17,7 @@ import (
 const (
 	reauthPasswordField = "reauth_password"
 	reauthCodeField     = "reauth_code"
-	reauthPasskeyField  = "reauth_passkey"
+	reauthPasskeyField  = "reauth_passkey" // #nosec G101 -- a form field name, not a credential
 )
 
 // reauthenticated guards the account page's sensitive actions: those that
