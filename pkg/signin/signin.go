@@ -141,6 +141,8 @@ type Service struct {
 	// Trust keeps the browsers users trust to skip the second factor;
 	// nil, or turned off, trusts none.
 	Trust Trust
+	// Risk weighs each password sign-in (pkg/risk); nil weighs none.
+	Risk Risk
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the

@@ -21,6 +21,11 @@ var sweptTables = []struct{ table, expiry string }{
 	{"sessions", "expiry"}, // scs's table, whose schema is the library's
 	{"mail_quota", "expires_at"},
 	{"trusted_devices", "expires_at"},
+	// pkg/risk: each user's networks, failed sign-ins by network, and
+	// blocks and once-per-window marks.
+	{"risk_networks", "expires_at"},
+	{"risk_failures", "expires_at"},
+	{"risk_latches", "until"},
 }
 
 // linkRetention is how long a link's row outlives its expiry or its use:
