@@ -213,7 +213,9 @@ func (a *Assessor) decide(signals []Signal, reasons map[Signal]string) Decision 
 }
 
 // acts reports whether the decision does more than allow.
-func (d Decision) acts() bool { return slices.ContainsFunc(d.Actions, func(x Action) bool { return x != Allow }) }
+func (d Decision) acts() bool {
+	return slices.ContainsFunc(d.Actions, func(x Action) bool { return x != Allow })
+}
 
 // strictestBlock is the longest block the rules of signals ask for, or 0.
 func (a *Assessor) strictestBlock(signals []Signal) time.Duration {
