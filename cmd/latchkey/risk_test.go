@@ -283,3 +283,33 @@ func TestRiskPolicyThatIsInvalidStopsStartupWithOneClearLine(t *testing.T) {
 		t.Fatalf("serve with an invalid policy: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+func TestRiskSignalAccountTargetedFromManyNetworksAndItsLockoutAreAlertedAndToldToTheUser(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "LATCHKEY_RISK_POLICY", riskPolicy(t, "limits:\n  targeted_networks: 3\n"),
+		"LATCHKEY_LOGIN_MAX_FAILURES", "100", "LATCHKEY_LOCKOUT_FAILURES", "3")
+	u := n.user(t, "ada@example.com")
+	for _, ip := range []string{"127.0.5.1", "127.0.6.1", "127.0.7.1"} {
+		b := newBrowser(t, n.issuer).from(ip)
+		b.signIn(b.visit(n.issuer+"/login"), "ada@example.com", "a guess")
+	}
+	bySignal := map[string]audit.Event{}
+	for _, e := range n.events(t, audit.RiskDetected) {
+		for _, s := range words(e.Details["signals"]) {
+			bySignal[s] = e
+		}
+	}
+	targeted, locked := bySignal["account_targeted"], bySignal["account_locked"]
+	if targeted.Target != audit.User(u.ID) || !slices.Equal(words(targeted.Details["actions"]), []string{"alert", "notify"}) {
+		t.Fatalf("account_targeted: %+v", targeted)
+	}
+	if locked.Target != audit.User(u.ID) || locked.Details["event"] != audit.LoginLocked {
+		t.Fatalf("account_locked, from the lockout's own event: %+v", locked)
+	}
+	if got := len(n.events(t, audit.RiskAlert)); got != 2 {
+		t.Fatalf("risk.alert events: %d, want one for each signal", got)
+	}
+	if got := n.mailed(t, "unusual-activity"); got != 1 {
+		t.Fatalf("unusual-activity mails: %d, want 1 (account_targeted notifies; account_locked only alerts)", got)
+	}
+}

@@ -26,7 +26,7 @@ const (
 	NewNetwork         Signal = "new_network"
 	NewCountry         Signal = "new_country"
 	ImpossibleTravel   Signal = "impossible_travel"
-	CredentialStuffing Signal = "credential_stuffing"
+	CredentialStuffing Signal = "credential_stuffing" // #nosec G101 -- a signal name, not a credential
 	AccountTargeted    Signal = "account_targeted"
 	TokenReuse         Signal = "token_reuse"
 	AccountLocked      Signal = "account_locked"
