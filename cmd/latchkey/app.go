@@ -29,6 +29,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/pkg/server"
@@ -77,18 +78,29 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if err != nil {
 		return nil, err
 	}
+	// The node's metrics: the handlers below count into it, and the admin
+	// listener serves it at /metrics.
+	nodeMetrics := metrics.New(buildVersion(), store.PoolStat)
+	// The risk assessment weighs each password sign-in and failure
+	// (pkg/risk). It reacts to audit events too: a successful sign-in
+	// adds to the user's history, and the events that are signals get
+	// the policy's actions, in their transactions.
+	assessor, err := newAssessor(cfg, store, nodeMetrics, logger)
+	if err != nil {
+		return nil, err
+	}
 	// Security notices react to the audit events of the changes they tell
 	// of, in the same transaction: every change that records its event
 	// through this log is covered, whoever makes it.
-	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)))
+	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)), assessor)
+	// The assessor records its own events (risk.detected, risk.alert)
+	// through the log that calls it.
+	assessor.Audit = auditLog
 	keyManager := keys.NewManager(store, box, logger, auditLog)
 	if err := keyManager.Init(ctx); err != nil {
 		return nil, err
 	}
 
-	// The node's metrics: the handlers below count into it, and the admin
-	// listener serves it at /metrics.
-	nodeMetrics := metrics.New(buildVersion(), store.PoolStat)
 	pages, err := ui.NewPages(base)
 	if err != nil {
 		return nil, err
@@ -106,6 +118,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Window:          cfg.LoginFailureWindow,
 		LockoutFailures: int(cfg.LockoutFailures),
 	})
+	// An account guessed at from many networks is told to its user, if
+	// there is one.
+	assessor.Accounts = users
 	roleManager := roles.NewManager(store, auditLog)
 	// Authenticator apps show the issuer's host, so users can tell their
 	// Latchkey accounts apart.
@@ -180,6 +195,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccountDeletion: cfg.AccountDeletion,
 		Trust:           trusted,
 		Ceremonies:      signin.NewCeremonies(box, issuer.Scheme == "https"),
+		Risk:            assessor,
 	}
 
 	opts := server.Options{
@@ -274,6 +290,37 @@ func newOutbox(store mail.Store, box mail.Sealer, issuer *url.URL) (*mail.Outbox
 func notices(cfg config.Config) notify.Config {
 	base := strings.TrimSuffix(cfg.Issuer, "/")
 	return notify.Config{Kinds: cfg.Notifications, SignInURL: base + signin.LoginPath, AccountURL: base + signin.AccountPath}
+}
+
+// newAssessor is the risk assessment cfg asks for: the policy
+// (LATCHKEY_RISK_POLICY, else the defaults) and GeoIP (LATCHKEY_GEOIP_DB,
+// else the geographic signals are off, as the log says), counting into m.
+// Its Audit and Accounts are set by wire, which builds them after it.
+func newAssessor(cfg config.Config, store *postgres.Store, m *metrics.Metrics, logger *slog.Logger) (*risk.Assessor, error) {
+	policy, err := risk.LoadPolicy(cfg.RiskPolicy)
+	if err != nil {
+		return nil, err
+	}
+	a := &risk.Assessor{Policy: policy, Store: store, Metrics: m}
+	if cfg.GeoIPDB != "" {
+		g, err := risk.OpenGeoIP(cfg.GeoIPDB)
+		if err != nil {
+			return nil, err
+		}
+		a.Geo = g
+	} else {
+		logger.Info("risk: no GeoIP database (LATCHKEY_GEOIP_DB); the new_country and impossible_travel signals are off")
+	}
+	signals := make([]string, len(risk.Signals))
+	for i, s := range risk.Signals {
+		signals[i] = string(s)
+	}
+	actions := make([]string, len(risk.Actions))
+	for i, act := range risk.Actions {
+		actions[i] = string(act)
+	}
+	m.WatchRisk(signals, actions, store.BlockedNetworks)
+	return a, nil
 }
 
 // mailFrom is the From address of the node's mail: LATCHKEY_MAIL_FROM, or

@@ -123,6 +123,13 @@ const (
 	PasskeyRemoved        = "passkey.removed"
 	PasskeyCloneSuspected = "passkey.clone_suspected" // #nosec G101 -- an audit action name, not a credential
 	PasskeyFailed         = "passkey.failed"
+
+	// Risk (pkg/risk). RiskDetected is a signal the policy acted on:
+	// details signals, actions, reasons, and blocked_until for a block;
+	// RiskAlert accompanies it when an action is alert, for operators'
+	// alerting to follow.
+	RiskDetected = "risk.detected"
+	RiskAlert    = "risk.alert"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -138,6 +145,7 @@ var Actions = []string{
 	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
 	UserEmailVerified, UserEmailChanged, UserSignedUp,
 	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
+	RiskDetected, RiskAlert,
 }
 
 // Changed names the top-level JSON fields that differ between two versions

@@ -160,6 +160,14 @@ type Config struct {
 	// AccountDeletion lets users delete their own account from the
 	// account page.
 	AccountDeletion bool
+	// GeoIPDB is the path of a MaxMind City or Country database (.mmdb)
+	// that places sign-ins for the risk signals new_country and
+	// impossible_travel (pkg/risk); empty turns them off.
+	GeoIPDB string
+	// RiskPolicy is the path of a YAML file that overrides the risk
+	// policy's defaults (pkg/risk; docs/security-events.md); empty keeps
+	// the defaults.
+	RiskPolicy string
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -290,6 +298,10 @@ func bindings(c *Config) []binding {
 			"comma-separated email domains sign-up accepts; empty accepts any"}, "list", setWords(&c.SignUpDomains)},
 		{Setting{"LATCHKEY_ACCOUNT_DELETION", "account-deletion", "false",
 			"let users delete their own account from the account page"}, "true|false", setBool(&c.AccountDeletion)},
+		{Setting{"LATCHKEY_GEOIP_DB", "geoip-db", "",
+			"path of a MaxMind City or Country database (.mmdb) for the new_country and impossible_travel risk signals; empty turns them off"}, "path", setString(&c.GeoIPDB)},
+		{Setting{"LATCHKEY_RISK_POLICY", "risk-policy", "",
+			"path of a YAML file overriding the risk policy's defaults (docs/security-events.md); empty keeps the defaults"}, "path", setString(&c.RiskPolicy)},
 	}
 }
 

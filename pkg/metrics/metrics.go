@@ -57,6 +57,8 @@ type Metrics struct {
 	rateLimited    *prometheus.CounterVec
 	refreshReuse   prometheus.Counter
 	mailDeliveries *prometheus.CounterVec
+	// risk is nil until WatchRisk.
+	risk *risk
 }
 
 // New returns the metrics of a node running version, with the Go runtime's

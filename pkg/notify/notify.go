@@ -2,7 +2,8 @@
 // account that they should know of, so that someone who did not do it
 // can act: a password changed, an email address changed, two-step
 // verification turned on or off, recovery codes used or renewed, a
-// sign-in from a browser new to the account.
+// sign-in from a browser new to the account, and unusual activity the
+// risk policy (pkg/risk) says to tell them of.
 //
 // A Notifier is an audit.Reactor. It reads the events the account's
 // changes record anyway and writes its mail to the outbox (pkg/mail) in
@@ -30,6 +31,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/mail"
+	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/server"
 )
 
@@ -47,7 +49,8 @@ var Kinds = []string{Password, Email, MFA, RecoveryCodes, NewBrowser}
 
 // notice is what an audit action tells the user, and how.
 type notice struct {
-	// kind is the LATCHKEY_NOTIFICATIONS word that turns it on.
+	// kind is the LATCHKEY_NOTIFICATIONS word that turns it on; "" for a
+	// notice always on.
 	kind string
 	// template names the mail (web/templates/mail/LOCALE/NAME.txt).
 	template string
@@ -79,6 +82,11 @@ var notices = map[string]notice{
 	// added by whoever stole a session would let them back in.
 	audit.PasskeyRegistered: {kind: MFA, template: "passkey-added"},
 	audit.PasskeyRemoved:    {kind: MFA, template: "passkey-removed"},
+	// The risk policy's notify action (pkg/risk): the policy decides
+	// when, so the notice has no LATCHKEY_NOTIFICATIONS word of its own.
+	audit.RiskDetected: {template: "unusual-activity", applies: func(e audit.Event) bool {
+		return slices.Contains(words(e.Details[risk.DetailActions]), string(risk.Notify))
+	}},
 	audit.LoginSucceeded: {kind: NewBrowser, template: "new-browser", applies: func(e audit.Event) bool {
 		// Proving it again (step-up) on a browser already signed in is
 		// not a new sign-in. pkg/signin names the detail NewBrowser.
@@ -165,6 +173,11 @@ type Data struct {
 	CodesLeft int
 	// Passkey is the name the user gave a passkey just added.
 	Passkey string
+	// Signals are the risk signals (pkg/risk) a risk notice is about, by
+	// name, for the template to put in words; StepUp says the sign-in
+	// was asked for the second factor because of them.
+	Signals []string
+	StepUp  bool
 	// SignInURL and AccountURL are Config's.
 	SignInURL, AccountURL string
 }
@@ -173,7 +186,7 @@ type Data struct {
 // the user, with its notice on.
 func (n *Notifier) ReactsTo(action string) bool {
 	nt, ok := notices[action]
-	return ok && n.on[nt.kind]
+	return ok && (nt.kind == "" || n.on[nt.kind])
 }
 
 // React mails the notice of e, if e is one the user is told of and the
@@ -228,6 +241,9 @@ func (n *Notifier) React(ctx context.Context, e audit.Event) error {
 		d.CodesLeft = count(e.Details["codes_left"])
 	case audit.PasskeyRegistered:
 		d.Passkey, _ = e.Details["name"].(string)
+	case audit.RiskDetected:
+		d.Signals = words(e.Details[risk.DetailSignals])
+		d.StepUp = slices.Contains(words(e.Details[risk.DetailActions]), string(risk.StepUp))
 	}
 	locale, _ := u.Claims["locale"].(string)
 	err = n.outbox.Enqueue(ctx, mail.Message{Template: nt.template, To: to, Locale: locale, Data: d})
@@ -239,6 +255,24 @@ func (n *Notifier) React(ctx context.Context, e audit.Event) error {
 	}
 	if err != nil {
 		return fmt.Errorf("notify: %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// words reads a list of words from an event's details, which hold a
+// []string as recorded and a []any as read back.
+func words(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, w := range l {
+			if s, ok := w.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
 	}
 	return nil
 }

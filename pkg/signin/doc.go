@@ -54,6 +54,17 @@
 // what it was: amr pwd alone. Any step that needs more than that still
 // asks for it.
 //
+// # Risk
+//
+// The password step asks the risk assessment (Risk, pkg/risk) whether
+// the address's network or the account is blocked before it checks the
+// password, tells it of a wrong one, and has it weigh a right one. Its
+// decision may block the sign-in (a page that says until when, alike for
+// every account), or step it up: trust then does not stand in for the
+// second factor (trustStandsIn). The signals and actions go into the
+// sign-in's audit event (RiskDetail); the ID token says only how the user
+// signed in.
+//
 // # Parked requests
 //
 // The request's parameters never leave the server: the pages carry only

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/pkg/identity"
+	"github.com/latchkey/latchkey/pkg/risk"
+	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/ui"
 )
 
@@ -70,9 +73,22 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 		return false
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	user, err := s.Users.Authenticate(ctx, email, r.PostFormValue("password"), s.Devices.Known(r, email))
+	addr, _ := netip.ParseAddr(server.ClientIP(ctx))
+	// A blocked network or account is refused before the password is
+	// looked at, alike whether the account exists.
+	if until, blocked, err := s.riskBlocked(ctx, addr, email); err != nil || blocked {
+		if err != nil {
+			s.fail(w, r, err)
+		} else {
+			s.blocked(w, until)
+		}
+		return false
+	}
+	known := s.Devices.Known(r, email)
+	user, err := s.Users.Authenticate(ctx, email, r.PostFormValue("password"), known)
 	s.metrics().Login(loginResult(err))
 	if errors.Is(err, identity.ErrInvalidCredentials) {
+		s.riskFailed(ctx, addr, email)
 		s.showLogin(w, r, http.StatusOK, f, ui.LoginPage{Request: handle, Email: email, Error: signInFailed})
 		return true
 	}
@@ -87,10 +103,23 @@ func (p *password) submit(w http.ResponseWriter, r *http.Request) (failed bool) 
 		s.fail(w, r, err)
 		return false
 	}
+	// The risk policy weighs the sign-in (pkg/risk): it may block it, or
+	// step it up past a trusted browser.
+	d, err := s.assess(ctx, risk.Attempt{UserID: user.ID, Email: email, Addr: addr,
+		NewDevice: known == nil, CanStepUp: page != ""})
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	if !d.BlockedUntil.IsZero() {
+		s.blocked(w, d.BlockedUntil)
+		return false
+	}
+	s.Sessions.NoteRisk(ctx, user.ID, d)
 	// A browser the user trusts may stand in for it where the request
 	// allows (trustStandsIn); the sign-in is then the password's alone.
 	var trusted bool
-	if page != "" && f.trustStandsIn() {
+	if page != "" && f.trustStandsIn(d.StepUp) {
 		if trusted, err = s.trusted(r, user.ID); err != nil {
 			s.fail(w, r, err)
 			return false

@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/server"
 )
 
@@ -30,6 +31,9 @@ const (
 	partialKey = "partial"
 	// ceremonyKey holds the passkey ceremony under way (Ceremony).
 	ceremonyKey = "passkey_ceremony"
+	// riskKey holds the risk decision of the password just given
+	// (NoteRisk), for the sign-in's audit event.
+	riskKey = "risk"
 )
 
 // secondFactorTTL is how long a password stays good for while the user
@@ -69,6 +73,28 @@ func init() {
 	gob.RegisterName("map[string]session.Pending", map[string]Pending{})
 	gob.RegisterName("github.com/latchkey/latchkey/pkg/session.partial", partial{})
 	gob.RegisterName("github.com/latchkey/latchkey/pkg/signin.ceremony", ceremony{})
+	gob.RegisterName("github.com/latchkey/latchkey/pkg/signin.riskNote", riskNote{})
+}
+
+// riskNote is what the risk policy made of a password sign-in (pkg/risk),
+// kept until the sign-in it belongs to completes, after the second factor
+// if one is asked for.
+type riskNote struct {
+	UserID           string
+	Signals, Actions []string
+	At               time.Time
+}
+
+// NoteRisk keeps d, the risk decision on userID's password just given,
+// for the audit event of the sign-in it leads to (SignIn); a decision of
+// nothing clears an older one.
+func (m *Sessions) NoteRisk(ctx context.Context, userID string, d risk.Decision) {
+	if !d.Signalled() {
+		m.scs.Remove(ctx, riskKey)
+		return
+	}
+	signals, actions := d.Names()
+	m.scs.Put(ctx, riskKey, riskNote{UserID: userID, Signals: signals, Actions: actions, At: time.Now()})
 }
 
 // SessionStore keeps browser sessions (storage/postgres): the session data
@@ -199,6 +225,10 @@ func (m *Sessions) SignIn(ctx context.Context, r *http.Request, userID string, a
 	if notes.TrustedDevice {
 		details[TrustedDevice] = true
 	}
+	// The password's risk decision, if this sign-in is what it led to.
+	if n, ok := m.scs.Pop(ctx, riskKey).(riskNote); ok && n.UserID == userID && time.Since(n.At) < secondFactorTTL {
+		details[RiskDetail] = map[string]any{risk.DetailSignals: n.Signals, risk.DetailActions: n.Actions}
+	}
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
 		return audit.Event{Action: audit.LoginSucceeded, Actor: audit.User(userID), Target: audit.User(userID),
 				Details: details},
@@ -229,6 +259,11 @@ const NewBrowser = "new_browser"
 // TrustedDevice is the detail, set to true, of a login.succeeded event
 // whose second factor a trusted browser stood in for.
 const TrustedDevice = "trusted_device"
+
+// RiskDetail is the detail of a login.succeeded event that holds the risk
+// signals its password sign-in raised and the actions the policy took
+// (pkg/risk), when there were any.
+const RiskDetail = "risk"
 
 // AwaitSecondFactor records that userID gave the right password and must
 // now give their second factor before they are signed in.

@@ -145,6 +145,8 @@ type Service struct {
 	// Ceremonies carries the sign-in page's passwordless passkey
 	// ceremonies; nil offers no passwordless sign-in.
 	Ceremonies *Ceremonies
+	// Risk weighs each password sign-in (pkg/risk); nil weighs none.
+	Risk Risk
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the

@@ -46,8 +46,14 @@ func (s *Service) trustOn() bool { return s.Trust != nil && s.Trust.Enabled() }
 // for the MFA or phishing-resistant level): the sign-in trust lets
 // through is truthfully the password's (amr pwd), so such an app would
 // get the factor asked for after it anyway, and asking at once makes it
-// one sign-in.
-func (f *flow) trustStandsIn() bool {
+// one sign-in. Nor, last, does it answer a sign-in the risk policy steps
+// up (stepUp: pkg/risk found it unusual, such as from a new country):
+// trust was given on this browser, and the password may not be the
+// user's hand on it.
+func (f *flow) trustStandsIn(stepUp bool) bool {
+	if stepUp {
+		return false
+	}
 	if f.req == nil {
 		return true
 	}

@@ -24,6 +24,11 @@ var sweptTables = []struct{ table, expiry string }{
 	// A spent challenge is kept only while an answer to it could still
 	// verify.
 	{"passkey_challenges", "expires_at"},
+	// pkg/risk: each user's networks, failed sign-ins by network, and
+	// blocks and once-per-window marks.
+	{"risk_networks", "expires_at"},
+	{"risk_failures", "expires_at"},
+	{"risk_latches", "until"},
 }
 
 // linkRetention is how long a link's row outlives its expiry or its use:
