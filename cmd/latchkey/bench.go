@@ -148,7 +148,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 		return err
 	}
 	nodeCtx, stopNode := context.WithCancel(ctx)
-	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed, nil)
+	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed, nil, nil)
 	served := make(chan error, 1)
 	go func() {
 		served <- server.Serve(nodeCtx, quiet, time.Second,

@@ -102,7 +102,7 @@ func startNodeAt(t *testing.T, tracer trace.TracerProvider, issuerAt func(host s
 		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 		var wg sync.WaitGroup
 		wg.Go(func() { a.sender.Run(ctx) })
-		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake) })
+		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake, nil) })
 		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
 	srv := httptest.NewUnstartedServer(a.public)

@@ -160,6 +160,14 @@ type Config struct {
 	// AccountDeletion lets users delete their own account from the
 	// account page.
 	AccountDeletion bool
+	// EventLog is where every audit event is also delivered as a log
+	// record for a SIEM (pkg/events): "none", "stdout" (JSON lines) or
+	// "otlp" (OpenTelemetry logs, configured by OTEL_EXPORTER_OTLP_*).
+	EventLog string
+	// WebhookTimeout bounds one attempt at delivering an event to a
+	// webhook; a node that dies mid-delivery has the event delivered by
+	// another after twice this.
+	WebhookTimeout time.Duration
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -290,6 +298,10 @@ func bindings(c *Config) []binding {
 			"comma-separated email domains sign-up accepts; empty accepts any"}, "list", setWords(&c.SignUpDomains)},
 		{Setting{"LATCHKEY_ACCOUNT_DELETION", "account-deletion", "false",
 			"let users delete their own account from the account page"}, "true|false", setBool(&c.AccountDeletion)},
+		{Setting{"LATCHKEY_EVENT_LOG", "event-log", "none",
+			"also deliver every audit event, at least once, as a log record for a SIEM: none, stdout (JSON lines) or otlp (OTEL_EXPORTER_OTLP_*)"}, "none|stdout|otlp", setLogFormat(&c.EventLog)},
+		{Setting{"LATCHKEY_WEBHOOK_TIMEOUT", "webhook-timeout", "10s",
+			"how long one attempt at delivering an event to a webhook may take; a node that dies mid-delivery has it delivered by another after twice this"}, "duration", setDuration(&c.WebhookTimeout)},
 	}
 }
 

@@ -57,6 +57,7 @@ type Metrics struct {
 	rateLimited    *prometheus.CounterVec
 	refreshReuse   prometheus.Counter
 	mailDeliveries *prometheus.CounterVec
+	events         eventMetrics
 }
 
 // New returns the metrics of a node running version, with the Go runtime's
@@ -126,6 +127,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		build,
 		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.refreshReuse, m.mailDeliveries,
 	)
+	m.events = newEventMetrics(m.registry)
 	if pool != nil {
 		m.registry.MustRegister(newPoolCollector(pool))
 	}
