@@ -90,8 +90,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// through this log is covered, whoever makes it.
 	// Every audit event is also written to the event outbox, in its own
 	// transaction, for webhooks and the log stream (pkg/events).
-	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)),
-		events.NewOutbox(store, cfg.EventLog != events.LogNone))
+	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)), eventOutbox(store, cfg))
 	keyManager := keys.NewManager(store, box, logger, auditLog)
 	if err := keyManager.Init(ctx); err != nil {
 		return nil, err

@@ -157,7 +157,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 	}()
 	defer func() { stopNode(); <-served }()
 
-	ctx, auditLog := operatorAudit(ctx, store)
+	ctx, auditLog := operatorAudit(ctx, store, cfg)
 	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
