@@ -491,3 +491,57 @@ func scrape(t *testing.T, admin string) string {
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
 }
+
+func TestTheWebhooksCLIManagesASubscriptionAndRefusesBadInputInOneLine(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	env := vars{"LATCHKEY_DATABASE_URL": n.dbURL, "LATCHKEY_SECRETS": testSecret}
+	rcv := newReceiver(t)
+
+	code, out, errOut := runCLI(t.Context(), env, "webhooks", "create", "--url", rcv.srv.URL, "--events", "webhook.*,user.created")
+	if code != 0 || !strings.Contains(out, "secret: whsec_") {
+		t.Fatalf("create: %d\n%s%s", code, out, errOut)
+	}
+	secret := out[strings.Index(out, "whsec_"):]
+	secret = secret[:strings.IndexByte(secret, '\n')]
+	rcv.setSecret(secret)
+	subs, err := n.store.Webhooks(t.Context())
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("subscriptions: %v %v", subs, err)
+	}
+	id := subs[0].ID
+
+	// A change made from the CLI is delivered like any other.
+	if code, out, errOut := runCLI(t.Context(), env, "webhooks", "test", id); code != 0 || !strings.Contains(out, "evt_") {
+		t.Fatalf("test: %d\n%s%s", code, out, errOut)
+	}
+	rcv.awaitTypes(t, audit.WebhookTested)
+	if code, out, _ := runCLI(t.Context(), env, "webhooks", "list"); code != 0 || !strings.Contains(out, id) || strings.Contains(out, "whsec_") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	waitFor(t, "the test delivery recorded", func() bool {
+		_, out, _ := runCLI(t.Context(), env, "webhooks", "deliveries", id, "--status", "delivered")
+		return strings.Contains(out, "webhook.tested")
+	})
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"plain http to a public host", []string{"webhooks", "create", "--url", "http://siem.example.com/in", "--events", "*"}, "url: must be https"},
+		{"an unknown event type", []string{"webhooks", "create", "--url", "https://siem.example.com/in", "--events", "user.exploded"}, "event_types"},
+		{"no URL", []string{"webhooks", "create", "--events", "*"}, "--url and --events are required"},
+		{"an unknown subscription", []string{"webhooks", "enable", "00000000-0000-0000-0000-000000000000"}, "no webhook subscription has this ID"},
+		{"a bad status", []string{"webhooks", "deliveries", id, "--status", "lost"}, "--status must be pending, delivered or failed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t.Context(), env, c.args...)
+			// A usage error is followed by the house hint to run --help.
+			first, rest, _ := strings.Cut(strings.TrimSpace(errOut), "\n")
+			if code == 0 || out != "" || !strings.Contains(first, c.want) || (rest != "" && !strings.HasPrefix(rest, "Run 'latchkey")) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want a non-zero exit and one line saying %q", code, out, errOut, c.want)
+			}
+		})
+	}
+}
