@@ -144,7 +144,7 @@ func eventNumber(id string) int64 {
 func ptr[T any](v T) *T { return &v }
 
 // verifyAsDocumented is the receiver's check as docs/security-events.md
-// shows it (TestTheDocumentedReceiverIsTheOneTested keeps them the same).
+// shows it (TestTheDocumentedWebhookReceiverIsTheOneTested keeps them the same).
 func verifyAsDocumented(secret string, h http.Header, body []byte) error {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
@@ -167,7 +167,7 @@ func verifyAsDocumented(secret string, h http.Header, body []byte) error {
 	return errors.New("webhook: no valid signature")
 }
 
-func TestTheDocumentedReceiverIsTheOneTested(t *testing.T) {
+func TestTheDocumentedWebhookReceiverIsTheOneTested(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile("webhooks_process_test.go")
 	if err != nil {

@@ -366,7 +366,7 @@ func TestTwoNodesDeliverEveryEventOnceAndInOrderPerSubject(t *testing.T) {
 	}
 }
 
-func TestADisabledSubscriptionIsReportedAndResumesInOrderWhenEnabled(t *testing.T) {
+func TestADisabledWebhookSubscriptionIsReportedAndResumesInOrderWhenEnabled(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
 	a := n.automation(t, client.AdminScope)
