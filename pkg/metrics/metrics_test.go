@@ -130,6 +130,7 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 	store := pgtest.Store(t)
 	m := metrics.New("test", store.PoolStat)
 	m.WatchOutbox(store.MailCounts)
+	m.WatchEvents(store.EventCounts)
 	m.HTTP("public").ObserveRequest(http.MethodGet, "/healthz", http.StatusOK, time.Millisecond)
 	exposed := scrape(t, m)
 
