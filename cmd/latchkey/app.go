@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/device"
 	"github.com/latchkey/latchkey/pkg/discovery"
+	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/mail"
@@ -55,6 +57,12 @@ type app struct {
 	// Transport and does not run: mail waits in the outbox (latchkey dev
 	// gives it the console).
 	sender *mail.Sender
+	// deliverer delivers the event outbox to webhooks and the log stream;
+	// every node runs one.
+	deliverer *events.Deliverer
+	// stop releases what the node holds beyond the database (the OTLP
+	// log exporter), once it has stopped serving.
+	stop func()
 }
 
 // wire is the one place where Latchkey's parts are built and connected.
@@ -92,7 +100,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// Security notices react to the audit events of the changes they tell
 	// of, in the same transaction: every change that records its event
 	// through this log is covered, whoever makes it.
-	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)), assessor)
+	// Every audit event is also written to the event outbox, in its own
+	// transaction, for webhooks and the log stream (pkg/events).
+	auditLog := audit.New(store, logger, notify.New(store, outbox, notices(cfg)), assessor, eventOutbox(store, cfg))
 	// The assessor records its own events (risk.detected, risk.alert)
 	// through the log that calls it.
 	assessor.Audit = auditLog
@@ -111,6 +121,27 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	if cfg.SMTPURL != "" {
 		if sender.Transport, err = mail.NewSMTP(cfg.SMTPURL, mailFrom(cfg, issuer)); err != nil {
 			return nil, err
+		}
+	}
+	nodeMetrics.WatchEvents(store.EventCounts)
+	deliverer := &events.Deliverer{Store: store, Box: box, Audit: auditLog, Logger: logger, Metrics: nodeMetrics,
+		Client: events.NewClient(cfg.WebhookTimeout), Timeout: cfg.WebhookTimeout}
+	stop := func() {}
+	switch cfg.EventLog {
+	case events.LogStdout:
+		// Standard output is the event stream's alone: the process log
+		// goes to standard error.
+		deliverer.Log = &events.JSONLines{W: os.Stdout}
+	case events.LogOTLP:
+		otlp, err := events.NewOTLP(ctx, tracing.ServiceName, buildVersion())
+		if err != nil {
+			return nil, err
+		}
+		deliverer.Log = otlp
+		stop = func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+			defer cancel()
+			_ = otlp.Shutdown(sctx)
 		}
 	}
 	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{
@@ -259,6 +290,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),
+		Webhooks: events.NewManager(store, box, auditLog),
 		Audit:    auditLog,
 		Tokens:   provider,
 		Cursors:  box,
@@ -266,12 +298,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	}).Routes())
 
 	return &app{
-		keys:    keyManager,
-		janitor: newJanitor(store, cfg, logger),
-		public:  public,
-		admin:   admin,
-		outbox:  outbox,
-		sender:  sender,
+		keys:      keyManager,
+		janitor:   newJanitor(store, cfg, logger),
+		public:    public,
+		admin:     admin,
+		outbox:    outbox,
+		sender:    sender,
+		deliverer: deliverer,
+		stop:      stop,
 	}, nil
 }
 

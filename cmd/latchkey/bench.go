@@ -148,7 +148,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 		return err
 	}
 	nodeCtx, stopNode := context.WithCancel(ctx)
-	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed, nil)
+	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed, nil, nil)
 	served := make(chan error, 1)
 	go func() {
 		served <- server.Serve(nodeCtx, quiet, time.Second,
@@ -157,7 +157,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 	}()
 	defer func() { stopNode(); <-served }()
 
-	ctx, auditLog := operatorAudit(ctx, store)
+	ctx, auditLog := operatorAudit(ctx, store, cfg)
 	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.

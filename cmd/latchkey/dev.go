@@ -135,7 +135,7 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
 		return err
 	}
 
-	seedCtx, auditLog := operatorAudit(ctx, store)
+	seedCtx, auditLog := operatorAudit(ctx, store, cfg)
 	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}),
 		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, dir)
 	if err != nil {

@@ -55,7 +55,7 @@ func cliMail(cfg config.Config, store *postgres.Store) (*mail.Outbox, *seal.Box,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return outbox, box, audit.New(store, slog.New(slog.DiscardHandler), notify.New(store, outbox, notices(cfg))), nil
+	return outbox, box, audit.New(store, slog.New(slog.DiscardHandler), notify.New(store, outbox, notices(cfg)), eventOutbox(store, cfg)), nil
 }
 
 // cliAccounts is the account lifecycle as the CLI uses it: links mailed

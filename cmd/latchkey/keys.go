@@ -115,7 +115,7 @@ func withKeys(ctx context.Context, e env, settings *config.Flags, f func(context
 		return err
 	}
 	defer store.Close()
-	ctx, auditLog := operatorAudit(ctx, store)
+	ctx, auditLog := operatorAudit(ctx, store, cfg)
 	return f(ctx, keys.NewManager(store, box, newLogger(e.stderr, cfg), auditLog),
 		identity.NewMFA(store, box, "", identity.Throttle{}, auditLog))
 }

@@ -102,8 +102,23 @@ func startNodeAt(t *testing.T, tracer trace.TracerProvider, issuerAt func(host s
 		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 		var wg sync.WaitGroup
 		wg.Go(func() { a.sender.Run(ctx) })
-		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake) })
+		wg.Go(func() { store.ListenForChanges(ctx, quietLogger(), a.keys.Changed, a.sender.Wake, nil) })
 		t.Cleanup(func() { cancel(); wg.Wait() })
+	}
+	// Every node delivers the event outbox, as serveNode's does, looking
+	// often rather than listening, and with retries shrunk from seconds
+	// to milliseconds, so that an outage in a test is over in a second.
+	// Subscriptions are disabled after an hour of failures: the tests
+	// that need it back-date failing_since, as a day passing would.
+	a.deliverer.Poll = 100 * time.Millisecond
+	a.deliverer.Backoff = 50 * time.Millisecond
+	a.deliverer.MaxBackoff = 300 * time.Millisecond
+	a.deliverer.DisableAfter = time.Hour
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		done := make(chan struct{})
+		go func() { defer close(done); a.deliverer.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()

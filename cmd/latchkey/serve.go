@@ -117,6 +117,7 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 		_ = admin.Close()
 		return stoppedWhileStarting(ctx, logger, err)
 	}
+	defer a.stop()
 	for _, e := range extend {
 		e(a)
 	}
@@ -130,7 +131,8 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 	} else {
 		logger.Warn("LATCHKEY_SMTP_URL is not set: mail (password resets, invitations, notifications) stays in the outbox, unsent, until it is")
 	}
-	go store.ListenForChanges(ctx, logger, a.keys.Changed, mailQueued)
+	go a.deliverer.Run(ctx)
+	go store.ListenForChanges(ctx, logger, a.keys.Changed, mailQueued, a.deliverer.Wake)
 	if cfg.JanitorInterval > 0 {
 		go a.janitor.run(ctx, cfg.JanitorInterval)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -23,13 +24,22 @@ func databaseFlags(cmd *cobra.Command, more ...string) *config.Flags {
 // that names the operator: changes made from the CLI are recorded, like
 // the admin API's, under "cli:" and the operating-system user. The CLI
 // keeps its output to its own lines, so the events go to the database
-// only, not to a log.
-func operatorAudit(ctx context.Context, store *postgres.Store) (context.Context, *audit.Log) {
+// only, not to a log; from there the event outbox sends them to webhooks
+// and the log stream, as it does the nodes' (cfg.EventLog).
+func operatorAudit(ctx context.Context, store *postgres.Store, cfg config.Config) (context.Context, *audit.Log) {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return audit.WithActor(ctx, "cli:"+name), audit.New(store, slog.New(slog.DiscardHandler))
+	return audit.WithActor(ctx, "cli:"+name), audit.New(store, slog.New(slog.DiscardHandler), eventOutbox(store, cfg))
+}
+
+// eventOutbox is the audit reactor that writes every event to the event
+// outbox (pkg/events), for webhooks and, if cfg.EventLog says so, the log
+// stream: the nodes' audit logs and the CLI's have it alike, so that no
+// change goes unsent whoever makes it.
+func eventOutbox(store *postgres.Store, cfg config.Config) *events.Outbox {
+	return events.NewOutbox(store, cfg.EventLog != "" && cfg.EventLog != events.LogNone)
 }
 
 // withStore reads the settings given to a command, then runs f with them
@@ -79,7 +89,7 @@ func onDatabase(e env, cmd *cobra.Command, inv *invocation, check func() error,
 			return err
 		}
 		return withStore(e, settings, func(cfg config.Config, store *postgres.Store) error {
-			ctx, auditLog := operatorAudit(cmd.Context(), store)
+			ctx, auditLog := operatorAudit(cmd.Context(), store, cfg)
 			return run(ctx, cfg, store, auditLog)
 		})
 	}

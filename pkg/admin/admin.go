@@ -1,7 +1,7 @@
 // Package admin is Latchkey's admin API: JSON over HTTP under /admin/ on
 // the admin listener, for the operators and automation that register
-// clients, manage users and roles, rotate keys, watch the mail outbox and
-// read the audit log.
+// clients, manage users and roles, rotate keys, watch the mail outbox,
+// subscribe webhooks to events and read the audit log.
 //
 // # Who may call it
 //
@@ -15,7 +15,7 @@
 //
 // Handlers decode and check the request, then call the same domain
 // managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
-// pkg/mail, pkg/trust),
+// pkg/mail, pkg/trust, pkg/events),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -62,12 +62,14 @@ type API struct {
 	MFA      *identity.MFA
 	Passkeys *passkey.Manager
 	// Trust lists and forgets users' trusted browsers.
-	Trust  *trust.Manager
-	Roles  *roles.Manager
-	Keys   *keys.Manager
-	Mail   Outbox
-	Audit  *audit.Log
-	Tokens TokenVerifier
+	Trust *trust.Manager
+	Roles *roles.Manager
+	Keys  *keys.Manager
+	Mail  Outbox
+	// Webhooks manages webhook subscriptions (pkg/events).
+	Webhooks Webhooks
+	Audit    *audit.Log
+	Tokens   TokenVerifier
 	// Cursors seals list cursors.
 	Cursors Sealer
 	Logger  *slog.Logger
@@ -138,6 +140,16 @@ func (a *API) Routes() http.Handler {
 	r.Post("/mail/test", a.handle(a.sendTestMail))
 	r.Get("/mail/{id}", a.handle(a.getMail))
 	r.Post("/mail/{id}/retry", a.handle(a.retryMail))
+
+	r.Get("/webhooks", a.handle(a.listWebhooks))
+	r.Post("/webhooks", a.handle(a.createWebhook))
+	r.Get("/webhooks/{id}", a.handle(a.getWebhook))
+	r.Patch("/webhooks/{id}", a.handle(a.patchWebhook))
+	r.Delete("/webhooks/{id}", a.handle(a.deleteWebhook))
+	r.Post("/webhooks/{id}/enable", a.handle(a.enableWebhook))
+	r.Post("/webhooks/{id}/rotate-secret", a.handle(a.rotateWebhookSecret))
+	r.Post("/webhooks/{id}/test", a.handle(a.testWebhook))
+	r.Get("/webhooks/{id}/deliveries", a.handleList(a.listWebhookDeliveries))
 
 	r.Get("/audit-events", a.handleList(a.listAuditEvents))
 	return r

@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/account"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/mail"
@@ -163,6 +164,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusConflict, typeConflict, notFailedDetail(notFailed.Message))
 	case errors.Is(err, mail.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No message in the outbox has this ID.")
+	case errors.Is(err, events.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No webhook subscription has this ID.")
+	case errors.Is(err, events.ErrTooMany):
+		fail(http.StatusConflict, typeConflict, fmt.Sprintf("There are %d webhook subscriptions already, the most there may be; delete one first, or widen one's event_types.", events.MaxSubscriptions))
 	case errors.Is(err, passkey.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "The user has no passkey with this ID.")
 	case errors.Is(err, identity.ErrNoFactor):

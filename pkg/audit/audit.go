@@ -130,6 +130,17 @@ const (
 	// alerting to follow.
 	RiskDetected = "risk.detected"
 	RiskAlert    = "risk.alert"
+	// Webhook subscriptions (pkg/events). WebhookDisabled is also
+	// recorded by a node, as actor "latchkey", when a subscription's
+	// deliveries have kept failing; WebhookTested sends a ping event to
+	// the subscription named.
+	WebhookCreated       = "webhook.created"
+	WebhookUpdated       = "webhook.updated"
+	WebhookDeleted       = "webhook.deleted"
+	WebhookEnabled       = "webhook.enabled"
+	WebhookDisabled      = "webhook.disabled"
+	WebhookSecretRotated = "webhook.secret_rotated" // #nosec G101 -- an audit action name, not a credential
+	WebhookTested        = "webhook.tested"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -146,6 +157,7 @@ var Actions = []string{
 	UserEmailVerified, UserEmailChanged, UserSignedUp,
 	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
 	RiskDetected, RiskAlert,
+	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
@@ -186,6 +198,13 @@ func Key(kid string) string { return "key:" + kid }
 
 // Mail names a message in the mail outbox by its ID.
 func Mail(id int64) string { return "mail:" + strconv.FormatInt(id, 10) }
+
+// Webhook names a webhook subscription by its ID.
+func Webhook(id string) string { return "webhook:" + id }
+
+// System is the actor of what a node does by itself, such as disabling a
+// webhook subscription whose deliveries keep failing.
+const System = "latchkey"
 
 // Anonymous is the actor of an event before anyone is known, such as a
 // failed sign-in.

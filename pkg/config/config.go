@@ -168,6 +168,14 @@ type Config struct {
 	// policy's defaults (pkg/risk; docs/security-events.md); empty keeps
 	// the defaults.
 	RiskPolicy string
+	// EventLog is where every audit event is also delivered as a log
+	// record for a SIEM (pkg/events): "none", "stdout" (JSON lines) or
+	// "otlp" (OpenTelemetry logs, configured by OTEL_EXPORTER_OTLP_*).
+	EventLog string
+	// WebhookTimeout bounds one attempt at delivering an event to a
+	// webhook; a node that dies mid-delivery has the event delivered by
+	// another after twice this.
+	WebhookTimeout time.Duration
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -302,6 +310,10 @@ func bindings(c *Config) []binding {
 			"path of a MaxMind City or Country database (.mmdb) for the new_country and impossible_travel risk signals; empty turns them off"}, "path", setString(&c.GeoIPDB)},
 		{Setting{"LATCHKEY_RISK_POLICY", "risk-policy", "",
 			"path of a YAML file overriding the risk policy's defaults (docs/security-events.md); empty keeps the defaults"}, "path", setString(&c.RiskPolicy)},
+		{Setting{"LATCHKEY_EVENT_LOG", "event-log", "none",
+			"also deliver every audit event, at least once, as a log record for a SIEM: none, stdout (JSON lines) or otlp (OTEL_EXPORTER_OTLP_*)"}, "none|stdout|otlp", setLogFormat(&c.EventLog)},
+		{Setting{"LATCHKEY_WEBHOOK_TIMEOUT", "webhook-timeout", "10s",
+			"how long one attempt at delivering an event to a webhook may take; a node that dies mid-delivery has it delivered by another after twice this"}, "duration", setDuration(&c.WebhookTimeout)},
 	}
 }
 

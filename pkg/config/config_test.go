@@ -86,6 +86,8 @@ func defaults() config.Config {
 		SMTPTimeout:               30 * time.Second,
 		Notifications:             []string{"password", "email", "mfa", "recovery-codes", "new-browser"},
 		SignUp:                    "off",
+		EventLog:                  "none",
+		WebhookTimeout:            10 * time.Second,
 	}
 }
 

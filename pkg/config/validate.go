@@ -259,6 +259,12 @@ func (c Config) Validate(need Requirement) error {
 			p.add("LATCHKEY_NOTIFICATIONS", "names %q; it may name %s, or none", n, strings.Join(Notifications, ", "))
 		}
 	}
+	if c.EventLog != "none" && c.EventLog != "stdout" && c.EventLog != "otlp" {
+		p.add("LATCHKEY_EVENT_LOG", "is %q; it must be none, stdout or otlp", c.EventLog)
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > time.Minute {
+		p.add("LATCHKEY_WEBHOOK_TIMEOUT", "is %s; it must be from 1s to 1m", fmtDuration(c.WebhookTimeout))
+	}
 	if c.SignUp != "off" && c.SignUp != "open" {
 		p.add("LATCHKEY_SIGNUP", "is %q; it must be off or open", c.SignUp)
 	}

@@ -352,7 +352,7 @@ func TestAnotherNodeHearsOfARotationAtOnce(t *testing.T) {
 	go storeB.ListenForChanges(ctx, slog.New(slog.DiscardHandler), func() {
 		once.Do(func() { close(listening) })
 		b.Changed()
-	}, nil)
+	}, nil, nil)
 	<-listening
 
 	for _, step := range []string{"rotate", "retire"} {

@@ -58,7 +58,8 @@ type Metrics struct {
 	refreshReuse   prometheus.Counter
 	mailDeliveries *prometheus.CounterVec
 	// risk is nil until WatchRisk.
-	risk *risk
+	risk   *risk
+	events eventMetrics
 }
 
 // New returns the metrics of a node running version, with the Go runtime's
@@ -128,6 +129,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		build,
 		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.refreshReuse, m.mailDeliveries,
 	)
+	m.events = newEventMetrics(m.registry)
 	if pool != nil {
 		m.registry.MustRegister(newPoolCollector(pool))
 	}

@@ -131,6 +131,7 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 	m := metrics.New("test", store.PoolStat)
 	m.WatchOutbox(store.MailCounts)
 	m.WatchRisk([]string{"new_device"}, []string{"allow"}, store.BlockedNetworks)
+	m.WatchEvents(store.EventCounts)
 	m.HTTP("public").ObserveRequest(http.MethodGet, "/healthz", http.StatusOK, time.Millisecond)
 	exposed := scrape(t, m)
 

@@ -71,7 +71,7 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		store.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}, nil)
+		store.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}, nil, nil)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))

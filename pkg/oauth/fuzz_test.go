@@ -79,7 +79,7 @@ func startFuzzNode(f *testing.F) *fuzzNode {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		store.ListenForChanges(listen, logger, func() {}, nil)
+		store.ListenForChanges(listen, logger, func() {}, nil, nil)
 	}()
 	f.Cleanup(func() { stop(); <-done })
 	auditLog := audit.New(store, logger)

@@ -22,13 +22,22 @@ const (
 	// mailChannel announces mail written to the outbox, so that senders
 	// deliver it at once rather than at their next look.
 	mailChannel = "latchkey_mail"
+	// eventsChannel announces rows written to the event outbox (or made
+	// due again), so that deliverers send them at once.
+	eventsChannel = "latchkey_events"
 )
 
 // changes is what ListenForChanges tells of what any node changed: keys of
 // a signing key added, retired or rotated, mail of mail written to the
-// outbox. Either may be nil.
+// outbox, events of rows written to the event outbox. Any may be nil.
 type changes struct {
-	keys, mail func()
+	keys, mail, events func()
+}
+
+func (c changes) eventsQueued() {
+	if c.events != nil {
+		c.events()
+	}
 }
 
 func (c changes) keysChanged() {
@@ -193,11 +202,12 @@ func (s *Store) cachedClient(ctx context.Context, id string) (*client.Client, er
 // changes until ctx ends, reconnecting when the connection drops: it evicts
 // changed clients from the client cache, and calls keysChanged when a
 // signing key was added or retired and mailQueued when mail was written
-// to the outbox (either may be nil), each also after every (re)connection, since announcements may
+// to the outbox and eventsQueued when events were written to the event
+// outbox (any may be nil), each also after every (re)connection, since announcements may
 // have been missed while it was down. Neither may block. Without it running (as in one-shot CLI commands) the client
 // cache stays off. serve runs it for the life of the node.
-func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysChanged, mailQueued func()) {
-	on := changes{keys: keysChanged, mail: mailQueued}
+func (s *Store) ListenForChanges(ctx context.Context, logger *slog.Logger, keysChanged, mailQueued, eventsQueued func()) {
+	on := changes{keys: keysChanged, mail: mailQueued, events: eventsQueued}
 	defer s.clients.setLive(false)
 	for ctx.Err() == nil {
 		err := s.listen(ctx, on)
@@ -221,13 +231,14 @@ func (s *Store) listen(ctx context.Context, on changes) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel+"; LISTEN "+keysChannel+"; LISTEN "+mailChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+clientsChannel+"; LISTEN "+keysChannel+"; LISTEN "+mailChannel+"; LISTEN "+eventsChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.clients.setLive(true)
 	// Whatever was announced while not listening is caught up on now.
 	on.keysChanged()
 	on.mailQueued()
+	on.eventsQueued()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenerProbe)
 		n, err := conn.WaitForNotification(wctx)
@@ -237,6 +248,8 @@ func (s *Store) listen(ctx context.Context, on changes) error {
 			on.keysChanged()
 		case err == nil && n.Channel == mailChannel:
 			on.mailQueued()
+		case err == nil && n.Channel == eventsChannel:
+			on.eventsQueued()
 		case err == nil:
 			s.clients.evict(n.Payload)
 		case ctx.Err() != nil:

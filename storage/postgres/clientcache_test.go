@@ -35,7 +35,7 @@ func node(t *testing.T, url string, listening bool) *postgres.Store {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}, nil)
+			s.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}, nil, nil)
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
@@ -188,7 +188,7 @@ func tracedNode(t *testing.T, url string) (*postgres.Store, *tracetest.SpanRecor
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.ListenForChanges(ctx, slog.New(slog.DiscardHandler), func() {}, nil)
+		s.ListenForChanges(ctx, slog.New(slog.DiscardHandler), func() {}, nil, nil)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return s, rec

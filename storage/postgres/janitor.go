@@ -46,12 +46,15 @@ var retainedLinks = []string{"expires_at", "used_at"}
 // never came. Pending and failed messages are never swept.
 const sentMailKept = 7 * 24 * time.Hour
 
+// deliveredEventsKept is how long the event outbox keeps a delivered row.
+const deliveredEventsKept = 7 * 24 * time.Hour
+
 // auditEvents is the audit log's table, whose rows do not expire by
 // themselves: they are kept for a retention period, from their time.
 const auditEvents = "audit_events"
 
 // Sweep deletes rows that expired before now, single-use links a day after
-// they expired or were used, and audit events recorded
+// they expired or were used, sent mail and delivered events a week after, and audit events recorded
 // more than auditRetention before it (none when it is 0), batch rows per
 // statement, so that no statement holds locks for long or bloats one
 // transaction, and returns how many it deleted from each table.
@@ -87,6 +90,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 	// sent_at is NULL, and so never before the cutoff, until a message is
 	// sent.
 	if err := sweep("mail_outbox", "sent_at", now.Add(-sentMailKept)); err != nil {
+		return deleted, err
+	}
+	// Delivered events likewise, a week after delivery, for admins looking
+	// into an event a receiver says never came; pending and failed rows
+	// stay.
+	if err := sweep("event_outbox", "delivered_at", now.Add(-deliveredEventsKept)); err != nil {
 		return deleted, err
 	}
 	if auditRetention > 0 {
