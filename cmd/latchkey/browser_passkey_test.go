@@ -53,7 +53,11 @@ func (n *node) auditCount(t *testing.T, action string) int {
 // passkey, proving who they are again with it.
 func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	t.Parallel()
-	n := startLocalhostNode(t, "LATCHKEY_REAUTH_WINDOW", "1s")
+	// Long enough that the proof given before adding the passkey still
+	// counts when the browser posts it back on a loaded machine, short
+	// enough to wait out twice.
+	const window = 4 * time.Second
+	n := startLocalhostNode(t, "LATCHKEY_REAUTH_WINDOW", window.String())
 	n.user(t, "ada@example.com")
 	notes := newWebApp(t, n)
 	vault := newWebApp(t, n, func(c *client.Client) { c.RequireMFA = true })
@@ -66,7 +70,7 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 	if err := chromedp.Do(tab, signInTo(notes, "ada@example.com")); err != nil {
 		t.Fatalf("signing in with the password: %v", err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the sign-in is no longer recent
+	time.Sleep(window + 100*time.Millisecond) // the sign-in is no longer recent
 	err := chromedp.Do(tab,
 		chromedp.Navigate(n.issuer+"/account"),
 		chromedp.WaitVisible(chromedp.ID("add-passkey")),
@@ -124,7 +128,7 @@ func TestBrowserAddsAPasskeySignsInWithItAndRemovesIt(t *testing.T) {
 		t.Errorf("acr %q, want %q", got.ACR, identity.ACRPhishingResistant)
 	}
 
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(window + 100*time.Millisecond)
 	err = chromedp.Do(tab,
 		chromedp.Navigate(n.issuer+"/account"),
 		chromedp.WaitVisible(chromedp.CSS("#passkeys li")),
