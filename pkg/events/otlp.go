@@ -26,7 +26,10 @@ type OTLP struct {
 // NewOTLP builds the exporter from the environment. service names the
 // emitting service and version its build, as pkg/tracing does for spans.
 func NewOTLP(ctx context.Context, service, version string) (*OTLP, error) {
-	exporter, err := otlploghttp.New(ctx)
+	// The outbox retries a failed export with its own backoff; the
+	// exporter's retries (for up to a minute) would only hold the
+	// delivery worker meanwhile.
+	exporter, err := otlploghttp.New(ctx, otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}))
 	if err != nil {
 		return nil, fmt.Errorf("events: OTLP log exporter: %w", err)
 	}
