@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,5 +312,50 @@ func TestRiskSignalAccountTargetedFromManyNetworksAndItsLockoutAreAlertedAndTold
 	}
 	if got := n.mailed(t, "unusual-activity"); got != 1 {
 		t.Fatalf("unusual-activity mails: %d, want 1 (account_targeted notifies; account_locked only alerts)", got)
+	}
+}
+
+// Signals that other parts of Latchkey detect go through the same policy:
+// a spent refresh token presented again (token_reuse) and a passkey whose
+// counter went back (passkey_clone) are each alerted, by default, with
+// the event that raised them named.
+func TestRiskSignalsFromTokenReuseAndAPasskeyCloneAreAlerted(t *testing.T) {
+	t.Parallel()
+	sc := newPasskeyScene(t)
+	n, rp := sc.n, sc.rp
+	b := newBrowser(t, n.issuer)
+	p, ar := sc.passwordThenPasskeyPage(t, b)
+	answer, err := sc.auth.Assert(passkeyOptions(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := rp.finish(t, ar, answerPasskey(b, p, answer).callback(t))
+	for range 2 { // the second presents the spent token again
+		n.formCall(t, "/oauth2/token", rp.client.ID, rp.oauth.ClientSecret,
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+	}
+	clone := newBrowser(t, n.issuer)
+	p, _ = sc.passwordThenPasskeyPage(t, clone)
+	sc.auth.Count = 0 // the copy, behind the original
+	answer, _ = sc.auth.Assert(passkeyOptions(t, p))
+	answerPasskey(clone, p, answer)
+
+	bySignal := map[string]audit.Event{}
+	for _, e := range n.events(t, audit.RiskDetected) {
+		for _, s := range words(e.Details["signals"]) {
+			bySignal[s] = e
+		}
+	}
+	if reuse := bySignal["token_reuse"]; reuse.Details["event"] != "token.refresh_reuse_detected" || !slices.Contains(words(reuse.Details["actions"]), "alert") {
+		t.Errorf("token_reuse: %+v", reuse)
+	}
+	if clone := bySignal["passkey_clone"]; clone.Target != audit.User(sc.ada.ID) || !slices.Contains(words(clone.Details["actions"]), "alert") {
+		t.Errorf("passkey_clone: %+v", clone)
+	}
+	if got := n.scrape(t).value(t, "latchkey_risk_signals_total", "signal", "token_reuse"); got != 1 {
+		t.Errorf("latchkey_risk_signals_total{signal=token_reuse} = %v, want 1", got)
+	}
+	if got := len(n.events(t, audit.RiskAlert)); got < 2 {
+		t.Errorf("risk.alert events: %d, want one for each signal", got)
 	}
 }
