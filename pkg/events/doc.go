@@ -26,6 +26,15 @@
 //     next event of a subject waits until the one before it is delivered,
 //     or failed for good.
 //
+// A transaction that recorded events on two subjects would take two
+// locks, and two such transactions taking them in opposite orders would
+// deadlock; Postgres would then abort one, and its change would fail
+// rather than go unrecorded. Every change Latchkey makes records its
+// events on one subject (a passkey added and the trusted browsers it
+// forgets are both the user's), so this does not arise; a change that
+// must record events on two subjects should record them in a fixed order
+// of subject.
+//
 // # Delivery
 //
 // A Deliverer on every node claims one due row at a time for a lease (FOR
