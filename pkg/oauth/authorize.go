@@ -113,7 +113,7 @@ func (a *AuthorizeRequest) Unmet(amr []string) error {
 	if required := a.RequiredACR(); !identity.ACRMeets(identity.ACRFor(amr), required) {
 		return fosite.ErrAccessDenied.WithHintf("The app requires the authentication context %s, which this sign-in could not reach.", required)
 	}
-	if acr := a.claims.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(amr, a.claims) == "" {
+	if acr := a.claims.IDToken["acr"]; acr.Essential && len(acr.Values) > 0 && achievedACR(amr, a.claims, nil) == "" {
 		return fosite.ErrAccessDenied.WithHintf("The authentication context %s cannot be met.", strings.Join(acr.Values, " "))
 	}
 	return nil
@@ -295,7 +295,7 @@ func (p *Provider) signInSession(req *AuthorizeRequest, in SignIn) *Session {
 	claims.AuthTime = in.AuthTime
 	claims.RequestedAt = in.Started
 	claims.AuthenticationMethodsReferences = in.AMR
-	claims.AuthenticationContextClassReference = achievedACR(in.AMR, req.claims)
+	claims.AuthenticationContextClassReference = achievedACR(in.AMR, req.claims, strings.Fields(req.Params().Get("acr_values")))
 	for k, v := range in.User.ClaimValues(identity.ClaimsForScopes(ar.GetGrantedScopes())) {
 		claims.Extra[k] = v
 	}
@@ -307,18 +307,26 @@ func (p *Provider) signInSession(req *AuthorizeRequest, in SignIn) *Session {
 }
 
 // achievedACR is the acr to state for a sign-in proven by amr: what it
-// achieved, or, if the claims parameter lists the values it accepts, the
-// strongest of those the sign-in meets (a sign-in with a second factor
-// meets the password level too). It is "" when an essential acr list
-// cannot be met.
-func achievedACR(amr []string, requested requestedClaims) string {
+// achieved, or, when the request lists the values it accepts (the claims
+// parameter's acr values, else acr_values), the strongest of those the
+// sign-in meets. A level meets those below it, and OpenID Connect Core
+// §3.1.2.1 asks for the class the sign-in *satisfied*: an app, or a
+// resource server behind it, that asked for the MFA level and compares
+// acr with what it asked for must not be refused, and sent round again,
+// because the user happened to use a passkey (amr still says so). It is
+// "" when an essential acr list cannot be met.
+func achievedACR(amr []string, requested requestedClaims, acrValues []string) string {
 	achieved := identity.ACRFor(amr)
 	acr := requested.IDToken["acr"]
-	if len(acr.Values) == 0 || slices.Contains(acr.Values, achieved) {
+	listed := acr.Values
+	if len(listed) == 0 {
+		listed = acrValues
+	}
+	if len(listed) == 0 || slices.Contains(listed, achieved) {
 		return achieved
 	}
 	met := ""
-	for _, v := range acr.Values {
+	for _, v := range listed {
 		if identity.ACRMeets(achieved, v) && !identity.ACRMeets(met, v) {
 			met = v
 		}
