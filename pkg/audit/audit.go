@@ -141,6 +141,15 @@ const (
 	WebhookDisabled      = "webhook.disabled"
 	WebhookSecretRotated = "webhook.secret_rotated" // #nosec G101 -- an audit action name, not a credential
 	WebhookTested        = "webhook.tested"
+
+	// API keys (pkg/apikey), targeted at their owner ("client:ID" or
+	// "user:SUB") with the key's ID in details. APIKeyUsedFromNewAddress
+	// is the first use of a key from an address a resource server reported
+	// at introspection, recorded once per key and address; its actor is
+	// the introspecting client.
+	APIKeyCreated            = "api_key.created"
+	APIKeyRevoked            = "api_key.revoked"
+	APIKeyUsedFromNewAddress = "api_key.used_from_new_address"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -158,6 +167,7 @@ var Actions = []string{
 	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
 	RiskDetected, RiskAlert,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
+	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
