@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/latchkey/latchkey/pkg/account"
-	"github.com/latchkey/latchkey/pkg/apikey"
 	adminapi "github.com/latchkey/latchkey/pkg/admin"
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"

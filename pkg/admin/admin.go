@@ -66,9 +66,9 @@ type API struct {
 	Trust *trust.Manager
 	// APIKeys makes, lists and revokes API keys (pkg/apikey).
 	APIKeys *apikey.Manager
-	Roles *roles.Manager
-	Keys  *keys.Manager
-	Mail  Outbox
+	Roles   *roles.Manager
+	Keys    *keys.Manager
+	Mail    Outbox
 	// Webhooks manages webhook subscriptions (pkg/events).
 	Webhooks Webhooks
 	Audit    *audit.Log
