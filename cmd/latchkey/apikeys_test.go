@@ -399,3 +399,47 @@ func TestAKeyUsedFromNewAddressesIsAuditedOncePerAddressWithoutAWriteStorm(t *te
 		t.Fatalf("200 uses from %d addresses wrote the key %d times, want at most %d", len(addresses), writes, len(addresses)+1)
 	}
 }
+
+// An operator makes a key with the CLI, on the database a node serves;
+// a resource server accepts it; the CLI lists it without the key and
+// revokes it, and it stops working at once.
+func TestAPIKeysCLICreatesListsAndRevokesAKey(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	svc := n.service(t)
+	rs := newResourceServer(t, n, n.service(t, introspectAnyToken))
+	cli := func(args ...string) (int, string, string) {
+		return runCLI(t.Context(), vars{"LATCHKEY_DATABASE_URL": n.dbURL}, append([]string{"api-keys"}, args...)...)
+	}
+
+	code, stdout, stderr := cli("create", "--client", svc.id, "--name", "deploy bot", "--scope", "reports.read", "--expires-in", "24h", "--output", "json")
+	if code != 0 || !strings.Contains(stderr, "cannot be shown again") {
+		t.Fatalf("create: exit %d, stderr %q", code, stderr)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(stdout), &created); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := created["key"].(string)
+	id, _ := created["id"].(string)
+	if status, got := rs.call(t, key, ""); status != http.StatusOK || got["exp"] == nil {
+		t.Fatalf("the resource server with the CLI's key: %d %v, want accepted with an exp", status, got)
+	}
+
+	code, stdout, _ = cli("list", "--client", svc.id)
+	if code != 0 || !strings.Contains(stdout, id) || !strings.Contains(stdout, "deploy bot") || strings.Contains(stdout, key[10:]) {
+		t.Fatalf("list: exit %d\n%s\nwant the key's ID and name, never the key", code, stdout)
+	}
+	if code, _, stderr := cli("create", "--client", svc.id, "--name", "wide", "--scope", "payroll.write"); code != 1 || !strings.Contains(stderr, "payroll.write") {
+		t.Fatalf("a key beyond the client's scopes: exit %d, stderr %q; want exit 1 naming the scope", code, stderr)
+	}
+	if code, _, stderr := cli("revoke", id, "--client", svc.id); code != 0 {
+		t.Fatalf("revoke: exit %d, stderr %q", code, stderr)
+	}
+	if status, _ := rs.call(t, key, ""); status != http.StatusUnauthorized {
+		t.Fatalf("the revoked key: %d, want refused", status)
+	}
+	if code, _, _ := cli("revoke", id, "--client", svc.id); code != 1 {
+		t.Fatalf("revoking it again: exit %d, want 1", code)
+	}
+}

@@ -242,6 +242,9 @@ type Request struct {
 // power comes from the client credentials grant alone. Invalid requests
 // are *validation.Error naming the field.
 func (m *Manager) Create(ctx context.Context, owner Owner, req Request) (*Key, string, error) {
+	if owner.UserID != "" && uuid.Validate(owner.UserID) != nil {
+		return nil, "", ErrNotFound
+	}
 	allowed, err := m.allowedScopes(ctx, owner)
 	if err != nil {
 		return nil, "", err
@@ -360,13 +363,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // List returns the owner's keys, newest first; never the keys themselves,
 // which are not stored.
 func (m *Manager) List(ctx context.Context, owner Owner) ([]Key, error) {
+	if owner.UserID != "" && uuid.Validate(owner.UserID) != nil {
+		return nil, nil // no user has this sub
+	}
 	return m.store.APIKeys(ctx, owner)
 }
 
 // Revoke ends the owner's key id at once, on every node, and records
 // api_key.revoked; ErrNotFound if the owner has no such key.
 func (m *Manager) Revoke(ctx context.Context, owner Owner, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if uuid.Validate(id) != nil || (owner.UserID != "" && uuid.Validate(owner.UserID) != nil) {
 		return ErrNotFound
 	}
 	return m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
