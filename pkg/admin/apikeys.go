@@ -9,7 +9,7 @@ import (
 )
 
 // API keys (pkg/apikey): a service client's are made, listed and revoked
-// here; a user's personal keys, which the user makes on the account page,
+// here; a user's personal keys, which only the user may make,
 // are listed and revoked. The key itself is in the answer to its creation
 // only. Changes are recorded as api_key.created and api_key.revoked,
 // under the calling client.
@@ -21,7 +21,7 @@ var apiKeyFixed = map[string]string{ // #nosec G101 -- error messages, not crede
 	"key":            "is chosen by Latchkey and shown once, in the answer to the creation",
 	"prefix":         "is read-only: the key's first characters",
 	"client_id":      "is the client in the URL",
-	"user_id":        "is read-only: users make their own keys on the account page",
+	"user_id":        "is read-only: only users make their own personal keys",
 	"created_at":     "is read-only",
 	"last_used_at":   "is read-only",
 	"last_used_from": "is read-only",

@@ -1,6 +1,6 @@
 // Package apikey is Latchkey's API keys: long-lived credentials, made for
 // a service client by an admin (the admin API, latchkey api-keys) or by a
-// user for themselves on the account page (personal keys), that resource
+// user for themselves (personal keys; the account page is to come), that resource
 // servers check by token introspection exactly as they check access
 // tokens (pkg/oauth answers for them).
 //
@@ -200,7 +200,7 @@ type Auditor interface {
 }
 
 // Manager makes, checks, lists and revokes keys. The admin API, the CLI,
-// the account page and introspection all go through it.
+// the account page (to come) and introspection all go through it.
 type Manager struct {
 	store   Store
 	clients Clients

@@ -160,9 +160,8 @@ type Config struct {
 	// AccountDeletion lets users delete their own account from the
 	// account page.
 	AccountDeletion bool
-	// PersonalAPIKeyScopes are the scopes users may give the personal API
-	// keys they make on the account page (pkg/apikey); none turns personal
-	// keys off.
+	// PersonalAPIKeyScopes are the scopes users may give their personal
+	// API keys (pkg/apikey); none turns personal keys off.
 	PersonalAPIKeyScopes []string
 	// GeoIPDB is the path of a MaxMind City or Country database (.mmdb)
 	// that places sign-ins for the risk signals new_country and
@@ -311,7 +310,7 @@ func bindings(c *Config) []binding {
 		{Setting{"LATCHKEY_ACCOUNT_DELETION", "account-deletion", "false",
 			"let users delete their own account from the account page"}, "true|false", setBool(&c.AccountDeletion)},
 		{Setting{"LATCHKEY_PERSONAL_API_KEY_SCOPES", "personal-api-key-scopes", "",
-			"scopes users may give the personal API keys they make on the account page, comma- or space-separated; empty turns personal keys off"}, "list", setScopes(&c.PersonalAPIKeyScopes)},
+			"scopes users may give their personal API keys, comma- or space-separated; empty turns personal keys off"}, "list", setScopes(&c.PersonalAPIKeyScopes)},
 		{Setting{"LATCHKEY_GEOIP_DB", "geoip-db", "",
 			"path of a MaxMind City or Country database (.mmdb) for the new_country and impossible_travel risk signals; empty turns them off"}, "path", setString(&c.GeoIPDB)},
 		{Setting{"LATCHKEY_RISK_POLICY", "risk-policy", "",
