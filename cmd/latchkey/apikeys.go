@@ -30,8 +30,7 @@ func apiKeysCommand(e env) *cobra.Command {
 	return groupCommand("api-keys", "Manage API keys",
 		`Manage API keys directly in the database LATCHKEY_DATABASE_URL names: make
 them for a service client, list a client's or a user's, and revoke them.
-A revoked key stops working on every node at once. Users make their own
-personal keys (docs/api-keys.md).`,
+A revoked key stops working on every node at once (docs/api-keys.md).`,
 		apiKeysCreateCommand(e), apiKeysListCommand(e), apiKeysRevokeCommand(e))
 }
 

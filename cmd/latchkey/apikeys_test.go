@@ -32,8 +32,7 @@ import (
 type resourceServer struct {
 	*httptest.Server
 	id, secret string
-	// introspect is the introspection endpoint it asks; a test may point
-	// it at another node.
+	// introspect is the introspection endpoint it asks.
 	mu         sync.Mutex
 	introspect string
 }
@@ -75,14 +74,6 @@ func newResourceServer(t *testing.T, n *node, cr credentials) *resourceServer {
 	}))
 	t.Cleanup(rs.Close)
 	return rs
-}
-
-// via points the resource server at another node's introspection
-// endpoint.
-func (rs *resourceServer) via(n *node) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.introspect = n.issuer + "/oauth2/introspect"
 }
 
 // call calls the resource server with key from the loopback address from

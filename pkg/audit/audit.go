@@ -147,9 +147,9 @@ const (
 	// is the first use of a key from an address a resource server reported
 	// at introspection, recorded once per key and address; its actor is
 	// the introspecting client.
-	APIKeyCreated            = "api_key.created"
-	APIKeyRevoked            = "api_key.revoked"
-	APIKeyUsedFromNewAddress = "api_key.used_from_new_address"
+	APIKeyCreated            = "api_key.created"               // #nosec G101 -- an audit action name, not a credential
+	APIKeyRevoked            = "api_key.revoked"               // #nosec G101 -- an audit action name, not a credential
+	APIKeyUsedFromNewAddress = "api_key.used_from_new_address" // #nosec G101 -- an audit action name, not a credential
 )
 
 // Actions lists every action, for documentation and for validating filters.

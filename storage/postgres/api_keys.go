@@ -14,7 +14,7 @@ import (
 var _ apikey.Store = (*Store)(nil)
 
 // apiKeyColumns are a key's columns as scanAPIKey reads them.
-const apiKeyColumns = `k.id, k.prefix, coalesce(k.client_id, ''), coalesce(k.user_id::text, ''), k.name,
+const apiKeyColumns = /* #nosec G101 -- column names, not a credential */ `k.id, k.prefix, coalesce(k.client_id, ''), coalesce(k.user_id::text, ''), k.name,
 	array_to_string(k.scopes, ' '), k.audience, k.allowed_addresses, k.expires_at, k.created_at,
 	k.last_used_at, k.last_used_from`
 
