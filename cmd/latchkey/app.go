@@ -231,6 +231,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Trust:           trusted,
 		Ceremonies:      signin.NewCeremonies(box, issuer.Scheme == "https"),
 		Risk:            assessor,
+		APIKeys:         apiKeys,
 	}
 
 	opts := server.Options{

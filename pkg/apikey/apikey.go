@@ -62,9 +62,11 @@ const MaxLifetime = 2 * 366 * 24 * time.Hour
 // costs one write a minute, not one per request.
 const touchEvery = time.Minute
 
+// MaxNameLen is the longest name a key may have, in characters.
+const MaxNameLen = 100
+
 // Limits of what a key carries.
 const (
-	maxNameLen      = 100
 	maxAudience     = 10
 	maxAllowedCIDRs = 20
 )
@@ -287,8 +289,8 @@ func (m *Manager) allowedScopes(ctx context.Context, owner Owner) ([]string, err
 func (req Request) validate(allowed []string, owner Owner, now time.Time) (*Key, error) {
 	e := &validation.Error{Of: "API key"}
 	name := strings.TrimSpace(req.Name)
-	if name == "" || len([]rune(name)) > maxNameLen {
-		e.Add("name", "must be 1 to %d characters, to tell the key apart from the owner's others", maxNameLen)
+	if name == "" || len([]rune(name)) > MaxNameLen {
+		e.Add("name", "must be 1 to %d characters, to tell the key apart from the owner's others", MaxNameLen)
 	}
 	scopes := strings.Fields(req.Scope)
 	if len(scopes) == 0 {
