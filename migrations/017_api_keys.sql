@@ -22,6 +22,9 @@ CREATE TABLE api_keys (
     created_at        timestamptz NOT NULL DEFAULT now(),
     last_used_at      timestamptz,
     last_used_from    inet,
+    -- addresses_full_at is when a use from a new address first found the
+    -- key's addresses at their cap (pkg/apikey): set once, by one request.
+    addresses_full_at timestamptz,
     CHECK ((client_id IS NULL) <> (user_id IS NULL))
 );
 CREATE INDEX api_keys_client_id ON api_keys (client_id);
@@ -31,7 +34,9 @@ CREATE INDEX api_keys_user_id ON api_keys (user_id);
 -- resource servers report them at introspection: the first use from an
 -- address not here is audited (api_key.used_from_new_address). The
 -- primary key makes that decision once per address, whatever the number
--- of nodes and parallel requests.
+-- of nodes and parallel requests. A key records at most a capped number
+-- of addresses (pkg/apikey), so that a leaked key used from everywhere
+-- cannot grow this table, or the audit log, without bound.
 CREATE TABLE api_key_addresses (
     key_id     uuid        NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
     address    inet        NOT NULL,

@@ -67,7 +67,7 @@ func (r *apiKeysRun) oneOwner(userAllowed bool) error {
 // manager is the API key manager over store, recording changes in
 // auditLog. It makes keys for clients only, so it needs no personal scopes.
 func (r *apiKeysRun) manager(cfg config.Config, store *postgres.Store, auditLog *audit.Log) *apikey.Manager {
-	return apikey.New(store, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), auditLog, slog.New(slog.NewTextHandler(r.e.stderr, nil)), nil)
+	return apikey.New(store, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), auditLog, slog.New(slog.NewTextHandler(r.e.stderr, nil)), apikey.Config{})
 }
 
 func apiKeysCreateCommand(e env) *cobra.Command {

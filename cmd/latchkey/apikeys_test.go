@@ -247,7 +247,7 @@ func TestAPIKeysThatMustNotWorkAreInactive(t *testing.T) {
 
 	// A personal key of a user who is then disabled.
 	u := n.user(t, "ada@example.com")
-	keys := apikey.New(n.store, n.clients, audit.New(n.store, quietLogger()), quietLogger(), []string{"reports.read"})
+	keys := apikey.New(n.store, n.clients, audit.New(n.store, quietLogger()), quietLogger(), apikey.Config{PersonalScopes: []string{"reports.read"}})
 	_, personal, err := keys.Create(t.Context(), apikey.User(u.ID), apikey.Request{Name: "laptop", Scope: "reports.read"})
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +298,7 @@ func TestAPIKeysThatMustNotWorkAreInactive(t *testing.T) {
 // refused by a Manager that has no store at all.
 func TestAKeyWithABadChecksumIsRefusedWithoutTheDatabase(t *testing.T) {
 	t.Parallel()
-	keys := apikey.New(nil, nil, nil, quietLogger(), nil)
+	keys := apikey.New(nil, nil, nil, quietLogger(), apikey.Config{})
 	for _, k := range []string{"lk_ak_" + strings.Repeat("a", 36), "lk_ak_short", "lk_ak_" + strings.Repeat("!", 36)} {
 		if _, err := keys.Check(context.Background(), k, netip.Addr{}); err != apikey.ErrInactive {
 			t.Errorf("%q: %v, want ErrInactive", k, err)
@@ -432,5 +432,50 @@ func TestAPIKeysCLICreatesListsAndRevokesAKey(t *testing.T) {
 	}
 	if code, _, _ := cli("revoke", id, "--client", svc.id); code != 1 {
 		t.Fatalf("revoking it again: exit %d, want 1", code)
+	}
+}
+
+// A leaked key used from a great many addresses records only its cap of
+// them: a burst from 300 loopback addresses, in parallel, against a
+// manager capped at 5, leaves 5 address rows, 5
+// api_key.used_from_new_address events and one api_key.addresses_capped,
+// and every use still works. Uses after the cap write nothing new.
+func TestAKeyRecordsAtMostItsCapOfAddressesAndSaysSoOnce(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	svc := n.service(t)
+	const capped = 5
+	keys := apikey.New(n.store, n.clients, audit.New(n.store, quietLogger()), quietLogger(), apikey.Config{MaxAddresses: capped})
+	k, key, err := keys.Create(t.Context(), apikey.Client(svc.id), apikey.Request{Name: "leaked", Scope: "reports.read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			from := netip.AddrFrom4([4]byte{127, 0, byte(1 + i/250), byte(1 + i%250)})
+			if _, err := keys.Check(t.Context(), key, from); err != nil {
+				t.Errorf("use %d from %s: %v", i, from, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	var rows, fresh, notes int
+	n.query(t, &rows, `SELECT count(*) FROM api_key_addresses WHERE key_id = $1`, k.ID)
+	n.query(t, &fresh, `SELECT count(*) FROM audit_events WHERE action = $1 AND details->>'key' = $2`, audit.APIKeyUsedFromNewAddress, k.ID)
+	n.query(t, &notes, `SELECT count(*) FROM audit_events WHERE action = $1 AND details->>'key' = $2`, audit.APIKeyAddressesCapped, k.ID)
+	if rows != capped || fresh != capped || notes != 1 {
+		t.Fatalf("300 addresses recorded %d rows, %d new-address events and %d capped notes; want %d, %d and 1", rows, fresh, notes, capped, capped)
+	}
+	var events int
+	n.query(t, &events, `SELECT count(*) FROM audit_events`)
+	if _, err := keys.Check(t.Context(), key, netip.MustParseAddr("127.0.9.9")); err != nil {
+		t.Fatalf("a use from yet another address after the cap: %v", err)
+	}
+	var after int
+	n.query(t, &after, `SELECT count(*) FROM audit_events`)
+	if after != events {
+		t.Fatalf("a use from a new address after the cap wrote %d audit events", after-events)
 	}
 }

@@ -177,7 +177,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
 	// API keys are checked at the introspection endpoint like tokens, and
 	// made and revoked by the admin API and the account page.
-	apiKeys := apikey.New(store, clients, auditLog, logger, cfg.PersonalAPIKeyScopes)
+	apiKeys := apikey.New(store, clients, auditLog, logger, apikey.Config{PersonalScopes: cfg.PersonalAPIKeyScopes})
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,

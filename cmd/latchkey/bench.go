@@ -160,7 +160,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 
 	ctx, auditLog := operatorAudit(ctx, store, cfg)
 	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
-	b, err := newBench(ctx, clients, apikey.New(store, clients, auditLog, quiet, nil), cfg.Issuer, o.concurrency)
+	b, err := newBench(ctx, clients, apikey.New(store, clients, auditLog, quiet, apikey.Config{}), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
 	defer b.cleanUp(context.WithoutCancel(ctx))

@@ -1,6 +1,6 @@
 // Package apikey is Latchkey's API keys: long-lived credentials, made for
 // a service client by an admin (the admin API, latchkey api-keys) or by a
-// user for themselves (personal keys; the account page is to come), that resource
+// user for themselves (personal keys, on the account page), that resource
 // servers check by token introspection exactly as they check access
 // tokens (pkg/oauth answers for them).
 //
@@ -21,7 +21,8 @@
 // bookkeeping writes only when something changed: the first use from an
 // address (one row, and an audit event, per address, decided by a
 // primary key so that parallel requests on any number of nodes record it
-// once), and the last-used time at most once a minute. Nothing is cached,
+// once, up to a cap of addresses per key), and the last-used time at most
+// once a minute. Nothing is cached,
 // so a revoked key, whose row is deleted, is refused by every node at
 // once.
 package apikey
@@ -164,7 +165,27 @@ type Found struct {
 	// AddressKnown is true when the key was used from the address asked
 	// about before.
 	AddressKnown bool
+	// AddressesFull is true when the key has recorded as many addresses as
+	// it may: new ones are no longer recorded.
+	AddressesFull bool
 }
+
+// AddressRecord is what recording a use from an address did.
+type AddressRecord int
+
+const (
+	// AddressKnown: the address was recorded already (by a parallel
+	// request), or the key is gone; nothing was written.
+	AddressKnown AddressRecord = iota
+	// AddressNew: the address is recorded now, for the first time.
+	AddressNew
+	// AddressesFull: the key had its cap of addresses, and this use is the
+	// first to find it so; it is marked full. Exactly one use per key
+	// gets this.
+	AddressesFull
+	// AddressRefused: the key was marked full before; nothing was written.
+	AddressRefused
+)
 
 // Store keeps keys (storage/postgres). Each call joins the transaction its
 // context carries, if any.
@@ -178,9 +199,11 @@ type Store interface {
 	// indexed lookup.
 	APIKeyByDigest(ctx context.Context, digest []byte, from netip.Addr) (*Found, error)
 	// RecordAPIKeyAddress records that the key was used from from, at
-	// now, and reports whether that address is new for it: exactly one
-	// of any number of parallel calls for one address gets true.
-	RecordAPIKeyAddress(ctx context.Context, id string, from netip.Addr, now time.Time) (bool, error)
+	// now, unless it has max addresses recorded already, and says what
+	// it did: of any number of parallel calls, exactly one gets
+	// AddressNew for an address, and exactly one AddressesFull for a key,
+	// and no more than max addresses are ever recorded.
+	RecordAPIKeyAddress(ctx context.Context, id string, from netip.Addr, now time.Time, max int) (AddressRecord, error)
 	// TouchAPIKey records a use of the key at now, from from if valid,
 	// unless one within touchEvery of now is recorded already.
 	TouchAPIKey(ctx context.Context, id string, from netip.Addr, now time.Time, every time.Duration) error
@@ -201,8 +224,26 @@ type Auditor interface {
 	Change(ctx context.Context, change func(ctx context.Context) (audit.Event, error)) error
 }
 
+// DefaultMaxAddresses is how many addresses a key records, and audits
+// one by one, unless Config says otherwise: far more than a key used from
+// a few servers or offices needs, and few enough that a leaked key used
+// from everywhere costs a bounded number of rows and audit events.
+const DefaultMaxAddresses = 100
+
+// Config is what a Manager allows.
+type Config struct {
+	// PersonalScopes are the scopes users may give their own keys
+	// (LATCHKEY_PERSONAL_API_KEY_SCOPES); none turns personal keys off.
+	PersonalScopes []string
+	// MaxAddresses is how many addresses each key records; 0 means
+	// DefaultMaxAddresses. Beyond it, uses from new addresses still work
+	// (allowed addresses are what limits where a key works) but are not
+	// recorded, and one api_key.addresses_capped event says so.
+	MaxAddresses int
+}
+
 // Manager makes, checks, lists and revokes keys. The admin API, the CLI,
-// the account page (to come) and introspection all go through it.
+// the account page and introspection all go through it.
 type Manager struct {
 	store   Store
 	clients Clients
@@ -211,13 +252,18 @@ type Manager struct {
 	// personal are the scopes users may give their own keys; none turns
 	// personal keys off.
 	personal []string
+	// maxAddresses is how many addresses each key records.
+	maxAddresses int
 }
 
-// New returns a Manager. personal are the scopes users may give their
-// personal keys (LATCHKEY_PERSONAL_API_KEY_SCOPES); none turns personal
-// keys off.
-func New(store Store, clients Clients, audit Auditor, logger *slog.Logger, personal []string) *Manager {
-	return &Manager{store: store, clients: clients, audit: audit, logger: logger, personal: slices.Clone(personal)}
+// New returns a Manager that allows what cfg says.
+func New(store Store, clients Clients, audit Auditor, logger *slog.Logger, cfg Config) *Manager {
+	m := &Manager{store: store, clients: clients, audit: audit, logger: logger,
+		personal: slices.Clone(cfg.PersonalScopes), maxAddresses: cfg.MaxAddresses}
+	if m.maxAddresses <= 0 {
+		m.maxAddresses = DefaultMaxAddresses
+	}
+	return m
 }
 
 // PersonalScopes are the scopes users may give their own keys; none when
@@ -420,8 +466,9 @@ func (m *Manager) RevokeSecret(ctx context.Context, clientID, secret string) err
 // allowed list when the address is not given (it fails closed).
 //
 // It records the use: the first from each address, audited as
-// api_key.used_from_new_address, and otherwise the last-used time at most
-// once a minute. A failure of that bookkeeping is logged and does not
+// api_key.used_from_new_address, up to the manager's MaxAddresses per key
+// (then one api_key.addresses_capped, and no more addresses), and
+// otherwise the last-used time at most once a minute. A failure of that bookkeeping is logged and does not
 // refuse the key.
 func (m *Manager) Check(ctx context.Context, secret string, from netip.Addr) (*Key, error) {
 	if !Wellformed(secret) {
@@ -479,23 +526,33 @@ func allows(allowed []netip.Prefix, from netip.Addr) bool {
 	return false
 }
 
-// errKnown rolls back the audit event of an address another request
-// recorded first.
-var errKnown = errors.New("apikey: address recorded by another request")
+// errNotRecorded rolls back the audit event of a use from an address
+// that was not recorded: another request recorded it first, or the key's
+// addresses were full already.
+var errNotRecorded = errors.New("apikey: address not recorded")
 
 // recordUse is Check's bookkeeping: it writes only the first use from an
-// address, and a last-used time older than touchEvery.
+// address, while the key has fewer than maxAddresses, the one use that
+// finds them full, and a last-used time older than touchEvery.
 func (m *Manager) recordUse(ctx context.Context, f *Found, from netip.Addr, now time.Time) error {
-	if from.IsValid() && !f.AddressKnown {
+	if from.IsValid() && !f.AddressKnown && !f.AddressesFull {
 		err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-			fresh, err := m.store.RecordAPIKeyAddress(ctx, f.ID, from, now)
-			if err == nil && !fresh {
-				err = errKnown
+			rec, err := m.store.RecordAPIKeyAddress(ctx, f.ID, from, now, m.maxAddresses)
+			details := map[string]any{"key": f.ID, "name": f.Name, "prefix": f.Prefix, "address": from.String()}
+			e := audit.Event{Action: audit.APIKeyUsedFromNewAddress, Target: f.Owner().target(), Details: details}
+			switch {
+			case err != nil:
+			case rec == AddressesFull:
+				// One note for all the addresses to come; the address of
+				// the use that found the cap is kept for the record.
+				e.Action = audit.APIKeyAddressesCapped
+				details["max_addresses"] = m.maxAddresses
+			case rec != AddressNew:
+				err = errNotRecorded
 			}
-			return audit.Event{Action: audit.APIKeyUsedFromNewAddress, Target: f.Owner().target(),
-				Details: map[string]any{"key": f.ID, "name": f.Name, "prefix": f.Prefix, "address": from.String()}}, err
+			return e, err
 		})
-		if !errors.Is(err, errKnown) {
+		if !errors.Is(err, errNotRecorded) {
 			return err
 		}
 	}

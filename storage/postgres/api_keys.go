@@ -95,11 +95,12 @@ func (s *Store) APIKeyByDigest(ctx context.Context, digest []byte, from netip.Ad
 	f := &apikey.Found{}
 	err := scanAPIKey(s.db(ctx).QueryRow(ctx, `SELECT `+apiKeyColumns+`,
 			coalesce(c.metadata->>'scope', ''), coalesce(u.disabled, false),
-			EXISTS (SELECT 1 FROM api_key_addresses a WHERE a.key_id = k.id AND a.address = $2)
+			EXISTS (SELECT 1 FROM api_key_addresses a WHERE a.key_id = k.id AND a.address = $2),
+			k.addresses_full_at IS NOT NULL
 		FROM api_keys k
 		LEFT JOIN clients c ON c.id = k.client_id
 		LEFT JOIN users u ON u.id = k.user_id
-		WHERE k.digest = $1`, digest, addr), &f.Key, &f.OwnerScope, &f.OwnerDisabled, &f.AddressKnown)
+		WHERE k.digest = $1`, digest, addr), &f.Key, &f.OwnerScope, &f.OwnerDisabled, &f.AddressKnown, &f.AddressesFull)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, apikey.ErrNotFound
 	}
@@ -109,25 +110,51 @@ func (s *Store) APIKeyByDigest(ctx context.Context, digest []byte, from netip.Ad
 	return f, nil
 }
 
-// RecordAPIKeyAddress records the key's use from an address; the primary
-// key of api_key_addresses lets exactly one parallel call insert it. The
-// first use from an address is also the key's last use.
-func (s *Store) RecordAPIKeyAddress(ctx context.Context, id string, from netip.Addr, now time.Time) (bool, error) {
-	var fresh bool
+// RecordAPIKeyAddress records the key's use from an address, unless the
+// key has max addresses already. Calls for one key take its row's lock,
+// so that parallel calls on any number of nodes cannot record more than
+// max, and exactly one of them finds the addresses full first; the
+// primary key of api_key_addresses lets exactly one insert an address.
+// Only uses from addresses not recorded come here, at most max+1 writes
+// per key. The first use from an address is also the key's last use.
+func (s *Store) RecordAPIKeyAddress(ctx context.Context, id string, from netip.Addr, now time.Time, max int) (apikey.AddressRecord, error) {
+	rec := apikey.AddressKnown
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var full bool
+		var count int
+		// The lock first, then the count, in its own statement: a
+		// statement that waited for the lock still sees the addresses as
+		// they were when it began.
+		err := tx.QueryRow(ctx, `SELECT addresses_full_at IS NOT NULL FROM api_keys WHERE id = $1 FOR UPDATE`, id).Scan(&full)
+		if err == nil && !full {
+			err = tx.QueryRow(ctx, `SELECT count(*) FROM api_key_addresses WHERE key_id = $1`, id).Scan(&count)
+		}
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil // revoked meanwhile: nothing to record
+		case err != nil:
+			return err
+		case full:
+			rec = apikey.AddressRefused
+			return nil
+		case count >= max:
+			rec = apikey.AddressesFull
+			_, err = tx.Exec(ctx, `UPDATE api_keys SET addresses_full_at = $2, last_used_at = $2, last_used_from = $3 WHERE id = $1`, id, now, from)
+			return err
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO api_key_addresses (key_id, address, first_seen) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, id, from, now)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		fresh = true
+		rec = apikey.AddressNew
 		_, err = tx.Exec(ctx, `UPDATE api_keys SET last_used_at = $2, last_used_from = $3 WHERE id = $1`, id, now, from)
 		return err
 	})
 	if err != nil {
-		return false, errorf("postgres: record API key address: %w", err)
+		return apikey.AddressKnown, errorf("postgres: record API key address: %w", err)
 	}
-	return fresh, nil
+	return rec, nil
 }
 
 // TouchAPIKey records a use unless one within every is recorded already:
