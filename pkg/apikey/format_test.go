@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestAGeneratedKeyIsWellformedAndItsDigestIsStable(t *testing.T) {
+func TestAGeneratedKeyIsWellformedAndUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
 		k := generate()
@@ -16,8 +16,8 @@ func TestAGeneratedKeyIsWellformedAndItsDigestIsStable(t *testing.T) {
 			t.Fatalf("generated key %q twice", k)
 		}
 		seen[k] = true
-		if string(Digest(k)) != string(Digest(k)) || len(Digest(k)) != 32 {
-			t.Fatal("the digest is not a stable SHA-256")
+		if len(Digest(k)) != 32 {
+			t.Fatal("the digest is not a SHA-256")
 		}
 	}
 }
