@@ -153,7 +153,7 @@ func adminRoutes(t *testing.T) [][2]string {
 	var out [][2]string
 	err := chi.Walk((&adminapi.API{}).Routes().(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		path := strings.NewReplacer("{id}", "3f0c5e0a-8a1d-4c47-9a36-2b2f4f7f1b65", "{sid}", "s", "{client_id}", "c",
-			"{role}", "r", "{name}", "r", "{kid}", "k").Replace(route)
+			"{role}", "r", "{name}", "r", "{kid}", "k", "{key}", "0b4f5d1e-6c2a-4e8b-9f3d-1a2b3c4d5e6f").Replace(route)
 		out = append(out, [2]string{method, adminapi.Path + path})
 		return nil
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/account"
 	adminapi "github.com/latchkey/latchkey/pkg/admin"
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
@@ -173,6 +174,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		ParkRateLimit: int(cfg.AuthorizeRateLimit),
 	})
 	trusted := trust.New(store, auditLog, box, cfg.TrustedDeviceLifetime, issuer.Scheme == "https")
+	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+	// API keys are checked at the introspection endpoint like tokens, and
+	// made and revoked by the admin API and the account page.
+	apiKeys := apikey.New(store, clients, auditLog, logger, apikey.Config{PersonalScopes: cfg.PersonalAPIKeyScopes})
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -185,11 +190,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys})
 	if err != nil {
 		return nil, err
 	}
-	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
 	// The links Latchkey mails, and what following each does.
 	accounts := &account.Service{
 		Store:         store,
@@ -227,6 +231,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Trust:           trusted,
 		Ceremonies:      signin.NewCeremonies(box, issuer.Scheme == "https"),
 		Risk:            assessor,
+		APIKeys:         apiKeys,
 	}
 
 	opts := server.Options{
@@ -287,6 +292,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		MFA:      mfa,
 		Passkeys: passkeys,
 		Trust:    trusted,
+		APIKeys:  apiKeys,
 		Roles:    roleManager,
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/discovery"
@@ -30,7 +31,7 @@ import (
 
 // benchScenarios are the workloads latchkey bench can drive, in the order it
 // runs them.
-var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect"}
+var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect", "introspect-apikey"}
 
 // benchResult is what one scenario measured.
 type benchResult struct {
@@ -158,7 +159,8 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 	defer func() { stopNode(); <-served }()
 
 	ctx, auditLog := operatorAudit(ctx, store, cfg)
-	b, err := newBench(ctx, client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, o.concurrency)
+	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
+	b, err := newBench(ctx, clients, apikey.New(store, clients, auditLog, quiet, apikey.Config{}), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
 	defer b.cleanUp(context.WithoutCancel(ctx))
@@ -233,12 +235,14 @@ type bench struct {
 	jwt      benchClient
 	rs       benchClient
 	tokens   []string
-	next     atomic.Uint64
+	// apiKeys are keys of the opaque client for the resource server.
+	apiKeys []string
+	next    atomic.Uint64
 }
 
 type benchClient struct{ id, secret string }
 
-func newBench(ctx context.Context, m *client.Manager, issuer string, concurrency int) (*bench, error) {
+func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, issuer string, concurrency int) (*bench, error) {
 	reg := func(format string, audience ...string) (benchClient, error) {
 		c, secret, err := m.Create(ctx, client.Client{
 			Name:              "bench " + format,
@@ -282,6 +286,16 @@ func newBench(ctx context.Context, m *client.Manager, issuer string, concurrency
 			return b, fmt.Errorf("issue tokens to introspect: %w", err)
 		}
 		b.tokens = append(b.tokens, tok)
+	}
+	// As many keys as a client may hold, whose audience is the resource
+	// server, as a service's keys for one API would be.
+	for i := range apikey.MaxPerOwner {
+		_, key, err := keys.Create(ctx, apikey.Client(b.opaque.id), apikey.Request{
+			Name: fmt.Sprint("bench ", i), Scope: "bench.read", Audience: []string{b.rs.id}})
+		if err != nil {
+			return b, fmt.Errorf("make API keys to introspect: %w", err)
+		}
+		b.apiKeys = append(b.apiKeys, key)
 	}
 	return b, nil
 }
@@ -357,6 +371,18 @@ func (b *bench) scenario(name string) func() error {
 			body, err := b.post(b.introURL, b.rs, url.Values{"token": {tok}})
 			if err == nil && !strings.Contains(string(body), `"active":true`) {
 				err = errors.New("introspection answered inactive for a live token")
+			}
+			return err
+		}
+	case "introspect-apikey":
+		// The resource server says where its caller connects from, as
+		// one that honours keys' allowed addresses does: after the first
+		// use the address is known and costs no write.
+		return func() error {
+			key := b.apiKeys[b.next.Add(1)%uint64(len(b.apiKeys))]
+			body, err := b.post(b.introURL, b.rs, url.Values{"token": {key}, "client_address": {"192.0.2.10"}})
+			if err == nil && !strings.Contains(string(body), `"active":true`) {
+				err = errors.New("introspection answered inactive for a live API key")
 			}
 			return err
 		}

@@ -15,7 +15,7 @@
 //
 // Handlers decode and check the request, then call the same domain
 // managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
-// pkg/mail, pkg/trust, pkg/events),
+// pkg/mail, pkg/trust, pkg/events, pkg/apikey),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -34,6 +34,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/latchkey/latchkey/pkg/account"
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/identity"
@@ -63,9 +64,11 @@ type API struct {
 	Passkeys *passkey.Manager
 	// Trust lists and forgets users' trusted browsers.
 	Trust *trust.Manager
-	Roles *roles.Manager
-	Keys  *keys.Manager
-	Mail  Outbox
+	// APIKeys makes, lists and revokes API keys (pkg/apikey).
+	APIKeys *apikey.Manager
+	Roles   *roles.Manager
+	Keys    *keys.Manager
+	Mail    Outbox
 	// Webhooks manages webhook subscriptions (pkg/events).
 	Webhooks Webhooks
 	Audit    *audit.Log
@@ -98,6 +101,9 @@ func (a *API) Routes() http.Handler {
 	r.Delete("/clients/{id}", a.handle(a.deleteClient))
 	r.Post("/clients/{id}/secret", a.handle(a.rotateSecret))
 	r.Delete("/clients/{id}/tokens", a.handle(a.revokeClientTokens))
+	r.Get("/clients/{id}/api-keys", a.handle(a.listClientAPIKeys))
+	r.Post("/clients/{id}/api-keys", a.handle(a.createClientAPIKey))
+	r.Delete("/clients/{id}/api-keys/{key}", a.handle(a.revokeClientAPIKey))
 
 	r.Get("/users", a.handleList(a.listUsers))
 	r.Post("/users", a.handle(a.createUser))
@@ -120,6 +126,8 @@ func (a *API) Routes() http.Handler {
 	r.Get("/users/{id}/trusted-devices", a.handle(a.listTrustedDevices))
 	r.Delete("/users/{id}/trusted-devices", a.handle(a.forgetTrustedDevices))
 	r.Delete("/users/{id}/trusted-devices/{device}", a.handle(a.forgetTrustedDevice))
+	r.Get("/users/{id}/api-keys", a.handle(a.listUserAPIKeys))
+	r.Delete("/users/{id}/api-keys/{key}", a.handle(a.revokeUserAPIKey))
 	r.Get("/users/{id}/consents", a.handle(a.listConsents))
 	r.Delete("/users/{id}/consents/{client_id}", a.handle(a.revokeConsent))
 	r.Get("/users/{id}/roles", a.handle(a.listUserRoles))

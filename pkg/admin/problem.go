@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/account"
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/pkg/identity"
@@ -168,6 +169,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusNotFound, typeNotFound, "No webhook subscription has this ID.")
 	case errors.Is(err, events.ErrTooMany):
 		fail(http.StatusConflict, typeConflict, fmt.Sprintf("There are %d webhook subscriptions already, the most there may be; delete one first, or widen one's event_types.", events.MaxSubscriptions))
+	case errors.Is(err, apikey.ErrTooMany):
+		fail(http.StatusConflict, typeConflict, fmt.Sprintf("The owner holds %d API keys already, the most there may be; revoke one it no longer uses first.", apikey.MaxPerOwner))
+	case errors.Is(err, apikey.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "The owner has no API key with this ID; list its keys to find it.")
 	case errors.Is(err, passkey.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "The user has no passkey with this ID.")
 	case errors.Is(err, identity.ErrNoFactor):

@@ -141,6 +141,19 @@ const (
 	WebhookDisabled      = "webhook.disabled"
 	WebhookSecretRotated = "webhook.secret_rotated" // #nosec G101 -- an audit action name, not a credential
 	WebhookTested        = "webhook.tested"
+
+	// API keys (pkg/apikey), targeted at their owner ("client:ID" or
+	// "user:SUB") with the key's ID in details. APIKeyUsedFromNewAddress
+	// is the first use of a key from an address a resource server reported
+	// at introspection, recorded once per key and address; its actor is
+	// the introspecting client. APIKeyAddressesCapped is recorded once per
+	// key, when a use from yet another address finds the key's record of
+	// addresses full: from then on new addresses are neither recorded nor
+	// audited one by one.
+	APIKeyAddressesCapped    = "api_key.addresses_capped"      // #nosec G101 -- an audit action name, not a credential
+	APIKeyCreated            = "api_key.created"               // #nosec G101 -- an audit action name, not a credential
+	APIKeyRevoked            = "api_key.revoked"               // #nosec G101 -- an audit action name, not a credential
+	APIKeyUsedFromNewAddress = "api_key.used_from_new_address" // #nosec G101 -- an audit action name, not a credential
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -158,6 +171,7 @@ var Actions = []string{
 	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
 	RiskDetected, RiskAlert,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
+	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress, APIKeyAddressesCapped,
 }
 
 // Changed names the top-level JSON fields that differ between two versions

@@ -160,6 +160,9 @@ type Config struct {
 	// AccountDeletion lets users delete their own account from the
 	// account page.
 	AccountDeletion bool
+	// PersonalAPIKeyScopes are the scopes users may give their personal
+	// API keys (pkg/apikey); none turns personal keys off.
+	PersonalAPIKeyScopes []string
 	// GeoIPDB is the path of a MaxMind City or Country database (.mmdb)
 	// that places sign-ins for the risk signals new_country and
 	// impossible_travel (pkg/risk); empty turns them off.
@@ -306,6 +309,8 @@ func bindings(c *Config) []binding {
 			"comma-separated email domains sign-up accepts; empty accepts any"}, "list", setWords(&c.SignUpDomains)},
 		{Setting{"LATCHKEY_ACCOUNT_DELETION", "account-deletion", "false",
 			"let users delete their own account from the account page"}, "true|false", setBool(&c.AccountDeletion)},
+		{Setting{"LATCHKEY_PERSONAL_API_KEY_SCOPES", "personal-api-key-scopes", "",
+			"scopes users may give their personal API keys, comma- or space-separated; empty turns personal keys off"}, "list", setScopes(&c.PersonalAPIKeyScopes)},
 		{Setting{"LATCHKEY_GEOIP_DB", "geoip-db", "",
 			"path of a MaxMind City or Country database (.mmdb) for the new_country and impossible_travel risk signals; empty turns them off"}, "path", setString(&c.GeoIPDB)},
 		{Setting{"LATCHKEY_RISK_POLICY", "risk-policy", "",
@@ -542,6 +547,15 @@ func setWords(p *[]string) func(string) error {
 			}
 		}
 		*p = out
+		return nil
+	}
+}
+
+// setScopes reads OAuth scopes, which are case-sensitive, separated by
+// commas or spaces.
+func setScopes(p *[]string) func(string) error {
+	return func(text string) error {
+		*p = strings.Fields(strings.ReplaceAll(text, ",", " "))
 		return nil
 	}
 }

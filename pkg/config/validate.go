@@ -273,6 +273,13 @@ func (c Config) Validate(need Requirement) error {
 			p.add("LATCHKEY_SIGNUP_DOMAINS", "names %q; give domains such as example.com, without @", d)
 		}
 	}
+	for _, sc := range c.PersonalAPIKeyScopes {
+		// The admin scopes' power comes from a client's client credentials
+		// grant alone (pkg/apikey refuses them in any key).
+		if strings.HasPrefix(sc, "latchkey:admin") {
+			p.add("LATCHKEY_PERSONAL_API_KEY_SCOPES", "names %q; admin scopes cannot be given to API keys", sc)
+		}
+	}
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
@@ -54,6 +55,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) string {
 	token := r.PostForm.Get("token")
 	if token == "" {
 		return refuse(fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+	}
+	if apikey.LooksLike(token) {
+		return p.introspectKey(w, r, caller, token) // apikeys.go
 	}
 
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())

@@ -19,6 +19,8 @@
 //   - private_key_jwt assertions live at most minutes, and their jti values
 //     are kept per client (assertion.go);
 //   - revocation answers 503, not 200, when the store fails (revoke.go);
+//   - API keys (pkg/apikey) are introspected and revoked like tokens, by
+//     their prefix, through APIKeys (apikeys.go);
 //   - errors keep the RFC 6749 §5.2 shape, with WWW-Authenticate on 401 and
 //     503 when the database is unreachable (errors.go);
 //   - the authorization endpoint decides when the user must sign in or
@@ -119,6 +121,12 @@ type Deps struct {
 	Audit *audit.Log
 	// Metrics, if not nil, is told what the token endpoints did.
 	Metrics Observer
+	// APIKeys, if not nil, checks and revokes API keys at the
+	// introspection and revocation endpoints; without it every key is
+	// inactive.
+	APIKeys APIKeys
+	// KeyMeter, if not nil, is told of each active key introspected.
+	KeyMeter KeyMeter
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -176,6 +184,8 @@ type Provider struct {
 	// clientLimit limits each client's requests per endpoint.
 	clientLimit *ratelimit.Limiter
 	metrics     Observer
+	apiKeys     APIKeys
+	keyMeter    KeyMeter
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -260,6 +270,14 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
 	).(*fosite.Fosite)
+	var apiKeys APIKeys = noAPIKeys{}
+	if d.APIKeys != nil {
+		apiKeys = d.APIKeys
+	}
+	var keyMeter KeyMeter = noKeyMeter{}
+	if d.KeyMeter != nil {
+		keyMeter = d.KeyMeter
+	}
 	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
 	fc.ClientAuthenticationStrategy = authenticateClient(f, ratelimit.New(cfg.ClientAuthFailureLimit, time.Minute), metrics)
 	return &Provider{
@@ -273,5 +291,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		roles:       d.Roles,
 		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
 		metrics:     metrics,
+		apiKeys:     apiKeys,
+		keyMeter:    keyMeter,
 	}, nil
 }

@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"net/http"
+
+	"github.com/latchkey/latchkey/pkg/apikey"
 )
 
 // Revoke serves token revocation (RFC 7009). The client authenticates and
@@ -13,8 +15,12 @@ import (
 // would tell a client its leaked token is dead while it still works
 // (CVE-2020-15223 was this bug); here a failure answers 503 and the client
 // retries. The revocation runs in one transaction, so it happens whole or
-// not at all.
+// not at all. API keys are revoked by revokeKey, under the same rules.
 func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.ParseForm() == nil && apikey.LooksLike(r.PostForm.Get("token")) {
+		p.revokeKey(w, r, r.PostForm.Get("token")) // apikeys.go
+		return
+	}
 	ctx, release := p.store.GuardTransactions(r.Context())
 	defer release()
 	txCtx, err := p.store.BeginTX(ctx)

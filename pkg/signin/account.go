@@ -36,6 +36,10 @@ var notices = map[string]string{
 	"passkey-added":   "Your passkey is added. You will be asked for it when you sign in.",
 	"passkey-renamed": "Your passkey is renamed.",
 	"passkey-removed": "Your passkey is removed.",
+
+	// Personal API keys (account_apikeys.go).
+	"api-key-created": "Your API key is made. It was shown once; if you did not copy it, revoke it and make another.",
+	"api-key-revoked": "The API key is revoked. It stopped working at once.",
 }
 
 // showHome answers the issuer's own address, which people open by hand or
@@ -118,6 +122,10 @@ func (s *Service) accountPageWith(w http.ResponseWriter, r *http.Request, status
 		return
 	}
 	if d.AccountTrust, err = s.accountTrust(ctx, user.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.AccountAPIKeys, err = s.accountAPIKeys(ctx, user.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}

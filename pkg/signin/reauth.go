@@ -3,7 +3,9 @@ package signin
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,10 +112,15 @@ func (s *Service) reauthWays(ctx context.Context, userID string) (reauthProofs, 
 // asked for, keeping the action's own fields for the form to post again.
 // A user with a passkey gets a ceremony begun for it.
 func (s *Service) reauthPage(w http.ResponseWriter, r *http.Request, userID string, ways reauthProofs, problem string) {
-	fields := map[string]string{}
-	for name, values := range r.PostForm {
-		if name != reauthPasswordField && name != reauthCodeField && name != reauthPasskeyField && len(values) > 0 {
-			fields[name] = values[0]
+	// Every value of every field is kept, in a fixed order: a form may
+	// post several of one name (a new API key's scopes).
+	var fields []ui.Field
+	for _, name := range slices.Sorted(maps.Keys(r.PostForm)) {
+		if name == reauthPasswordField || name == reauthCodeField || name == reauthPasskeyField {
+			continue
+		}
+		for _, v := range r.PostForm[name] {
+			fields = append(fields, ui.Field{Name: name, Value: v})
 		}
 	}
 	status := http.StatusOK

@@ -147,6 +147,9 @@ type Service struct {
 	Ceremonies *Ceremonies
 	// Risk weighs each password sign-in (pkg/risk); nil weighs none.
 	Risk Risk
+	// APIKeys makes the users' personal API keys (pkg/apikey); nil, or
+	// with no personal scopes, offers none.
+	APIKeys APIKeys
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -197,6 +200,12 @@ func (s *Service) Mount(r chi.Router) {
 			"/passkeys/remove": s.attempt(s.accountRemovePasskey),
 			"/sessions/revoke": s.attempt(s.accountEndSession),
 			"/devices/forget":  s.accountForgetDevice,
+
+			// A personal API key outlives the session, so making one may
+			// ask for the password again; revoking takes power away, and
+			// does not.
+			"/api-keys/create": s.attempt(s.accountCreateAPIKey),
+			"/api-keys/revoke": s.accountRevokeAPIKey,
 		} {
 			post(AccountPath+path, h)
 		}

@@ -32,7 +32,7 @@ var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "
 // (the issuer's path, "" at the root).
 func NewPages(base string) (*Pages, error) {
 	p := &Pages{sets: map[string]*template.Template{}, root: base, static: base + StaticPath}
-	for _, name := range slices.Concat(pageNames, linkPageNames, accountPageNames, passkeyPageNames) {
+	for _, name := range slices.Concat(pageNames, linkPageNames, accountPageNames, passkeyPageNames, apiKeyPageNames) {
 		t, err := template.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", name, err)
@@ -220,6 +220,7 @@ type AccountPage struct {
 	Sessions     []AccountSession
 	AccountPasskeys
 	AccountTrust
+	AccountAPIKeys
 }
 
 // ReauthPage asks a signed-in user to prove who they are again before a
@@ -229,7 +230,7 @@ type ReauthPage struct {
 	// Action is the change asked for, which the form posts again with
 	// Fields, the change's own, and the proof.
 	Action string
-	Fields map[string]string
+	Fields []Field
 	// Factor says the user may give a code from their second factor
 	// instead of their password.
 	Factor bool
@@ -242,6 +243,13 @@ type ReauthPage struct {
 	// Passkey, if set, is the JSON for navigator.credentials.get of a
 	// user who has a passkey, who may use it instead.
 	Passkey string
+}
+
+// Field is a form field carried in a hidden input. A form may carry
+// several of one name (the scopes of a new API key), so fields are a list,
+// not a map.
+type Field struct {
+	Name, Value string
 }
 
 // AccountApp is an app the user has allowed.

@@ -34,7 +34,12 @@ func TestEveryPageRendersAndEscapesWhatAppsControl(t *testing.T) {
 		"account": func(w http.ResponseWriter) {
 			p.Account(w, http.StatusOK, AccountPage{Base: "/id", Name: evil, Email: evil, Notice: evil, MFA: true,
 				Apps:     []AccountApp{{ID: "app", Name: evil, Scopes: evil}},
-				Sessions: []AccountSession{{SID: "s", UserAgent: evil, IP: evil}}})
+				Sessions: []AccountSession{{SID: "s", UserAgent: evil, IP: evil}},
+				AccountAPIKeys: AccountAPIKeys{APIKeysShown: true, APIKeyScopes: []string{evil},
+					APIKeys: []AccountAPIKey{{ID: "k", Prefix: evil, Name: evil, Scopes: evil, LastUsed: "now", LastUsedFrom: evil}}}})
+		},
+		"api key": func(w http.ResponseWriter) {
+			p.APIKey(w, APIKeyPage{Key: evil, Name: evil, Scopes: evil, Continue: "/id/account"})
 		},
 		"problem": func(w http.ResponseWriter) {
 			p.Problem(w, http.StatusBadRequest, ProblemPage{Title: "Oops", Happened: evil, Next: evil,
