@@ -39,6 +39,18 @@ func (b *browser) makeKey(name, expires string, scopes ...string) page {
 	return b.submit("/account/api-keys/create", url.Values{"name": {name}, "scope": scopes, "expires": {expires}})
 }
 
+// madeKey makes a personal key for reports.read on the account page and
+// returns it, as the page shows it once, and its ID, the node's only key.
+func (b *browser) madeKey(n *node, expires string) (key, id string) {
+	b.t.Helper()
+	m := shownKey.FindStringSubmatch(b.makeKey("ci", expires, "reports.read").body)
+	if m == nil {
+		b.t.Fatal("the key was not shown")
+	}
+	n.query(b.t, &id, `SELECT id::text FROM api_keys`)
+	return m[1], id
+}
+
 // keyCount is how many keys the database holds.
 func (n *node) keyCount(t *testing.T) int {
 	t.Helper()
@@ -146,12 +158,7 @@ func TestPersonalKeyRequestsOutsideWhatTheOwnerMayHaveAreRefusedWithAClearPage(t
 func TestAnotherUsersPersonalKeyCannotBeRevoked(t *testing.T) {
 	t.Parallel()
 	n, ada, rs := personalKeyScene(t)
-	key := shownKey.FindStringSubmatch(ada.makeKey("ci", "never", "reports.read").body)
-	if key == nil {
-		t.Fatal("Ada's key was not shown")
-	}
-	var id string
-	n.query(t, &id, `SELECT id::text FROM api_keys`)
+	key, id := ada.madeKey(n, "never")
 
 	n.user(t, "bob@example.com")
 	bob := newBrowser(t, n.issuer)
@@ -162,7 +169,7 @@ func TestAnotherUsersPersonalKeyCannotBeRevoked(t *testing.T) {
 			t.Errorf("Bob revoking %q: %d, want 404 saying it is not his:\n%s", attempt, p.status, p.body)
 		}
 	}
-	if got := rs.introspect(t, n.issuer, key[1]); got["active"] != true {
+	if got := rs.introspect(t, n.issuer, key); got["active"] != true {
 		t.Fatalf("Ada's key after Bob's attempts: %v, want still active", got)
 	}
 	if got := n.events(t, audit.APIKeyRevoked); len(got) != 0 {
@@ -173,12 +180,7 @@ func TestAnotherUsersPersonalKeyCannotBeRevoked(t *testing.T) {
 func TestPersonalKeyFormsRefuseCrossSitePosts(t *testing.T) {
 	t.Parallel()
 	n, b, rs := personalKeyScene(t)
-	key := shownKey.FindStringSubmatch(b.makeKey("ci", "7", "reports.read").body)
-	if key == nil {
-		t.Fatal("the key was not shown")
-	}
-	var id string
-	n.query(t, &id, `SELECT id::text FROM api_keys`)
+	key, id := b.madeKey(n, "7")
 	cross := []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}
 	if p := b.submit("/account/api-keys/create", url.Values{"name": {"evil"}, "scope": {"reports.read"}, "expires": {"never"}}, cross...); p.status != http.StatusForbidden || shownKey.MatchString(p.body) {
 		t.Errorf("making a key from another site: %d, want 403", p.status)
@@ -189,7 +191,7 @@ func TestPersonalKeyFormsRefuseCrossSitePosts(t *testing.T) {
 	if c := n.keyCount(t); c != 1 {
 		t.Fatalf("%d keys after the cross-site posts, want the one", c)
 	}
-	if got := rs.introspect(t, n.issuer, key[1]); got["active"] != true {
+	if got := rs.introspect(t, n.issuer, key); got["active"] != true {
 		t.Fatalf("the key after a cross-site revoke: %v", got)
 	}
 }

@@ -292,12 +292,7 @@ func TestWebhookEventsHeldByAReceiverOutageAllArriveInOrderPerSubject(t *testing
 
 	// Three users, each created then changed twice: nine events, three
 	// per subject, all while the receiver is down.
-	var subs []string
-	for i := range 3 {
-		created := a.call(http.MethodPost, "/admin/users", map[string]any{"email": fmt.Sprintf("user%d@example.com", i)}).must(t, http.StatusCreated)
-		sub, _ := created.body["sub"].(string)
-		subs = append(subs, sub)
-	}
+	subs := a.createUsers(t, 3)
 	for round := range 2 {
 		for _, sub := range subs {
 			a.call(http.MethodPatch, "/admin/users/"+sub, map[string]any{"name": fmt.Sprintf("Name %d", round)}).must(t, http.StatusOK)
@@ -343,12 +338,7 @@ func TestTwoNodesDeliverEveryEventOnceAndInOrderPerSubject(t *testing.T) {
 	rcv := newReceiver(t)
 	id := rcv.subscribe(t, a1, "user.*")
 
-	var subs []string
-	for i := range 4 {
-		created := a1.call(http.MethodPost, "/admin/users", map[string]any{"email": fmt.Sprintf("user%d@example.com", i)}).must(t, http.StatusCreated)
-		sub, _ := created.body["sub"].(string)
-		subs = append(subs, sub)
-	}
+	subs := a1.createUsers(t, 4)
 	for round := range 4 {
 		for i, sub := range subs {
 			a := []*automation{a1, a2}[(i+round)%2]
@@ -544,4 +534,17 @@ func TestTheWebhooksCLIManagesASubscriptionAndRefusesBadInputInOneLine(t *testin
 			}
 		})
 	}
+}
+
+// createUsers creates count users through the admin API, each an event of
+// its own subject, and returns their subs.
+func (a *automation) createUsers(t *testing.T, count int) []string {
+	t.Helper()
+	var subs []string
+	for i := range count {
+		created := a.call(http.MethodPost, "/admin/users", map[string]any{"email": fmt.Sprintf("user%d@example.com", i)}).must(t, http.StatusCreated)
+		sub, _ := created.body["sub"].(string)
+		subs = append(subs, sub)
+	}
+	return subs
 }
