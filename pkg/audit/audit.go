@@ -141,6 +141,13 @@ const (
 	WebhookDisabled      = "webhook.disabled"
 	WebhookSecretRotated = "webhook.secret_rotated" // #nosec G101 -- an audit action name, not a credential
 	WebhookTested        = "webhook.tested"
+	// Usage plans (pkg/usage). PlanAssigned and PlanUnassigned target the
+	// subject ("client:ID" or "key:ID"), with the plan in their details.
+	PlanCreated    = "plan.created"
+	PlanUpdated    = "plan.updated"
+	PlanDeleted    = "plan.deleted"
+	PlanAssigned   = "plan.assigned"
+	PlanUnassigned = "plan.unassigned"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -158,6 +165,7 @@ var Actions = []string{
 	PasskeyRegistered, PasskeyRenamed, PasskeyRemoved, PasskeyCloneSuspected, PasskeyFailed,
 	RiskDetected, RiskAlert,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
+	PlanCreated, PlanUpdated, PlanDeleted, PlanAssigned, PlanUnassigned,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
@@ -192,6 +200,9 @@ func User(sub string) string { return "user:" + sub }
 
 // Role names a role.
 func Role(name string) string { return "role:" + name }
+
+// Plan names a usage plan as a target.
+func Plan(name string) string { return "plan:" + name }
 
 // Key names a signing key by kid.
 func Key(kid string) string { return "key:" + kid }

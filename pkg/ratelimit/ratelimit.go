@@ -75,7 +75,13 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 type Reservation struct {
 	l   *Limiter
 	key string
+	// left is how many whole events the bucket held after this one.
+	left int
 }
+
+// Left is how many more events the bucket allowed right after this one
+// was taken, for telling callers what remains (RateLimit headers).
+func (r Reservation) Left() int { return r.left }
 
 // Reserve takes one event from key's bucket, as Allow does, and returns it
 // as a Reservation that Refund gives back.
@@ -93,7 +99,7 @@ func (l *Limiter) Reserve(key string) (Reservation, bool, time.Duration) {
 		return Reservation{}, false, max(wait, time.Nanosecond)
 	}
 	b.tokens--
-	return Reservation{l: l, key: key}, true, 0
+	return Reservation{l: l, key: key, left: int(b.tokens)}, true, 0
 }
 
 // Refund gives the event back, for an attempt that did not count: the
