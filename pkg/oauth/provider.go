@@ -105,7 +105,7 @@ type Config struct {
 }
 
 // Deps are what the provider works with. Every field is required but
-// Metrics.
+// Metrics and Meter.
 type Deps struct {
 	Store  Store
 	Keys   *keys.Manager
@@ -119,6 +119,8 @@ type Deps struct {
 	Audit *audit.Log
 	// Metrics, if not nil, is told what the token endpoints did.
 	Metrics Observer
+	// Meter, if not nil, charges clients' calls to their usage plans.
+	Meter Meter
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -175,7 +177,9 @@ type Provider struct {
 	roles       Roles
 	// clientLimit limits each client's requests per endpoint.
 	clientLimit *ratelimit.Limiter
-	metrics     Observer
+	// meter charges clients' calls to their usage plans; nil charges none.
+	meter   Meter
+	metrics Observer
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -272,6 +276,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		users:       d.Users,
 		roles:       d.Roles,
 		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
+		meter:       d.Meter,
 		metrics:     metrics,
 	}, nil
 }

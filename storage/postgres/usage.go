@@ -218,12 +218,14 @@ func (s *Store) AssignedPlans(ctx context.Context) (map[string]*usage.Plan, erro
 // at most most, or nothing when nothing is left. The row is locked by the
 // statement, so reservations on any number of nodes never hand out more
 // than limit between them. In an UPDATE, SET reads the row as it was, so
-// last_grant is what this reservation added.
+// last_grant is what this reservation added. It runs on the pool, never in
+// a transaction the context carries: the node spends the budget in memory
+// at once, so a rollback must not take the reservation back.
 func (s *Store) ReserveQuota(ctx context.Context, k usage.QuotaKey, limit, most int64) (int64, int64, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	var granted, reserved int64
-	err := s.db(ctx).QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		INSERT INTO usage_quotas AS q (subject, scope, period, period_start, reserved, last_grant)
 		VALUES ($1, $2, $3, $4, LEAST(GREATEST($5::bigint / 4, 1), $6::bigint, $5::bigint),
 		                        LEAST(GREATEST($5::bigint / 4, 1), $6::bigint, $5::bigint))
@@ -238,11 +240,12 @@ func (s *Store) ReserveQuota(ctx context.Context, k usage.QuotaKey, limit, most 
 	return granted, reserved, nil
 }
 
-// ReturnQuota gives back n calls of reserved budget.
+// ReturnQuota gives back n calls of reserved budget, on the pool, as
+// ReserveQuota reserves it.
 func (s *Store) ReturnQuota(ctx context.Context, k usage.QuotaKey, n int64) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	_, err := s.db(ctx).Exec(ctx, `UPDATE usage_quotas SET reserved = GREATEST(reserved - $5, 0)
+	_, err := s.pool.Exec(ctx, `UPDATE usage_quotas SET reserved = GREATEST(reserved - $5, 0)
 		WHERE subject = $1 AND scope = $2 AND period = $3 AND period_start = $4`, k.Subject, k.Scope, k.Period, k.Start, n)
 	if err != nil {
 		return errorf("postgres: return quota: %w", err)
