@@ -395,8 +395,9 @@ func (m *Meter) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Run gives back budget this node has not used for IdleReturn and writes
-// the daily usage every FlushEvery, until ctx ends; then it gives back all
+// Run reads the plans every PlansRefresh, gives back budget this node has
+// not used for IdleReturn and writes the daily usage every FlushEvery,
+// until ctx ends; then it gives back all
 // its budget and writes what is left, so that a node stopping parks
 // nothing.
 func (m *Meter) Run(ctx context.Context) {
@@ -414,6 +415,11 @@ func (m *Meter) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := m.now()
+		if snap := m.plans.Load(); snap == nil || now.Sub(snap.at) >= PlansRefresh {
+			if err := m.Reload(ctx); err != nil {
+				m.logger.Warn("usage: reading plans failed; the plans read before stay in force", "err", err)
+			}
+		}
 		m.returnIdle(ctx, now.Add(-IdleReturn))
 		if now.Sub(lastFlush) >= FlushEvery {
 			m.Flush(ctx)
