@@ -284,3 +284,40 @@ func TestAdminAPIValidatesPlansAndReadOnlyAdminsCannotChangeThem(t *testing.T) {
 		t.Fatalf("plan.assigned events %v", es)
 	}
 }
+
+// The CLI manages plans as the admin API does, and says what is wrong in
+// one line.
+func TestPlansCLIAssignsPlansAndReportsUsageWithOneLineErrors(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	db := vars{"LATCHKEY_DATABASE_URL": n.dbURL}
+	run := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t.Context(), db, args...)
+		if code != wantCode {
+			t.Fatalf("latchkey %s: exit %d, want %d: %s%s", strings.Join(args, " "), code, wantCode, stdout, stderr)
+		}
+		return stdout, stderr
+	}
+	run(0, "plans", "create", "gold", "--limit", "token:per_second=20,per_day=10000", "--limit", "*:per_month=100000")
+	if out, _ := run(0, "plans", "list"); !strings.Contains(out, "gold") || !strings.Contains(out, "token:per_second=20,per_day=10000") {
+		t.Fatalf("plans list: %s", out)
+	}
+	run(0, "plans", "assign", "gold", "client:backend")
+	run(0, "usage", "client:backend")
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"plans", "create", "bad", "--limit", "userinfo:per_day=1"}, "limits[0].endpoint"},
+		{[]string{"plans", "create", "neg", "--limit", "token:per_second=-1"}, "limits[0].per_second"},
+		{[]string{"plans", "assign", "nope", "client:backend"}, "no plan has this name"},
+		{[]string{"plans", "assign", "gold", "user:ada"}, `"client:" or "key:"`},
+		{[]string{"usage", "client:backend", "--from", "yesterday"}, "--from must be a day"},
+	} {
+		code, _, stderr := runCLI(t.Context(), db, tt.args...)
+		if code == 0 || !strings.Contains(stderr, tt.says) || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
+			t.Errorf("latchkey %s: exit %d, %q; want a failure saying %q in one line", strings.Join(tt.args, " "), code, stderr, tt.says)
+		}
+	}
+}
