@@ -25,7 +25,8 @@
 // per_day and per_month hold across all nodes, for UTC calendar days and
 // months. Each quota is one row in the database (usage_quotas) counting
 // the budget nodes have reserved. A node reserves a slice of what is left
-// with one statement (a quarter of it, at least 1, at most MaxSlice),
+// with one statement (a quarter of it, at least 1, and at most a second of
+// the node's calls at their recent pace, within MinSlice and MaxSlice),
 // serves calls from the slice in memory, and reserves the next slice in
 // the background when half of the last is used. A call waits for the
 // database only when its node holds nothing of the quota: its first call
@@ -36,11 +37,12 @@
 // serve at most the quota.
 //
 // Undershoot: budget a node reserved and has not used is parked there: at
-// most MaxSlice per quota per node. A node gives it back when it has been
+// most its last slice, a quarter of what was left when it reserved it and
+// at most MaxSlice, per quota per node. A node gives it back when it has been
 // idle for IdleReturn, and all of it when it stops, so parked budget is
 // lost only to a node that dies; other nodes refused meanwhile ask again
-// every second. A node that crashes loses at most MaxSlice of each quota
-// it held for the rest of the period.
+// every second. A node that crashes loses what it held of each quota (at
+// most its last slice) for the rest of the period.
 //
 // # Usage reporting
 //

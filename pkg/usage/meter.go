@@ -13,20 +13,21 @@ import (
 )
 
 // How a node takes quota budget from the database. A reservation takes a
-// quarter of what is left of the quota, at least 1 and at most MaxSlice:
-// a quarter, so that two nodes racing for the last of a quota each get
-// some and none holds most of it; at most MaxSlice, so that the budget a
-// node can park while idle is small against any quota worth setting, and
-// one reservation serves a busy node for a good fraction of a second. A
-// node asks for the next slice when it has used half of the last one, in
-// the background, so a call waits for the database only when its node
-// has none left: the first call of a period, or one that outruns the
-// refill.
+// quarter of what is left of the quota, at least 1, and at most about a
+// second of the node's calls of that quota at their recent pace, but no
+// fewer than MinSlice and no more than MaxSlice: a quarter, so that nodes
+// racing for the last of a quota each get some and none holds most of it;
+// a second's worth, so that a busy node reserves about twice a second
+// whatever its pace and the background reservation is never outrun, while
+// an idle one parks little. A node asks for the next slice when it has
+// used half of the last one, in the background, so a call waits for the
+// database only when its node has none left: the first call of a period,
+// or one that outruns the refill.
 const (
-	// MaxSlice is the most budget one reservation takes.
-	MaxSlice = 100
-	// sliceDivisor is the fraction of what is left one reservation takes.
-	sliceDivisor = 4
+	// MinSlice and MaxSlice bound what one reservation takes, before the
+	// quarter of what is left.
+	MinSlice = 100
+	MaxSlice = 10_000
 	// IdleReturn is how long a node keeps budget it does not use before it
 	// gives it back for other nodes to use.
 	IdleReturn = 5 * time.Second
@@ -45,8 +46,8 @@ const (
 type MeterStore interface {
 	// AssignedPlans returns every subject that has a plan, with the plan.
 	AssignedPlans(ctx context.Context) (map[string]*Plan, error)
-	// ReserveQuota takes budget for a quota of limit calls: a sliceDivisor'th
-	// of what is left, at least 1 and at most most, or 0 if nothing is left.
+	// ReserveQuota takes budget for a quota of limit calls: a quarter of
+	// what is left, at least 1 and at most most, or 0 if nothing is left.
 	// It returns what it took and everything reserved of the quota since.
 	ReserveQuota(ctx context.Context, k QuotaKey, limit, most int64) (granted, reserved int64, err error)
 	// ReturnQuota gives back n calls of budget reserved and not used.
@@ -515,6 +516,10 @@ type slice struct {
 	// emptyAt is when the database last had nothing left to give.
 	emptyAt  time.Time
 	lastUsed time.Time
+	// spent counts calls served since reservedAt, the last reservation,
+	// for the pace that sizes the next.
+	spent      int64
+	reservedAt time.Time
 }
 
 // take spends one call of budget, reserving more if the node has none,
@@ -557,6 +562,7 @@ func (s *slice) takeHeld(m *Meter, limit int64, now time.Time) (bool, int64) {
 		return false, 0
 	}
 	s.avail--
+	s.spent++
 	s.lastUsed = now
 	left := limit - s.reserved + s.avail
 	refill := s.avail <= s.refillAt && !s.refilling && s.emptyAt.IsZero()
@@ -588,7 +594,16 @@ func (s *slice) refill(ctx context.Context, m *Meter, limit int64) {
 // reserve takes the next slice of the quota from the database. s.reserving
 // is held.
 func (s *slice) reserve(ctx context.Context, m *Meter, limit int64) error {
-	granted, reserved, err := m.store.ReserveQuota(ctx, s.key, limit, MaxSlice)
+	now := m.now()
+	s.mu.Lock()
+	most := int64(MinSlice)
+	if elapsed := now.Sub(s.reservedAt); !s.reservedAt.IsZero() && elapsed > 0 {
+		// A second of calls at the pace since the last reservation.
+		most = min(max(int64(float64(s.spent)/elapsed.Seconds()), MinSlice), MaxSlice)
+	}
+	s.spent, s.reservedAt = 0, now
+	s.mu.Unlock()
+	granted, reserved, err := m.store.ReserveQuota(ctx, s.key, limit, most)
 	if err != nil {
 		return fmt.Errorf("usage: reserve quota: %w", err)
 	}
@@ -598,7 +613,7 @@ func (s *slice) reserve(ctx context.Context, m *Meter, limit int64) error {
 	s.reserved = reserved
 	s.refillAt = granted / 2
 	if granted == 0 {
-		s.emptyAt = m.now()
+		s.emptyAt = now
 	} else {
 		s.emptyAt = time.Time{}
 	}
