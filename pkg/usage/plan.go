@@ -132,12 +132,3 @@ func (p *Plan) limitsFor(endpoint string) []scoped {
 
 // scoped is a Limit applied to a call.
 type scoped struct{ Limit }
-
-// scopeName is how headers and bodies name the scope: the endpoint, or
-// nothing for all endpoints.
-func scopeName(endpoint string) string {
-	if endpoint == AllEndpoints {
-		return ""
-	}
-	return "-" + endpoint
-}
