@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,24 +285,33 @@ func policyName(endpoint, window string) string {
 }
 
 // policyField is the RateLimit-Policy value: each limit's quota q and
-// window w in seconds.
+// window w in seconds. It is built on every answer, so without fmt.
 func policyField(ps []policy) string {
-	parts := make([]string, len(ps))
+	b := make([]byte, 0, 40*len(ps))
 	for i, p := range ps {
-		parts[i] = fmt.Sprintf("%q;q=%d;w=%d", p.name, p.quota, int64(p.window/time.Second))
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(append(append(b, '"'), p.name...), `";q=`...)
+		b = strconv.AppendInt(b, p.quota, 10)
+		b = strconv.AppendInt(append(b, ";w="...), int64(p.window/time.Second), 10)
 	}
-	return strings.Join(parts, ", ")
+	return string(b)
 }
 
 // limitField is the RateLimit value: each limit's remaining calls r and
 // seconds t until it resets (rounded up).
 func limitField(ps []policy) string {
-	parts := make([]string, len(ps))
+	b := make([]byte, 0, 40*len(ps))
 	for i, p := range ps {
-		t := int64((p.reset + time.Second - 1) / time.Second)
-		parts[i] = fmt.Sprintf("%q;r=%d;t=%d", p.name, max(p.left, 0), t)
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(append(append(b, '"'), p.name...), `";r=`...)
+		b = strconv.AppendInt(b, max(p.left, 0), 10)
+		b = strconv.AppendInt(append(b, ";t="...), int64((p.reset+time.Second-1)/time.Second), 10)
 	}
-	return strings.Join(parts, ", ")
+	return string(b)
 }
 
 // periodOf returns the UTC calendar period around now: its first instant
