@@ -130,7 +130,7 @@ func TestTwoNodesNeverServeMoreThanADailyQuota(t *testing.T) {
 // Budget a node reserved and stopped using is parked there (the
 // undershoot) until the node has been idle for IdleReturn; then it goes
 // back to the database and other nodes use it.
-func TestBudgetParkedAtAnIdleNodeGoesBackForOthers(t *testing.T) {
+func TestQuotaBudgetParkedAtAnIdleNodeGoesBackForOthers(t *testing.T) {
 	t.Parallel()
 	const quota = 400
 	client := usage.ClientSubject("backend")
@@ -164,7 +164,7 @@ func TestBudgetParkedAtAnIdleNodeGoesBackForOthers(t *testing.T) {
 	}
 }
 
-func TestARatePerSecondRefusesTheCallOverIt(t *testing.T) {
+func TestAPlanRatePerSecondRefusesTheCallOverIt(t *testing.T) {
 	t.Parallel()
 	client := usage.ClientSubject("burst")
 	store, _ := planned(t, usage.Plan{Name: "rate", Limits: []usage.Limit{
