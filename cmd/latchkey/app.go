@@ -40,6 +40,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/tracing"
 	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/ui"
+	"github.com/latchkey/latchkey/pkg/usage"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/web"
 )
@@ -61,6 +62,9 @@ type app struct {
 	// deliverer delivers the event outbox to webhooks and the log stream;
 	// every node runs one.
 	deliverer *events.Deliverer
+	// meter charges calls to usage plans; its Run gives back the quota
+	// budget the node does not use and writes the daily usage.
+	meter *usage.Meter
 	// stop releases what the node holds beyond the database (the OTLP
 	// log exporter), once it has stopped serving.
 	stop func()
@@ -178,6 +182,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// API keys are checked at the introspection endpoint like tokens, and
 	// made and revoked by the admin API and the account page.
 	apiKeys := apikey.New(store, clients, auditLog, logger, apikey.Config{PersonalScopes: cfg.PersonalAPIKeyScopes})
+	// Usage plans: the meter charges the protocol endpoints' calls; the
+	// manager applies changes made on this node to its meter at once.
+	meter := usage.NewMeter(store, logger, nodeMetrics)
+	plans := usage.NewManager(store, auditLog, meter)
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -190,7 +198,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter})
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +305,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Keys:     keyManager,
 		Mail:     mail.NewManager(store, outbox, auditLog),
 		Webhooks: events.NewManager(store, box, auditLog),
+		Plans:    plans,
 		Audit:    auditLog,
 		Tokens:   provider,
 		Cursors:  box,
@@ -311,6 +320,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		outbox:    outbox,
 		sender:    sender,
 		deliverer: deliverer,
+		meter:     meter,
 		stop:      stop,
 	}, nil
 }

@@ -26,12 +26,13 @@ import (
 	"github.com/latchkey/latchkey/pkg/config"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/usage"
 	"github.com/latchkey/latchkey/storage/pgcluster"
 )
 
 // benchScenarios are the workloads latchkey bench can drive, in the order it
 // runs them.
-var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect", "introspect-apikey"}
+var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect", "introspect-apikey", "cc-plan"}
 
 // benchResult is what one scenario measured.
 type benchResult struct {
@@ -150,6 +151,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 	}
 	nodeCtx, stopNode := context.WithCancel(ctx)
 	go store.ListenForChanges(nodeCtx, quiet, a.keys.Changed, nil, nil)
+	go a.meter.Run(nodeCtx)
 	served := make(chan error, 1)
 	go func() {
 		served <- server.Serve(nodeCtx, quiet, time.Second,
@@ -160,7 +162,7 @@ func runBench(ctx context.Context, e env, settings *config.Flags, o benchOptions
 
 	ctx, auditLog := operatorAudit(ctx, store, cfg)
 	clients := client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod)
-	b, err := newBench(ctx, clients, apikey.New(store, clients, auditLog, quiet, apikey.Config{}), cfg.Issuer, o.concurrency)
+	b, err := newBench(ctx, clients, apikey.New(store, clients, auditLog, quiet, apikey.Config{}), usage.NewManager(store, auditLog, a.meter), cfg.Issuer, o.concurrency)
 	// On a database of the operator's, leave nothing behind: deleting the
 	// clients deletes their tokens.
 	defer b.cleanUp(context.WithoutCancel(ctx))
@@ -228,13 +230,17 @@ func benchDatabase(ctx context.Context, durable bool) (func(), string, error) {
 // bench holds the clients and tokens the scenarios use.
 type bench struct {
 	clients  *client.Manager
+	plans    *usage.Manager
 	http     *http.Client
 	tokenURL string
 	introURL string
 	opaque   benchClient
 	jwt      benchClient
 	rs       benchClient
-	tokens   []string
+	// planned has a usage plan: generous, so that its calls measure the
+	// metering, rates and quota reservations, not refusals.
+	planned benchClient
+	tokens  []string
 	// apiKeys are keys of the opaque client for the resource server.
 	apiKeys []string
 	next    atomic.Uint64
@@ -242,7 +248,15 @@ type bench struct {
 
 type benchClient struct{ id, secret string }
 
-func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, issuer string, concurrency int) (*bench, error) {
+// benchPlan is the plan of the cc-plan scenario's client: a rate and
+// quotas on the token endpoint and on all endpoints, far above what a
+// node serves.
+var benchPlan = usage.Plan{Name: "latchkey-bench", Description: "latchkey bench's cc-plan scenario", Limits: []usage.Limit{
+	{Endpoint: usage.EndpointToken, PerSecond: 1_000_000, PerDay: 1_000_000_000},
+	{Endpoint: usage.AllEndpoints, PerMonth: 10_000_000_000},
+}}
+
+func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, plans *usage.Manager, issuer string, concurrency int) (*bench, error) {
 	reg := func(format string, audience ...string) (benchClient, error) {
 		c, secret, err := m.Create(ctx, client.Client{
 			Name:              "bench " + format,
@@ -258,6 +272,7 @@ func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, issu
 	}
 	b := &bench{
 		clients: m,
+		plans:   plans,
 		http: &http.Client{Transport: &http.Transport{
 			MaxIdleConns:        concurrency,
 			MaxIdleConnsPerHost: concurrency,
@@ -277,6 +292,15 @@ func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, issu
 		return b, err
 	}
 	if b.jwt, err = reg(client.FormatJWT, b.rs.id); err != nil {
+		return b, err
+	}
+	if b.planned, err = reg(client.FormatOpaque, b.rs.id); err != nil {
+		return b, err
+	}
+	if _, err := plans.Create(ctx, benchPlan); err != nil && !errors.Is(err, usage.ErrExists) {
+		return b, err
+	}
+	if err := plans.Assign(ctx, benchPlan.Name, usage.ClientSubject(b.planned.id)); err != nil {
 		return b, err
 	}
 	// Introspection looks tokens up among many, as a real table would hold.
@@ -302,11 +326,12 @@ func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, issu
 
 // cleanUp deletes the clients the bench registered, and so their tokens.
 func (b *bench) cleanUp(ctx context.Context) {
-	for _, c := range []benchClient{b.opaque, b.jwt, b.rs} {
+	for _, c := range []benchClient{b.opaque, b.jwt, b.rs, b.planned} {
 		if c.id != "" {
 			_ = b.clients.Delete(ctx, c.id)
 		}
 	}
+	_ = b.plans.Delete(ctx, benchPlan.Name)
 }
 
 func (b *bench) describeDB(url string, durable bool) string {
@@ -365,6 +390,8 @@ func (b *bench) scenario(name string) func() error {
 	switch name {
 	case "cc-jwt":
 		return func() error { _, err := b.post(b.tokenURL, b.jwt, ccForm); return err }
+	case "cc-plan":
+		return func() error { _, err := b.post(b.tokenURL, b.planned, ccForm); return err }
 	case "introspect":
 		return func() error {
 			tok := b.tokens[b.next.Add(1)%uint64(len(b.tokens))]

@@ -122,6 +122,13 @@ func TestEachCommandTakesOnlyTheSettingsItUses(t *testing.T) {
 		"webhooks test":          database,
 		"users invite":           mailing,
 		"users revoke-invite":    database,
+		"plans list":             database,
+		"plans create":           database,
+		"plans update":           database,
+		"plans delete":           database,
+		"plans assign":           database,
+		"plans unassign":         database,
+		"usage":                  database,
 	}
 	for _, path := range commandPaths() {
 		_, help, _ := runCLI(t.Context(), vars{}, append(slices.Clone(path), "-h")...)

@@ -577,6 +577,7 @@ func startCluster(t *testing.T, settings ...string) *cluster {
 	}
 	t.Cleanup(store.Close)
 	c.node = nodeOn(t, store, issuer, c.a.admin)
+	c.node.dbURL = dbURL
 	return c
 }
 

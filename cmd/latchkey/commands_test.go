@@ -171,7 +171,7 @@ func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench: exit %d, stderr %q", code, stderr)
 	}
-	for _, scenario := range []string{"cc-opaque", "cc-jwt", "introspect"} {
+	for _, scenario := range []string{"cc-opaque", "cc-jwt", "introspect", "cc-plan"} {
 		var row []string
 		for line := range strings.Lines(stdout) {
 			if f := strings.Fields(line); len(f) == 6 && f[0] == scenario {
@@ -192,6 +192,9 @@ func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
 	defer store.Close()
 	if left, err := store.FindClients(t.Context(), client.Query{}); err != nil || len(left) != 0 {
 		t.Fatalf("bench left %d clients behind (err %v)", len(left), err)
+	}
+	if plans, err := store.Plans(t.Context()); err != nil || len(plans) != 0 {
+		t.Fatalf("bench left %d usage plans behind (err %v)", len(plans), err)
 	}
 }
 

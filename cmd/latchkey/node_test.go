@@ -120,6 +120,14 @@ func startNodeAt(t *testing.T, tracer trace.TracerProvider, issuerAt func(host s
 		go func() { defer close(done); a.deliverer.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
+	// The meter runs as serveNode's does, giving back its quota budget
+	// when the test ends.
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		done := make(chan struct{})
+		go func() { defer close(done); a.meter.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	srv := httptest.NewUnstartedServer(a.public)
 	srv.Listener.Close()
 	srv.Listener = ln

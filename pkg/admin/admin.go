@@ -15,7 +15,7 @@
 //
 // Handlers decode and check the request, then call the same domain
 // managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
-// pkg/mail, pkg/trust, pkg/events, pkg/apikey),
+// pkg/mail, pkg/trust, pkg/events, pkg/apikey, pkg/usage),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -43,6 +43,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/trust"
+	"github.com/latchkey/latchkey/pkg/usage"
 )
 
 // Path is where the API is mounted on the admin listener.
@@ -71,8 +72,10 @@ type API struct {
 	Mail    Outbox
 	// Webhooks manages webhook subscriptions (pkg/events).
 	Webhooks Webhooks
-	Audit    *audit.Log
-	Tokens   TokenVerifier
+	// Plans defines usage plans, assigns them and reports usage.
+	Plans  *usage.Manager
+	Audit  *audit.Log
+	Tokens TokenVerifier
 	// Cursors seals list cursors.
 	Cursors Sealer
 	Logger  *slog.Logger
@@ -158,6 +161,16 @@ func (a *API) Routes() http.Handler {
 	r.Post("/webhooks/{id}/rotate-secret", a.handle(a.rotateWebhookSecret))
 	r.Post("/webhooks/{id}/test", a.handle(a.testWebhook))
 	r.Get("/webhooks/{id}/deliveries", a.handleList(a.listWebhookDeliveries))
+
+	r.Get("/plans", a.handle(a.listPlans))
+	r.Post("/plans", a.handle(a.createPlan))
+	r.Get("/plans/{name}", a.handle(a.getPlan))
+	r.Put("/plans/{name}", a.handle(a.replacePlan))
+	r.Delete("/plans/{name}", a.handle(a.deletePlan))
+	r.Get("/plans/{name}/subjects", a.handle(a.listPlanSubjects))
+	r.Put("/plans/{name}/subjects/{subject}", a.handle(a.assignPlan))
+	r.Delete("/plans/{name}/subjects/{subject}", a.handle(a.unassignPlan))
+	r.Get("/usage", a.handleList(a.getUsage))
 
 	r.Get("/audit-events", a.handleList(a.listAuditEvents))
 	return r

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
+	"github.com/latchkey/latchkey/pkg/usage"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -157,6 +158,14 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusNotFound, typeNotFound, "No client has this client_id.")
 	case errors.Is(err, identity.ErrNotFound), errors.Is(err, roles.ErrUserNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No user has this sub.")
+	case errors.Is(err, usage.ErrExists):
+		fail(http.StatusConflict, typeConflict, "A plan with this name already exists.", FieldError{"name", "is taken by another plan"})
+	case errors.Is(err, usage.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No plan has this name.")
+	case errors.Is(err, usage.ErrBadSubject):
+		fail(http.StatusBadRequest, typeBadRequest, "subject: "+err.Error(), FieldError{"subject", err.Error()})
+	case errors.Is(err, usage.ErrBadRange):
+		fail(http.StatusBadRequest, typeBadRequest, err.Error(), FieldError{"from", err.Error()})
 	case errors.Is(err, roles.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No role has this name.")
 	case errors.Is(err, keys.ErrNotFound):

@@ -154,6 +154,13 @@ const (
 	APIKeyCreated            = "api_key.created"               // #nosec G101 -- an audit action name, not a credential
 	APIKeyRevoked            = "api_key.revoked"               // #nosec G101 -- an audit action name, not a credential
 	APIKeyUsedFromNewAddress = "api_key.used_from_new_address" // #nosec G101 -- an audit action name, not a credential
+	// Usage plans (pkg/usage). PlanAssigned and PlanUnassigned target the
+	// subject ("client:ID" or "key:ID"), with the plan in their details.
+	PlanCreated    = "plan.created"
+	PlanUpdated    = "plan.updated"
+	PlanDeleted    = "plan.deleted"
+	PlanAssigned   = "plan.assigned"
+	PlanUnassigned = "plan.unassigned"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -172,6 +179,7 @@ var Actions = []string{
 	RiskDetected, RiskAlert,
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
 	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress, APIKeyAddressesCapped,
+	PlanCreated, PlanUpdated, PlanDeleted, PlanAssigned, PlanUnassigned,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
@@ -206,6 +214,9 @@ func User(sub string) string { return "user:" + sub }
 
 // Role names a role.
 func Role(name string) string { return "role:" + name }
+
+// Plan names a usage plan as a target.
+func Plan(name string) string { return "plan:" + name }
 
 // Key names a signing key by kid.
 func Key(kid string) string { return "key:" + kid }

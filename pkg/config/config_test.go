@@ -74,7 +74,7 @@ func defaults() config.Config {
 		LoginMaxFailures:          5,
 		LoginFailureWindow:        15 * time.Minute,
 		LockoutFailures:           20,
-		ClientRateLimit:           100,
+		ClientRateLimit:           0,
 		SignInRateLimit:           30,
 		SignInAttemptLimit:        300,
 		ReauthWindow:              10 * time.Minute,

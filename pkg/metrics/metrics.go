@@ -37,6 +37,8 @@ var (
 	secondFactorResults  = []string{"succeeded", "failed", "throttled", "error"}
 	mailResults          = []string{"sent", "retry", "failed"}
 	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in", "authorize", "client_auth"}
+	meteredEndpoints     = []string{"token", "introspect", "revoke"}
+	usageResults         = []string{"served", "rate", "quota"}
 )
 
 // latencyBuckets span the token endpoint's milliseconds to a slow
@@ -55,6 +57,7 @@ type Metrics struct {
 	logins         *prometheus.CounterVec
 	secondFactors  *prometheus.CounterVec
 	rateLimited    *prometheus.CounterVec
+	usageCalls     *prometheus.CounterVec
 	refreshReuse   prometheus.Counter
 	mailDeliveries *prometheus.CounterVec
 	// risk is nil until WatchRisk.
@@ -97,6 +100,10 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 			Name: "latchkey_rate_limited_total",
 			Help: "Requests refused with 429 by a per-node rate limit, by endpoint: token, introspect, revoke (per client), sign_in or authorize (per address), or client_auth (failed client authentications per client ID and address).",
 		}, []string{"endpoint"}),
+		usageCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_usage_calls_total",
+			Help: "Authenticated calls charged to usage plans, by endpoint (token, introspect, revoke) and result: served, or refused with 429 for a plan's rate or quota. Calls of clients without a plan are served.",
+		}, []string{"endpoint", "result"}),
 		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "latchkey_refresh_token_reuse_total",
 			Help: "Spent refresh tokens presented again, each of which revoked its grant.",
@@ -115,6 +122,11 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 	initLabels(m.logins, loginResults)
 	initLabels(m.secondFactors, secondFactorResults)
 	initLabels(m.rateLimited, limitedEndpoints)
+	for _, e := range meteredEndpoints {
+		for _, r := range usageResults {
+			m.usageCalls.WithLabelValues(e, r)
+		}
+	}
 	initLabels(m.mailDeliveries, mailResults)
 
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -127,7 +139,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build,
-		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.refreshReuse, m.mailDeliveries,
+		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.usageCalls, m.refreshReuse, m.mailDeliveries,
 	)
 	m.events = newEventMetrics(m.registry)
 	if pool != nil {
@@ -218,6 +230,12 @@ func (m *Metrics) SecondFactor(result string) { m.secondFactors.WithLabelValues(
 // limit: "token", "introspect", "revoke", "sign_in", "authorize" or
 // "client_auth".
 func (m *Metrics) RateLimited(endpoint string) { m.rateLimited.WithLabelValues(endpoint).Inc() }
+
+// Charged counts a call charged to a usage plan (usage.Observer): its
+// endpoint and result, served, rate or quota; never its subject.
+func (m *Metrics) Charged(endpoint, result string) {
+	m.usageCalls.WithLabelValues(endpoint, result).Inc()
+}
 
 // MailDelivery counts an attempt at delivering mail, by how it ended:
 // "sent", "retry" or "failed".

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/apikey"
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/usage"
 )
 
 // AddressParameter is the introspection parameter by which a resource
@@ -34,12 +35,6 @@ type APIKeys interface {
 	// RevokeSecret revokes a key for the client that owns it:
 	// apikey.ErrNotOwner for another's; nil for an unknown key.
 	RevokeSecret(ctx context.Context, clientID, secret string) error
-}
-
-// KeyMeter is told of each introspection that found an active API key,
-// with the subject it is charged to: "key:" and the key's ID.
-type KeyMeter interface {
-	KeyIntrospected(ctx context.Context, subject string)
 }
 
 // introspectKey answers the introspection of an API key for caller, an
@@ -72,7 +67,14 @@ func (p *Provider) introspectKey(w http.ResponseWriter, r *http.Request, caller 
 		writeIntrospection(w, map[string]any{"active": false})
 		return "inactive"
 	}
-	p.keyMeter.KeyIntrospected(ctx, "key:"+k.ID)
+	// The key's own usage plan, if it has one, counts its introspections
+	// (issue 18), beside the introspecting client's.
+	if err := p.Charge(ctx, w, usage.KeySubject(k.ID), "introspect"); err != nil {
+		if p.writeError(ctx, w, err) >= http.StatusInternalServerError {
+			return "error"
+		}
+		return "rejected"
+	}
 	writeIntrospection(w, p.describeKey(k))
 	return "active"
 }
@@ -123,7 +125,7 @@ func (p *Provider) revokeKey(w http.ResponseWriter, r *http.Request, secret stri
 	ctx := r.Context()
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil {
-		err = p.limit("revoke", caller.GetID())
+		err = p.limit(ctx, w, "revoke", caller.GetID())
 	}
 	if err == nil {
 		err = p.apiKeys.RevokeSecret(audit.WithActor(ctx, audit.Client(caller.GetID())), caller.GetID(), secret)
@@ -147,8 +149,3 @@ func (noAPIKeys) Check(context.Context, string, netip.Addr) (*apikey.Key, error)
 	return nil, apikey.ErrInactive
 }
 func (noAPIKeys) RevokeSecret(context.Context, string, string) error { return nil }
-
-// noKeyMeter is the KeyMeter of a provider without one.
-type noKeyMeter struct{}
-
-func (noKeyMeter) KeyIntrospected(context.Context, string) {}

@@ -26,12 +26,15 @@ import (
 //
 // Failures are limited: each client ID, as the request claims it, may fail
 // failures' number of times a minute from each address. The attempt is
-// reserved before the credentials are checked and given back when they
+// taken before the credentials are checked and given back when they
 // prove right, so that a parallel burst of guesses gets no more checks
 // than the limit; over it, the request is refused unchecked (a
 // *rateLimited, 429), the right secret included, since checking it would
-// tell a guesser when a guess is right. It costs one reservation, and one
-// refund when the client authenticates, and no database round trip.
+// tell a guesser when a guess is right. A request that finds the limit
+// taken only by attempts in flight waits up to attemptWait for one to
+// end, so that a backend's burst of parallel requests with the right
+// secret all pass (issue 18: 200 at once). It costs one reservation, and
+// one refund when the client authenticates, and no database round trip.
 //
 // For private_key_jwt, an assertion that lives longer than a few minutes
 // is refused before fosite stores anything of it, and fosite runs knowing
@@ -54,7 +57,7 @@ func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics O
 		return c, err
 	}
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-		attempt, ok, wait := failures.Reserve(ratelimit.AddressKey(server.ClientIP(ctx)) + "\x00" + claimedClientID(r, form))
+		attempt, ok, wait := failures.Attempt(ctx, ratelimit.AddressKey(server.ClientIP(ctx))+"\x00"+claimedClientID(r, form), attemptWait)
 		if !ok {
 			metrics.RateLimited("client_auth")
 			return nil, &rateLimited{wait, "Too many failed authentications for this client from this address"}
@@ -63,11 +66,20 @@ func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics O
 		// Only the client's own failure counts: not an outage, nor a
 		// malformed request, which costs no check.
 		if err == nil || protocolError(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
-			attempt.Refund()
+			attempt.Succeeded()
+		} else {
+			attempt.Failed()
 		}
 		return c, err
 	}
 }
+
+// attemptWait is how long a client authentication waits for the attempts
+// in flight of its client ID and address to end, when they hold the whole
+// failure limit: long enough for a burst of hundreds of requests to pass
+// through a limit of 20, short enough that a guesser's waiting requests
+// are refused quickly.
+const attemptWait = 3 * time.Second
 
 // assertionTimeErrors are the messages of the bare errors fosite's
 // token/jwt gives for exp, iat and nbf; they carry no type to match.

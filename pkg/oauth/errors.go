@@ -55,22 +55,16 @@ type rateLimited struct {
 
 func (e *rateLimited) Error() string { return "rate limited" }
 
-// limit takes one request from the client's allowance at endpoint, and
-// returns a *rateLimited if it has none left.
-func (p *Provider) limit(endpoint, clientID string) error {
-	if ok, wait := p.clientLimit.Allow(endpoint + "\x00" + clientID); !ok {
-		p.metrics.RateLimited(endpoint)
-		return &rateLimited{wait, "Too many requests from this client"}
-	}
-	return nil
-}
-
 // writeError answers with an RFC 6749 §5.2 error body: error and
 // error_description, never internal details. Server errors are logged with
 // the request ID, which the description carries so that an operator can
 // find them. A 401 carries WWW-Authenticate, as §5.2 requires when the
 // client tried HTTP authentication. It returns the status it answered.
 func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err error) int {
+	if q, ok := asQuotaExceeded(err); ok {
+		writeQuotaExceeded(w, q)
+		return http.StatusTooManyRequests
+	}
 	rfc := protocolError(err)
 	var limited *rateLimited
 	if errors.As(err, &limited) {

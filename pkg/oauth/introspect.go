@@ -44,7 +44,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) string {
 	}
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil {
-		err = p.limit("introspect", caller.GetID())
+		err = p.limit(ctx, w, "introspect", caller.GetID())
 	}
 	if err != nil {
 		return refuse(err)

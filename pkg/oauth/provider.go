@@ -107,7 +107,7 @@ type Config struct {
 }
 
 // Deps are what the provider works with. Every field is required but
-// Metrics.
+// Metrics and Meter.
 type Deps struct {
 	Store  Store
 	Keys   *keys.Manager
@@ -125,8 +125,8 @@ type Deps struct {
 	// introspection and revocation endpoints; without it every key is
 	// inactive.
 	APIKeys APIKeys
-	// KeyMeter, if not nil, is told of each active key introspected.
-	KeyMeter KeyMeter
+	// Meter, if not nil, charges clients' calls to their usage plans.
+	Meter Meter
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -183,9 +183,10 @@ type Provider struct {
 	roles       Roles
 	// clientLimit limits each client's requests per endpoint.
 	clientLimit *ratelimit.Limiter
-	metrics     Observer
 	apiKeys     APIKeys
-	keyMeter    KeyMeter
+	// meter charges clients' calls to their usage plans; nil charges none.
+	meter   Meter
+	metrics Observer
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -274,10 +275,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
 	}
-	var keyMeter KeyMeter = noKeyMeter{}
-	if d.KeyMeter != nil {
-		keyMeter = d.KeyMeter
-	}
 	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
 	fc.ClientAuthenticationStrategy = authenticateClient(f, ratelimit.New(cfg.ClientAuthFailureLimit, time.Minute), metrics)
 	return &Provider{
@@ -290,8 +287,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		users:       d.Users,
 		roles:       d.Roles,
 		clientLimit: ratelimit.New(cfg.ClientRateLimit, time.Second),
+		meter:       d.Meter,
 		metrics:     metrics,
 		apiKeys:     apiKeys,
-		keyMeter:    keyMeter,
 	}, nil
 }

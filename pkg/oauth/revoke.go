@@ -31,7 +31,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 			// back) so that a retry does the whole of it.
 			// NewRevocationRequest authenticated the client: its claim is
 			// true.
-			if err = p.limit("revoke", claimedClientID(r, r.PostForm)); err == nil {
+			if err = p.limit(ctx, w, "revoke", claimedClientID(r, r.PostForm)); err == nil {
 				err = p.store.Commit(txCtx)
 			}
 		}

@@ -38,7 +38,7 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		// Counted once the client is known to be who it says, so that
 		// nobody can use up another client's allowance; nothing has been
 		// spent yet (a code or refresh token is spent in NewAccessResponse).
-		err = p.limit("token", ar.GetClient().GetID())
+		err = p.limit(ctx, w, "token", ar.GetClient().GetID())
 	}
 	if err != nil {
 		p.writeError(ctx, w, err)

@@ -18,6 +18,7 @@
 package ratelimit
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ type Limiter struct {
 type bucket struct {
 	tokens float64
 	last   time.Time
+	// inflight counts Attempts taken and not ended; ended, when not nil,
+	// is closed when one ends, waking those waiting for it.
+	inflight int
+	ended    chan struct{}
 }
 
 // New returns a Limiter allowing n events per interval to each key, or nil
@@ -75,7 +80,13 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 type Reservation struct {
 	l   *Limiter
 	key string
+	// left is how many whole events the bucket held after this one.
+	left int
 }
+
+// Left is how many more events the bucket allowed right after this one
+// was taken, for telling callers what remains (RateLimit headers).
+func (r Reservation) Left() int { return r.left }
 
 // Reserve takes one event from key's bucket, as Allow does, and returns it
 // as a Reservation that Refund gives back.
@@ -93,7 +104,7 @@ func (l *Limiter) Reserve(key string) (Reservation, bool, time.Duration) {
 		return Reservation{}, false, max(wait, time.Nanosecond)
 	}
 	b.tokens--
-	return Reservation{l: l, key: key}, true, 0
+	return Reservation{l: l, key: key, left: int(b.tokens)}, true, 0
 }
 
 // Refund gives the event back, for an attempt that did not count: the
@@ -108,6 +119,83 @@ func (r Reservation) Refund() {
 	// to give back to.
 	if b, ok := r.l.buckets[r.key]; ok {
 		b.tokens = min(b.tokens+1, r.l.burst)
+	}
+}
+
+// Attempt is an event taken for an attempt whose outcome is not known
+// yet: it counts against the limit while in flight, and its taker ends it
+// with Succeeded, which gives it back, or Failed, which keeps it. The zero
+// Attempt does nothing.
+type Attempt struct {
+	l *Limiter
+	b *bucket
+}
+
+// Attempt takes one event from key's bucket for an attempt in flight, as
+// Reserve does, for limits that count only failures. When the bucket is
+// empty only because attempts are in flight, it waits, up to maxWait and
+// while ctx lasts, for one of them to end, since an attempt that succeeds
+// gives its event back. So a burst of parallel attempts that succeed all
+// pass, one after another as slots free up, while a burst that fails gets
+// no more attempts than the limit: the failures keep their events, and
+// the waiting ones are then refused.
+func (l *Limiter) Attempt(ctx context.Context, key string, maxWait time.Duration) (Attempt, bool, time.Duration) {
+	if l == nil {
+		return Attempt{}, true, 0
+	}
+	deadline := time.Now().Add(maxWait)
+	for {
+		now := time.Now()
+		l.mu.Lock()
+		l.sweep(now)
+		b := l.fill(key, now)
+		if b.tokens >= 1 {
+			b.tokens--
+			b.inflight++
+			l.mu.Unlock()
+			return Attempt{l: l, b: b}, true, 0
+		}
+		wait := max(time.Duration((1-b.tokens)/l.perSecond*float64(time.Second)), time.Nanosecond)
+		if b.inflight == 0 || !now.Before(deadline) {
+			l.mu.Unlock()
+			return Attempt{}, false, wait
+		}
+		if b.ended == nil {
+			b.ended = make(chan struct{})
+		}
+		ended := b.ended
+		l.mu.Unlock()
+		timer := time.NewTimer(deadline.Sub(now))
+		select {
+		case <-ended:
+			timer.Stop()
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return Attempt{}, false, wait
+		}
+	}
+}
+
+// Succeeded ends the attempt and gives its event back.
+func (a Attempt) Succeeded() { a.end(true) }
+
+// Failed ends the attempt and keeps its event counted.
+func (a Attempt) Failed() { a.end(false) }
+
+func (a Attempt) end(giveBack bool) {
+	if a.l == nil {
+		return
+	}
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	a.b.inflight--
+	if giveBack {
+		a.b.tokens = min(a.b.tokens+1, a.l.burst)
+	}
+	if a.b.ended != nil {
+		close(a.b.ended)
+		a.b.ended = nil
 	}
 }
 
@@ -140,7 +228,7 @@ func (l *Limiter) sweep(now time.Time) {
 	}
 	l.lastSweep = now
 	for k := range l.buckets {
-		if l.fill(k, now).tokens >= l.burst {
+		if b := l.fill(k, now); b.tokens >= l.burst && b.inflight == 0 {
 			delete(l.buckets, k)
 		}
 	}

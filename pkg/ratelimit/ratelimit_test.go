@@ -110,3 +110,39 @@ func TestANilLimiterAllowsEverything(t *testing.T) {
 		t.Fatal("a nil limiter refused")
 	}
 }
+
+// A burst of parallel attempts that all succeed passes whole through a
+// limit on failures, each waiting for a slot; a burst that all fail gets
+// no more attempts than the limit.
+func TestAttemptsInFlightHoldTheLimitOnlyUntilTheyEnd(t *testing.T) {
+	l := ratelimit.New(5, time.Minute)
+	run := func(key string, succeed bool) (passed int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				a, ok, _ := l.Attempt(t.Context(), key, 2*time.Second)
+				if !ok {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+				mu.Lock()
+				passed++
+				mu.Unlock()
+				if succeed {
+					a.Succeeded()
+				} else {
+					a.Failed()
+				}
+			})
+		}
+		wg.Wait()
+		return passed
+	}
+	if got := run("right", true); got != 50 {
+		t.Errorf("%d of 50 parallel attempts with the right secret passed, want all", got)
+	}
+	if got := run("wrong", false); got != 5 {
+		t.Errorf("%d of 50 parallel guesses were checked, want the limit of 5", got)
+	}
+}

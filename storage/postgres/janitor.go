@@ -49,6 +49,11 @@ const sentMailKept = 7 * 24 * time.Hour
 // deliveredEventsKept is how long the event outbox keeps a delivered row.
 const deliveredEventsKept = 7 * 24 * time.Hour
 
+// quotasKept is how long a usage quota counter is kept after its period
+// started: every period is over by then (a month is at most 31 days), and
+// the daily usage report does not read the counters.
+const quotasKept = 62 * 24 * time.Hour
+
 // auditEvents is the audit log's table, whose rows do not expire by
 // themselves: they are kept for a retention period, from their time.
 const auditEvents = "audit_events"
@@ -96,6 +101,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 	// into an event a receiver says never came; pending and failed rows
 	// stay.
 	if err := sweep("event_outbox", "delivered_at", now.Add(-deliveredEventsKept)); err != nil {
+		return deleted, err
+	}
+	// Quota counters of periods long over (pkg/usage); the daily usage
+	// is kept, for reports.
+	if err := sweep("usage_quotas", "period_start", now.Add(-quotasKept)); err != nil {
 		return deleted, err
 	}
 	if auditRetention > 0 {
