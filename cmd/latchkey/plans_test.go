@@ -57,18 +57,18 @@ func call(hc *http.Client, req *http.Request) metered {
 // quotaRefusal checks an answer is the 429 of a used-up daily quota of
 // token requests: the RFC 6749 error quota_exceeded, naming the quota and
 // when it resets, with Retry-After and the RateLimit fields.
-func quotaRefusal(t *testing.T, m metered, limit int) {
+func quotaRefusal(t *testing.T, m metered, endpoint string, limit int) {
 	t.Helper()
 	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour).Format(time.RFC3339)
 	secs, _ := strconv.Atoi(m.retryAfter)
-	if m.status != http.StatusTooManyRequests || m.body["error"] != "quota_exceeded" || m.body["quota"] != "token-day" ||
+	if m.status != http.StatusTooManyRequests || m.body["error"] != "quota_exceeded" || m.body["quota"] != endpoint+"-day" ||
 		m.body["limit"] != float64(limit) || m.body["resets_at"] != tomorrow || secs < 1 ||
-		!strings.Contains(fmt.Sprint(m.body["error_description"]), "daily quota of "+strconv.Itoa(limit)+" token requests") ||
+		!strings.Contains(fmt.Sprint(m.body["error_description"]), "daily quota of "+strconv.Itoa(limit)+" "+endpoint+" requests") ||
 		!strings.Contains(fmt.Sprint(m.body["error_description"]), tomorrow) {
-		t.Fatalf("over the quota: %d Retry-After %q %s; want 429 quota_exceeded naming the daily token quota of %d and its reset at %s",
-			m.status, m.retryAfter, m.raw, limit, tomorrow)
+		t.Fatalf("over the quota: %d Retry-After %q %s; want 429 quota_exceeded naming the daily %s quota of %d and its reset at %s",
+			m.status, m.retryAfter, m.raw, endpoint, limit, tomorrow)
 	}
-	if m.policy != fmt.Sprintf(`"token-day";q=%d;w=86400`, limit) || !strings.HasPrefix(m.limit, `"token-day";r=0;t=`) {
+	if m.policy != fmt.Sprintf(`"%s-day";q=%d;w=86400`, endpoint, limit) || !strings.HasPrefix(m.limit, `"`+endpoint+`-day";r=0;t=`) {
 		t.Fatalf("over the quota: RateLimit-Policy %q, RateLimit %q; want the daily quota with nothing left", m.policy, m.limit)
 	}
 }
@@ -110,7 +110,7 @@ func TestAPlanQuotaHoldsAcrossTwoNodes(t *testing.T) {
 					failed.Do(func() { t.Errorf("a successful answer without RateLimit fields: %q %q", m.policy, m.limit) })
 				default:
 					refused.Add(1)
-					quotaRefusal(t, m, quota)
+					quotaRefusal(t, m, "token", quota)
 				}
 			}
 		})
@@ -320,5 +320,59 @@ func TestPlansCLIAssignsPlansAndReportsUsageWithOneLineErrors(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, tt.says) || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
 			t.Errorf("latchkey %s: exit %d, %q; want a failure saying %q in one line", strings.Join(tt.args, " "), code, stderr, tt.says)
 		}
+	}
+}
+
+// A plan assigned to an API key limits the introspections of that key,
+// whichever resource server asks: past its daily quota, introspection
+// answers 429 with the quota body, and the key's other uses are not the
+// introspecting client's to pay for.
+func TestAnAPIKeysPlanLimitsItsIntrospections(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	svc := n.service(t, func(c *client.Client) { c.Scope = "reports.read" })
+	rs := n.service(t, introspectAnyToken)
+	adm := n.automation(t, client.AdminScope)
+	_, key, id := adm.createKey(t, svc.id, map[string]any{"name": "partner", "scope": "reports.read"})
+	adm.call(http.MethodPost, "/admin/plans", map[string]any{"name": "partner-trial", "description": "three checks a day",
+		"limits": []map[string]any{{"endpoint": "introspect", "per_day": 3}}}).must(t, http.StatusCreated)
+	adm.call(http.MethodPut, "/admin/plans/partner-trial/subjects/key:"+id, nil).must(t, http.StatusNoContent)
+
+	introspect := func() metered {
+		return call(http.DefaultClient, rs.form(n.issuer+"/oauth2/introspect", url.Values{"token": {key}}))
+	}
+	// A plan change reaches the node within its refresh; wait until the
+	// key's calls carry the plan's fields.
+	var first metered
+	waitFor(t, "the key's plan to apply", func() bool {
+		first = introspect()
+		return first.policy != ""
+	})
+	if first.status != http.StatusOK || first.body["active"] != true || !strings.HasPrefix(first.policy, `"introspect-day";q=3;w=86400`) {
+		t.Fatalf("the key's first introspection under its plan: %d %s, RateLimit-Policy %q", first.status, first.raw, first.policy)
+	}
+	served := 1
+	var over metered
+	for range 5 {
+		m := introspect()
+		if m.status == http.StatusOK {
+			served++
+			continue
+		}
+		over = m
+		break
+	}
+	if served > 3 {
+		t.Fatalf("%d introspections of the key served under a daily quota of 3", served)
+	}
+	quotaRefusal(t, over, "introspect", 3)
+	if !strings.Contains(fmt.Sprint(over.body["error_description"]), "This API key has used") {
+		t.Errorf("the refusal blames %q, want the API key", over.body["error_description"])
+	}
+	// The resource server's own introspections of tokens are not the
+	// key's quota.
+	tok, _ := call(http.DefaultClient, svc.tokenRequest(n.issuer)).body["access_token"].(string)
+	if m := call(http.DefaultClient, rs.form(n.issuer+"/oauth2/introspect", url.Values{"token": {tok}})); m.status != http.StatusOK || m.body["active"] != true {
+		t.Fatalf("the resource server introspecting a token after the key's quota ran out: %d %s", m.status, m.raw)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/usage"
@@ -23,7 +24,11 @@ type Meter interface {
 }
 
 // quotaExceeded is the error of a call over one of its plan's quotas.
-type quotaExceeded struct{ over *usage.Exceeded }
+type quotaExceeded struct {
+	over *usage.Exceeded
+	// who is what used the quota: "client" or "API key".
+	who string
+}
 
 func (e *quotaExceeded) Error() string { return "quota exceeded" }
 
@@ -57,13 +62,17 @@ func (p *Provider) Charge(ctx context.Context, w http.ResponseWriter, subject, e
 		w.Header().Set("RateLimit-Policy", v.Policy)
 		w.Header().Set("RateLimit", v.Limit)
 	}
+	who := "client"
+	if strings.HasPrefix(subject, usage.KeySubject("")) {
+		who = "API key"
+	}
 	switch {
 	case v.Over == nil:
 		return nil
 	case v.Over.Kind == "quota":
-		return &quotaExceeded{v.Over}
+		return &quotaExceeded{v.Over, who}
 	default:
-		return &rateLimited{v.Over.RetryAfter, "Over " + v.Over.Description() + " of this client's plan"}
+		return &rateLimited{v.Over.RetryAfter, "Over " + v.Over.Description() + " of this " + who + "'s plan"}
 	}
 }
 
@@ -82,7 +91,7 @@ func writeQuotaExceeded(w http.ResponseWriter, e *quotaExceeded) {
 	h.Set("Pragma", "no-cache")
 	body, _ := json.Marshal(map[string]any{
 		"error":             "quota_exceeded",
-		"error_description": "This client has used " + e.over.Description() + ".",
+		"error_description": "This " + e.who + " has used " + e.over.Description() + ".",
 		"quota":             e.over.Name,
 		"limit":             e.over.Limit,
 		"resets_at":         e.over.ResetsAt.UTC().Format(time.RFC3339),
