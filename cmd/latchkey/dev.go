@@ -35,8 +35,9 @@ func devCommand(e env) *cobra.Command {
 		Short: "Run a development node on a throwaway Postgres under ./.latchkey",
 		Long: `Run a complete node for development: a throwaway Postgres under --dir,
 kept across restarts, a generated secret kept beside it (LATCHKEY_SECRETS
-if set), migrations applied, a demo user and client, the public side on
-http://localhost:8080 and the admin API on 127.0.0.1:8081.
+if set), migrations applied, a demo user and client, personal API keys for the
+profile and email scopes, the public side on http://localhost:8080 and the
+admin API on 127.0.0.1:8081.
 
 Any setting given explicitly, by flag or environment variable, is honoured:
 --database-url uses that database instead of the throwaway one. Unless
@@ -55,6 +56,9 @@ Any setting given explicitly, by flag or environment variable, is honoured:
 		// Unless given, the issuer follows the public listener's port,
 		// which may be 0 for any free one; this is it on the default.
 		"LATCHKEY_ISSUER": "http://localhost:8080",
+		// So that the account page's personal API keys can be tried: a
+		// key for reading the demo user's profile.
+		"LATCHKEY_PERSONAL_API_KEY_SCOPES": "profile email",
 	})
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := settings.Load(e.lookupEnv)
