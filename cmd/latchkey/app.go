@@ -52,7 +52,9 @@ type app struct {
 	// public is the public listener's router, which latchkey dev adds its
 	// demo app to.
 	public *chi.Mux
-	admin  http.Handler
+	// admin is the admin listener's router, which latchkey dev adds its
+	// webhook receiver to (the public listener takes only forms).
+	admin *chi.Mux
 	// outbox is where mail is written, for the sender to deliver.
 	outbox *mail.Outbox
 	// sender delivers the outbox. Without LATCHKEY_SMTP_URL it has no

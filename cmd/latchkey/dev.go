@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/config"
+	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -36,7 +37,8 @@ func devCommand(e env) *cobra.Command {
 		Long: `Run a complete node for development: a throwaway Postgres under --dir,
 kept across restarts, a generated secret kept beside it (LATCHKEY_SECRETS
 if set), migrations applied, a demo user and client, personal API keys for the
-profile and email scopes, the public side on http://localhost:8080 and the
+profile and email scopes, a webhook receiver of its own that shows every
+event at /dev/webhooks, the public side on http://localhost:8080 and the
 admin API on 127.0.0.1:8081.
 
 Any setting given explicitly, by flag or environment variable, is honoured:
@@ -146,6 +148,16 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
 		return err
 	}
 
+	box, err := seal.New(cfg.Secrets)
+	if err != nil {
+		return err
+	}
+	// Every event goes to dev's own receiver too, for /dev/webhooks.
+	hooks := &devWebhooks{}
+	if err := hooks.subscribe(seedCtx, events.NewManager(store, box, auditLog), "http://"+admin.Addr().String()); err != nil {
+		return fmt.Errorf("subscribe the development webhook receiver: %w", err)
+	}
+
 	fmt.Fprintf(e.stdout, `Latchkey development server
   issuer:    %s
   discovery: %s/.well-known/openid-configuration
@@ -153,13 +165,10 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
   database:  %s
   try it:    %s%s (sign in as %s, password %s)
   mail:      %s%s (each link is printed here too)
-Press Ctrl-C to stop.
-`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password, cfg.Issuer, devMailPath)
+%sPress Ctrl-C to stop.
+`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password, cfg.Issuer, devMailPath,
+		devWebhooksLine(cfg.Issuer))
 	demo := newDevDemo(cfg.Issuer)
-	box, err := seal.New(cfg.Secrets)
-	if err != nil {
-		return err
-	}
 	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) {
 		demo.Register(a.public)
 		// Without a mail server, mail is printed and kept for /dev/mail.
@@ -168,6 +177,7 @@ Press Ctrl-C to stop.
 			a.sender.KeepSent = true
 		}
 		(&devMail{store: store, box: box}).Register(a.public)
+		hooks.Register(a.public, a.admin)
 	})
 }
 

@@ -171,6 +171,7 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 		t.Fatalf("signing in to the demo app with the printed password: %d\n%s", done.status, done.body)
 	}
 	first.followsAMailWithoutAMailServer(t)
+	first.seesItsEventsAtItsOwnWebhookReceiver(t)
 	if fi, err := os.Stat(filepath.Join(dir, ".latchkey", "secret")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("development secret: %v, mode %v; want a 0600 file", err, fi.Mode())
 	}
@@ -183,6 +184,9 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 	if second.password != first.password {
 		t.Fatal("the demo password changed across a restart")
 	}
+	// The receiver subscribed before is given a new secret, which only
+	// the new process knows: its deliveries verify again.
+	second.seesItsEventsAtItsOwnWebhookReceiver(t)
 	second.interrupt(t)
 }
 
@@ -223,5 +227,26 @@ func (p *devProcess) followsAMailWithoutAMailServer(t *testing.T) {
 	}
 	if status, page := httpGet(t, link); status != http.StatusOK || !strings.Contains(string(page), "password") {
 		t.Fatalf("the printed link: %d\n%s", status, page)
+	}
+}
+
+// seesItsEventsAtItsOwnWebhookReceiver signs in to the demo app, as a
+// newcomer trying webhooks would, and finds the sign-in's event at
+// /dev/webhooks, delivered to dev's own receiver with a signature that
+// verifies.
+func (p *devProcess) seesItsEventsAtItsOwnWebhookReceiver(t *testing.T) {
+	t.Helper()
+	b := newBrowser(t, p.issuer)
+	if page := b.signIn(b.visit(p.issuer+"/dev/demo/start"), "demo@example.com", p.password); page.status >= 400 {
+		t.Fatalf("signing in to the demo app: %d", page.status)
+	}
+	var page string
+	p.Await(t, "the sign-in's event at /dev/webhooks", 30*time.Second, func() bool {
+		_, body := httpGet(t, p.issuer+"/dev/webhooks")
+		page = string(body)
+		return strings.Contains(page, "login.succeeded")
+	})
+	if !strings.Contains(page, "<td class=\"\">verified</td>") || strings.Contains(page, "does not verify") {
+		t.Fatalf("/dev/webhooks shows deliveries whose signatures do not verify:\n%s", page)
 	}
 }
