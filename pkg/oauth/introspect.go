@@ -107,7 +107,12 @@ func (p *Provider) describe(use fosite.TokenUse, ar fosite.AccessRequester) map[
 	}
 	exp := s.GetExpiresAt(fosite.AccessToken)
 	if use == fosite.RefreshToken {
-		resp["token_type"] = "refresh_token"
+		// RFC 7662 §2.2's token_type is RFC 6749 §7.1's access token
+		// type; a refresh token has none, and "refresh_token" there is no
+		// such type (a resource server that checks for Bearer already
+		// refuses it, but one that reads it as a type must not be told
+		// one). So it is left out.
+		delete(resp, "token_type")
 		exp = s.GetExpiresAt(fosite.RefreshToken)
 	}
 	if !exp.IsZero() {
