@@ -353,6 +353,11 @@ func (p *Provider) AuthorizeError(w http.ResponseWriter, r *http.Request, req *A
 	if rfc.CodeField >= http.StatusInternalServerError {
 		p.logger.ErrorContext(r.Context(), "authorization request failed", "request_id", server.RequestID(r.Context()),
 			"error", rfc.ErrorField, "cause", err)
+	} else {
+		// As writeError does for the other endpoints: what the app is
+		// told, for the operator too.
+		p.logger.InfoContext(r.Context(), "authorization request refused", "request_id", server.RequestID(r.Context()),
+			"error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
 	if req == nil || req.ar == nil || !req.ar.IsRedirectURIValid() {
 		return false, rfc

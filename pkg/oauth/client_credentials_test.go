@@ -140,3 +140,30 @@ func TestPerClientAccessTokenLifespan(t *testing.T) {
 		t.Fatalf("token of a client without its own lifespan expires in %s, want the server's 15m", left)
 	}
 }
+
+// A refused request is logged with the error the client was told, so that
+// an operator can tell why a client was turned away, and never with the
+// secret it sent.
+func TestARefusedClientIsLoggedWithWhyAndWithoutItsSecret(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c, _ := f.backend(t, "")
+	const guess = "a-wrong-secret-that-must-not-be-logged"
+	status, _, _ := f.post(t, "/oauth2/token", c.ID, guess, url.Values{"grant_type": {"client_credentials"}})
+	if status != http.StatusUnauthorized {
+		t.Fatalf("a wrong secret: %d", status)
+	}
+	status, _, _ = f.post(t, "/oauth2/token", c.ID, "", url.Values{"grant_type": {"password"}})
+	if status != http.StatusBadRequest && status != http.StatusUnauthorized {
+		t.Fatalf("an unsupported grant: %d", status)
+	}
+	logs := f.logs.String()
+	for _, want := range []string{`msg="oauth request refused"`, "status=401", "error=invalid_client", "error=unsupported_grant_type", "description="} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, guess) {
+		t.Errorf("the log holds the secret the client sent:\n%s", logs)
+	}
+}

@@ -82,6 +82,12 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err er
 		}
 		p.logger.Log(ctx, level, "oauth request failed", "request_id", id, "error", rfc.ErrorField, "cause", err)
 		desc += " (request ID " + id + ")"
+	} else {
+		// A refused client is told why; so is the operator, who otherwise
+		// sees only a 4xx in the request log. The code and description
+		// are what the client is told, which never hold a secret.
+		p.logger.InfoContext(ctx, "oauth request refused", "request_id", server.RequestID(ctx),
+			"status", rfc.CodeField, "error", rfc.ErrorField, "description", desc)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")

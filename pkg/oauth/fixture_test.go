@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +56,8 @@ type fixture struct {
 	// user is who signIn signs in: a real user, whom the token endpoint
 	// checks is still allowed each time a code or refresh token is used.
 	user *identity.User
+	// logs is what the node logged.
+	logs *lockedBuffer
 }
 
 // newFixture starts a node. opts may adjust the configuration.
@@ -74,7 +78,8 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 		store.ListenForChanges(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {}, nil, nil)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	auditLog := audit.New(store, logger)
 	box, err := seal.New([][]byte{testSecret})
 	if err != nil {
@@ -119,7 +124,25 @@ func newFixtureOn(t *testing.T, dbURL string, opts ...func(*Config)) *fixture {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &fixture{dbURL: dbURL, store: store, keys: km, provider: p, clients: client.NewManager(store, auditLog, 24*time.Hour),
-		issuer: issuer, server: srv, user: user}
+		issuer: issuer, server: srv, user: user, logs: logs}
+}
+
+// lockedBuffer is a log sink the node's goroutines may write to at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // sql runs statements on the fixture's database.
