@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -45,6 +46,7 @@ import (
 // is the client's, so it is invalid_client (RFC 7523 §3.2).
 func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics Observer) fosite.ClientAuthenticationStrategy {
 	authenticate := func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		ctx = context.WithValue(ctx, calledEndpoint{}, r.URL.Path)
 		ctx, err := checkAssertion(ctx, form, time.Now())
 		if err != nil {
 			return nil, err
@@ -93,13 +95,29 @@ var assertionTimeErrors = map[string]bool{
 type fositeConfig struct {
 	*fosite.Config
 	tokenURLs []string
+	// origin is the issuer's scheme and host, on which the endpoint a
+	// client authenticates at is named.
+	origin string
 }
 
+// calledEndpoint carries, in a client authentication's context, the path
+// of the endpoint the client called.
+type calledEndpoint struct{}
+
 // GetTokenURLs lists the audiences a private_key_jwt assertion may name:
-// the token endpoint, which RFC 7523 suggests, and the issuer, which
-// OpenID Connect now recommends because it cannot be confused with another
-// server's endpoint.
-func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
+// the token endpoint, which RFC 7523 suggests; the issuer, which OpenID
+// Connect now recommends because it cannot be confused with another
+// server's endpoint; and the endpoint the client is calling, which RFC
+// 7523 §3 equally allows and which libraries send when they authenticate
+// at introspection or revocation (issue 19: node openid-client does).
+func (c *fositeConfig) GetTokenURLs(ctx context.Context) []string {
+	if path, ok := ctx.Value(calledEndpoint{}).(string); ok {
+		if called := c.origin + path; !slices.Contains(c.tokenURLs, called) {
+			return append(slices.Clip(c.tokenURLs), called)
+		}
+	}
+	return c.tokenURLs
+}
 
 // claimedClientID is the client a request claims to be, read as fosite
 // reads it: HTTP Basic, else client_id in form, else the subject of a

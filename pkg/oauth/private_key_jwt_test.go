@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -199,5 +200,40 @@ func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
 	})
 	if _, err := f.withAssertion(c.ID, key.assertion(t, c.ID, f.issuer)).Token(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A client that authenticates with private_key_jwt at introspection or
+// revocation may name that endpoint as the assertion's audience, as node
+// openid-client does (RFC 7523 §3: the authorization server, or the
+// endpoint); an assertion made for another endpoint is still refused.
+func TestPrivateKeyJWTMayNameTheEndpointItIsSentTo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := newKeyPair(t, jose.RS256)
+	c, _ := f.backend(t, "reports.read", func(c *client.Client) {
+		c.TokenEndpointAuthMethod = client.AuthPrivateKeyJWT
+		c.JWKS = key.jwks
+		c.IntrospectAnyToken = true
+	})
+	tok, err := f.withAssertion(c.ID, key.assertion(t, c.ID, f.issuer)).Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, aud string) (int, map[string]any) {
+		status, _, body := f.post(t, path, "", "", url.Values{"token": {tok.AccessToken},
+			"client_id":             {c.ID},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion":      {key.assertion(t, c.ID, aud)}})
+		return status, body
+	}
+	if status, body := call(discovery.IntrospectionPath, f.issuer+discovery.IntrospectionPath); status != http.StatusOK || body["active"] != true {
+		t.Fatalf("introspection with an assertion for the introspection endpoint: %d %v", status, body)
+	}
+	if status, body := call(discovery.IntrospectionPath, f.issuer+discovery.RevocationPath); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Fatalf("introspection with an assertion for the revocation endpoint: %d %v, want invalid_client", status, body)
+	}
+	if status, body := call(discovery.RevocationPath, f.issuer+discovery.RevocationPath); status != http.StatusOK {
+		t.Fatalf("revocation with an assertion for the revocation endpoint: %d %v", status, body)
 	}
 }

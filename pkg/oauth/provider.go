@@ -275,7 +275,12 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
 	}
-	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer}}
+	issuerURL, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: issuer %q: %w", cfg.Issuer, err)
+	}
+	f.Config = &fositeConfig{Config: fc, tokenURLs: []string{tokenURL, cfg.Issuer},
+		origin: issuerURL.Scheme + "://" + issuerURL.Host}
 	fc.ClientAuthenticationStrategy = authenticateClient(f, ratelimit.New(cfg.ClientAuthFailureLimit, time.Minute), metrics)
 	return &Provider{
 		fosite:      f,
