@@ -218,6 +218,7 @@ type metadataFlags struct {
 	grantTypes, redirectURIs                 listFlag
 	postLogoutURIs, audience                 listFlag
 	skipConsent, requireMFA, requirePHR      bool
+	strictAuth                               bool
 	introspectAny                            bool
 	accessLifespan, refreshLifespan          time.Duration
 	// admin makes a client for the admin API (create only).
@@ -252,6 +253,7 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
 	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
 	fs.BoolVar(&m.requirePHR, "require-phishing-resistant", false, "require_phishing_resistant: every sign-in needs a passkey; users without one add one first")
+	fs.BoolVar(&m.strictAuth, "strict-auth-method", false, "strict_auth_method: a secret client must send its secret by its registered method only")
 	fs.BoolVar(&m.introspectAny, "introspect-any-token", false, "introspect_any_token: may introspect every access token, not only its own and those whose aud names it")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")

@@ -83,6 +83,12 @@ type Client struct {
 	// for; tokens are issued for all of them unless the request narrows it.
 	Audience                []string `json:"audience"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	// StrictAuthMethod holds a secret client to its registered method.
+	// Without it, a client registered with client_secret_basic may send
+	// its secret in the body (client_secret_post) and the other way
+	// round: both send the same secret over the same TLS, and libraries
+	// pick one by default whatever was registered (issue 19).
+	StrictAuthMethod bool `json:"strict_auth_method"`
 	// TokenEndpointAuthSigningAlg is the algorithm private_key_jwt
 	// assertions must be signed with.
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
@@ -171,6 +177,20 @@ func (c *Client) IsAdmin() bool {
 // HasSecret reports whether the client authenticates with a shared secret.
 func (c *Client) HasSecret() bool {
 	return c.TokenEndpointAuthMethod == AuthSecretBasic || c.TokenEndpointAuthMethod == AuthSecretPost
+}
+
+// AuthenticatingWith returns the client as it may authenticate with
+// method, the method a request used: a secret client that is not strict
+// may use either secret method, and so is returned as registered with
+// the one used (a copy); otherwise, the client itself, which fosite then
+// holds to its registered method, saying which it expected.
+func (c *Client) AuthenticatingWith(method string) *Client {
+	if c.StrictAuthMethod || !c.HasSecret() || (method != AuthSecretBasic && method != AuthSecretPost) || method == c.TokenEndpointAuthMethod {
+		return c
+	}
+	cp := *c
+	cp.TokenEndpointAuthMethod = method
+	return &cp
 }
 
 // SkipsConsent reports whether the client signs users in without asking

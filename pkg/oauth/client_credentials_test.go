@@ -167,3 +167,31 @@ func TestARefusedClientIsLoggedWithWhyAndWithoutItsSecret(t *testing.T) {
 		t.Errorf("the log holds the secret the client sent:\n%s", logs)
 	}
 }
+
+// A secret client may send its secret either way, in the Authorization
+// header or in the body, whichever it registered (libraries pick their own
+// default: openid-client posts it); a client marked strict is held to its
+// registered method, and the refusal says which method that is.
+func TestASecretClientMaySendItsSecretEitherWayUnlessStrict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tt := range []struct {
+		registered string
+		style      oauth2.AuthStyle
+	}{
+		{client.AuthSecretBasic, oauth2.AuthStyleInParams},
+		{client.AuthSecretPost, oauth2.AuthStyleInHeader},
+	} {
+		c, secret := f.backend(t, "invoices.read", func(c *client.Client) { c.TokenEndpointAuthMethod = tt.registered })
+		if _, err := f.cc(c.ID, secret, tt.style).Token(t.Context()); err != nil {
+			t.Errorf("a %s client sending its secret the other way: %v", tt.registered, err)
+		}
+		strict, strictSecret := f.backend(t, "invoices.read", func(c *client.Client) {
+			c.TokenEndpointAuthMethod, c.StrictAuthMethod = tt.registered, true
+		})
+		_, err := f.cc(strict.ID, strictSecret, tt.style).Token(t.Context())
+		if errorCode(err) != "invalid_client" || !strings.Contains(err.Error(), tt.registered) {
+			t.Errorf("a strict %s client sending its secret the other way: %v, want invalid_client naming %s", tt.registered, err, tt.registered)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/server"
 )
@@ -47,6 +48,7 @@ import (
 func authenticateClient(f *fosite.Fosite, failures *ratelimit.Limiter, metrics Observer) fosite.ClientAuthenticationStrategy {
 	authenticate := func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		ctx = context.WithValue(ctx, calledEndpoint{}, r.URL.Path)
+		ctx = context.WithValue(ctx, secretMethod{}, secretMethodOf(r, form))
 		ctx, err := checkAssertion(ctx, form, time.Now())
 		if err != nil {
 			return nil, err
@@ -229,4 +231,39 @@ func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp
 		return errNoAssertingClient
 	}
 	return s.Store.RecordAssertionJTI(ctx, id, jti, exp)
+}
+
+// secretMethod carries, in a client authentication's context, the secret
+// method the request used, "" for none.
+type secretMethod struct{}
+
+// secretMethodOf is the secret method r authenticates with: HTTP Basic
+// (client_secret_basic) or client_secret in the body (client_secret_post).
+func secretMethodOf(r *http.Request, form url.Values) string {
+	if _, _, ok := r.BasicAuth(); ok {
+		return client.AuthSecretBasic
+	}
+	if form.Get("client_secret") != "" {
+		return client.AuthSecretPost
+	}
+	return ""
+}
+
+// GetClient is the store's, except during a client authentication, when a
+// secret client that is not strict is returned as registered with the
+// secret method the request used (client.Client.AuthenticatingWith):
+// fosite holds a client to its registered method, and libraries send the
+// secret their own way (openid-client in the body, zitadel's refresh too)
+// whatever was registered.
+func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	fc, err := s.Store.GetClient(ctx, id)
+	if err != nil {
+		return fc, err
+	}
+	if method, ok := ctx.Value(secretMethod{}).(string); ok {
+		if c, ok := fc.(*client.Client); ok {
+			return c.AuthenticatingWith(method), nil
+		}
+	}
+	return fc, nil
 }
