@@ -114,15 +114,7 @@ func TestPasswordAndPasskeySignInIsMultiFactorAndPhishingResistant(t *testing.T)
 	}
 	// Ada allowed Notes when she added the passkey: back to it at once.
 	_, id := sc.rp.finish(t, ar, answerPasskey(b, p, answer).callback(t))
-	got := authOf(t, id)
-	for _, m := range []string{"pwd", "hwk", "user", "mfa"} {
-		if !slices.Contains(got.AMR, m) {
-			t.Errorf("amr %v lacks %s", got.AMR, m)
-		}
-	}
-	if got.ACR != identity.ACRPhishingResistant {
-		t.Errorf("acr %q, want %q", got.ACR, identity.ACRPhishingResistant)
-	}
+	wantAssurance(t, authOf(t, id), identity.ACRPhishingResistant, "pwd", "hwk", "user", "mfa")
 }
 
 // A user signed in with a password whom an app asks for the MFA level

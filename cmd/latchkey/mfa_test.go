@@ -53,15 +53,7 @@ func TestAPasswordIsNotEnoughForAUserWithASecondFactor(t *testing.T) {
 		t.Fatalf("a password without its second factor signed the user in: %v", q)
 	}
 	_, id := rp.finish(t, ar, b.decide(b.secondFactor(codePage, totpCode(t, secret, 1)), "allow").callback(t))
-	got := authOf(t, id)
-	for _, m := range []string{"pwd", "otp", "mfa"} {
-		if !slices.Contains(got.AMR, m) {
-			t.Errorf("amr %v lacks %s", got.AMR, m)
-		}
-	}
-	if got.ACR != identity.ACRMFA {
-		t.Errorf("acr %q, want %q", got.ACR, identity.ACRMFA)
-	}
+	wantAssurance(t, authOf(t, id), identity.ACRMFA, "pwd", "otp", "mfa")
 }
 
 func TestStepUpAsksForTheCodeAloneAndTokensSayHowTheUserSignedIn(t *testing.T) {
