@@ -263,7 +263,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
 		})}
 	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
-	doc := discovery.New(cfg.Issuer)
+	doc := discovery.New(cfg.Issuer, discovery.Features{})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err

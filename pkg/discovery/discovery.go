@@ -76,8 +76,14 @@ type Document struct {
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
 
-// New describes a provider at issuer, which config has validated.
-func New(issuer string) Document {
+// Features are the optional protocols a deployment has turned on. The
+// document names each one's endpoint and metadata exactly when it is on,
+// so that a client library never tries what would be refused.
+type Features struct{}
+
+// New describes a provider at issuer, which config has validated, serving
+// the optional protocols f turns on.
+func New(issuer string, f Features) Document {
 	confidential := []string{client.AuthSecretBasic, client.AuthSecretPost, client.AuthPrivateKeyJWT}
 	return Document{
 		Issuer:                            issuer,

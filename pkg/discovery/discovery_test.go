@@ -12,7 +12,7 @@ import (
 func TestMetadataAdvertisesWhatIsServedAndNothingUnsafe(t *testing.T) {
 	const issuer = "https://id.example.com/tenant"
 	rec := httptest.NewRecorder()
-	discovery.New(issuer).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	discovery.New(issuer, discovery.Features{}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	var doc map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
