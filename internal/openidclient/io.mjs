@@ -9,7 +9,10 @@ export async function main(fn) {
     process.stdout.write(JSON.stringify(out ?? {}));
   } catch (err) {
     const cause = err.cause ? ` (${JSON.stringify(err.cause)})` : '';
-    process.stderr.write(`${err.code ?? err.name}: ${err.message}${cause}\n`);
+    // A challenge (401 with WWW-Authenticate) leaves the body unread; it
+    // holds the error description, which tests check.
+    const body = err.response && !err.response.bodyUsed ? ` body: ${await err.response.text()}` : '';
+    process.stderr.write(`${err.code ?? err.name}: ${err.message}${cause}${body}\n`);
     process.exit(1);
   }
 }
