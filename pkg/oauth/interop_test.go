@@ -9,15 +9,17 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/latchkey/latchkey/internal/openidclient"
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
 )
 
-// These tests are issue 19's interoperability edges, each driven by
-// openid-client, the Node.js library that apps use, rather than by a Go
-// client written to Latchkey's expectations.
+// These tests are issue 19's interoperability edges, each driven by the
+// library that hit it (openid-client, the Node.js library, and zitadel/oidc)
+// rather than by a Go client written to Latchkey's expectations.
 
 // openIDClient is one call through internal/openidclient's interop.mjs.
 type openIDClient struct {
@@ -174,5 +176,30 @@ func TestOpenIDClientPrivateKeyJWTMayNameTheEndpointItCalls(t *testing.T) {
 		if _, err := as(aud).call(t, "introspect", map[string]string{"token": token}); err == nil || !strings.Contains(err.Error(), "invalid_client") {
 			t.Errorf("introspection with an assertion for %s: %v, want invalid_client", aud, err)
 		}
+	}
+}
+
+func TestZitadelRefreshesWithItsSecretInTheBodyForAClientRegisteredForBasic(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	app, secret, tok := f.signedIn(t)
+	if app.TokenEndpointAuthMethod != client.AuthSecretBasic {
+		t.Fatalf("the web app is registered with %s", app.TokenEndpointAuthMethod)
+	}
+	// zitadel/oidc's relying party, as its users build it: it lets
+	// x/oauth2 find the method for the code, but its own refresh request
+	// posts client_id and client_secret in the body.
+	cfg := f.web(app, secret)
+	cfg.Scopes = []string{"offline_access"}
+	relyingParty, err := rp.NewRelyingPartyOAuth(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed, err := rp.RefreshTokens[*oidc.IDTokenClaims](t.Context(), relyingParty, tok.RefreshToken, "", "")
+	if err != nil {
+		t.Fatalf("zitadel's refresh with the secret in the body: %v", err)
+	}
+	if refreshed.AccessToken == "" || refreshed.RefreshToken == "" || refreshed.RefreshToken == tok.RefreshToken {
+		t.Fatalf("zitadel's refresh got %+v, want new tokens", refreshed.Token)
 	}
 }
