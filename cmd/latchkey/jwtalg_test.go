@@ -211,4 +211,9 @@ func TestAnAppWithEdDSAAccessTokensKeepsItsIDTokenAlgorithm(t *testing.T) {
 	if at.Subject != id.Subject {
 		t.Fatalf("access token sub %q, ID token sub %q", at.Subject, id.Subject)
 	}
+	// The userinfo endpoint takes it as it takes any access token.
+	info, err := rp.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok))
+	if err != nil || info.Email != "ada@example.com" {
+		t.Fatalf("userinfo with the EdDSA access token: %v, %v", info, err)
+	}
 }

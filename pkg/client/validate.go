@@ -44,8 +44,11 @@ const MaxIDLen = 128
 // unreserved characters, which need no escaping in Basic auth or URLs.
 var validID = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
-// IDTokenAlgorithms are the algorithms ID tokens can be signed with: the
-// algorithms Latchkey keeps signing keys for.
+// IDTokenAlgorithms are the algorithms ID tokens can be signed with, and
+// what discovery advertises for them. Latchkey keeps an EdDSA key too, but
+// it signs access tokens only: OpenID Connect does not say which hash an
+// EdDSA ID token's at_hash and c_hash use (fosite's is SHA-256 for all),
+// and few relying parties verify EdDSA ID tokens.
 var IDTokenAlgorithms = []string{"RS256", "ES256"}
 
 // AccessTokenAlgorithms are the algorithms JWT access tokens can be signed
