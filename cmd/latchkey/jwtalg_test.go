@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/latchkey/latchkey/internal/openidclient"
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
@@ -180,6 +181,62 @@ func TestJWTAccessTokensOfEachAlgorithmVerifyWithGoOIDC(t *testing.T) {
 		}
 		if !n.introspect(t, tok.AccessToken) {
 			t.Fatalf("introspection says the %s token is inactive", alg)
+		}
+	}
+}
+
+// oauth4webapi, the Node.js library under openid-client, validates JWT
+// access tokens for resource servers (RFC 9068 §4): each algorithm's
+// tokens pass when expected, fail when another is, and a token whose
+// header names another algorithm or key fails.
+func TestJWTAccessTokensOfEachAlgorithmVerifyWithOauth4webapi(t *testing.T) {
+	t.Parallel()
+	openidclient.Need(t)
+	n := startNode(t)
+	db := vars{"LATCHKEY_DATABASE_URL": n.dbURL}
+	algs := []string{"RS256", "ES256", "EdDSA"}
+	tokens := map[string]string{}
+	for _, alg := range algs {
+		code, stdout, stderr := runCLI(t.Context(), db, "clients", "create", "--grant-type", "client_credentials",
+			"--audience", reportsAPI, "--access-token-format", "jwt", "--access-token-alg", alg, "--output", "json")
+		if code != 0 {
+			t.Fatalf("clients create --access-token-alg %s: exit %d, stderr %q", alg, code, stderr)
+		}
+		c := decodeClient(t, stdout)
+		tokens[alg] = n.clientToken(t, c["client_id"].(string), c["client_secret"].(string))
+	}
+	validate := func(token string, algorithms ...string) (map[string]any, error) {
+		var out struct{ Claims map[string]any }
+		err := openidclient.Try(t, "jwtalg.mjs", map[string]any{
+			"issuer": n.issuer, "token": token, "audience": reportsAPI, "algorithms": algorithms}, &out)
+		return out.Claims, err
+	}
+	for _, alg := range algs {
+		claims, err := validate(tokens[alg], alg)
+		if err != nil || claims["iss"] != n.issuer || claims["client_id"] == nil {
+			t.Fatalf("oauth4webapi on a %s token: claims %v, err %v", alg, claims, err)
+		}
+		for _, other := range algs {
+			if other == alg {
+				continue
+			}
+			if _, err := validate(tokens[alg], other); err == nil || !strings.Contains(err.Error(), `unexpected JWT "alg"`) {
+				t.Errorf("oauth4webapi expecting only %s, given a %s token: %v; want its alg refused", other, alg, err)
+			}
+		}
+	}
+	// One algorithm's signature under another's header, so under another
+	// key's kid: neither a verifier that takes the key from the kid nor
+	// introspection accepts it.
+	head := func(tok string) string { return strings.SplitN(tok, ".", 2)[0] }
+	rest := func(tok string) string { return strings.SplitN(tok, ".", 2)[1] }
+	for _, swap := range [][2]string{{"EdDSA", "ES256"}, {"ES256", "EdDSA"}, {"EdDSA", "RS256"}} {
+		forged := head(tokens[swap[1]]) + "." + rest(tokens[swap[0]])
+		if _, err := validate(forged, algs...); err == nil {
+			t.Errorf("oauth4webapi accepted a %s token under a %s header", swap[0], swap[1])
+		}
+		if n.introspect(t, forged) {
+			t.Errorf("introspection accepted a %s token under a %s header", swap[0], swap[1])
 		}
 	}
 }
