@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,7 +36,12 @@ import (
 
 // benchScenarios are the workloads latchkey bench can drive, in the order it
 // runs them.
-var benchScenarios = []string{"cc-opaque", "cc-jwt", "introspect", "introspect-apikey", "cc-plan"}
+var benchScenarios = []string{"cc-opaque", "cc-jwt", "cc-jwt-es256", "cc-jwt-eddsa", "introspect", "introspect-apikey", "cc-plan"}
+
+// benchJWTAlgs are the client credentials scenarios for JWT access tokens
+// and the algorithm each one's client registers: cc-jwt keeps the server's
+// default, RS256, so that its figures compare with earlier runs.
+var benchJWTAlgs = map[string]string{"cc-jwt": "", "cc-jwt-es256": "ES256", "cc-jwt-eddsa": "EdDSA"}
 
 // benchResult is what one scenario measured.
 type benchResult struct {
@@ -235,8 +244,9 @@ type bench struct {
 	tokenURL string
 	introURL string
 	opaque   benchClient
-	jwt      benchClient
-	rs       benchClient
+	// jwt are the JWT clients by scenario (benchJWTAlgs).
+	jwt map[string]benchClient
+	rs  benchClient
 	// planned has a usage plan: generous, so that its calls measure the
 	// metering, rates and quota reservations, not refusals.
 	planned benchClient
@@ -257,13 +267,14 @@ var benchPlan = usage.Plan{Name: "latchkey-bench", Description: "latchkey bench'
 }}
 
 func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, plans *usage.Manager, issuer string, concurrency int) (*bench, error) {
-	reg := func(format string, audience ...string) (benchClient, error) {
+	reg := func(format, alg string, audience ...string) (benchClient, error) {
 		c, secret, err := m.Create(ctx, client.Client{
-			Name:              "bench " + format,
-			GrantTypes:        []string{client.GrantClientCredentials},
-			Scope:             "bench.read bench.write",
-			Audience:          audience,
-			AccessTokenFormat: format,
+			Name:                         strings.TrimSpace("bench " + format + " " + alg),
+			GrantTypes:                   []string{client.GrantClientCredentials},
+			Scope:                        "bench.read bench.write",
+			Audience:                     audience,
+			AccessTokenFormat:            format,
+			AccessTokenSignedResponseAlg: alg,
 		})
 		if err != nil {
 			return benchClient{}, err
@@ -279,22 +290,32 @@ func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, plan
 		}, Timeout: 30 * time.Second},
 		tokenURL: issuer + discovery.TokenPath,
 		introURL: issuer + discovery.IntrospectionPath,
+		jwt:      map[string]benchClient{},
 	}
 	// The resource server introspects tokens issued for it, as docs/
 	// guide-resource-server.md sets one up: the tokens' aud names its
 	// client ID, which is what lets it introspect them, with no permission
 	// beyond the one every API has.
 	var err error
-	if b.rs, err = reg(client.FormatOpaque); err != nil {
+	if b.rs, err = reg(client.FormatOpaque, ""); err != nil {
 		return b, err
 	}
-	if b.opaque, err = reg(client.FormatOpaque, b.rs.id); err != nil {
+	if b.opaque, err = reg(client.FormatOpaque, "", b.rs.id); err != nil {
 		return b, err
 	}
-	if b.jwt, err = reg(client.FormatJWT, b.rs.id); err != nil {
-		return b, err
+	for scenario, alg := range benchJWTAlgs {
+		c, err := reg(client.FormatJWT, alg, b.rs.id)
+		if err != nil {
+			return b, err
+		}
+		b.jwt[scenario] = c
+		// A scenario that signed with another algorithm than its name
+		// says would report that algorithm's cost under its name.
+		if err := b.checkAlg(c, cmp.Or(alg, "RS256")); err != nil {
+			return b, fmt.Errorf("%s: %w", scenario, err)
+		}
 	}
-	if b.planned, err = reg(client.FormatOpaque, b.rs.id); err != nil {
+	if b.planned, err = reg(client.FormatOpaque, "", b.rs.id); err != nil {
 		return b, err
 	}
 	if _, err := plans.Create(ctx, benchPlan); err != nil && !errors.Is(err, usage.ErrExists) {
@@ -326,7 +347,7 @@ func newBench(ctx context.Context, m *client.Manager, keys *apikey.Manager, plan
 
 // cleanUp deletes the clients the bench registered, and so their tokens.
 func (b *bench) cleanUp(ctx context.Context) {
-	for _, c := range []benchClient{b.opaque, b.jwt, b.rs, b.planned} {
+	for _, c := range slices.Concat([]benchClient{b.opaque, b.rs, b.planned}, slices.Collect(maps.Values(b.jwt))) {
 		if c.id != "" {
 			_ = b.clients.Delete(ctx, c.id)
 		}
@@ -385,11 +406,30 @@ func (b *bench) issue(c benchClient) (string, error) {
 	return tok, nil
 }
 
+// checkAlg gets c a token and checks that its JWS header names alg.
+func (b *bench) checkAlg(c benchClient, alg string) error {
+	tok, err := b.issue(c)
+	if err != nil {
+		return err
+	}
+	head, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return fmt.Errorf("the access token is not a JWT: %w", err)
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(raw, &h); err != nil || h.Alg != alg {
+		return fmt.Errorf("the access token is signed with %q, want %s", h.Alg, alg)
+	}
+	return nil
+}
+
 // scenario returns one request of the named workload.
 func (b *bench) scenario(name string) func() error {
 	switch name {
-	case "cc-jwt":
-		return func() error { _, err := b.post(b.tokenURL, b.jwt, ccForm); return err }
+	case "cc-jwt", "cc-jwt-es256", "cc-jwt-eddsa":
+		c := b.jwt[name]
+		return func() error { _, err := b.post(b.tokenURL, c, ccForm); return err }
 	case "cc-plan":
 		return func() error { _, err := b.post(b.tokenURL, b.planned, ccForm); return err }
 	case "introspect":

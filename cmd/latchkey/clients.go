@@ -212,7 +212,7 @@ func (o *onceFlag) Set(s string) error {
 // metadata field, and what they name on disk once read.
 type metadataFlags struct {
 	id, name, authMethod, signingAlg, format string
-	idTokenAlg                               string
+	idTokenAlg, accessTokenAlg               string
 	jwksFile, jwksURI, file                  string
 	scope                                    onceFlag
 	grantTypes, redirectURIs                 listFlag
@@ -249,6 +249,7 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&m.jwksFile, "jwks-file", "", "`file` holding the client's public JSON Web Key Set (jwks), for private_key_jwt")
 	fs.StringVar(&m.jwksURI, "jwks-uri", "", "jwks_uri: where the client publishes its public keys, for private_key_jwt")
 	fs.StringVar(&m.format, "access-token-format", "", "access_token_format: opaque (default) or jwt (RFC 9068)")
+	fs.StringVar(&m.accessTokenAlg, "access-token-alg", "", "access_token_signed_response_alg, for JWT access tokens: RS256 (default), ES256 or EdDSA")
 	fs.StringVar(&m.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default) or ES256")
 	fs.BoolVar(&m.skipConsent, "skip-consent", false, "skip_consent: sign users in without asking them to approve scopes")
 	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
@@ -328,6 +329,7 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 		"jwks-file":                  func() { c.JWKS = slices.Clone(m.jwks) },
 		"jwks-uri":                   func() { c.JWKSURI = m.jwksURI },
 		"access-token-format":        func() { c.AccessTokenFormat = m.format },
+		"access-token-alg":           func() { c.AccessTokenSignedResponseAlg = m.accessTokenAlg },
 		"id-token-alg":               func() { c.IDTokenSignedResponseAlg = m.idTokenAlg },
 		"skip-consent":               func() { c.SkipConsent = m.skipConsent },
 		"require-mfa":                func() { c.RequireMFA = m.requireMFA },
@@ -530,6 +532,9 @@ func writeClientTable(w io.Writer, c *client.Client, secret string) error {
 	row("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
 	writeKeyRows(row, c)
 	row("access_token_format", c.AccessTokenFormat)
+	if c.AccessTokenSignedResponseAlg != "" {
+		row("access_token_signed_response_alg", c.AccessTokenSignedResponseAlg)
+	}
 	row("skip_consent", strconv.FormatBool(c.SkipConsent))
 	if c.IntrospectAnyToken {
 		row("introspect_any_token", "true")

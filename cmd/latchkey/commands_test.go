@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,19 +64,19 @@ func TestKeysCommands(t *testing.T) {
 	}
 
 	code, out, stderr := keysCLI("rotate")
-	if code != 0 || len(rows(out)) != 2 {
-		t.Fatalf("keys rotate: exit %d, stdout %q, stderr %q; want two new keys", code, out, stderr)
+	if code != 0 || len(rows(out)) != len(keys.Algorithms) {
+		t.Fatalf("keys rotate: exit %d, stdout %q, stderr %q; want a new key per algorithm", code, out, stderr)
 	}
 	first := rows(out)
-	if _, out, _ = keysCLI("rotate"); len(rows(out)) != 2 {
+	if _, out, _ = keysCLI("rotate"); len(rows(out)) != len(keys.Algorithms) {
 		t.Fatalf("second rotate: %q", out)
 	}
 	second := rows(out)
 
 	_, out, _ = keysCLI("list")
 	listed := rows(out)
-	if len(listed) != 4 {
-		t.Fatalf("keys list after two rotations shows %d keys, want 4:\n%s", len(listed), out)
+	if len(listed) != 2*len(keys.Algorithms) {
+		t.Fatalf("keys list after two rotations shows %d keys, want two per algorithm:\n%s", len(listed), out)
 	}
 	states := map[string]string{}
 	for _, r := range listed {
@@ -148,7 +149,8 @@ func TestKeysResealLetsTheOldSecretGo(t *testing.T) {
 	}
 
 	during := vars{"LATCHKEY_DATABASE_URL": url, "LATCHKEY_SECRETS": newSecret + "," + testSecret}
-	for _, want := range []string{"re-encrypted 2 signing keys and 1 TOTP secrets", "re-encrypted 0 signing keys and 0 TOTP secrets"} {
+	resealed := fmt.Sprintf("re-encrypted %d signing keys and 1 TOTP secrets", len(keys.Algorithms))
+	for _, want := range []string{resealed, "re-encrypted 0 signing keys and 0 TOTP secrets"} {
 		if code, out, stderr := runCLI(ctx, during, "keys", "reseal"); code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("keys reseal: exit %d, stdout %q, stderr %q; want %q", code, out, stderr, want)
 		}
@@ -171,7 +173,7 @@ func TestBenchMeasuresEveryScenarioAndCleansUp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench: exit %d, stderr %q", code, stderr)
 	}
-	for _, scenario := range []string{"cc-opaque", "cc-jwt", "introspect", "cc-plan"} {
+	for _, scenario := range []string{"cc-opaque", "cc-jwt", "cc-jwt-es256", "cc-jwt-eddsa", "introspect", "cc-plan"} {
 		var row []string
 		for line := range strings.Lines(stdout) {
 			if f := strings.Fields(line); len(f) == 6 && f[0] == scenario {

@@ -28,9 +28,10 @@ func keysCommand(e env) *cobra.Command {
 	})
 	rotate := keysSubcommand(e, &cobra.Command{
 		Use:   "rotate",
-		Short: "Add a new RS256 and ES256 key, which sign from now on",
-		Long: `Add a new RS256 and ES256 key, which sign from now on; the keys they replace
-stay published, so that tokens they signed still verify, until retired.`,
+		Short: "Add a new RS256, ES256 and EdDSA key, which sign from now on",
+		Long: `Add a new RS256, ES256 and EdDSA key, which sign from now on; the keys they
+replace stay published, so that tokens they signed still verify, until
+retired.`,
 		Args: noArgs,
 	}, func(ctx context.Context, m *keys.Manager, _ []string) ([]keys.Info, error) {
 		return m.Rotate(ctx)

@@ -96,6 +96,13 @@ type Client struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	AccessTokenFormat           string          `json:"access_token_format"`
+	// AccessTokenSignedResponseAlg is how the client's JWT access tokens
+	// are signed: RS256, ES256 or EdDSA; empty is the server's default,
+	// RS256. No RFC registers a name for this (RFC 9068 leaves the choice
+	// to the server); the name follows id_token_signed_response_alg, as
+	// Keycloak's access.token.signed.response.alg does. Only for clients
+	// whose AccessTokenFormat is FormatJWT.
+	AccessTokenSignedResponseAlg string `json:"access_token_signed_response_alg,omitempty"`
 	// IDTokenSignedResponseAlg is how the client's ID tokens are signed:
 	// RS256, which every OpenID Connect library supports, or ES256.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`

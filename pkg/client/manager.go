@@ -146,6 +146,7 @@ func (m *Manager) edit(c *Client, edit func(*Client) error, secret *string) erro
 	c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpiresAt = keep.SecretHash, keep.PreviousSecretHash, keep.PreviousSecretExpiresAt
 	c.SecretRotatedAt = keep.SecretRotatedAt
 	dropStaleKeys(c, &keep)
+	dropStaleAccessTokenAlg(c, &keep)
 	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return err
@@ -168,6 +169,17 @@ func dropStaleKeys(c, old *Client) {
 	}
 	if bytes.Equal(c.JWKS, old.JWKS) && c.JWKSURI == old.JWKSURI && c.TokenEndpointAuthSigningAlg == old.TokenEndpointAuthSigningAlg {
 		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg = nil, "", ""
+	}
+}
+
+// dropStaleAccessTokenAlg forgets the signing algorithm of a client whose
+// access tokens stop being JWTs, unless the edit itself set it: opaque
+// tokens are not signed, and left in place it would only make the switch
+// fail validation.
+func dropStaleAccessTokenAlg(c, old *Client) {
+	if old.AccessTokenFormat == FormatJWT && c.AccessTokenFormat != FormatJWT &&
+		c.AccessTokenSignedResponseAlg == old.AccessTokenSignedResponseAlg {
+		c.AccessTokenSignedResponseAlg = ""
 	}
 }
 

@@ -44,9 +44,18 @@ const MaxIDLen = 128
 // unreserved characters, which need no escaping in Basic auth or URLs.
 var validID = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
-// IDTokenAlgorithms are the algorithms ID tokens can be signed with: the
-// algorithms Latchkey keeps signing keys for.
+// IDTokenAlgorithms are the algorithms ID tokens can be signed with, and
+// what discovery advertises for them. Latchkey keeps an EdDSA key too, but
+// it signs access tokens only: OpenID Connect does not say which hash an
+// EdDSA ID token's at_hash and c_hash use (fosite's is SHA-256 for all),
+// and few relying parties verify EdDSA ID tokens.
 var IDTokenAlgorithms = []string{"RS256", "ES256"}
+
+// AccessTokenAlgorithms are the algorithms JWT access tokens can be signed
+// with: RS256, which every JOSE library verifies, and ES256 and EdDSA, each
+// far cheaper to sign, for resource servers that verify them. Latchkey
+// keeps a signing key for each (pkg/keys).
+var AccessTokenAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 // AssertionAlgorithms are the signature algorithms accepted for
 // private_key_jwt assertions.
@@ -134,6 +143,15 @@ func (c *Client) Validate() error {
 	case FormatOpaque, FormatJWT:
 	default:
 		e.Add("access_token_format", "is %q; it must be %q or %q", c.AccessTokenFormat, FormatOpaque, FormatJWT)
+	}
+	switch alg := c.AccessTokenSignedResponseAlg; {
+	case alg == "":
+	case !slices.Contains(AccessTokenAlgorithms, alg):
+		e.Add("access_token_signed_response_alg", "is %q; it must be one of %s", alg, strings.Join(AccessTokenAlgorithms, ", "))
+	case c.AccessTokenFormat != FormatJWT:
+		// An opaque token is not signed: a setting that could not take
+		// effect would only mislead whoever reads it.
+		e.Add("access_token_signed_response_alg", "is only for clients whose access_token_format is %q; opaque tokens are not signed", FormatJWT)
 	}
 	if d := time.Duration(c.AccessTokenLifespan); d < 0 || d > MaxAccessTokenLifespan {
 		e.Add("access_token_lifespan", "must be between 0 (the server's default) and %gh", MaxAccessTokenLifespan.Hours())

@@ -439,6 +439,24 @@ func TestValidateAcceptsWellFormedClients(t *testing.T) {
 			c.AccessTokenFormat = client.FormatJWT
 			return c
 		}},
+		{"backend with JWT access tokens signed with ES256", func(*testing.T) client.Client {
+			c := backend()
+			c.AccessTokenFormat = client.FormatJWT
+			c.AccessTokenSignedResponseAlg = "ES256"
+			return c
+		}},
+		{"backend with JWT access tokens signed with EdDSA", func(*testing.T) client.Client {
+			c := backend()
+			c.AccessTokenFormat = client.FormatJWT
+			c.AccessTokenSignedResponseAlg = "EdDSA"
+			return c
+		}},
+		{"web app with JWT access tokens signed with RS256", func(*testing.T) client.Client {
+			c := webApp()
+			c.AccessTokenFormat = client.FormatJWT
+			c.AccessTokenSignedResponseAlg = "RS256"
+			return c
+		}},
 		{"web app with authorization_code, refresh_token and https redirect", func(*testing.T) client.Client { return webApp() }},
 		{"public SPA with loopback redirect", func(*testing.T) client.Client { return spa() }},
 		{"private_key_jwt with public RSA JWKS and default RS256", keyClient},
@@ -647,6 +665,31 @@ func TestValidateRejectsInvalidMetadata(t *testing.T) {
 			edit: func(_ *testing.T, c *client.Client) { c.TokenEndpointAuthSigningAlg = "RS256" }},
 		{name: "access_token_format paseto", field: "access_token_format", msg: `"paseto"`,
 			edit: func(_ *testing.T, c *client.Client) { c.AccessTokenFormat = "paseto" }},
+		// Only algorithms Latchkey keeps a key for; HS256 would need a
+		// secret shared with every resource server, and "none" no key.
+		{name: "access_token_signed_response_alg HS256", field: "access_token_signed_response_alg", msg: `"HS256"`,
+			edit: func(_ *testing.T, c *client.Client) {
+				c.AccessTokenFormat = client.FormatJWT
+				c.AccessTokenSignedResponseAlg = "HS256"
+			}},
+		{name: "access_token_signed_response_alg none", field: "access_token_signed_response_alg", msg: "EdDSA",
+			edit: func(_ *testing.T, c *client.Client) {
+				c.AccessTokenFormat = client.FormatJWT
+				c.AccessTokenSignedResponseAlg = "none"
+			}},
+		// JOSE names are case-sensitive (RFC 7515 §4.1.1).
+		{name: "access_token_signed_response_alg eddsa in lower case", field: "access_token_signed_response_alg",
+			edit: func(_ *testing.T, c *client.Client) {
+				c.AccessTokenFormat = client.FormatJWT
+				c.AccessTokenSignedResponseAlg = "eddsa"
+			}},
+		{name: "access_token_signed_response_alg Ed25519, a curve not an alg", field: "access_token_signed_response_alg",
+			edit: func(_ *testing.T, c *client.Client) {
+				c.AccessTokenFormat = client.FormatJWT
+				c.AccessTokenSignedResponseAlg = "Ed25519"
+			}},
+		{name: "access_token_signed_response_alg on an opaque-token client", field: "access_token_signed_response_alg", msg: "opaque",
+			edit: func(_ *testing.T, c *client.Client) { c.AccessTokenSignedResponseAlg = "EdDSA" }},
 		{name: "negative access_token_lifespan", field: "access_token_lifespan",
 			edit: func(_ *testing.T, c *client.Client) { c.AccessTokenLifespan = client.Lifespan(-time.Minute) }},
 		{name: "access_token_lifespan over 24h", field: "access_token_lifespan",

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -31,9 +32,12 @@ import (
 )
 
 // Algorithms are the signature algorithms Latchkey keeps a key for. RS256 is
-// the one OpenID Connect requires every relying party to support; ES256 is
-// smaller and faster for those that can use it.
-var Algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+// the one OpenID Connect requires every relying party to support; ES256 and
+// EdDSA (Ed25519, RFC 8037) are smaller and far cheaper to sign with, for
+// those that can verify them. A key is kept for each whether or not a
+// client uses it, so that a client can switch at once and every node
+// publishes the same set.
+var Algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // rsaBits is the RSA modulus size: 2048 bits meets NIST SP 800-57 through
 // 2030 and keeps RS256 signing cheap on the token path.
@@ -365,6 +369,10 @@ func (m *Manager) generate(alg string) (Stored, error) {
 		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
 	case jose.ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.EdDSA:
+		// Ed25519 is the one EdDSA curve JOSE relying parties verify
+		// (RFC 8037 §3.1); its JWK is kty OKP, crv Ed25519.
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		return Stored{}, fmt.Errorf("keys: unsupported algorithm %q", alg)
 	}

@@ -2,6 +2,9 @@ package keys_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -233,6 +236,78 @@ func TestJWKSPublishesPublicMembersOnly(t *testing.T) {
 	}
 }
 
+func TestEdDSAKeyIsPublishedAsAnEd25519OKPKey(t *testing.T) {
+	t.Parallel()
+	m := initManager(t, pgtest.Store(t), secretA)
+	k, err := m.Current(jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.Signer.(ed25519.PrivateKey); !ok {
+		t.Fatalf("the EdDSA key opened from the database is a %T, want an ed25519.PrivateKey", k.Signer)
+	}
+	set, raw := fetchJWKS(t, m)
+	for i, pub := range set.Keys {
+		if pub.KeyID != k.ID {
+			continue
+		}
+		// RFC 8037 §2: kty OKP, crv Ed25519, the public key in x; the
+		// private d never leaves.
+		want := map[string]any{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.ID}
+		for member, v := range want {
+			if raw[i][member] != v {
+				t.Errorf("EdDSA key member %s = %v, want %v", member, raw[i][member], v)
+			}
+		}
+		if x, _ := raw[i]["x"].(string); len(x) != 43 || raw[i]["d"] != nil {
+			t.Errorf("EdDSA key x = %q, d = %v; want 32 bytes of public key and no d", x, raw[i]["d"])
+		}
+		// The kid is the RFC 7638 thumbprint, as for the other keys
+		// (RFC 8037 §2 names the members it covers).
+		thumb, err := pub.Thumbprint(crypto.SHA256)
+		if err != nil || base64.RawURLEncoding.EncodeToString(thumb) != k.ID {
+			t.Errorf("kid %s is not the key's RFC 7638 thumbprint (err %v)", k.ID, err)
+		}
+		return
+	}
+	t.Fatalf("the current EdDSA key %s is not in the JWKS", k.ID)
+}
+
+// A deployment from before EdDSA has only RS256 and ES256 keys: the first
+// start after the upgrade adds an EdDSA key and leaves the others signing.
+func TestStartAfterUpgradeAddsTheMissingEdDSAKey(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	before := initManager(t, pgtest.Open(t, url), secretA)
+	rs, _ := before.Current(jose.RS256)
+	es, _ := before.Current(jose.ES256)
+	conn := pgtest.Conn(t, url)
+	if _, err := conn.Exec(t.Context(), `DELETE FROM signing_keys WHERE algorithm = 'EdDSA'`); err != nil {
+		t.Fatal(err)
+	}
+
+	store := pgtest.Open(t, url)
+	upgraded := initManager(t, store, secretA)
+	ed, err := upgraded.Current(jose.EdDSA)
+	if err != nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+	for alg, want := range map[jose.SignatureAlgorithm]string{jose.RS256: rs.ID, jose.ES256: es.ID} {
+		if got, _ := upgraded.Current(alg); got.ID != want {
+			t.Errorf("the upgrade changed the %s key from %s to %s", alg, want, got.ID)
+		}
+	}
+	set, _ := fetchJWKS(t, upgraded)
+	if len(set.Keys) != 3 || len(set.Key(ed.ID)) != 1 {
+		t.Fatalf("JWKS after the upgrade: %v, want the RS256, ES256 and new EdDSA keys", kids(set))
+	}
+	// Nodes starting after it find the key and create no other.
+	initManager(t, store, secretA)
+	if stored, _ := store.SigningKeys(t.Context(), true); len(stored) != 3 {
+		t.Fatalf("%d keys stored, want 3", len(stored))
+	}
+}
+
 func TestJWKSCachingHeaders(t *testing.T) {
 	t.Parallel()
 	m := initManager(t, pgtest.Store(t), secretA)
@@ -299,8 +374,8 @@ func TestRetire(t *testing.T) {
 			current++
 		}
 	}
-	if len(list) != 4 || retired != 1 || current != len(keys.Algorithms) {
-		t.Fatalf("List = %+v, want 4 keys, 1 retired, one current per algorithm", list)
+	if len(list) != 2*len(keys.Algorithms) || retired != 1 || current != len(keys.Algorithms) {
+		t.Fatalf("List = %+v, want two keys per algorithm, 1 retired, one current per algorithm", list)
 	}
 }
 

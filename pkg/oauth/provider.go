@@ -94,7 +94,8 @@ type Config struct {
 	// EnforcePKCE requires PKCE of confidential clients too; public clients
 	// always need it.
 	EnforcePKCE bool
-	// AccessTokenSigningAlg signs JWT access tokens.
+	// AccessTokenSigningAlg signs the JWT access tokens of clients that
+	// registered no access_token_signed_response_alg of their own.
 	AccessTokenSigningAlg jose.SignatureAlgorithm
 	// ClientRateLimit is how many requests per second each client may make
 	// to each of the token, introspection and revocation endpoints of this

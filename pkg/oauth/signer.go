@@ -21,8 +21,9 @@ import (
 type signer struct {
 	keys *keys.Manager
 	alg  jose.SignatureAlgorithm
-	// DefaultSigner supplies the hashing that at_hash and c_hash use; both
-	// algorithms offered hash with SHA-256.
+	// DefaultSigner supplies the hashing that at_hash and c_hash use: SHA-256,
+	// right for RS256 and ES256, the ID token algorithms. EdDSA, which
+	// signs only access tokens, needs no such hash.
 	jwt.DefaultSigner
 }
 
@@ -33,9 +34,10 @@ func newSigner(m *keys.Manager, alg jose.SignatureAlgorithm) *signer {
 }
 
 // algHeader carries, among the headers fosite hands the signer, the
-// algorithm a client registered for its ID tokens. fosite drops an "alg"
-// header, so the choice travels under this name, stored with the session,
-// and Generate takes it out before signing.
+// algorithm a client registered for its ID tokens (stored with the
+// session) or its JWT access tokens (set by the strategy at each issue).
+// fosite drops an "alg" header, so the choice travels under this name, and
+// Generate takes it out before signing.
 const algHeader = "latchkey_alg"
 
 // Generate signs claims with the current key of the signer's algorithm, or
@@ -90,7 +92,7 @@ func exactNumbers(v any) any {
 
 // Decode parses a token and verifies its signature with the published key
 // its kid names, insisting on that key's algorithm so that a token cannot
-// pick a weaker one.
+// pick a weaker one, or another key's.
 func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -101,7 +103,10 @@ func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 		if string(t.Method) != string(k.Algorithm) {
 			return nil, fmt.Errorf("token algorithm %s does not match key %s (%s)", t.Method, k.ID, k.Algorithm)
 		}
-		return k.Signer.Public(), nil
+		// As a JWK: fosite hands go-jose a pointer to what this returns,
+		// and go-jose cannot verify with a pointer to an Ed25519 key (a
+		// slice type), while it takes a *JSONWebKey of every key type.
+		return &josev3.JSONWebKey{Key: k.Signer.Public(), KeyID: k.ID, Algorithm: string(k.Algorithm)}, nil
 	})
 }
 

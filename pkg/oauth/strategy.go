@@ -49,17 +49,24 @@ func (s *strategy) AccessTokenSignature(ctx context.Context, token string) strin
 	return s.hmac.AccessTokenSignature(ctx, token)
 }
 
-// issuesJWT reports whether r's access token is an RFC 9068 JWT: the
-// client asked for them.
-func issuesJWT(r fosite.Requester) bool {
+// jwtClient returns r's client if its access tokens are RFC 9068 JWTs:
+// the client asked for them.
+func jwtClient(r fosite.Requester) (*client.Client, bool) {
 	c, ok := r.GetClient().(*client.Client)
-	return ok && c.AccessTokenFormat == client.FormatJWT
+	return c, ok && c.AccessTokenFormat == client.FormatJWT
 }
 
-// GenerateAccessToken makes an access token in the client's format.
+// GenerateAccessToken makes an access token in the client's format. A JWT
+// is signed with the algorithm the client registered, if any, else the
+// server's; the choice is the client's current one, read at every issue,
+// so that a change applies from the next token while tokens already
+// issued keep verifying by their kid.
 func (s *strategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
-	if issuesJWT(r) {
+	if c, ok := jwtClient(r); ok {
 		header := &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}}
+		if c.AccessTokenSignedResponseAlg != "" {
+			header.Extra[algHeader] = c.AccessTokenSignedResponseAlg
+		}
 		return s.signer.Generate(ctx, accessTokenClaims(r, s.issuer, time.Now().UTC()), header)
 	}
 	token, sig, err := s.hmac.GenerateAccessToken(ctx, r)

@@ -89,7 +89,7 @@ func grantTypeOf(ar fosite.AccessRequester) string {
 // accessTokenFormat says how the strategy made the request's access token:
 // "jwt" or "opaque".
 func accessTokenFormat(ar fosite.AccessRequester) string {
-	if issuesJWT(ar) {
+	if _, ok := jwtClient(ar); ok {
 		return "jwt"
 	}
 	return "opaque"

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/latchkey/latchkey/internal/pgtest"
 	"github.com/latchkey/latchkey/migrations"
+	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/seal"
 	"github.com/latchkey/latchkey/storage/postgres"
 )
 
@@ -185,5 +189,76 @@ func TestUpgradingToHashedSessionTokensKeepsBrowsersSignedIn(t *testing.T) {
 	var left int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("after migrating down %d sessions are left (err %v), want none", left, err)
+	}
+}
+
+func TestUpgradingToEdDSAKeysKeepsTheOthersAndAddsOne(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := pgtest.EmptyURL(t)
+	m, err := migrate.NewMigrator(ctx, pgtest.Conn(t, url), "public.schema_version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadMigrations(migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	var eddsa int32
+	for _, mig := range m.Migrations {
+		if mig.Name == "024_eddsa_signing_keys.sql" {
+			eddsa = mig.Sequence
+		}
+	}
+	if err := m.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := pgtest.Open(t, url)
+	box, err := seal.New([][]byte{[]byte("migrate-test-secret-migrate-test-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newManager := func() *keys.Manager {
+		return keys.NewManager(store, box, slog.New(slog.DiscardHandler), audit.New(store, slog.New(slog.DiscardHandler)))
+	}
+	if err := newManager().Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	algs := func() map[string]string {
+		stored, err := store.SigningKeys(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byAlg := map[string]string{}
+		for _, k := range stored {
+			byAlg[k.Algorithm] = k.KID
+		}
+		return byAlg
+	}
+	before := algs()
+
+	// Down: the schema before 024 cannot hold an EdDSA key, so it goes,
+	// and the others stay.
+	if err := m.MigrateTo(ctx, eddsa-1); err != nil {
+		t.Fatal(err)
+	}
+	old := algs()
+	if _, ok := old["EdDSA"]; ok || old["RS256"] != before["RS256"] || old["ES256"] != before["ES256"] {
+		t.Fatalf("keys after migrating down: %v, want the RS256 and ES256 keys of %v only", old, before)
+	}
+	if err := newManager().Init(ctx); err == nil {
+		t.Fatal("an EdDSA key was stored under the schema before 024")
+	}
+
+	// Up again, as an existing deployment upgrades: its first start adds
+	// an EdDSA key and keeps the keys it had.
+	if err := m.MigrateTo(ctx, eddsa); err != nil {
+		t.Fatal(err)
+	}
+	if err := newManager().Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := algs()
+	if after["EdDSA"] == "" || after["EdDSA"] == before["EdDSA"] || after["RS256"] != before["RS256"] || after["ES256"] != before["ES256"] {
+		t.Fatalf("keys after the upgrade: %v (before: %v), want the same RS256 and ES256 keys and a new EdDSA one", after, before)
 	}
 }
