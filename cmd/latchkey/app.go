@@ -266,14 +266,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
 	// Dynamic client registration (RFC 7591, RFC 7592), when on: its
 	// endpoint takes JSON, the one public endpoint that does.
-	registrations := registration.New(store, clients, auditLog, registration.Config{
-		Mode: cfg.Registration,
-		Open: registration.Policy{GrantTypes: registration.OpenGrantTypes, Scopes: cfg.RegistrationScopes,
-			RedirectURIs: cfg.RegistrationRedirectURIs},
-		MaxOpenClients: int(cfg.RegistrationMaxClients),
-		AddressLimit:   int(cfg.RegistrationAddressLimit),
-		Endpoint:       strings.TrimSuffix(cfg.Issuer, "/") + discovery.RegistrationPath,
-	})
+	registrations := registration.New(store, clients, auditLog, registrationConfig(cfg))
 	registrationOn := cfg.Registration == registration.Open || cfg.Registration == registration.Token
 	if registrationOn {
 		publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
@@ -328,9 +321,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Webhooks: events.NewManager(store, box, auditLog),
 		Plans:    plans,
 		Audit:    auditLog,
-		Tokens:   provider,
-		Cursors:  box,
-		Logger:   logger,
+
+		Registrations: registrations,
+		Tokens:        provider,
+		Cursors:       box,
+		Logger:        logger,
 	}).Routes())
 
 	return &app{
@@ -344,6 +339,20 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		meter:     meter,
 		stop:      stop,
 	}, nil
+}
+
+// registrationConfig is what dynamic client registration allows, from
+// cfg: for a node, and for latchkey registration-tokens, whose tokens
+// take the open registration's cap unless they name their own.
+func registrationConfig(cfg config.Config) registration.Config {
+	return registration.Config{
+		Mode: cfg.Registration,
+		Open: registration.Policy{GrantTypes: registration.OpenGrantTypes, Scopes: cfg.RegistrationScopes,
+			RedirectURIs: cfg.RegistrationRedirectURIs},
+		MaxOpenClients: int(cfg.RegistrationMaxClients),
+		AddressLimit:   int(cfg.RegistrationAddressLimit),
+		Endpoint:       strings.TrimSuffix(cfg.Issuer, "/") + discovery.RegistrationPath,
+	}
 }
 
 // newOutbox is where mail is written, by a node and by latchkey mail
