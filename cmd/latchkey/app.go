@@ -268,9 +268,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// endpoint takes JSON, the one public endpoint that does.
 	registrations := registration.New(store, clients, auditLog, registrationConfig(cfg))
 	registrationOn := cfg.Registration == registration.Open || cfg.Registration == registration.Token
-	if registrationOn {
-		publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
-	}
+	// Its path takes JSON even when off, so that a client trying it is
+	// told 404, not that its JSON should have been a form.
+	publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
 	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {

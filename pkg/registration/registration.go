@@ -458,7 +458,9 @@ func describe(invalid *validation.Error) (code, desc string) {
 	for i, p := range invalid.Problems {
 		parts[i] = p.Field + ": " + p.Message
 	}
-	if slices.ContainsFunc(invalid.Problems, func(p validation.Problem) bool { return p.Field == "redirect_uris" }) {
+	// invalid_redirect_uri says the redirect URIs alone are at fault;
+	// anything else wrong makes it invalid_client_metadata.
+	if !slices.ContainsFunc(invalid.Problems, func(p validation.Problem) bool { return p.Field != "redirect_uris" }) {
 		code = "invalid_redirect_uri"
 	}
 	return code, fmt.Sprintf("The client metadata is not valid: %s.", strings.Join(parts, "; "))
