@@ -423,6 +423,36 @@ func TestInitialAccessTokensAreRequiredAndCapWhatIsRegistered(t *testing.T) {
 	if _, err := n.clients.Get(t.Context(), ok.str("client_id")); err != nil {
 		t.Fatalf("revoking the token deleted the client it registered: %v", err)
 	}
+	// The client manages itself within the revoked token's cap still.
+	manage := func(body map[string]any) registered {
+		t.Helper()
+		r, err := n.registrationCall(nil, http.MethodPut, ok.str("registration_client_uri"), ok.str("registration_access_token"),
+			withFields(body, "client_id", ok.str("client_id")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := manage(app("redirect_uris", []string{"https://app.example.com/cb/other"})); r.status != http.StatusOK {
+		t.Fatalf("an update within the cap: %d %s", r.status, r.raw)
+	}
+	for name, body := range map[string]map[string]any{
+		"another host":      app("redirect_uris", []string{"https://other.example/cb/"}),
+		"a refresh grant":   app("grant_types", []string{"authorization_code", "refresh_token"}),
+		"a scope beyond it": app("scope", "openid profile"),
+		"skip_consent set":  app("skip_consent", true, "redirect_uris", []string{"https://app.example.com/cb/"}),
+	} {
+		r := manage(body)
+		if name == "skip_consent set" {
+			if c, _ := n.clients.Get(t.Context(), ok.str("client_id")); r.status != http.StatusOK || c.SkipConsent {
+				t.Errorf("an update with skip_consent: %d, skip_consent %v; want it ignored", r.status, c.SkipConsent)
+			}
+			continue
+		}
+		if r.status != http.StatusBadRequest {
+			t.Errorf("an update with %s: %d %s, want 400", name, r.status, r.raw)
+		}
+	}
 
 	// A token's cap cannot hold admin scopes or loose redirect rules.
 	for name, body := range map[string]map[string]any{
@@ -654,6 +684,15 @@ func TestRegistrationIsOffByDefaultAndDiscoveryNamesItOnlyWhenOn(t *testing.T) {
 		if got, _ := meta["registration_endpoint"].(string); got != want {
 			t.Errorf("openid-client reads registration_endpoint %q, want %q", got, want)
 		}
+	}
+	// Under an issuer with a path, the endpoints are under it too.
+	tenant := startNodeUnder(t, nil, "/tenant-a", "LATCHKEY_REGISTRATION", "open")
+	r := tenant.register(t, nil, "", loopbackApp("tenant app"))
+	if r.status != http.StatusCreated || r.str("registration_client_uri") != tenant.issuer+"/oauth2/register/"+r.str("client_id") {
+		t.Fatalf("registration under /tenant-a: %d %s", r.status, r.raw)
+	}
+	if read, _ := tenant.registrationCall(nil, http.MethodGet, r.str("registration_client_uri"), r.str("registration_access_token"), nil); read.status != http.StatusOK {
+		t.Fatalf("reading under /tenant-a: %d %s", read.status, read.raw)
 	}
 }
 

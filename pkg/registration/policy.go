@@ -30,8 +30,9 @@ var OpenGrantTypes = []string{client.GrantAuthorizationCode, client.GrantRefresh
 
 // Policy is what a registration may ask for: the cap an initial access
 // token carries, or, for open registration, the server's settings. The
-// policy a client registered under is stored with it and holds its later
-// updates (RFC 7592) too.
+// policy a client registered under is stored with it; updates (RFC 7592)
+// are held to a token's, and to open registration's settings as they are
+// at the time of the update.
 type Policy struct {
 	// GrantTypes are the grant types a client may have.
 	GrantTypes []string `json:"grant_types"`

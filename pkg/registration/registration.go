@@ -79,7 +79,9 @@ type Registration struct {
 	ClientID string
 	// Digest is the SHA-256 digest of its registration access token.
 	Digest []byte
-	// Policy is what it registered under, which holds its updates too.
+	// Policy is what it registered under. A token's cap holds the
+	// client's updates too; open registration's are held to the settings
+	// of the day (policyOf).
 	Policy Policy
 	// Open is true for open registration; TokenID names the initial
 	// access token otherwise (empty once the token is revoked).
@@ -421,7 +423,7 @@ func (m *Manager) Update(ctx context.Context, clientID, token string, req Reques
 			e.Add("client_secret", "is not the client's secret; leave it out")
 			return e
 		}
-		c, err := build(*stored, req.Metadata, reg.Policy)
+		c, err := build(*stored, req.Metadata, m.policyOf(reg))
 		if err != nil {
 			return err
 		}
@@ -435,6 +437,17 @@ func (m *Manager) Update(ctx context.Context, clientID, token string, req Reques
 		return nil, err
 	}
 	return m.response(c, secret, token), nil
+}
+
+// policyOf is the policy an update of reg is held to: for open
+// registration the settings as they are now, so that an operator who
+// narrows them narrows what anonymous clients may change to; for a token,
+// its cap when it registered the client, which outlives the token.
+func (m *Manager) policyOf(reg *Registration) Policy {
+	if reg.Open {
+		return m.open
+	}
+	return reg.Policy
 }
 
 // Delete deletes clientID, its tokens and its registration, for the
