@@ -32,6 +32,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/registration"
 	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -263,7 +264,14 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
 		})}
 	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
-	doc := discovery.New(cfg.Issuer, discovery.Features{})
+	// Dynamic client registration (RFC 7591, RFC 7592), when on: its
+	// endpoint takes JSON, the one public endpoint that does.
+	registrations := registration.New(store, clients, auditLog, registrationConfig(cfg))
+	registrationOn := cfg.Registration == registration.Open || cfg.Registration == registration.Token
+	// Its path takes JSON even when off, so that a client trying it is
+	// told 404, not that its JSON should have been a form.
+	publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
+	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -281,6 +289,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
+	if registrationOn {
+		(&registration.Handler{Manager: registrations, Logger: logger,
+			Limit: ratelimit.New(int(cfg.RegistrationRateLimit), time.Minute)}).Mount(protocol, discovery.RegistrationPath)
+	}
 	protocol.Handle(ui.StaticPath+"/*", ui.Static(base))
 	// The browser's side: the authorization endpoint and the pages it
 	// leads to, the account page and end-session.
@@ -309,9 +321,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Webhooks: events.NewManager(store, box, auditLog),
 		Plans:    plans,
 		Audit:    auditLog,
-		Tokens:   provider,
-		Cursors:  box,
-		Logger:   logger,
+
+		Registrations: registrations,
+		Tokens:        provider,
+		Cursors:       box,
+		Logger:        logger,
 	}).Routes())
 
 	return &app{
@@ -325,6 +339,20 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		meter:     meter,
 		stop:      stop,
 	}, nil
+}
+
+// registrationConfig is what dynamic client registration allows, from
+// cfg: for a node, and for latchkey registration-tokens, whose tokens
+// take the open registration's cap unless they name their own.
+func registrationConfig(cfg config.Config) registration.Config {
+	return registration.Config{
+		Mode: cfg.Registration,
+		Open: registration.Policy{GrantTypes: registration.OpenGrantTypes, Scopes: cfg.RegistrationScopes,
+			RedirectURIs: cfg.RegistrationRedirectURIs},
+		MaxOpenClients: int(cfg.RegistrationMaxClients),
+		AddressLimit:   int(cfg.RegistrationAddressLimit),
+		Endpoint:       strings.TrimSuffix(cfg.Issuer, "/") + discovery.RegistrationPath,
+	}
 }
 
 // newOutbox is where mail is written, by a node and by latchkey mail

@@ -15,7 +15,7 @@
 //
 // Handlers decode and check the request, then call the same domain
 // managers the CLI uses (pkg/client, pkg/identity, pkg/roles, pkg/keys,
-// pkg/mail, pkg/trust, pkg/events, pkg/apikey, pkg/usage),
+// pkg/mail, pkg/trust, pkg/events, pkg/apikey, pkg/usage, pkg/registration),
 // which validate, store and audit in one transaction. Errors come back as
 // RFC 9457 problem details. The routes are described in
 // docs/admin-api.yaml, which a test keeps in step with Routes.
@@ -41,6 +41,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
+	"github.com/latchkey/latchkey/pkg/registration"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/usage"
@@ -73,9 +74,12 @@ type API struct {
 	// Webhooks manages webhook subscriptions (pkg/events).
 	Webhooks Webhooks
 	// Plans defines usage plans, assigns them and reports usage.
-	Plans  *usage.Manager
-	Audit  *audit.Log
-	Tokens TokenVerifier
+	Plans *usage.Manager
+	// Registrations issues, lists and revokes initial access tokens for
+	// dynamic client registration (pkg/registration).
+	Registrations *registration.Manager
+	Audit         *audit.Log
+	Tokens        TokenVerifier
 	// Cursors seals list cursors.
 	Cursors Sealer
 	Logger  *slog.Logger
@@ -171,6 +175,10 @@ func (a *API) Routes() http.Handler {
 	r.Put("/plans/{name}/subjects/{subject}", a.handle(a.assignPlan))
 	r.Delete("/plans/{name}/subjects/{subject}", a.handle(a.unassignPlan))
 	r.Get("/usage", a.handleList(a.getUsage))
+
+	r.Get("/registration-tokens", a.handle(a.listRegistrationTokens))
+	r.Post("/registration-tokens", a.handle(a.createRegistrationToken))
+	r.Delete("/registration-tokens/{id}", a.handle(a.revokeRegistrationToken))
 
 	r.Get("/audit-events", a.handleList(a.listAuditEvents))
 	return r

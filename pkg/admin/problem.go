@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/keys"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/passkey"
+	"github.com/latchkey/latchkey/pkg/registration"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/usage"
@@ -182,6 +183,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusConflict, typeConflict, fmt.Sprintf("The owner holds %d API keys already, the most there may be; revoke one it no longer uses first.", apikey.MaxPerOwner))
 	case errors.Is(err, apikey.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "The owner has no API key with this ID; list its keys to find it.")
+	case errors.Is(err, registration.ErrTokenNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No initial access token has this ID; list them to find it.")
 	case errors.Is(err, passkey.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "The user has no passkey with this ID.")
 	case errors.Is(err, identity.ErrNoFactor):

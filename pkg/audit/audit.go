@@ -63,6 +63,17 @@ const (
 	ClientDeleted       = "client.deleted"
 	ClientSecretRotated = "client.secret_rotated"
 	ClientTokensRevoked = "client.tokens_revoked" // #nosec G101 -- an audit action name, not a credential
+	// ClientRegistered is a client that registered itself (RFC 7591,
+	// pkg/registration): its actor is "anonymous" for open registration,
+	// or the initial access token it used ("registration_token:ID").
+	// Its later changes through RFC 7592 are client.updated and
+	// client.deleted with the client itself as actor.
+	ClientRegistered = "client.registered"
+	// RegistrationTokenCreated and RegistrationTokenRevoked are initial
+	// access tokens for dynamic client registration, made and revoked by
+	// an admin; their target is "registration_token:ID".
+	RegistrationTokenCreated = "registration_token.created" // #nosec G101 -- an audit action name, not a credential
+	RegistrationTokenRevoked = "registration_token.revoked" // #nosec G101 -- an audit action name, not a credential
 
 	UserCreated         = "user.created"
 	UserUpdated         = "user.updated"
@@ -166,6 +177,7 @@ const (
 // Actions lists every action, for documentation and for validating filters.
 var Actions = []string{
 	ClientCreated, ClientUpdated, ClientDeleted, ClientSecretRotated, ClientTokensRevoked,
+	ClientRegistered, RegistrationTokenCreated, RegistrationTokenRevoked,
 	UserCreated, UserUpdated, UserDeleted, UserDisabled, UserEnabled, UserPasswordSet,
 	UserSignedOut, UserSessionRevoked, UserRoleAssigned, UserRoleUnassigned,
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -70,6 +71,19 @@ func NewManager(store Store, audit Auditor, grace time.Duration) *Manager {
 // generating a secret if its authentication method needs one. The secret is
 // returned here and never again.
 func (m *Manager) Create(ctx context.Context, c Client) (*Client, string, error) {
+	return m.create(ctx, c, audit.ClientCreated, nil)
+}
+
+// Register is Create for a client that registers itself (RFC 7591,
+// pkg/registration): the same rules, recorded as client.registered with
+// details added to the event's. Inside a transaction (the one that spends
+// an initial access token, say), it joins it.
+func (m *Manager) Register(ctx context.Context, c Client, details map[string]any) (*Client, string, error) {
+	return m.create(ctx, c, audit.ClientRegistered, details)
+}
+
+// create is Create and Register, recording action.
+func (m *Manager) create(ctx context.Context, c Client, action string, details map[string]any) (*Client, string, error) {
 	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return nil, "", err
@@ -82,8 +96,9 @@ func (m *Manager) Create(ctx context.Context, c Client) (*Client, string, error)
 		secret, c.SecretHash = NewSecret()
 	}
 	err := m.audit.Change(ctx, func(ctx context.Context) (audit.Event, error) {
-		return audit.Event{Action: audit.ClientCreated, Target: audit.Client(c.ID),
-			Details: map[string]any{"client_name": c.Name, "scope": c.Scope}}, m.store.CreateClient(ctx, &c)
+		d := map[string]any{"client_name": c.Name, "scope": c.Scope}
+		maps.Copy(d, details)
+		return audit.Event{Action: action, Target: audit.Client(c.ID), Details: d}, m.store.CreateClient(ctx, &c)
 	})
 	if err != nil {
 		return nil, "", err

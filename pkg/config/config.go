@@ -179,6 +179,27 @@ type Config struct {
 	// webhook; a node that dies mid-delivery has the event delivered by
 	// another after twice this.
 	WebhookTimeout time.Duration
+	// Registration is dynamic client registration (RFC 7591, RFC 7592;
+	// pkg/registration): "off", "open" (anyone may register) or "token"
+	// (an initial access token an admin issued is required).
+	Registration string
+	// RegistrationScopes are the scopes open registration allows, and an
+	// initial access token unless it names its own.
+	RegistrationScopes []string
+	// RegistrationRedirectURIs are the redirect URI rules open
+	// registration allows, and an initial access token unless it names
+	// its own: loopback, any, or https URL prefixes.
+	RegistrationRedirectURIs []string
+	// RegistrationRateLimit is how many registration requests (register,
+	// read, update, delete) per minute an IP address may make on a node;
+	// 0 is no limit.
+	RegistrationRateLimit int32
+	// RegistrationAddressLimit is how many clients one IP address may
+	// register through open registration per hour, across nodes.
+	RegistrationAddressLimit int32
+	// RegistrationMaxClients is how many clients open registration may
+	// hold at once.
+	RegistrationMaxClients int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -319,6 +340,18 @@ func bindings(c *Config) []binding {
 			"also deliver every audit event, at least once, as a log record for a SIEM: none, stdout (JSON lines) or otlp (OTEL_EXPORTER_OTLP_*)"}, "none|stdout|otlp", setLogFormat(&c.EventLog)},
 		{Setting{"LATCHKEY_WEBHOOK_TIMEOUT", "webhook-timeout", "10s",
 			"how long one attempt at delivering an event to a webhook may take; a node that dies mid-delivery has it delivered by another after twice this"}, "duration", setDuration(&c.WebhookTimeout)},
+		{Setting{"LATCHKEY_REGISTRATION", "registration", "off",
+			"dynamic client registration (RFC 7591/7592): off, open (anyone may register) or token (an initial access token an admin issued is required)"}, "off|open|token", setLogFormat(&c.Registration)},
+		{Setting{"LATCHKEY_REGISTRATION_SCOPES", "registration-scopes", "openid,profile,email,offline_access",
+			"scopes a registered client may have, under open registration and for initial access tokens that name none; never the admin scopes"}, "list", setScopes(&c.RegistrationScopes)},
+		{Setting{"LATCHKEY_REGISTRATION_REDIRECT_URIS", "registration-redirect-uris", "loopback",
+			"redirect URI rules of open registration and of initial access tokens that name none: loopback, any, or https URL prefixes ending in /"}, "list", setScopes(&c.RegistrationRedirectURIs)},
+		{Setting{"LATCHKEY_REGISTRATION_RATE_LIMIT", "registration-rate-limit", "20",
+			"registration requests (register, read, update, delete) per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.RegistrationRateLimit)},
+		{Setting{"LATCHKEY_REGISTRATION_ADDRESS_LIMIT", "registration-address-limit", "10",
+			"clients an IP address may register through open registration per hour, counted across nodes"}, "number", setInt32(&c.RegistrationAddressLimit)},
+		{Setting{"LATCHKEY_REGISTRATION_MAX_CLIENTS", "registration-max-clients", "1000",
+			"clients open registration may hold at once; further registrations are refused until some are deleted"}, "number", setInt32(&c.RegistrationMaxClients)},
 	}
 }
 

@@ -88,6 +88,12 @@ func defaults() config.Config {
 		SignUp:                    "off",
 		EventLog:                  "none",
 		WebhookTimeout:            10 * time.Second,
+		Registration:              "off",
+		RegistrationScopes:        []string{"openid", "profile", "email", "offline_access"},
+		RegistrationRedirectURIs:  []string{"loopback"},
+		RegistrationRateLimit:     20,
+		RegistrationAddressLimit:  10,
+		RegistrationMaxClients:    1000,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/registration"
 )
 
 // Requirement says which settings a command cannot run without. Combine
@@ -280,6 +281,7 @@ func (c Config) Validate(need Requirement) error {
 			p.add("LATCHKEY_PERSONAL_API_KEY_SCOPES", "names %q; admin scopes cannot be given to API keys", sc)
 		}
 	}
+	p = append(p, registrationProblems(c)...)
 	if c.ShutdownTimeout < 0 {
 		p.add("LATCHKEY_SHUTDOWN_TIMEOUT", "is %s; it must be 0 (close at once) or more", fmtDuration(c.ShutdownTimeout))
 	}
@@ -392,4 +394,43 @@ func fmtDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// registrationProblems checks the settings of dynamic client registration
+// (pkg/registration).
+func registrationProblems(c Config) problems {
+	var p problems
+	if !slices.Contains(registration.Modes, c.Registration) {
+		p.add("LATCHKEY_REGISTRATION", "is %q; it must be off, open or token", c.Registration)
+	}
+	if len(c.RegistrationScopes) == 0 {
+		p.add("LATCHKEY_REGISTRATION_SCOPES", "is empty; a registered client needs at least one scope, such as openid")
+	}
+	for _, sc := range c.RegistrationScopes {
+		if sc == client.AdminScope || sc == client.AdminReadScope {
+			p.add("LATCHKEY_REGISTRATION_SCOPES", "names %q; admin scopes cannot be registered", sc)
+		} else if err := client.ValidateScopeToken(sc); err != nil {
+			p.add("LATCHKEY_REGISTRATION_SCOPES", "%v", err)
+		}
+	}
+	if len(c.RegistrationRedirectURIs) == 0 {
+		p.add("LATCHKEY_REGISTRATION_REDIRECT_URIS", "is empty; give loopback, any, or https URL prefixes")
+	}
+	for _, r := range c.RegistrationRedirectURIs {
+		if err := registration.ParseRule(r); err != nil {
+			p.add("LATCHKEY_REGISTRATION_REDIRECT_URIS", "%v", err)
+		}
+	}
+	if c.RegistrationRateLimit < 0 {
+		p.add("LATCHKEY_REGISTRATION_RATE_LIMIT", "is %d; it must be 0 (no limit) or more", c.RegistrationRateLimit)
+	}
+	// Open registration is anonymous: its caps are what keeps it from
+	// storing without bound, so neither can be turned off.
+	if c.RegistrationAddressLimit < 1 {
+		p.add("LATCHKEY_REGISTRATION_ADDRESS_LIMIT", "is %d; it must be 1 or more", c.RegistrationAddressLimit)
+	}
+	if c.RegistrationMaxClients < 1 {
+		p.add("LATCHKEY_REGISTRATION_MAX_CLIENTS", "is %d; it must be 1 or more", c.RegistrationMaxClients)
+	}
+	return p
 }

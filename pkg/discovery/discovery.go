@@ -31,6 +31,10 @@ const (
 	EndSessionPath          = "/oauth2/logout"
 	IntrospectionPath       = "/oauth2/introspect"
 	RevocationPath          = "/oauth2/revoke"
+	// RegistrationPath is the dynamic client registration endpoint (RFC
+	// 7591); each registered client's configuration endpoint (RFC 7592)
+	// is under it, at /oauth2/register/{client_id}.
+	RegistrationPath = "/oauth2/register"
 )
 
 // AuthorizationResumePath is where the login and consent pages send the
@@ -74,18 +78,25 @@ type Document struct {
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
+	// RegistrationEndpoint is where clients register themselves (RFC 7591
+	// §3; RFC 8414 §2), present only when registration is on.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
 // document names each one's endpoint and metadata exactly when it is on,
 // so that a client library never tries what would be refused.
-type Features struct{}
+type Features struct {
+	// Registration is dynamic client registration
+	// (LATCHKEY_REGISTRATION open or token; pkg/registration).
+	Registration bool
+}
 
 // New describes a provider at issuer, which config has validated, serving
 // the optional protocols f turns on.
 func New(issuer string, f Features) Document {
 	confidential := []string{client.AuthSecretBasic, client.AuthSecretPost, client.AuthPrivateKeyJWT}
-	return Document{
+	d := Document{
 		Issuer:                            issuer,
 		JWKSURI:                           issuer + JWKSPath,
 		AuthorizationEndpoint:             issuer + AuthorizationPath,
@@ -121,6 +132,10 @@ func New(issuer string, f Features) Document {
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		UILocalesSupported:                         []string{"en"},
 	}
+	if f.Registration {
+		d.RegistrationEndpoint = issuer + RegistrationPath
+	}
+	return d
 }
 
 // OAuthMetadataPath is the path, from the host's root, where the RFC 8414

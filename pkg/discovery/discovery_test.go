@@ -59,3 +59,21 @@ func TestMetadataAdvertisesWhatIsServedAndNothingUnsafe(t *testing.T) {
 		t.Error("assertions signed with alg none are advertised")
 	}
 }
+
+// registration_endpoint is named exactly when registration is on, so that
+// a client library never registers where it would be refused.
+func TestRegistrationEndpointIsListedExactlyWhenOn(t *testing.T) {
+	const issuer = "https://id.example.com/tenant"
+	for _, on := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		discovery.New(issuer, discovery.Features{Registration: on}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		got, present := doc["registration_endpoint"]
+		if present != on || (on && got != issuer+"/oauth2/register") {
+			t.Errorf("registration on=%v: registration_endpoint %v (present %v)", on, got, present)
+		}
+	}
+}

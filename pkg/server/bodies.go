@@ -46,6 +46,12 @@ type BodyPolicy struct {
 	// without a Content-Type, is refused with 415. A request without a body
 	// is not judged by its Content-Type: there is nothing to read.
 	FormsOnly bool
+	// JSONPaths are paths whose bodies are application/json (parameters
+	// allowed) instead of forms, with FormsOnly: the endpoint of RFC 7591
+	// client registration, whose requests are JSON documents, and the
+	// paths under each (RFC 7592's client configuration endpoints). Every
+	// other rule holds for them as for the rest.
+	JSONPaths []string
 	// Refuse answers a refused request in the shape the listener's callers
 	// read (ProtocolRefusal, or the admin API's problem details). It must
 	// not read the body. Nil answers as ProtocolRefusal(nil) does.
@@ -115,10 +121,18 @@ func limitBodies(p BodyPolicy) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// ContentLength is 0 only for a request known to have no body;
 			// -1 (chunked, or unknown) may have one.
-			if p.FormsOnly && r.ContentLength != 0 && !isForm(r.Header.Get("Content-Type")) {
-				refuse(w, r, Refusal{http.StatusUnsupportedMediaType,
-					"The request body must be " + formMediaType + "; other media types, multipart/form-data included, are not accepted."})
-				return
+			if p.FormsOnly && r.ContentLength != 0 {
+				if p.takesJSON(r.URL.Path) {
+					if !isMediaType(r.Header.Get("Content-Type"), jsonMediaType) {
+						refuse(w, r, Refusal{http.StatusUnsupportedMediaType,
+							"The request body must be " + jsonMediaType + "."})
+						return
+					}
+				} else if !isForm(r.Header.Get("Content-Type")) {
+					refuse(w, r, Refusal{http.StatusUnsupportedMediaType,
+						"The request body must be " + formMediaType + "; other media types, multipart/form-data included, are not accepted."})
+					return
+				}
 			}
 			if p.MaxBytes > 0 && r.ContentLength != 0 {
 				if r.ContentLength > p.MaxBytes {
@@ -148,12 +162,31 @@ func limitBodies(p BodyPolicy) func(http.Handler) http.Handler {
 	}
 }
 
+// jsonMediaType is what the JSONPaths' bodies must be.
+const jsonMediaType = "application/json"
+
+// takesJSON reports whether path is one of p.JSONPaths or under one.
+func (p BodyPolicy) takesJSON(path string) bool {
+	for _, j := range p.JSONPaths {
+		if path == j || strings.HasPrefix(path, j+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // isForm reports whether contentType names formMediaType, with any
 // parameters.
 func isForm(contentType string) bool {
-	if contentType == formMediaType {
+	return isMediaType(contentType, formMediaType)
+}
+
+// isMediaType reports whether contentType names want, with any
+// parameters.
+func isMediaType(contentType, want string) bool {
+	if contentType == want {
 		return true // as nearly every client sends it; parsing allocates
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == formMediaType
+	return err == nil && mt == want
 }

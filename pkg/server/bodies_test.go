@@ -186,3 +186,49 @@ func BenchmarkTheBodyPolicyOnATokenRequest(b *testing.B) {
 		})
 	}
 }
+
+// The registration endpoint's path and those under it take JSON and
+// nothing else; every other path still takes forms only, a path that
+// merely starts with the same letters included.
+func TestJSONPathsTakeJSONAndOnlyThem(t *testing.T) {
+	r := server.NewRouter(server.Options{
+		Logger: slog.New(slog.DiscardHandler),
+		Ready:  alwaysReady,
+		Bodies: server.BodyPolicy{MaxBytes: 1024, FormsOnly: true, JSONPaths: []string{"/t/oauth2/register"}},
+	})
+	r.HandleFunc("/*", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	})
+	for _, tt := range []struct {
+		path, contentType string
+		status            int
+	}{
+		{"/t/oauth2/register", "application/json", http.StatusOK},
+		{"/t/oauth2/register/abc", "application/json; charset=utf-8", http.StatusOK},
+		{"/t/oauth2/register", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"/t/oauth2/register", "multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"/t/oauth2/register", "", http.StatusUnsupportedMediaType},
+		{"/t/oauth2/registered", "application/json", http.StatusUnsupportedMediaType},
+		{"/t/oauth2/token", "application/json", http.StatusUnsupportedMediaType},
+		{"/t/oauth2/token", "application/x-www-form-urlencoded", http.StatusOK},
+	} {
+		req := httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader("{}"))
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("%s as %q: %d %s, want %d", tt.path, tt.contentType, rec.Code, rec.Body, tt.status)
+		}
+	}
+	// The size limit holds for JSON as for forms.
+	req := httptest.NewRequest(http.MethodPost, "/t/oauth2/register", strings.NewReader(strings.Repeat(" ", 2000)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized JSON: %d", rec.Code)
+	}
+}
