@@ -199,6 +199,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
+		PAR:                       cfg.PAR,
+		RequirePAR:                cfg.RequirePAR,
+		PARLifespan:               cfg.PARLifespan,
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
 		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter})
 	if err != nil {
@@ -263,7 +266,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
 		})}
 	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
-	doc := discovery.New(cfg.Issuer, discovery.Features{})
+	doc := discovery.New(cfg.Issuer, discovery.Features{PAR: cfg.PAR, RequirePAR: cfg.RequirePAR})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -279,6 +282,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.TokenPath, provider.Token)
 	protocol.HandleFunc(discovery.IntrospectionPath, provider.Introspect)
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
+	if cfg.PAR {
+		protocol.HandleFunc(discovery.PushedAuthorizationPath, provider.PushAuthorize)
+	}
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Handle(ui.StaticPath+"/*", ui.Static(base))

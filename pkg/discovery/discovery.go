@@ -31,6 +31,9 @@ const (
 	EndSessionPath          = "/oauth2/logout"
 	IntrospectionPath       = "/oauth2/introspect"
 	RevocationPath          = "/oauth2/revoke"
+	// PushedAuthorizationPath is the PAR endpoint (RFC 9126), served
+	// when Features.PAR is on.
+	PushedAuthorizationPath = "/oauth2/par"
 )
 
 // AuthorizationResumePath is where the login and consent pages send the
@@ -74,18 +77,26 @@ type Document struct {
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
+	// PushedAuthorizationRequestEndpoint and
+	// RequirePushedAuthorizationRequests are RFC 9126 §5's.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
 // document names each one's endpoint and metadata exactly when it is on,
 // so that a client library never tries what would be refused.
-type Features struct{}
+type Features struct {
+	// PAR serves pushed authorization requests (RFC 9126), and RequirePAR
+	// refuses authorization requests that were not pushed.
+	PAR, RequirePAR bool
+}
 
 // New describes a provider at issuer, which config has validated, serving
 // the optional protocols f turns on.
 func New(issuer string, f Features) Document {
 	confidential := []string{client.AuthSecretBasic, client.AuthSecretPost, client.AuthPrivateKeyJWT}
-	return Document{
+	d := Document{
 		Issuer:                            issuer,
 		JWKSURI:                           issuer + JWKSPath,
 		AuthorizationEndpoint:             issuer + AuthorizationPath,
@@ -121,6 +132,11 @@ func New(issuer string, f Features) Document {
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		UILocalesSupported:                         []string{"en"},
 	}
+	if f.PAR {
+		d.PushedAuthorizationRequestEndpoint = issuer + PushedAuthorizationPath
+		d.RequirePushedAuthorizationRequests = f.RequirePAR
+	}
+	return d
 }
 
 // OAuthMetadataPath is the path, from the host's root, where the RFC 8414

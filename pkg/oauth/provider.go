@@ -104,6 +104,17 @@ type Config struct {
 	// each client ID may have from each address at those endpoints on this
 	// node; 0 is no limit.
 	ClientAuthFailureLimit int
+
+	// PAR serves the pushed authorization request endpoint (RFC 9126)
+	// and honours its request_uri values at the authorization endpoint.
+	PAR bool
+	// RequirePAR refuses authorization requests that were not pushed,
+	// of every client; without it only clients registered with
+	// require_pushed_authorization_requests must push. It needs PAR.
+	RequirePAR bool
+	// PARLifespan is how long a request_uri may wait to be redeemed;
+	// 0 is DefaultPARLifespan.
+	PARLifespan time.Duration
 }
 
 // Deps are what the provider works with. Every field is required but
@@ -187,6 +198,10 @@ type Provider struct {
 	// meter charges clients' calls to their usage plans; nil charges none.
 	meter   Meter
 	metrics Observer
+	// par turns on pushed authorization requests, and requirePAR refuses
+	// every other authorization request (par.go).
+	par, requirePAR bool
+	pushed          PushedRequests
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -256,11 +271,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
-		CoreStrategy:               strat,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
-		Signer:                     idSigner,
-	},
+	if cfg.RequirePAR && !cfg.PAR {
+		return nil, errors.New("oauth: RequirePAR needs PAR")
+	}
+	if cfg.PARLifespan <= 0 {
+		cfg.PARLifespan = DefaultPARLifespan
+	}
+	fc.PushedAuthorizeContextLifespan = cfg.PARLifespan
+	fc.PushedAuthorizeRequestURIPrefix = parPrefix
+	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -270,7 +289,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
-	).(*fosite.Fosite)
+	}
+	if cfg.PAR {
+		factories = append(factories, compose.PushedAuthorizeHandlerFactory)
+	}
+	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics, parLifespan: cfg.PARLifespan}, &compose.CommonStrategy{
+		CoreStrategy:               strat,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		Signer:                     idSigner,
+	}, factories...).(*fosite.Fosite)
 	var apiKeys APIKeys = noAPIKeys{}
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
@@ -295,5 +322,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		meter:       d.Meter,
 		metrics:     metrics,
 		apiKeys:     apiKeys,
+		par:         cfg.PAR,
+		requirePAR:  cfg.RequirePAR,
+		pushed:      store,
 	}, nil
 }
