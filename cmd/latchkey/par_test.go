@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/latchkey/latchkey/internal/chromiumtest"
 	"github.com/latchkey/latchkey/internal/openidclient"
@@ -256,7 +261,7 @@ func TestPushNeedsTheClientAuthenticatedAndStoresNothingOtherwise(t *testing.T) 
 	n := startNode(t)
 	rp := n.app(t)
 	form := url.Values{"response_type": {"code"}, "client_id": {rp.client.ID}, "redirect_uri": {rp.client.RedirectURIs[0]},
-		"scope": {"openid"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+		"scope": {"openid"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}, "state": {"state-0123456789"}}
 	for _, secret := range []string{"", "wrong"} {
 		req, _ := http.NewRequest(http.MethodPost, n.issuer+"/oauth2/par", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -346,5 +351,71 @@ func TestRequirePARRefusesEveryPlainRequestAndDiscoverySaysSo(t *testing.T) {
 				t.Fatalf("a push: %d, want %d", status, want)
 			}
 		})
+	}
+}
+
+func TestPushAuthenticatesLikeTheTokenEndpointWithAnAssertionForThePAREndpoint(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	c, _, err := n.clients.Create(t.Context(), client.Client{
+		GrantTypes: []string{client.GrantAuthorizationCode}, RedirectURIs: []string{"http://127.0.0.1:9/callback"}, Scope: "openid",
+		TokenEndpointAuthMethod: client.AuthPrivateKeyJWT, TokenEndpointAuthSigningAlg: "ES256", JWKS: set,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(aud string) (int, map[string]any) {
+		assertion, err := josejwt.Signed(signer).Claims(josejwt.Claims{Issuer: c.ID, Subject: c.ID, Audience: josejwt.Audience{aud},
+			ID: rand.Text(), Expiry: josejwt.NewNumericDate(time.Now().Add(time.Minute))}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "scope": {"openid"},
+			"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}, "state": {"state-0123456789"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+		req, _ := http.NewRequest(http.MethodPost, n.issuer+"/oauth2/par", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return doJSON(t, req)
+	}
+	for _, aud := range []string{n.issuer + "/oauth2/par", n.issuer, n.issuer + "/oauth2/token"} {
+		if status, body := push(aud); status != http.StatusCreated {
+			t.Fatalf("an assertion for %s: %d %v; want 201", aud, status, body)
+		}
+	}
+	if status, body := push(n.issuer + "/oauth2/introspect"); status != http.StatusUnauthorized {
+		t.Fatalf("an assertion for another endpoint: %d %v; want 401", status, body)
+	}
+	if rows := n.rows(t, "oauth_pushed_requests"); rows != 3 {
+		t.Fatalf("%d pushed requests stored, want 3", rows)
+	}
+}
+
+func TestPublicClientMayPushWithoutASecret(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	spa := n.app(t, func(c *client.Client) { c.TokenEndpointAuthMethod = client.AuthNone })
+	form := url.Values{"response_type": {"code"}, "client_id": {spa.client.ID}, "redirect_uri": {spa.client.RedirectURIs[0]},
+		"scope": {"openid"}, "code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}, "state": {"state-0123456789"}}
+	req, _ := http.NewRequest(http.MethodPost, n.issuer+"/oauth2/par", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	status, body := doJSON(t, req)
+	if status != http.StatusCreated {
+		t.Fatalf("a public client's push: %d %v; want 201 (RFC 9126 §2.1)", status, body)
+	}
+	// Without PKCE a public client's push is refused, as its request would be.
+	form.Del("code_challenge")
+	req, _ = http.NewRequest(http.MethodPost, n.issuer+"/oauth2/par", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, body := doJSON(t, req); status != http.StatusBadRequest {
+		t.Fatalf("a public client's push without PKCE: %d %v; want 400", status, body)
 	}
 }
