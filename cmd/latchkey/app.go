@@ -32,6 +32,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
+	"github.com/latchkey/latchkey/pkg/resource"
 	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -188,6 +189,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// manager applies changes made on this node to its meter at once.
 	meter := usage.NewMeter(store, logger, nodeMetrics)
 	plans := usage.NewManager(store, auditLog, meter)
+	// RFC 8707 resources: registered by the admin API and the CLI, named
+	// by clients at the authorization and token endpoints.
+	resources := resource.NewManager(store, auditLog)
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -203,7 +207,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		RequirePAR:                cfg.RequirePAR,
 		PARLifespan:               cfg.PARLifespan,
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter, Resources: resources})
 	if err != nil {
 		return nil, err
 	}

@@ -174,6 +174,9 @@ func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*Author
 	if err == nil {
 		err = checkAuthorizeRequest(ar, objects, p.enforcePKCE)
 	}
+	if err == nil {
+		err = p.requestResources(ctx, ar)
+	}
 	if _, parked := ctx.Value(parkedKey{}).(bool); err == nil && pushed == "" && !parked && p.mustPush(ar) {
 		err = fosite.ErrInvalidRequest.WithHint("Authorization requests of this client must be pushed to the pushed authorization request endpoint first (RFC 9126); send only client_id and the request_uri it returns.")
 	}
@@ -471,6 +474,7 @@ var authorizeParams = map[string]int{
 	"redirect_uri":          2048,
 	"scope":                 1024,
 	"audience":              1024,
+	"resource":              4096, // RFC 8707: at most maxResources URIs
 	"state":                 512,
 	"nonce":                 512,
 	"code_challenge":        128, // 43 to 128 characters (RFC 7636 §4.2)

@@ -92,6 +92,9 @@ func (p *Provider) PushAuthorize(w http.ResponseWriter, r *http.Request) {
 		err = checkAuthorizeRequest(ar, objects, p.enforcePKCE)
 	}
 	if err == nil {
+		err = p.requestResources(ctx, ar)
+	}
+	if err == nil {
 		_, err = parseClaimsParameter(ar.GetRequestForm().Get("claims"))
 	}
 	if err == nil {

@@ -138,6 +138,9 @@ type Deps struct {
 	APIKeys APIKeys
 	// Meter, if not nil, charges clients' calls to their usage plans.
 	Meter Meter
+	// Resources, if not nil, are the RFC 8707 resources clients may name;
+	// without it every resource parameter is invalid_target.
+	Resources Resources
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -202,6 +205,8 @@ type Provider struct {
 	// every other authorization request (par.go).
 	par, requirePAR bool
 	pushed          PushedRequests
+	// resources are the RFC 8707 resources (resource.go); nil has none.
+	resources Resources
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -325,5 +330,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		par:         cfg.PAR,
 		requirePAR:  cfg.RequirePAR,
 		pushed:      store,
+		resources:   d.Resources,
 	}, nil
 }

@@ -56,8 +56,12 @@ func issuesJWT(r fosite.Requester) bool {
 	return ok && c.AccessTokenFormat == client.FormatJWT
 }
 
-// GenerateAccessToken makes an access token in the client's format.
+// GenerateAccessToken makes an access token in the client's format,
+// restricted to the resources the request names (narrowAccessToken): the
+// one moment, after fosite has granted a code's scopes and audience and
+// before it stores or signs anything, where that can be done.
 func (s *strategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	narrowAccessToken(ctx, r)
 	if issuesJWT(r) {
 		header := &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}}
 		return s.signer.Generate(ctx, accessTokenClaims(r, s.issuer, time.Now().UTC()), header)
