@@ -233,3 +233,80 @@ func TestClientCredentialsTokenForAResourceCarriesItsAudienceAndScopes(t *testin
 		t.Fatalf("without resource: aud %v, want the client's audience", aud)
 	}
 }
+
+func TestAdminAPIAndCLIRegisterResourcesThatTokensCanThenBeFor(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	adm := n.automation(t, client.AdminScope)
+	escaped := url.PathEscape(notesAPI)
+
+	created := adm.call(http.MethodPost, "/admin/resources", map[string]any{"uri": notesAPI, "name": "Notes", "scopes": []string{"notes.read"}}).
+		must(t, http.StatusCreated)
+	if created.header.Get("Location") != "/admin/resources/"+escaped || created.body["uri"] != notesAPI {
+		t.Fatalf("created: %v %v", created.header, created.body)
+	}
+	adm.call(http.MethodPost, "/admin/resources", map[string]any{"uri": notesAPI}).must(t, http.StatusConflict)
+	for _, bad := range []map[string]any{
+		{"uri": "notes"}, {"uri": notesAPI + "/x#frag"}, {"uri": "https://x.example.com", "scopes": []string{"a b"}},
+	} {
+		if got := adm.call(http.MethodPost, "/admin/resources", bad); got.status != http.StatusUnprocessableEntity || got.header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("creating %v: %d %s; want a 422 problem", bad, got.status, got.raw)
+		}
+	}
+	adm.call(http.MethodPut, "/admin/resources/"+escaped, map[string]any{"name": "Notes", "scopes": []string{"notes.read", "notes.write"}}).must(t, http.StatusOK)
+	if got := adm.call(http.MethodGet, "/admin/resources/"+escaped, nil).must(t, http.StatusOK); len(got.body["scopes"].([]any)) != 2 {
+		t.Fatalf("after replace: %v", got.body)
+	}
+	if len(n.events(t, audit.ResourceUpdated)) != 1 {
+		t.Fatal("no resource.updated audit event")
+	}
+	// A reader may list, not change.
+	reader := n.automation(t, client.AdminReadScope)
+	if items := reader.call(http.MethodGet, "/admin/resources", nil).must(t, http.StatusOK).items(); len(items) != 1 {
+		t.Fatalf("list: %v", items)
+	}
+	reader.call(http.MethodDelete, "/admin/resources/"+escaped, nil).must(t, http.StatusForbidden)
+
+	// The CLI registers one too, and says what is wrong in one line.
+	db := vars{"LATCHKEY_DATABASE_URL": n.dbURL}
+	if code, out, errOut := runCLI(t.Context(), db, "resources", "create", billingAPI, "--scope", "invoices.read", "--name", "Billing"); code != 0 {
+		t.Fatalf("resources create: %d %s%s", code, out, errOut)
+	}
+	if _, out, _ := runCLI(t.Context(), db, "resources", "list"); !strings.Contains(out, billingAPI) || !strings.Contains(out, "invoices.read") {
+		t.Fatalf("resources list: %s", out)
+	}
+	for _, args := range [][]string{{"resources", "create", "relative/uri"}, {"resources", "delete", "https://nope.example.com"}} {
+		code, _, errOut := runCLI(t.Context(), db, args...)
+		if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || errOut == "" {
+			t.Fatalf("latchkey %s: %d %q; want one line and a failure", strings.Join(args, " "), code, errOut)
+		}
+	}
+
+	// A client whose audience lists it gets tokens for it.
+	backend, secret, err := n.clients.Create(t.Context(), client.Client{GrantTypes: []string{client.GrantClientCredentials},
+		Scope: "invoices.read", Audience: []string{billingAPI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := (&clientcredentials.Config{ClientID: backend.ID, ClientSecret: secret, TokenURL: n.issuer + "/oauth2/token",
+		EndpointParams: url.Values{"resource": {billingAPI}}}).Token(t.Context())
+	if err != nil {
+		t.Fatalf("a token for the resource the CLI registered: %v", err)
+	}
+	if aud := audOf(n.introspection(t, tok.AccessToken)["aud"]); !slices.Equal(aud, []string{billingAPI}) {
+		t.Fatalf("aud %v", aud)
+	}
+
+	// Deleted, it can no longer be asked for.
+	if code, out, errOut := runCLI(t.Context(), db, "resources", "delete", billingAPI); code != 0 {
+		t.Fatalf("resources delete: %d %s%s", code, out, errOut)
+	}
+	_, err = (&clientcredentials.Config{ClientID: backend.ID, ClientSecret: secret, TokenURL: n.issuer + "/oauth2/token",
+		EndpointParams: url.Values{"resource": {billingAPI}}}).Token(t.Context())
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.ErrorCode != "invalid_target" {
+		t.Fatalf("a deleted resource: %v; want invalid_target", err)
+	}
+	adm.call(http.MethodDelete, "/admin/resources/"+escaped, nil).must(t, http.StatusNoContent)
+	adm.call(http.MethodGet, "/admin/resources/"+escaped, nil).must(t, http.StatusNotFound)
+}
