@@ -30,6 +30,12 @@
 //     length (authorize_bounds.go);
 //   - failed client authentications are limited per client ID and address
 //     (authenticateClient);
+//   - pushed authorization requests (RFC 9126): fosite's PAR handler
+//     stores the push, and ParseAuthorize redeems its request_uri once, for
+//     its own client only, and refuses unpushed requests of clients that
+//     must push (par.go);
+//   - resource indicators (RFC 8707) restrict a token's aud and scopes to
+//     registered resources the client's audience lists (resource.go);
 //   - userinfo and RP-initiated logout, which fosite does not provide
 //     (userinfo.go, logout.go).
 //
