@@ -33,6 +33,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/registration"
+	"github.com/latchkey/latchkey/pkg/resource"
 	"github.com/latchkey/latchkey/pkg/risk"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/seal"
@@ -189,6 +190,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// manager applies changes made on this node to its meter at once.
 	meter := usage.NewMeter(store, logger, nodeMetrics)
 	plans := usage.NewManager(store, auditLog, meter)
+	// RFC 8707 resources: registered by the admin API and the CLI, named
+	// by clients at the authorization and token endpoints.
+	resources := resource.NewManager(store, auditLog)
 	provider, err := oauth.New(oauth.Config{
 		Issuer:                    cfg.Issuer,
 		Secrets:                   cfg.Secrets,
@@ -200,8 +204,11 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
+		PAR:                       cfg.PAR,
+		RequirePAR:                cfg.RequirePAR,
+		PARLifespan:               cfg.PARLifespan,
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter, Resources: resources})
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +278,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// Its path takes JSON even when off, so that a client trying it is
 	// told 404, not that its JSON should have been a form.
 	publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
-	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn})
+	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn, PAR: cfg.PAR, RequirePAR: cfg.RequirePAR})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -287,6 +294,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.TokenPath, provider.Token)
 	protocol.HandleFunc(discovery.IntrospectionPath, provider.Introspect)
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
+	if cfg.PAR {
+		protocol.HandleFunc(discovery.PushedAuthorizationPath, provider.PushAuthorize)
+	}
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
 	if registrationOn {
@@ -308,19 +318,20 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// label names a client or user), and the admin listener is private.
 	admin.Get("/metrics", nodeMetrics.Handler().ServeHTTP)
 	admin.Mount(adminapi.Path, (&adminapi.API{
-		Clients:  clients,
-		Users:    users,
-		Accounts: accounts,
-		MFA:      mfa,
-		Passkeys: passkeys,
-		Trust:    trusted,
-		APIKeys:  apiKeys,
-		Roles:    roleManager,
-		Keys:     keyManager,
-		Mail:     mail.NewManager(store, outbox, auditLog),
-		Webhooks: events.NewManager(store, box, auditLog),
-		Plans:    plans,
-		Audit:    auditLog,
+		Clients:   clients,
+		Users:     users,
+		Accounts:  accounts,
+		MFA:       mfa,
+		Passkeys:  passkeys,
+		Trust:     trusted,
+		APIKeys:   apiKeys,
+		Roles:     roleManager,
+		Resources: resources,
+		Keys:      keyManager,
+		Mail:      mail.NewManager(store, outbox, auditLog),
+		Webhooks:  events.NewManager(store, box, auditLog),
+		Plans:     plans,
+		Audit:     auditLog,
 
 		Registrations: registrations,
 		Tokens:        provider,

@@ -211,16 +211,16 @@ func (o *onceFlag) Set(s string) error {
 // metadataFlags are the flags of create and update, one per client
 // metadata field, and what they name on disk once read.
 type metadataFlags struct {
-	id, name, authMethod, signingAlg, format string
-	idTokenAlg, accessTokenAlg               string
-	jwksFile, jwksURI, file                  string
-	scope                                    onceFlag
-	grantTypes, redirectURIs                 listFlag
-	postLogoutURIs, audience                 listFlag
-	skipConsent, requireMFA, requirePHR      bool
-	strictAuth                               bool
-	introspectAny                            bool
-	accessLifespan, refreshLifespan          time.Duration
+	id, name, authMethod, signingAlg, format        string
+	idTokenAlg, accessTokenAlg                      string
+	jwksFile, jwksURI, file                         string
+	scope                                           onceFlag
+	grantTypes, redirectURIs                        listFlag
+	postLogoutURIs, audience                        listFlag
+	skipConsent, requireMFA, requirePHR, requirePAR bool
+	strictAuth                                      bool
+	introspectAny                                   bool
+	accessLifespan, refreshLifespan                 time.Duration
 	// admin makes a client for the admin API (create only).
 	admin bool
 
@@ -255,6 +255,7 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.BoolVar(&m.requireMFA, "require-mfa", false, "require_mfa: every sign-in needs a second factor; users without one enrol first")
 	fs.BoolVar(&m.requirePHR, "require-phishing-resistant", false, "require_phishing_resistant: every sign-in needs a passkey; users without one add one first")
 	fs.BoolVar(&m.strictAuth, "strict-auth-method", false, "strict_auth_method: a secret client must send its secret by its registered method only")
+	fs.BoolVar(&m.requirePAR, "require-par", false, "require_pushed_authorization_requests: authorization requests must be pushed to the PAR endpoint first (RFC 9126)")
 	fs.BoolVar(&m.introspectAny, "introspect-any-token", false, "introspect_any_token: may introspect every access token, not only its own and those whose aud names it")
 	fs.DurationVar(&m.accessLifespan, "access-token-lifespan", 0, "access_token_lifespan for this client; 0 is the server's default")
 	fs.DurationVar(&m.refreshLifespan, "refresh-token-lifespan", 0, "refresh_token_lifespan for this client; 0 is the server's default")
@@ -335,6 +336,7 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 		"require-mfa":                func() { c.RequireMFA = m.requireMFA },
 		"require-phishing-resistant": func() { c.RequirePhishingResistant = m.requirePHR },
 		"introspect-any-token":       func() { c.IntrospectAnyToken = m.introspectAny },
+		"require-par":                func() { c.RequirePushedAuthorizationRequests = m.requirePAR },
 		"access-token-lifespan":      func() { c.AccessTokenLifespan = client.Lifespan(m.accessLifespan) },
 		"refresh-token-lifespan":     func() { c.RefreshTokenLifespan = client.Lifespan(m.refreshLifespan) },
 	}

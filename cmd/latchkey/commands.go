@@ -49,7 +49,7 @@ command is described in docs/cli.md.`,
 		c.GroupID = "node"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{migrateCommand(e), keysCommand(e), clientsCommand(e), apiKeysCommand(e), registrationTokensCommand(e), usersCommand(e), mailCommand(e), webhooksCommand(e), plansCommand(e), usageCommand(e), janitorCommand(e)} {
+	for _, c := range []*cobra.Command{migrateCommand(e), keysCommand(e), clientsCommand(e), apiKeysCommand(e), registrationTokensCommand(e), usersCommand(e), mailCommand(e), webhooksCommand(e), plansCommand(e), usageCommand(e), resourcesCommand(e), janitorCommand(e)} {
 		c.GroupID = "operate"
 		root.AddCommand(c)
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/oauth"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/registration"
+	"github.com/latchkey/latchkey/pkg/resource"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/trust"
 	"github.com/latchkey/latchkey/pkg/usage"
@@ -69,8 +70,10 @@ type API struct {
 	// APIKeys makes, lists and revokes API keys (pkg/apikey).
 	APIKeys *apikey.Manager
 	Roles   *roles.Manager
-	Keys    *keys.Manager
-	Mail    Outbox
+	// Resources registers RFC 8707 resources (pkg/resource).
+	Resources *resource.Manager
+	Keys      *keys.Manager
+	Mail      Outbox
 	// Webhooks manages webhook subscriptions (pkg/events).
 	Webhooks Webhooks
 	// Plans defines usage plans, assigns them and reports usage.
@@ -146,6 +149,12 @@ func (a *API) Routes() http.Handler {
 	r.Get("/roles/{name}", a.handle(a.getRole))
 	r.Patch("/roles/{name}", a.handle(a.patchRole))
 	r.Delete("/roles/{name}", a.handle(a.deleteRole))
+
+	r.Get("/resources", a.handleList(a.listResources))
+	r.Post("/resources", a.handle(a.createResource))
+	r.Get("/resources/{uri}", a.handle(a.getResource))
+	r.Put("/resources/{uri}", a.handle(a.replaceResource))
+	r.Delete("/resources/{uri}", a.handle(a.deleteResource))
 
 	r.Get("/keys", a.handle(a.listKeys))
 	r.Post("/keys/rotate", a.handle(a.rotateKeys))

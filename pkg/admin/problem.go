@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/passkey"
 	"github.com/latchkey/latchkey/pkg/registration"
+	"github.com/latchkey/latchkey/pkg/resource"
 	"github.com/latchkey/latchkey/pkg/roles"
 	"github.com/latchkey/latchkey/pkg/server"
 	"github.com/latchkey/latchkey/pkg/usage"
@@ -167,6 +168,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fail(http.StatusBadRequest, typeBadRequest, "subject: "+err.Error(), FieldError{"subject", err.Error()})
 	case errors.Is(err, usage.ErrBadRange):
 		fail(http.StatusBadRequest, typeBadRequest, err.Error(), FieldError{"from", err.Error()})
+	case errors.Is(err, resource.ErrExists):
+		fail(http.StatusConflict, typeConflict, "A resource with this URI is already registered.", FieldError{"uri", "is taken by another resource"})
+	case errors.Is(err, resource.ErrNotFound):
+		fail(http.StatusNotFound, typeNotFound, "No resource has this URI; percent-encode it as one path segment.")
 	case errors.Is(err, roles.ErrNotFound):
 		fail(http.StatusNotFound, typeNotFound, "No role has this name.")
 	case errors.Is(err, keys.ErrNotFound):

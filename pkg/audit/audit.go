@@ -172,6 +172,10 @@ const (
 	PlanDeleted    = "plan.deleted"
 	PlanAssigned   = "plan.assigned"
 	PlanUnassigned = "plan.unassigned"
+	// RFC 8707 resources (pkg/resource).
+	ResourceCreated = "resource.created"
+	ResourceUpdated = "resource.updated"
+	ResourceDeleted = "resource.deleted"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -192,6 +196,7 @@ var Actions = []string{
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
 	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress, APIKeyAddressesCapped,
 	PlanCreated, PlanUpdated, PlanDeleted, PlanAssigned, PlanUnassigned,
+	ResourceCreated, ResourceUpdated, ResourceDeleted,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
@@ -226,6 +231,9 @@ func User(sub string) string { return "user:" + sub }
 
 // Role names a role.
 func Role(name string) string { return "role:" + name }
+
+// Resource names an RFC 8707 resource by its URI.
+func Resource(uri string) string { return "resource:" + uri }
 
 // Plan names a usage plan as a target.
 func Plan(name string) string { return "plan:" + name }

@@ -125,6 +125,11 @@ type Client struct {
 	// resource server that must accept tokens for audiences other than its
 	// own ID.
 	IntrospectAnyToken bool `json:"introspect_any_token"`
+	// RequirePushedAuthorizationRequests (RFC 9126 §6) refuses the
+	// client's authorization requests unless they were pushed to the PAR
+	// endpoint first, so that none of their parameters travel through the
+	// browser where they could be read or changed.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	// AccessTokenLifespan and RefreshTokenLifespan override the server's
 	// lifespans for this client when set.
 	AccessTokenLifespan  Lifespan `json:"access_token_lifespan,omitempty"`

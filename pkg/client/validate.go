@@ -120,6 +120,9 @@ func (c *Client) Validate() error {
 			e.Add("scope", "%v", err)
 		}
 	}
+	if c.RequirePushedAuthorizationRequests && !slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		e.Add("require_pushed_authorization_requests", "applies to authorization requests, so the client needs the %s grant", GrantAuthorizationCode)
+	}
 	if hasDuplicate(c.Scopes()) {
 		e.Add("scope", "lists a scope twice")
 	}

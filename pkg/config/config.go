@@ -72,6 +72,15 @@ type Config struct {
 	// EnforcePKCE requires PKCE of confidential clients as well as public
 	// ones, as RFC 9700 §2.1.1 recommends.
 	EnforcePKCE bool
+	// PAR serves the pushed authorization request endpoint (RFC 9126).
+	PAR bool
+	// RequirePAR refuses every authorization request that was not pushed
+	// first; without it only clients registered with
+	// require_pushed_authorization_requests must push.
+	RequirePAR bool
+	// PARLifespan is how long a pushed request's request_uri may wait to
+	// be used.
+	PARLifespan time.Duration
 	// ClientSecretGracePeriod is how long a client's previous secret keeps
 	// working after a rotation, unless the rotation says otherwise.
 	ClientSecretGracePeriod time.Duration
@@ -276,6 +285,12 @@ func bindings(c *Config) []binding {
 			"how long a graceful shutdown waits for requests in flight"}, "duration", setDuration(&c.ShutdownTimeout)},
 		{Setting{"LATCHKEY_ENFORCE_PKCE", "enforce-pkce", "true",
 			"require PKCE of confidential clients too (public clients always need it)"}, "true|false", setBool(&c.EnforcePKCE)},
+		{Setting{"LATCHKEY_PAR", "par", "true",
+			"serve the pushed authorization request endpoint, /oauth2/par (RFC 9126)"}, "true|false", setBool(&c.PAR)},
+		{Setting{"LATCHKEY_REQUIRE_PAR", "require-par", "false",
+			"refuse authorization requests of every client unless pushed to /oauth2/par first; needs LATCHKEY_PAR"}, "true|false", setBool(&c.RequirePAR)},
+		{Setting{"LATCHKEY_PAR_LIFESPAN", "par-lifespan", "60s",
+			"how long a pushed request's request_uri may wait to be used, at most 10m"}, "duration", setDuration(&c.PARLifespan)},
 		{Setting{"LATCHKEY_CLIENT_SECRET_GRACE_PERIOD", "client-secret-grace-period", "24h",
 			"how long a client's previous secret keeps working after a rotation"}, "duration", setDuration(&c.ClientSecretGracePeriod)},
 		{Setting{"LATCHKEY_JANITOR_INTERVAL", "janitor-interval", "10m",

@@ -64,6 +64,8 @@ func defaults() config.Config {
 		KeysReloadInterval:        30 * time.Second,
 		ShutdownTimeout:           15 * time.Second,
 		EnforcePKCE:               true,
+		PAR:                       true,
+		PARLifespan:               time.Minute,
 		ClientSecretGracePeriod:   24 * time.Hour,
 		JanitorInterval:           10 * time.Minute,
 		JanitorBatchSize:          1000,

@@ -40,7 +40,10 @@ const (
 	// minSecretLen matches the 256-bit key the secrets are stretched into.
 	minSecretLen = 32
 	// maxCodeLifespan is RFC 6749 §4.1.2's recommended maximum.
-	maxCodeLifespan    = 10 * time.Minute
+	maxCodeLifespan = 10 * time.Minute
+	// maxPARLifespan is RFC 9126 §2.2's "short" for a request_uri, as long
+	// as a code may live.
+	maxPARLifespan     = 10 * time.Minute
 	maxDatabaseConns   = 1000
 	maxDatabaseTimeout = 5 * time.Minute
 	// minKeysReloadInterval keeps a fleet from polling the database in a loop.
@@ -162,6 +165,13 @@ func (c Config) Validate(need Requirement) error {
 	p.positive("LATCHKEY_AUTHORIZATION_CODE_LIFESPAN", c.AuthorizationCodeLifespan)
 	if c.AuthorizationCodeLifespan > maxCodeLifespan {
 		p.add("LATCHKEY_AUTHORIZATION_CODE_LIFESPAN", "is %s; it can be at most %s (RFC 6749 §4.1.2)", fmtDuration(c.AuthorizationCodeLifespan), fmtDuration(maxCodeLifespan))
+	}
+	p.positive("LATCHKEY_PAR_LIFESPAN", c.PARLifespan)
+	if c.PARLifespan > maxPARLifespan {
+		p.add("LATCHKEY_PAR_LIFESPAN", "is %s; it can be at most %s: a request_uri is meant to be used at once (RFC 9126 §2.2)", fmtDuration(c.PARLifespan), fmtDuration(maxPARLifespan))
+	}
+	if c.RequirePAR && !c.PAR {
+		p.add("LATCHKEY_REQUIRE_PAR", "is true but LATCHKEY_PAR is false: requests cannot be required to use an endpoint that is off")
 	}
 
 	switch c.LogLevel {

@@ -35,6 +35,9 @@ const (
 	// 7591); each registered client's configuration endpoint (RFC 7592)
 	// is under it, at /oauth2/register/{client_id}.
 	RegistrationPath = "/oauth2/register"
+	// PushedAuthorizationPath is the PAR endpoint (RFC 9126), served
+	// when Features.PAR is on.
+	PushedAuthorizationPath = "/oauth2/par"
 )
 
 // AuthorizationResumePath is where the login and consent pages send the
@@ -81,6 +84,10 @@ type Document struct {
 	// RegistrationEndpoint is where clients register themselves (RFC 7591
 	// §3; RFC 8414 §2), present only when registration is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// PushedAuthorizationRequestEndpoint and
+	// RequirePushedAuthorizationRequests are RFC 9126 §5's.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
@@ -90,6 +97,9 @@ type Features struct {
 	// Registration is dynamic client registration
 	// (LATCHKEY_REGISTRATION open or token; pkg/registration).
 	Registration bool
+	// PAR serves pushed authorization requests (RFC 9126), and RequirePAR
+	// refuses authorization requests that were not pushed.
+	PAR, RequirePAR bool
 }
 
 // New describes a provider at issuer, which config has validated, serving
@@ -134,6 +144,10 @@ func New(issuer string, f Features) Document {
 	}
 	if f.Registration {
 		d.RegistrationEndpoint = issuer + RegistrationPath
+	}
+	if f.PAR {
+		d.PushedAuthorizationRequestEndpoint = issuer + PushedAuthorizationPath
+		d.RequirePushedAuthorizationRequests = f.RequirePAR
 	}
 	return d
 }

@@ -77,3 +77,28 @@ func TestRegistrationEndpointIsListedExactlyWhenOn(t *testing.T) {
 		}
 	}
 }
+
+func TestPARMetadataAppearsExactlyWhenOn(t *testing.T) {
+	const issuer = "https://id.example.com"
+	for _, tc := range []struct {
+		f                 discovery.Features
+		endpoint, require any
+	}{
+		{discovery.Features{}, nil, nil},
+		{discovery.Features{PAR: true}, issuer + "/oauth2/par", nil},
+		{discovery.Features{PAR: true, RequirePAR: true}, issuer + "/oauth2/par", true},
+	} {
+		raw, err := json.Marshal(discovery.New(issuer, tc.f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["pushed_authorization_request_endpoint"] != tc.endpoint || doc["require_pushed_authorization_requests"] != tc.require {
+			t.Errorf("%+v: endpoint %v, require %v; want %v, %v", tc.f, doc["pushed_authorization_request_endpoint"],
+				doc["require_pushed_authorization_requests"], tc.endpoint, tc.require)
+		}
+	}
+}

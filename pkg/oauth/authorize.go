@@ -125,19 +125,42 @@ func (a *AuthorizeRequest) Unmet(amr []string) error {
 // claims parameter, the id_token_hint and the bounds on what the request
 // may hold, before the user is asked anything. The error it returns goes
 // to AuthorizeError. To parse a parked request again, hand it a GET request
-// whose query is the parked Params.
+// whose query is the parked Params, under ParkedRequest.
+//
+// A request_uri from the PAR endpoint (RFC 9126 §4) is redeemed here,
+// once, and its pushed parameters parsed as if they had been sent; a
+// client that must push (mustPush) is refused any other request.
 func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*AuthorizeRequest, error) {
 	// fosite would try to use a request object before it has checked the
 	// redirect URI, and fail where the error cannot be sent back. Set it
 	// aside, let fosite check the rest, then refuse it properly.
 	var objects []string
+	pushed := ""
 	if err := r.ParseForm(); err == nil {
 		for _, name := range []string{"request", "request_uri"} {
-			if r.Form.Has(name) {
-				objects = append(objects, name)
-				r.Form.Del(name)
+			if !r.Form.Has(name) {
+				continue
 			}
+			if v := r.Form.Get(name); name == "request_uri" && p.par && isPushedRequestURI(v) {
+				pushed = v
+			} else {
+				objects = append(objects, name)
+			}
+			r.Form.Del(name)
 		}
+	}
+	if pushed != "" {
+		// RFC 9126 §4: the pushed parameters are the request; of the
+		// others only client_id counts, and it must be the pusher's.
+		params, err := p.redeemPushed(ctx, pushed, r.Form.Get("client_id"))
+		if err != nil {
+			return &AuthorizeRequest{}, err
+		}
+		again := r.Clone(ctx)
+		again.Method = http.MethodGet
+		again.URL.RawQuery = params.Encode()
+		again.Body, again.Form, again.PostForm = http.NoBody, nil, nil
+		r = again
 	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
 	req := &AuthorizeRequest{ar: ar}
@@ -150,6 +173,12 @@ func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*Author
 	}
 	if err == nil {
 		err = checkAuthorizeRequest(ar, objects, p.enforcePKCE)
+	}
+	if err == nil {
+		err = p.requestResources(ctx, ar)
+	}
+	if _, parked := ctx.Value(parkedKey{}).(bool); err == nil && pushed == "" && !parked && p.mustPush(ar) {
+		err = fosite.ErrInvalidRequest.WithHint("Authorization requests of this client must be pushed to the pushed authorization request endpoint first (RFC 9126); send only client_id and the request_uri it returns.")
 	}
 	if err == nil {
 		req.claims, err = parseClaimsParameter(ar.GetRequestForm().Get("claims"))
@@ -445,6 +474,7 @@ var authorizeParams = map[string]int{
 	"redirect_uri":          2048,
 	"scope":                 1024,
 	"audience":              1024,
+	"resource":              4096, // RFC 8707: at most maxResources URIs
 	"state":                 512,
 	"nonce":                 512,
 	"code_challenge":        128, // 43 to 128 characters (RFC 7636 §4.2)

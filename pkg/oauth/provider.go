@@ -30,6 +30,12 @@
 //     length (authorize_bounds.go);
 //   - failed client authentications are limited per client ID and address
 //     (authenticateClient);
+//   - pushed authorization requests (RFC 9126): fosite's PAR handler
+//     stores the push, and ParseAuthorize redeems its request_uri once, for
+//     its own client only, and refuses unpushed requests of clients that
+//     must push (par.go);
+//   - resource indicators (RFC 8707) restrict a token's aud and scopes to
+//     registered resources the client's audience lists (resource.go);
 //   - userinfo and RP-initiated logout, which fosite does not provide
 //     (userinfo.go, logout.go).
 //
@@ -105,6 +111,17 @@ type Config struct {
 	// each client ID may have from each address at those endpoints on this
 	// node; 0 is no limit.
 	ClientAuthFailureLimit int
+
+	// PAR serves the pushed authorization request endpoint (RFC 9126)
+	// and honours its request_uri values at the authorization endpoint.
+	PAR bool
+	// RequirePAR refuses authorization requests that were not pushed,
+	// of every client; without it only clients registered with
+	// require_pushed_authorization_requests must push. It needs PAR.
+	RequirePAR bool
+	// PARLifespan is how long a request_uri may wait to be redeemed;
+	// 0 is DefaultPARLifespan.
+	PARLifespan time.Duration
 }
 
 // Deps are what the provider works with. Every field is required but
@@ -128,6 +145,9 @@ type Deps struct {
 	APIKeys APIKeys
 	// Meter, if not nil, charges clients' calls to their usage plans.
 	Meter Meter
+	// Resources, if not nil, are the RFC 8707 resources clients may name;
+	// without it every resource parameter is invalid_target.
+	Resources Resources
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -188,6 +208,12 @@ type Provider struct {
 	// meter charges clients' calls to their usage plans; nil charges none.
 	meter   Meter
 	metrics Observer
+	// par turns on pushed authorization requests, and requirePAR refuses
+	// every other authorization request (par.go).
+	par, requirePAR bool
+	pushed          PushedRequests
+	// resources are the RFC 8707 resources (resource.go); nil has none.
+	resources Resources
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -257,11 +283,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
-		CoreStrategy:               strat,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
-		Signer:                     idSigner,
-	},
+	if cfg.RequirePAR && !cfg.PAR {
+		return nil, errors.New("oauth: RequirePAR needs PAR")
+	}
+	if cfg.PARLifespan <= 0 {
+		cfg.PARLifespan = DefaultPARLifespan
+	}
+	fc.PushedAuthorizeContextLifespan = cfg.PARLifespan
+	fc.PushedAuthorizeRequestURIPrefix = parPrefix
+	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -271,7 +301,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
-	).(*fosite.Fosite)
+	}
+	if cfg.PAR {
+		factories = append(factories, compose.PushedAuthorizeHandlerFactory)
+	}
+	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics, parLifespan: cfg.PARLifespan}, &compose.CommonStrategy{
+		CoreStrategy:               strat,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		Signer:                     idSigner,
+	}, factories...).(*fosite.Fosite)
 	var apiKeys APIKeys = noAPIKeys{}
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
@@ -296,5 +334,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		meter:       d.Meter,
 		metrics:     metrics,
 		apiKeys:     apiKeys,
+		par:         cfg.PAR,
+		requirePAR:  cfg.RequirePAR,
+		pushed:      store,
+		resources:   d.Resources,
 	}, nil
 }

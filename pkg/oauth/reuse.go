@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -20,9 +21,15 @@ type fositeStore struct {
 	Store
 	audit   *audit.Log
 	metrics Observer
+	// parLifespan is how long a pushed request is kept when its session
+	// does not say (par.go).
+	parLifespan time.Duration
 }
 
-var _ fosite.Storage = (*fositeStore)(nil)
+var (
+	_ fosite.Storage    = (*fositeStore)(nil)
+	_ fosite.PARStorage = (*fositeStore)(nil)
+)
 
 // DeleteRefreshTokenSession deactivates the reused token and records the
 // reuse: which client's grant, for which subject.

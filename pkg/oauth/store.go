@@ -33,6 +33,7 @@ type Store interface {
 	AssertionJTIUsed(ctx context.Context, clientID, jti string) error
 	RecordAssertionJTI(ctx context.Context, clientID, jti string, exp time.Time) error
 	ClientByID(ctx context.Context, id string) (*client.Client, error)
+	PushedRequests
 	// GuardTransactions returns a context under which every transaction
 	// BeginTX starts is recorded, and a function that rolls back those
 	// still open: a handler that lets fosite run a flow defers it, so that

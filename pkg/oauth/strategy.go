@@ -56,12 +56,16 @@ func jwtClient(r fosite.Requester) (*client.Client, bool) {
 	return c, ok && c.AccessTokenFormat == client.FormatJWT
 }
 
-// GenerateAccessToken makes an access token in the client's format. A JWT
-// is signed with the algorithm the client registered, if any, else the
+// GenerateAccessToken makes an access token in the client's format,
+// restricted to the resources the request names (narrowAccessToken): the
+// one moment, after fosite has granted a code's scopes and audience and
+// before it stores or signs anything, where that can be done. A JWT is
+// signed with the algorithm the client registered, if any, else the
 // server's; the choice is the client's current one, read at every issue,
 // so that a change applies from the next token while tokens already
 // issued keep verifying by their kid.
 func (s *strategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	narrowAccessToken(ctx, r)
 	if c, ok := jwtClient(r); ok {
 		header := &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}}
 		if c.AccessTokenSignedResponseAlg != "" {

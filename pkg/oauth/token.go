@@ -44,18 +44,38 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeError(ctx, w, err)
 		return
 	}
+	// RFC 8707 resource indicators (resource.go).
+	resources := r.PostForm["resource"]
 	switch {
 	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeClientCredentials)):
 		grantClientCredentials(ar, session)
+		if len(resources) > 0 {
+			if err := p.grantResources(ctx, ar, resources); err != nil {
+				p.writeError(ctx, w, err)
+				return
+			}
+		}
 	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeAuthorizationCode)):
 		if err := p.userStillAllows(ctx, ar); err != nil {
 			p.writeError(ctx, w, err)
 			return
 		}
+		if len(resources) > 0 {
+			if ctx, err = p.narrowToResources(ctx, ar, resources); err != nil {
+				p.writeError(ctx, w, err)
+				return
+			}
+		}
 	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeRefreshToken)):
 		if err := p.userStillAllows(ctx, ar); err != nil {
 			p.writeError(ctx, w, err)
 			return
+		}
+		if len(resources) > 0 {
+			if ctx, err = p.narrowToResources(ctx, ar, resources); err != nil {
+				p.writeError(ctx, w, err)
+				return
+			}
 		}
 		// The new tokens carry the user's roles as they are now, so that a
 		// role taken away is gone at the next refresh.

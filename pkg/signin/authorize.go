@@ -300,12 +300,13 @@ func (s *Service) load(w http.ResponseWriter, r *http.Request, handle string) *f
 			return nil
 		}
 		// The request's parameters come from the session, never from the
-		// page: they are checked again as when they first arrived.
+		// page: they are checked again as when they first arrived, as the
+		// parked request they are (a pushed one's request_uri is spent).
 		again := r.Clone(ctx)
 		again.Method = http.MethodGet
 		again.URL.RawQuery = f.parked.Params.Encode()
 		again.Body, again.Form, again.PostForm = http.NoBody, nil, nil
-		req, err := s.Protocol.ParseAuthorize(ctx, again)
+		req, err := s.Protocol.ParseAuthorize(oauth.ParkedRequest(ctx), again)
 		if err != nil {
 			s.authorizeError(w, r, req, err)
 			return nil

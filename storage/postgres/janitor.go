@@ -14,6 +14,7 @@ var sweptTables = []struct{ table, expiry string }{
 	{string(pkceChallenges), "expires_at"},
 	{string(oidcSessions), "expires_at"},
 	{"oauth_client_assertion_jtis", "expires_at"},
+	{"oauth_pushed_requests", "expires_at"},
 	// The previous release's jti table, until a migration drops it.
 	{"oauth_assertion_jtis", "expires_at"},
 	{"browser_sessions", "expires_at"},
