@@ -74,12 +74,20 @@ type Document struct {
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.1, when Features turn it on.
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
 // document names each one's endpoint and metadata exactly when it is on,
 // so that a client library never tries what would be refused.
-type Features struct{}
+type Features struct {
+	// BackchannelLogout is OpenID Connect Back-Channel Logout 1.0: logout
+	// tokens, with sid, posted to the backchannel_logout_uri of every app
+	// a sign-in reached when it ends (pkg/logout).
+	BackchannelLogout bool
+}
 
 // New describes a provider at issuer, which config has validated, serving
 // the optional protocols f turns on.
@@ -120,6 +128,8 @@ func New(issuer string, f Features) Document {
 		ACRValuesSupported:                         identity.ACRValues,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		UILocalesSupported:                         []string{"en"},
+		BackchannelLogoutSupported:                 f.BackchannelLogout,
+		BackchannelLogoutSessionSupported:          f.BackchannelLogout,
 	}
 }
 
