@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 
 	"github.com/latchkey/latchkey/internal/chromiumtest"
 	"github.com/latchkey/latchkey/internal/pgtest"
+	"github.com/latchkey/latchkey/internal/proctest"
+	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 // logoutReceiver is an app's back-channel logout endpoint, written as
@@ -82,7 +86,15 @@ func (r *logoutReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
-	tok, err := r.verify(req)
+	// The form is read before a hold, while the sender is surely there;
+	// the token is checked after, when its keys may be served by another
+	// node.
+	formErr := req.ParseForm()
+	if release := r.hold.Swap(nil); release != nil {
+		r.holding <- struct{}{}
+		<-*release
+	}
+	tok, err := r.verify(req, formErr)
 	if err != nil {
 		r.mu.Lock()
 		r.bad = append(r.bad, err.Error())
@@ -91,10 +103,6 @@ func (r *logoutReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 		return
 	}
-	if release := r.hold.Swap(nil); release != nil {
-		r.holding <- struct{}{}
-		<-*release
-	}
 	r.mu.Lock()
 	r.got = append(r.got, tok)
 	r.mu.Unlock()
@@ -102,13 +110,13 @@ func (r *logoutReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (r *logoutReceiver) verify(req *http.Request) (logoutToken, error) {
+func (r *logoutReceiver) verify(req *http.Request, formErr error) (logoutToken, error) {
 	var tok logoutToken
 	if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
 		return tok, fmt.Errorf("%s with %q, want a form POST", req.Method, req.Header.Get("Content-Type"))
 	}
-	if err := req.ParseForm(); err != nil {
-		return tok, err
+	if formErr != nil {
+		return tok, formErr
 	}
 	raw := req.PostForm.Get("logout_token")
 	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
@@ -120,7 +128,10 @@ func (r *logoutReceiver) verify(req *http.Request) (logoutToken, error) {
 		return tok, fmt.Errorf("typ %q, want logout+jwt", typ)
 	}
 	tok.alg, tok.kid = h.Algorithm, h.KeyID
-	payload, err := oidc.NewRemoteKeySet(context.Background(), r.jwks).VerifySignature(req.Context(), raw)
+	// Not the request's context: a held request's sender may be gone.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	payload, err := oidc.NewRemoteKeySet(ctx, r.jwks).VerifySignature(ctx, raw)
 	if err != nil {
 		return tok, fmt.Errorf("signature: %w", err)
 	}
@@ -225,6 +236,9 @@ func sidOf(t *testing.T, idToken string) string {
 func logoutRows(t *testing.T, dbURL string) [][4]string {
 	t.Helper()
 	conn := pgtest.Conn(t, dbURL)
+	// Polled in loops: one connection at a time, not one per call until
+	// the test ends.
+	defer conn.Close(context.Background())
 	rows, err := conn.Query(t.Context(), `SELECT client_id, sid, status, attempts::text FROM logout_outbox ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -460,4 +474,90 @@ func endSessionCall(t *testing.T, issuer string, form url.Values) (int, map[stri
 	var m map[string]any
 	_ = json.Unmarshal(body, &m)
 	return resp.StatusCode, m
+}
+
+// The guarantee docs/clients.md states: a node killed while an app holds
+// its logout token loses nothing; the token is sent again, signed afresh
+// with the same jti, once the dead node's claim (twice
+// LATCHKEY_WEBHOOK_TIMEOUT) runs out, and the other sign-in's token is
+// not held up by it.
+func TestANodeKilledMidLogoutDeliveryLosesNoLogout(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dbURL := pgtest.URL(t)
+	store := pgtest.Open(t, dbURL)
+	bin := buildLatchkey(t, t.TempDir())
+	// Both nodes have one issuer, as a deployment's do: B's address,
+	// where the app finds the keys once A is dead.
+	addrB := proctest.FreeAddr(t)
+	issuer := "http://" + addrB
+	rcv := newLogoutReceiver(t, issuer)
+
+	auditLog := audit.New(store, quietLogger())
+	app, _, err := client.NewManager(store, auditLog, time.Hour).Create(ctx, client.Client{
+		Name: "Notes", GrantTypes: []string{client.GrantAuthorizationCode}, RedirectURIs: []string{"http://127.0.0.1:9/cb"},
+		Scope: "openid", BackchannelLogoutURI: rcv.url,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.forApp(app.ID)
+	users := identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{})
+	ada, err := users.Create(ctx, identityUser("ada@example.com", nil), testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two sign-ins that reached the app, recorded as the sign-in and the
+	// authorization endpoint record them.
+	sids := []string{"SIGNINONE", "SIGNINTWO"}
+	for _, sid := range sids {
+		if err := store.CreateBrowserSession(ctx, identity.BrowserSession{SID: sid, UserID: ada.ID, AuthTime: time.Now(),
+			AMR: []string{"pwd"}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.RecordSessionClient(ctx, sid, app.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	a := startServe(t, "A", bin, dbURL, &proctest.Output{}, "LATCHKEY_WEBHOOK_TIMEOUT=2s", "LATCHKEY_ISSUER="+issuer)
+	release := rcv.holdNext()
+	defer release()
+	if err := users.SignOutEverywhere(ctx, ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.holding:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no logout token reached the app to be held")
+	}
+	if _, err := a.Stop(t, syscall.SIGKILL, 10*time.Second); err == nil {
+		t.Fatal("a node killed with SIGKILL exited cleanly")
+	}
+	startServe(t, "B", bin, dbURL, &proctest.Output{}, "LATCHKEY_WEBHOOK_TIMEOUT=2s", "LATCHKEY_ISSUER="+issuer,
+		"LATCHKEY_PUBLIC_ADDR="+addrB)
+	// The app takes the held request after all, as one whose answer never
+	// reached the dead node would have.
+	release()
+
+	got := rcv.await(t, sids...)
+	waitFor(t, "every logout delivered", func() bool {
+		for _, r := range logoutRows(t, dbURL) {
+			if r[2] != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+	got = rcv.tokens()
+	jti := map[string]string{}
+	for _, l := range got {
+		if j, seen := jti[l.sid]; seen && j != l.jti {
+			t.Fatalf("sign-in %s was sent twice with jti %s and %s: an app could not tell the repeat", l.sid, j, l.jti)
+		}
+		jti[l.sid] = l.jti
+	}
+	if len(jti) != len(sids) {
+		t.Fatalf("tokens for %d sign-ins, want %d", len(jti), len(sids))
+	}
 }
