@@ -119,7 +119,7 @@ func (r *logoutReceiver) verify(req *http.Request, formErr error) (logoutToken, 
 		return tok, formErr
 	}
 	raw := req.PostForm.Get("logout_token")
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return tok, fmt.Errorf("not a JWS: %w", err)
 	}
@@ -221,7 +221,7 @@ func sidOf(t *testing.T, idToken string) string {
 	var c struct {
 		SID string `json:"sid"`
 	}
-	jws, err := jose.ParseSigned(idToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +540,7 @@ func TestANodeKilledMidLogoutDeliveryLosesNoLogout(t *testing.T) {
 	// reached the dead node would have.
 	release()
 
-	got := rcv.await(t, sids...)
+	rcv.await(t, sids...)
 	waitFor(t, "every logout delivered", func() bool {
 		for _, r := range logoutRows(t, dbURL) {
 			if r[2] != "delivered" {
@@ -549,7 +549,7 @@ func TestANodeKilledMidLogoutDeliveryLosesNoLogout(t *testing.T) {
 		}
 		return true
 	})
-	got = rcv.tokens()
+	got := rcv.tokens()
 	jti := map[string]string{}
 	for _, l := range got {
 		if j, seen := jti[l.sid]; seen && j != l.jti {

@@ -16,7 +16,7 @@ const EventURI = "http://schemas.openid.net/event/backchannel-logout"
 
 // TokenType is a logout token's typ header (§2.4): it tells the token
 // apart from an ID token, which must never be accepted as one.
-const TokenType = "logout+jwt"
+const TokenType = "logout+jwt" // #nosec G101 -- a JWT type name, not a credential
 
 // TokenLifetime is how long a logout token is valid. It is signed just
 // before it is sent, so it need only outlast the request.

@@ -15,9 +15,6 @@ import (
 // (back-channel logout). A sign-in that ended a moment before records
 // nothing.
 func (s *Store) RecordSessionClient(ctx context.Context, sid, clientID string) error {
-	if sid == "" {
-		return nil
-	}
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	_, err := s.db(ctx).Exec(ctx, `INSERT INTO session_clients (sid, client_id)
