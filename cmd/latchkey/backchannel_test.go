@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,6 +61,7 @@ type logoutReceiver struct {
 
 // logoutToken is a logout token that verified.
 type logoutToken struct {
+	raw                     string
 	alg, kid                string
 	iss, sub, sid, jti, aud string
 	iat, exp                int64
@@ -127,7 +129,7 @@ func (r *logoutReceiver) verify(req *http.Request, formErr error) (logoutToken, 
 	if typ, _ := h.ExtraHeaders["typ"].(string); typ != "logout+jwt" {
 		return tok, fmt.Errorf("typ %q, want logout+jwt", typ)
 	}
-	tok.alg, tok.kid = h.Algorithm, h.KeyID
+	tok.raw, tok.alg, tok.kid = raw, h.Algorithm, h.KeyID
 	// Not the request's context: a held request's sender may be gone.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -355,6 +357,12 @@ func TestAdminSignOutsAndDisablingSendLogoutTokensForEachSessionEnded(t *testing
 		if l.sub != ada.ID {
 			t.Fatalf("logout token for %s, want %s", l.sub, ada.ID)
 		}
+	}
+	// A logout token is signed with the ID tokens' keys, but is never
+	// taken for one (its typ says what it is).
+	status, body := endSessionCall(t, n.issuer, url.Values{"id_token_hint": {got[0].raw}})
+	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || !strings.Contains(desc, "not a valid ID token") {
+		t.Fatalf("a logout token as id_token_hint: %d %v, want it refused as no ID token", status, body)
 	}
 }
 
