@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,6 +426,16 @@ func TestALogoutTokenReachesAnAppThatWasDownWhenItComesBack(t *testing.T) {
 		rows := logoutRows(t, n.dbURL)
 		return rows[0][2] == "delivered" && rows[1][2] == "delivered"
 	})
+	m := scrape(t, n.admin)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^latchkey_logout_deliveries_total\{result="delivered"\} 2$`),
+		regexp.MustCompile(`(?m)^latchkey_logout_deliveries_total\{result="retry"\} ([6-9]|\d\d+)$`),
+		regexp.MustCompile(`(?m)^latchkey_logout_outbox_logouts\{status="pending"\} 0$`),
+	} {
+		if !want.MatchString(m) {
+			t.Errorf("metrics lack %s:\n%s", want, m)
+		}
+	}
 }
 
 func TestTwoNodesDeliverEachLogoutTokenOnce(t *testing.T) {
