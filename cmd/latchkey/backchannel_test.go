@@ -325,6 +325,12 @@ func TestAdminSignOutsAndDisablingSendLogoutTokensForEachSessionEnded(t *testing
 	rp := n.app(t, rcv.register)
 	rcv.forApp(rp.client.ID)
 	admin := n.automation(t, client.AdminScope)
+	// The admin API takes the field with the redirect URIs' rules.
+	admin.call(http.MethodPatch, "/admin/clients/"+rp.client.ID, map[string]any{"backchannel_logout_uri": "http://app.example.com/bcl"}).
+		problem(t, http.StatusUnprocessableEntity, "backchannel_logout_uri")
+	if got := admin.call(http.MethodGet, "/admin/clients/"+rp.client.ID, nil).must(t, http.StatusOK); got.body["backchannel_logout_uri"] != rcv.url {
+		t.Fatalf("the admin API shows backchannel_logout_uri %v, want %s", got.body["backchannel_logout_uri"], rcv.url)
+	}
 	signIn := func() string {
 		_, id := newBrowser(t, n.issuer).signedIn(rp, "ada@example.com")
 		var c struct {
@@ -578,5 +584,27 @@ func TestANodeKilledMidLogoutDeliveryLosesNoLogout(t *testing.T) {
 	}
 	if len(jti) != len(sids) {
 		t.Fatalf("tokens for %d sign-ins, want %d", len(jti), len(sids))
+	}
+}
+
+func TestClientsTakeABackchannelLogoutURIByFlagAndRefuseAnUnsafeOneInOneLine(t *testing.T) {
+	t.Parallel()
+	cli, _ := clientsCLI(t)
+	created := decodeClient(t, mustRun(t, cli, "create", "--name", "notes", "--redirect-uri", "https://notes.example.com/cb",
+		"--backchannel-logout-uri", "https://notes.example.com/bcl", "--backchannel-logout-session-required", "--output", "json"))
+	if created["backchannel_logout_uri"] != "https://notes.example.com/bcl" || created["backchannel_logout_session_required"] != true {
+		t.Fatalf("create with back-channel logout: %v", created)
+	}
+	id := created["client_id"].(string)
+	if table := mustRun(t, cli, "get", id); !strings.Contains(table, "https://notes.example.com/bcl") {
+		t.Fatalf("the table does not show the backchannel_logout_uri:\n%s", table)
+	}
+	code, _, stderr := cli("update", id, "--backchannel-logout-uri", "http://notes.example.com/bcl")
+	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "backchannel_logout_uri") {
+		t.Fatalf("a plain-http backchannel_logout_uri: exit %d, %q; want one line naming the field", code, stderr)
+	}
+	got := decodeClient(t, mustRun(t, cli, "update", id, "--backchannel-logout-uri", "", "--backchannel-logout-session-required=false", "--output", "json"))
+	if _, present := got["backchannel_logout_uri"]; present {
+		t.Fatalf("update --backchannel-logout-uri \"\": %v, want it gone", got)
 	}
 }
