@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/pkg/events"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/logout"
 	"github.com/latchkey/latchkey/pkg/mail"
 	"github.com/latchkey/latchkey/pkg/metrics"
 	"github.com/latchkey/latchkey/pkg/notify"
@@ -66,6 +67,9 @@ type app struct {
 	// deliverer delivers the event outbox to webhooks and the log stream;
 	// every node runs one.
 	deliverer *events.Deliverer
+	// logouts delivers the logout outbox: back-channel logout tokens to
+	// the apps a sign-in reached once it ends; every node runs one.
+	logouts *logout.Deliverer
 	// meter charges calls to usage plans; its Run gives back the quota
 	// budget the node does not use and writes the daily usage.
 	meter *usage.Meter
@@ -133,6 +137,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		}
 	}
 	nodeMetrics.WatchEvents(store.EventCounts)
+	nodeMetrics.WatchLogouts(store.LogoutCounts)
 	deliverer := &events.Deliverer{Store: store, Box: box, Audit: auditLog, Logger: logger, Metrics: nodeMetrics,
 		Client: events.NewClient(cfg.WebhookTimeout), Timeout: cfg.WebhookTimeout}
 	stop := func() {}
@@ -278,7 +283,8 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// Its path takes JSON even when off, so that a client trying it is
 	// told 404, not that its JSON should have been a form.
 	publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
-	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn, PAR: cfg.PAR, RequirePAR: cfg.RequirePAR})
+	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn, PAR: cfg.PAR, RequirePAR: cfg.RequirePAR,
+		BackchannelLogout: true})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -347,8 +353,13 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		outbox:    outbox,
 		sender:    sender,
 		deliverer: deliverer,
-		meter:     meter,
-		stop:      stop,
+		// Logout tokens go out as webhooks do: the same dialer rules and
+		// timeout (LATCHKEY_WEBHOOK_TIMEOUT), signed with the keys that
+		// sign the apps' ID tokens.
+		logouts: &logout.Deliverer{Store: store, Clients: clients, Keys: keyManager, Issuer: cfg.Issuer, Logger: logger,
+			Metrics: nodeMetrics, Client: events.NewClient(cfg.WebhookTimeout), Timeout: cfg.WebhookTimeout},
+		meter: meter,
+		stop:  stop,
 	}, nil
 }
 

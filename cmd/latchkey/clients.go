@@ -220,6 +220,8 @@ type metadataFlags struct {
 	skipConsent, requireMFA, requirePHR, requirePAR bool
 	strictAuth                                      bool
 	introspectAny                                   bool
+	backchannelURI                                  string
+	backchannelSID                                  bool
 	accessLifespan, refreshLifespan                 time.Duration
 	// admin makes a client for the admin API (create only).
 	admin bool
@@ -242,6 +244,8 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	fs.Var(&m.grantTypes, "grant-type", "grant_types entry: authorization_code (default), refresh_token or client_credentials; repeatable")
 	fs.Var(&m.redirectURIs, "redirect-uri", "redirect_uris entry; repeatable")
 	fs.Var(&m.postLogoutURIs, "post-logout-redirect-uri", "post_logout_redirect_uris entry; repeatable")
+	fs.StringVar(&m.backchannelURI, "backchannel-logout-uri", "", "backchannel_logout_uri: where logout tokens are posted when a sign-in that reached the client ends (\"\" to stop)")
+	fs.BoolVar(&m.backchannelSID, "backchannel-logout-session-required", false, "backchannel_logout_session_required: the client needs sid in logout tokens (Latchkey always sends it)")
 	fs.Var(&m.scope, "scope", "scope: the space-separated scopes the client may request")
 	fs.Var(&m.audience, "audience", "audience entry: a resource server the client may get tokens for; repeatable")
 	fs.StringVar(&m.authMethod, "auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post, private_key_jwt or none")
@@ -321,8 +325,12 @@ func (m *metadataFlags) setters(c *client.Client) map[string]func() {
 			// recomputes them.
 			c.ResponseTypes = nil
 		},
-		"redirect-uri":               func() { c.RedirectURIs = slices.Clone(m.redirectURIs) },
-		"post-logout-redirect-uri":   func() { c.PostLogoutRedirectURIs = slices.Clone(m.postLogoutURIs) },
+		"redirect-uri":             func() { c.RedirectURIs = slices.Clone(m.redirectURIs) },
+		"post-logout-redirect-uri": func() { c.PostLogoutRedirectURIs = slices.Clone(m.postLogoutURIs) },
+		"backchannel-logout-uri":   func() { c.BackchannelLogoutURI = m.backchannelURI },
+		"backchannel-logout-session-required": func() {
+			c.BackchannelLogoutSessionRequired = m.backchannelSID
+		},
 		"scope":                      func() { c.Scope = m.scope.value },
 		"audience":                   func() { c.Audience = slices.Clone(m.audience) },
 		"auth-method":                func() { c.TokenEndpointAuthMethod = m.authMethod },
@@ -528,6 +536,9 @@ func writeClientTable(w io.Writer, c *client.Client, secret string) error {
 	row("redirect_uris", c.RedirectURIs...)
 	if len(c.PostLogoutRedirectURIs) > 0 {
 		row("post_logout_redirect_uris", c.PostLogoutRedirectURIs...)
+	}
+	if c.BackchannelLogoutURI != "" {
+		row("backchannel_logout_uri", c.BackchannelLogoutURI)
 	}
 	row("scope", c.Scope)
 	row("audience", c.Audience...)

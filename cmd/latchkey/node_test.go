@@ -120,6 +120,16 @@ func startNodeAt(t *testing.T, tracer trace.TracerProvider, issuerAt func(host s
 		go func() { defer close(done); a.deliverer.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
+	// And the logout outbox likewise (pkg/logout).
+	a.logouts.Poll = 100 * time.Millisecond
+	a.logouts.Backoff = 50 * time.Millisecond
+	a.logouts.MaxBackoff = 300 * time.Millisecond
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		done := make(chan struct{})
+		go func() { defer close(done); a.logouts.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	// The meter runs as serveNode's does, giving back its quota budget
 	// when the test ends.
 	{

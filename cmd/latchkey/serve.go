@@ -132,12 +132,16 @@ func serveNode(ctx context.Context, cfg config.Config, store *postgres.Store, lo
 		logger.Warn("LATCHKEY_SMTP_URL is not set: mail (password resets, invitations, notifications) stays in the outbox, unsent, until it is")
 	}
 	go a.deliverer.Run(ctx)
+	go a.logouts.Run(ctx)
 	// The meter stops after the listeners, once no request can charge it,
 	// and gives back the quota budget the node holds, for other nodes.
 	meterDone := make(chan struct{})
 	go func() { defer close(meterDone); a.meter.Run(ctx) }()
 	defer func() { cancel(); <-meterDone }()
-	go store.ListenForChanges(ctx, logger, a.keys.Changed, mailQueued, a.deliverer.Wake)
+	// Rows written to either outbox of deliveries to apps are announced
+	// on one channel.
+	outboxQueued := func() { a.deliverer.Wake(); a.logouts.Wake() }
+	go store.ListenForChanges(ctx, logger, a.keys.Changed, mailQueued, outboxQueued)
 	if cfg.JanitorInterval > 0 {
 		go a.janitor.run(ctx, cfg.JanitorInterval)
 	}

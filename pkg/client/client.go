@@ -91,11 +91,17 @@ type Client struct {
 	StrictAuthMethod bool `json:"strict_auth_method"`
 	// TokenEndpointAuthSigningAlg is the algorithm private_key_jwt
 	// assertions must be signed with.
-	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
-	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris"`
-	JWKS                        json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                     string          `json:"jwks_uri,omitempty"`
-	AccessTokenFormat           string          `json:"access_token_format"`
+	TokenEndpointAuthSigningAlg string   `json:"token_endpoint_auth_signing_alg,omitempty"`
+	PostLogoutRedirectURIs      []string `json:"post_logout_redirect_uris"`
+	// BackchannelLogoutURI is where Latchkey posts a logout token when a
+	// sign-in that reached the app ends (OpenID Connect Back-Channel
+	// Logout 1.0, pkg/logout). BackchannelLogoutSessionRequired says the
+	// app needs the sid in it; Latchkey always sends sid and sub.
+	BackchannelLogoutURI             string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool            `json:"backchannel_logout_session_required,omitempty"`
+	JWKS                             json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                          string          `json:"jwks_uri,omitempty"`
+	AccessTokenFormat                string          `json:"access_token_format"`
 	// AccessTokenSignedResponseAlg is how the client's JWT access tokens
 	// are signed: RS256, ES256 or EdDSA; empty is the server's default,
 	// RS256. No RFC registers a name for this (RFC 9068 leaves the choice

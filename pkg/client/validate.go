@@ -205,6 +205,20 @@ func (c *Client) validateURIs(e *validation.Error) {
 	case !browser && len(c.RedirectURIs) > 0:
 		e.Add("redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
 	}
+	// A logout token is about a user's sign-in, which only the code flow
+	// has. The address follows the redirect URIs' rules: absolute, no
+	// fragment (§2.2), https or plain http on loopback only.
+	if c.BackchannelLogoutURI != "" {
+		if !browser {
+			e.Add("backchannel_logout_uri", "is only for clients with the %s grant", GrantAuthorizationCode)
+		}
+		if err := ValidateRedirectURI(c.BackchannelLogoutURI); err != nil {
+			e.Add("backchannel_logout_uri", "%v", err)
+		}
+	}
+	if c.BackchannelLogoutSessionRequired && c.BackchannelLogoutURI == "" {
+		e.Add("backchannel_logout_session_required", "needs a backchannel_logout_uri")
+	}
 	if !browser && len(c.PostLogoutRedirectURIs) > 0 {
 		e.Add("post_logout_redirect_uris", "is only for clients with the %s grant", GrantAuthorizationCode)
 	}

@@ -88,6 +88,9 @@ type Document struct {
 	// RequirePushedAuthorizationRequests are RFC 9126 §5's.
 	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests,omitempty"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.1, when Features turn it on.
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
@@ -100,6 +103,10 @@ type Features struct {
 	// PAR serves pushed authorization requests (RFC 9126), and RequirePAR
 	// refuses authorization requests that were not pushed.
 	PAR, RequirePAR bool
+	// BackchannelLogout is OpenID Connect Back-Channel Logout 1.0: logout
+	// tokens, with sid, posted to the backchannel_logout_uri of every app
+	// a sign-in reached when it ends (pkg/logout).
+	BackchannelLogout bool
 }
 
 // New describes a provider at issuer, which config has validated, serving
@@ -141,6 +148,8 @@ func New(issuer string, f Features) Document {
 		ACRValuesSupported:                         identity.ACRValues,
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		UILocalesSupported:                         []string{"en"},
+		BackchannelLogoutSupported:                 f.BackchannelLogout,
+		BackchannelLogoutSessionSupported:          f.BackchannelLogout,
 	}
 	if f.Registration {
 		d.RegistrationEndpoint = issuer + RegistrationPath

@@ -63,6 +63,7 @@ type Metrics struct {
 	// risk is nil until WatchRisk.
 	risk   *risk
 	events eventMetrics
+	logout logoutMetrics
 }
 
 // New returns the metrics of a node running version, with the Go runtime's
@@ -142,6 +143,7 @@ func New(version string, pool func() *pgxpool.Stat) *Metrics {
 		m.requests, m.duration, m.tokens, m.introspections, m.logins, m.secondFactors, m.rateLimited, m.usageCalls, m.refreshReuse, m.mailDeliveries,
 	)
 	m.events = newEventMetrics(m.registry)
+	m.logout = newLogoutMetrics(m.registry)
 	if pool != nil {
 		m.registry.MustRegister(newPoolCollector(pool))
 	}

@@ -132,6 +132,7 @@ func TestDocsDescribeEveryMetric(t *testing.T) {
 	m.WatchOutbox(store.MailCounts)
 	m.WatchRisk([]string{"new_device"}, []string{"allow"}, store.BlockedNetworks)
 	m.WatchEvents(store.EventCounts)
+	m.WatchLogouts(store.LogoutCounts)
 	m.HTTP("public").ObserveRequest(http.MethodGet, "/healthz", http.StatusOK, time.Millisecond)
 	exposed := scrape(t, m)
 

@@ -185,7 +185,9 @@ func (p *Provider) ParseAuthorize(ctx context.Context, r *http.Request) (*Author
 	}
 	if err == nil {
 		if hint := ar.GetRequestForm().Get("id_token_hint"); hint != "" {
-			req.HintSubject, _, err = p.IDTokenHint(ctx, hint)
+			var h Hint
+			h, err = p.IDTokenHint(ctx, hint)
+			req.HintSubject = h.Subject
 		}
 	}
 	return req, err
@@ -215,6 +217,11 @@ func (p *Provider) Approve(ctx context.Context, w http.ResponseWriter, req *Auth
 	}
 	resp, err := p.fosite.NewAuthorizeResponse(ctx, req.ar, s)
 	if err != nil {
+		return err
+	}
+	// The sign-in now reached this app: ending it must tell the app
+	// (back-channel logout, pkg/logout).
+	if err := p.store.RecordSessionClient(ctx, in.SID, req.ar.GetClient().GetID()); err != nil {
 		return err
 	}
 	resp.AddParameter("iss", p.issuer)
@@ -265,33 +272,49 @@ var promptValues = []string{"none", "login", "consent"}
 // in for a code that cannot be redeemed.
 var validCodeChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
 
-// IDTokenHint returns the subject and audience of an ID token Latchkey
-// issued, expired or not, as an id_token_hint may be (OpenID Connect Core
-// §3.1.2.1, RP-Initiated Logout §2). Any other token is invalid_request.
-func (p *Provider) IDTokenHint(ctx context.Context, hint string) (sub string, aud []string, err error) {
+// Hint is what an id_token_hint says: whom it was issued for, to which
+// apps, and under which sign-in (sid, "" if it has none).
+type Hint struct {
+	Subject  string
+	Audience []string
+	SID      string
+}
+
+// IDTokenHint returns the subject, audience and sid of an ID token
+// Latchkey issued, expired or not, as an id_token_hint may be (OpenID
+// Connect Core §3.1.2.1, RP-Initiated Logout §2). Any other token is
+// invalid_request.
+func (p *Provider) IDTokenHint(ctx context.Context, hint string) (Hint, error) {
 	t, err := p.idSigner.Decode(ctx, hint)
 	var ve *jwt.ValidationError
 	if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
-		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this server issued.")
+		return Hint{}, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token this server issued.")
+	}
+	// A logout token is signed with the same keys; its typ tells it apart,
+	// and it must never stand in for an ID token.
+	if typ, _ := t.Header["typ"].(string); strings.EqualFold(typ, "logout+jwt") {
+		return Hint{}, fosite.ErrInvalidRequest.WithHint("The id_token_hint is not an ID token.")
 	}
 	if iss, _ := t.Claims["iss"].(string); iss != p.issuer {
-		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint was issued by another server.")
+		return Hint{}, fosite.ErrInvalidRequest.WithHint("The id_token_hint was issued by another server.")
 	}
-	sub, _ = t.Claims["sub"].(string)
+	var h Hint
+	h.Subject, _ = t.Claims["sub"].(string)
+	h.SID, _ = t.Claims["sid"].(string)
 	switch a := t.Claims["aud"].(type) {
 	case string:
-		aud = []string{a}
+		h.Audience = []string{a}
 	case []any:
 		for _, v := range a {
 			if s, ok := v.(string); ok {
-				aud = append(aud, s)
+				h.Audience = append(h.Audience, s)
 			}
 		}
 	}
-	if sub == "" {
-		return "", nil, fosite.ErrInvalidRequest.WithHint("The id_token_hint names no subject.")
+	if h.Subject == "" {
+		return Hint{}, fosite.ErrInvalidRequest.WithHint("The id_token_hint names no subject.")
 	}
-	return sub, aud, nil
+	return h, nil
 }
 
 // signInSession is the session a code is issued with: who signed in, when

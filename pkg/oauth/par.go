@@ -99,7 +99,7 @@ func (p *Provider) PushAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		if hint := ar.GetRequestForm().Get("id_token_hint"); hint != "" {
-			_, _, err = p.IDTokenHint(ctx, hint)
+			_, err = p.IDTokenHint(ctx, hint)
 		}
 	}
 	if err != nil {

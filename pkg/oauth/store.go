@@ -34,6 +34,9 @@ type Store interface {
 	RecordAssertionJTI(ctx context.Context, clientID, jti string, exp time.Time) error
 	ClientByID(ctx context.Context, id string) (*client.Client, error)
 	PushedRequests
+	// RecordSessionClient records that a sign-in (sid) issued a code to
+	// an app, so that the app is told when the sign-in ends (pkg/logout).
+	RecordSessionClient(ctx context.Context, sid, clientID string) error
 	// GuardTransactions returns a context under which every transaction
 	// BeginTX starts is recorded, and a function that rolls back those
 	// still open: a handler that lets fosite run a flow defers it, so that

@@ -86,7 +86,16 @@
 // __Host- prefixed. Signing in issues a new token (no session fixation) and
 // records the sign-in, named by sid, in browser_sessions. A session counts
 // only while that record stands, so deleting it (sign-out, "sign out
-// everywhere", disabling the user) ends the session on every node at once.
+// everywhere", disabling the user) ends the session on every node at once,
+// and tells the apps it reached (back-channel logout, pkg/logout).
+//
+// # Signing out
+//
+// The end-session endpoint (endsession.go) serves RP-Initiated Logout: a
+// browser with a valid id_token_hint for its user is signed out at once,
+// otherwise asked to confirm. An app's server may call it too, with no
+// browser: then the hint's sid names the sign-in to end, and a call that
+// ends none is answered 400 with why, never as a success.
 //
 // # Forms
 //

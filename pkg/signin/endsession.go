@@ -2,10 +2,12 @@ package signin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/discovery"
@@ -16,8 +18,11 @@ import (
 
 // logoutRequest is what an app asks of the end-session endpoint.
 type logoutRequest struct {
-	// hintSub is the subject of a valid id_token_hint; "" without one.
-	hintSub string
+	// hintSub and hintSID are the subject and sid of a valid
+	// id_token_hint; "" without one.
+	hintSub, hintSID string
+	// badHint says an id_token_hint was sent that does not verify.
+	badHint bool
 	client  *client.Client
 	// redirect is the app's post_logout_redirect_uri, checked against the
 	// client's registered ones.
@@ -32,6 +37,16 @@ type logoutRequest struct {
 // that a link from anywhere cannot sign them out. The browser goes back to
 // the app only to a post_logout_redirect_uri registered for it, matched
 // exactly, with state; otherwise the user is told they signed out.
+//
+// An app's server may call it too, with no browser and so no cookie
+// (zitadel/oidc's rp.EndSession, oauth2-proxy's --backend-logout-url):
+// then the id_token_hint names the sign-in to end, by its sid. A hint
+// proves its holder was issued an ID token for that sign-in, expired or
+// not (§2 lets the hint be expired; the sid still binds it to the one
+// sign-in it was issued under, and that sign-in's user). A request that
+// cannot be tied to a sign-in still standing is refused with 400 rather
+// than answered as if it had signed someone out; a browser, which is
+// signed out either way, gets the page it always got.
 func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
@@ -61,7 +76,17 @@ func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 		s.Pages.SignedOut(w, s.signedOutPage(req, true))
 		return
 	case !signedIn:
-		// Nothing to end; the app still gets its answer.
+		// No sign-in on this browser, if it is one: end the sign-in the
+		// hint names, which also tells its other apps (pkg/logout).
+		ended, err := s.endHintedSession(ctx, req)
+		if err != nil {
+			s.logoutFailed(w, r, err)
+			return
+		}
+		if !ended && !isNavigation(r) {
+			s.refuseServerLogout(w, req)
+			return
+		}
 	case decision == "logout", req.hintSub != "" && req.hintSub == auth.UserID:
 		if err := s.Sessions.SignOut(ctx); err != nil {
 			s.logoutFailed(w, r, err)
@@ -76,6 +101,47 @@ func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Pages.SignedOut(w, s.signedOutPage(req, false))
+}
+
+// endHintedSession ends the sign-in a valid id_token_hint names by its
+// sid, if it still stands and is its subject's; it reports whether it
+// ended one.
+func (s *Service) endHintedSession(ctx context.Context, req logoutRequest) (bool, error) {
+	if req.hintSID == "" || req.client == nil {
+		return false, nil
+	}
+	ended, err := s.Users.EndSession(ctx, req.hintSub, req.hintSID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return false, nil
+	}
+	return ended, err
+}
+
+// refuseServerLogout answers a call that ended nothing, from a server
+// rather than a browser, with why, as JSON in the shape of RFC 6749's
+// errors: the caller must not believe the user signed out.
+func (s *Service) refuseServerLogout(w http.ResponseWriter, req logoutRequest) {
+	why := "No sign-in was ended: the sign-in the id_token_hint names has already ended, or is unknown."
+	switch {
+	case req.badHint:
+		why = "The id_token_hint is not a valid ID token from this server."
+	case req.hintSub == "":
+		why = "No sign-in was ended: send the user's ID token as id_token_hint, or send the user's browser here."
+	case req.hintSID == "":
+		why = "No sign-in was ended: the id_token_hint has no sid, so it names no sign-in."
+	case req.client == nil:
+		why = "No sign-in was ended: name the app with client_id."
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": why})
+}
+
+// isNavigation reports whether r is a browser's navigation, rather than a
+// server's call: browsers say so in Sec-Fetch-Mode, and ask for HTML.
+func isNavigation(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate" || strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // signedOutPage is the page a sign-out ends on when the browser is not
@@ -120,14 +186,16 @@ func (s *Service) readLogoutRequest(ctx context.Context, form url.Values) (logou
 	req := logoutRequest{state: form.Get("state")}
 	clientID := form.Get("client_id")
 	if hint := form.Get("id_token_hint"); hint != "" {
-		if sub, aud, err := s.Protocol.IDTokenHint(ctx, hint); err == nil {
-			req.hintSub = sub
-			if clientID != "" && !slices.Contains(aud, clientID) {
+		if h, err := s.Protocol.IDTokenHint(ctx, hint); err == nil {
+			req.hintSub, req.hintSID = h.Subject, h.SID
+			if clientID != "" && !slices.Contains(h.Audience, clientID) {
 				return req, "The sign-out request names two different apps."
 			}
-			if clientID == "" && len(aud) == 1 {
-				clientID = aud[0]
+			if clientID == "" && len(h.Audience) == 1 {
+				clientID = h.Audience[0]
 			}
+		} else {
+			req.badHint = true
 		}
 	}
 	if clientID != "" {

@@ -37,7 +37,7 @@ type Protocol interface {
 	ParseAuthorize(ctx context.Context, r *http.Request) (*oauth.AuthorizeRequest, error)
 	AuthorizeError(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) (bool, *fosite.RFC6749Error)
 	Approve(ctx context.Context, w http.ResponseWriter, req *oauth.AuthorizeRequest, in oauth.SignIn) error
-	IDTokenHint(ctx context.Context, hint string) (sub string, aud []string, err error)
+	IDTokenHint(ctx context.Context, hint string) (oauth.Hint, error)
 }
 
 // Users is the user directory as the sign-in uses it (pkg/identity).

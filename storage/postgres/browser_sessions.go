@@ -102,23 +102,24 @@ func (s *Store) BrowserSessions(ctx context.Context, userID string) ([]identity.
 	return out, nil
 }
 
-// EndUserBrowserSession ends one of a user's sign-ins; false if the user
-// has no such sign-in, so that nobody can end another user's.
+// EndUserBrowserSession ends one of a user's sign-ins, telling its apps
+// (endSessions); false if the user has no such sign-in, so that nobody
+// can end another user's.
 func (s *Store) EndUserBrowserSession(ctx context.Context, userID, sid string) (bool, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	tag, err := s.db(ctx).Exec(ctx, `DELETE FROM browser_sessions WHERE sid = $1 AND user_id = $2`, sid, userID)
+	n, err := endSessions(ctx, s.db(ctx), `b.sid = $1 AND b.user_id = $2`, sid, userID)
 	if err != nil {
 		return false, errorf("postgres: end browser session: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
-// DeleteBrowserSession ends a sign-in.
+// DeleteBrowserSession ends a sign-in, telling its apps (endSessions).
 func (s *Store) DeleteBrowserSession(ctx context.Context, sid string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	if _, err := s.db(ctx).Exec(ctx, `DELETE FROM browser_sessions WHERE sid = $1`, sid); err != nil {
+	if _, err := endSessions(ctx, s.db(ctx), `b.sid = $1`, sid); err != nil {
 		return errorf("postgres: delete browser session: %w", err)
 	}
 	return nil

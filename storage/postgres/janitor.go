@@ -104,6 +104,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, batch int, auditRetent
 	if err := sweep("event_outbox", "delivered_at", now.Add(-deliveredEventsKept)); err != nil {
 		return deleted, err
 	}
+	// Back-channel logouts likewise (pkg/logout).
+	if err := sweep("logout_outbox", "delivered_at", now.Add(-deliveredEventsKept)); err != nil {
+		return deleted, err
+	}
 	// Quota counters of periods long over (pkg/usage); the daily usage
 	// is kept, for reports.
 	if err := sweep("usage_quotas", "period_start", now.Add(-quotasKept)); err != nil {

@@ -225,12 +225,15 @@ func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
 	return err
 }
 
-// signOutEverywhere ends a user's browser sessions and revokes their
-// tokens and their unused authorization codes: a code issued a moment
-// before would otherwise still be redeemed afterwards, and its refresh
-// token live on.
+// signOutEverywhere ends a user's browser sessions, telling their apps
+// (endSessions), and revokes their tokens and their unused authorization
+// codes: a code issued a moment before would otherwise still be redeemed
+// afterwards, and its refresh token live on.
 func signOutEverywhere(ctx context.Context, tx pgx.Tx, userID string) error {
-	statements := []string{`DELETE FROM browser_sessions WHERE user_id = $1`}
+	if _, err := endSessions(ctx, tx, `b.user_id = $1`, userID); err != nil {
+		return err
+	}
+	var statements []string
 	for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
 		statements = append(statements, t.revoke(`subject = $1`))
 	}
