@@ -85,15 +85,20 @@ const (
 	// DeviceTrusted is a browser trusted to skip the second factor
 	// (pkg/trust); DeviceForgotten one, or with "all" every one, of a
 	// user's trusted browsers forgotten by the user or an admin.
-	DeviceTrusted        = "device.trusted"
-	DeviceForgotten      = "device.forgotten"
-	LoginSucceeded       = "login.succeeded"
-	LoginFailed          = "login.failed"
-	LoginThrottled       = "login.throttled"
-	LoginLocked          = "login.locked"
-	UserUnlocked         = "user.unlocked"
-	ConsentGranted       = "consent.granted"
-	ConsentRevoked       = "consent.revoked"
+	DeviceTrusted   = "device.trusted"
+	DeviceForgotten = "device.forgotten"
+	LoginSucceeded  = "login.succeeded"
+	LoginFailed     = "login.failed"
+	LoginThrottled  = "login.throttled"
+	LoginLocked     = "login.locked"
+	UserUnlocked    = "user.unlocked"
+	ConsentGranted  = "consent.granted"
+	ConsentRevoked  = "consent.revoked"
+	// DeviceApproved and DeviceDenied: a user approved or denied a device
+	// authorization request (RFC 8628) on /device; the target is the
+	// client.
+	DeviceApproved       = "device.approved"
+	DeviceDenied         = "device.denied"
 	RoleCreated          = "role.created"
 	RoleUpdated          = "role.updated"
 	RoleDeleted          = "role.deleted"
@@ -171,6 +176,7 @@ var Actions = []string{
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,
 	DeviceTrusted, DeviceForgotten,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
+	DeviceApproved, DeviceDenied,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 	MailRetried, MailTestSent,
 	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,

@@ -509,9 +509,9 @@ func TestValidateRejectsInvalidMetadata(t *testing.T) {
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = append(c.GrantTypes, "implicit") }},
 		{name: "password grant", field: "grant_types", msg: "RFC 9700",
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = append(c.GrantTypes, "password") }},
-		{name: "unknown grant", field: "grant_types", msg: `"urn:ietf:params:oauth:grant-type:device_code"`,
+		{name: "unknown grant", field: "grant_types", msg: `"urn:ietf:params:oauth:grant-type:saml2-bearer"`,
 			edit: func(_ *testing.T, c *client.Client) {
-				c.GrantTypes = append(c.GrantTypes, "urn:ietf:params:oauth:grant-type:device_code")
+				c.GrantTypes = append(c.GrantTypes, "urn:ietf:params:oauth:grant-type:saml2-bearer")
 			}},
 		{name: "no grant", field: "grant_types",
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = []string{} }},

@@ -179,6 +179,23 @@ type Config struct {
 	// webhook; a node that dies mid-delivery has the event delivered by
 	// another after twice this.
 	WebhookTimeout time.Duration
+	// DeviceFlow turns on the device authorization grant (RFC 8628): the
+	// device authorization endpoint, the /device page and the device_code
+	// grant at the token endpoint, for clients registered with it.
+	DeviceFlow bool
+	// DeviceCodeLifespan is how long a device code and its user code wait
+	// for the user to approve them.
+	DeviceCodeLifespan time.Duration
+	// DevicePollInterval is how long a device waits between polls of the
+	// token endpoint, to begin with (RFC 8628 §3.2 interval).
+	DevicePollInterval time.Duration
+	// DevicePendingLimit is the most device codes one client may have
+	// waiting for approval at once; 0 is no limit.
+	DevicePendingLimit int32
+	// DeviceCodeFailures is how many wrong user codes an IP address may
+	// enter within an hour, on every node together; DeviceCodeGlobalFailures
+	// is how many all addresses together may. 0 is no limit.
+	DeviceCodeFailures, DeviceCodeGlobalFailures int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -319,6 +336,18 @@ func bindings(c *Config) []binding {
 			"also deliver every audit event, at least once, as a log record for a SIEM: none, stdout (JSON lines) or otlp (OTEL_EXPORTER_OTLP_*)"}, "none|stdout|otlp", setLogFormat(&c.EventLog)},
 		{Setting{"LATCHKEY_WEBHOOK_TIMEOUT", "webhook-timeout", "10s",
 			"how long one attempt at delivering an event to a webhook may take; a node that dies mid-delivery has it delivered by another after twice this"}, "duration", setDuration(&c.WebhookTimeout)},
+		{Setting{"LATCHKEY_DEVICE_FLOW", "device-flow", "false",
+			"offer the device authorization grant (RFC 8628) to clients registered with it"}, "true|false", setBool(&c.DeviceFlow)},
+		{Setting{"LATCHKEY_DEVICE_CODE_LIFESPAN", "device-code-lifespan", "10m",
+			"how long a device code and its user code wait for the user to approve them"}, "duration", setDuration(&c.DeviceCodeLifespan)},
+		{Setting{"LATCHKEY_DEVICE_POLL_INTERVAL", "device-poll-interval", "5s",
+			"how long a device waits between polls of the token endpoint, at first; each poll too soon adds 5s"}, "duration", setDuration(&c.DevicePollInterval)},
+		{Setting{"LATCHKEY_DEVICE_PENDING_LIMIT", "device-pending-limit", "100",
+			"device codes a client may have waiting for approval at once; 0 is no limit"}, "number", setInt32(&c.DevicePendingLimit)},
+		{Setting{"LATCHKEY_DEVICE_CODE_FAILURES", "device-code-failures", "10",
+			"wrong user codes an IP address may enter at /device per hour, on all nodes together; 0 is no limit"}, "number", setInt32(&c.DeviceCodeFailures)},
+		{Setting{"LATCHKEY_DEVICE_CODE_GLOBAL_FAILURES", "device-code-global-failures", "1000",
+			"wrong user codes all addresses together may enter at /device per hour; 0 is no limit"}, "number", setInt32(&c.DeviceCodeGlobalFailures)},
 	}
 }
 

@@ -88,6 +88,11 @@ func defaults() config.Config {
 		SignUp:                    "off",
 		EventLog:                  "none",
 		WebhookTimeout:            10 * time.Second,
+		DeviceCodeLifespan:        10 * time.Minute,
+		DevicePollInterval:        5 * time.Second,
+		DevicePendingLimit:        100,
+		DeviceCodeFailures:        10,
+		DeviceCodeGlobalFailures:  1000,
 	}
 }
 

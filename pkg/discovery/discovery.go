@@ -31,7 +31,14 @@ const (
 	EndSessionPath          = "/oauth2/logout"
 	IntrospectionPath       = "/oauth2/introspect"
 	RevocationPath          = "/oauth2/revoke"
+	// DeviceAuthorizationPath is RFC 8628's device authorization
+	// endpoint, served when the device grant is on.
+	DeviceAuthorizationPath = "/oauth2/device_authorization"
 )
+
+// DeviceVerificationPath is the page where users type a device's user
+// code (RFC 8628 §3.3): the verification_uri.
+const DeviceVerificationPath = "/device"
 
 // AuthorizationResumePath is where the login and consent pages send the
 // browser back to carry on with a parked authorization request. It is not
@@ -74,18 +81,25 @@ type Document struct {
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
+	// DeviceAuthorizationEndpoint is RFC 8628 §4's, when the device grant
+	// is on.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
 // document names each one's endpoint and metadata exactly when it is on,
 // so that a client library never tries what would be refused.
-type Features struct{}
+type Features struct {
+	// DeviceAuthorization is the device authorization grant (RFC 8628):
+	// its endpoint and grant type.
+	DeviceAuthorization bool
+}
 
 // New describes a provider at issuer, which config has validated, serving
 // the optional protocols f turns on.
 func New(issuer string, f Features) Document {
 	confidential := []string{client.AuthSecretBasic, client.AuthSecretPost, client.AuthPrivateKeyJWT}
-	return Document{
+	d := Document{
 		Issuer:                            issuer,
 		JWKSURI:                           issuer + JWKSPath,
 		AuthorizationEndpoint:             issuer + AuthorizationPath,
@@ -121,6 +135,11 @@ func New(issuer string, f Features) Document {
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		UILocalesSupported:                         []string{"en"},
 	}
+	if f.DeviceAuthorization {
+		d.DeviceAuthorizationEndpoint = issuer + DeviceAuthorizationPath
+		d.GrantTypesSupported = append(d.GrantTypesSupported, client.GrantDeviceCode)
+	}
+	return d
 }
 
 // OAuthMetadataPath is the path, from the host's root, where the RFC 8414

@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -62,6 +63,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/devicegrant"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
@@ -104,6 +106,9 @@ type Config struct {
 	// each client ID may have from each address at those endpoints on this
 	// node; 0 is no limit.
 	ClientAuthFailureLimit int
+	// Device configures the device authorization grant (device.go); off
+	// unless Device.Enabled.
+	Device DeviceConfig
 }
 
 // Deps are what the provider works with. Every field is required but
@@ -127,6 +132,8 @@ type Deps struct {
 	APIKeys APIKeys
 	// Meter, if not nil, charges clients' calls to their usage plans.
 	Meter Meter
+	// Devices keeps device codes; required when Config.Device.Enabled.
+	Devices devicegrant.Store
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -187,6 +194,13 @@ type Provider struct {
 	// meter charges clients' calls to their usage plans; nil charges none.
 	meter   Meter
 	metrics Observer
+	// grants are the grant types the token endpoint serves.
+	grants []string
+	audit  *audit.Log
+	// devices, device and userCodeKey serve the device grant (device.go).
+	devices     devicegrant.Store
+	device      DeviceConfig
+	userCodeKey []byte
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -256,11 +270,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
-		CoreStrategy:               strat,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
-		Signer:                     idSigner,
-	},
+	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -270,7 +280,25 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
-	).(*fosite.Fosite)
+	}
+	grants := grantTypes
+	if cfg.Device.Enabled {
+		if d.Devices == nil {
+			return nil, errors.New("oauth: the device grant needs Deps.Devices")
+		}
+		// RFC 8628: fosite v0.49 has no handler of its own (device.go).
+		factories = append(factories, deviceGrantFactory(d.Devices))
+		grants = append(slices.Clone(grantTypes), client.GrantDeviceCode)
+	}
+	userCodeKey, err := hkdf.Key(sha256.New, cfg.Secrets[0], nil, userCodeKeyInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: derive user code key: %w", err)
+	}
+	f := compose.Compose(fc, &fositeStore{Store: store, audit: d.Audit, metrics: metrics}, &compose.CommonStrategy{
+		CoreStrategy:               strat,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		Signer:                     idSigner,
+	}, factories...).(*fosite.Fosite)
 	var apiKeys APIKeys = noAPIKeys{}
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
@@ -295,5 +323,10 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		meter:       d.Meter,
 		metrics:     metrics,
 		apiKeys:     apiKeys,
+		grants:      grants,
+		audit:       d.Audit,
+		devices:     d.Devices,
+		device:      cfg.Device,
+		userCodeKey: userCodeKey,
 	}, nil
 }
