@@ -199,8 +199,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		AccessTokenSigningAlg:     jose.RS256,
 		ClientRateLimit:           int(cfg.ClientRateLimit),
 		ClientAuthFailureLimit:    int(cfg.ClientAuthFailureLimit),
+		Device: oauth.DeviceConfig{Enabled: cfg.DeviceFlow, Lifespan: cfg.DeviceCodeLifespan,
+			Interval: cfg.DevicePollInterval, PendingLimit: int(cfg.DevicePendingLimit)},
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter, Devices: store})
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +245,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Risk:            assessor,
 		APIKeys:         apiKeys,
 	}
+	if cfg.DeviceFlow {
+		// RFC 8628: users approve devices at /device; wrong codes are
+		// counted in Postgres, for every node together.
+		browserSignIn.Device = &signin.DeviceFlow{Guesses: store,
+			AddressFailures: int(cfg.DeviceCodeFailures), GlobalFailures: int(cfg.DeviceCodeGlobalFailures)}
+	}
 
 	opts := server.Options{
 		Logger: logger,
@@ -263,7 +271,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 			pages.Message(w, status, title, ui.MessagePage{Message: message, RequestID: server.RequestID(r.Context())})
 		})}
 	adminOpts.Bodies = server.BodyPolicy{MaxBytes: adminapi.MaxBody, Refuse: adminapi.RefuseBody}
-	doc := discovery.New(cfg.Issuer, discovery.Features{})
+	doc := discovery.New(cfg.Issuer, discovery.Features{DeviceAuthorization: cfg.DeviceFlow})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -279,6 +287,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.TokenPath, provider.Token)
 	protocol.HandleFunc(discovery.IntrospectionPath, provider.Introspect)
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
+	if cfg.DeviceFlow {
+		protocol.HandleFunc(discovery.DeviceAuthorizationPath, provider.DeviceAuthorization)
+	}
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Handle(ui.StaticPath+"/*", ui.Static(base))

@@ -52,6 +52,11 @@ func (s *Service) resume(w http.ResponseWriter, r *http.Request) {
 // access_denied.
 func (s *Service) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 	ctx := r.Context()
+	if f.parked.Denied && f.req.IsDevice() {
+		s.Sessions.Finish(ctx, f.handle)
+		s.answerDevice(w, r, f)
+		return
+	}
 	if f.parked.Denied {
 		s.Sessions.Finish(ctx, f.handle)
 		s.authorizeError(w, r, f.req, fosite.ErrAccessDenied.WithHint("The user denied the request."))
@@ -83,6 +88,10 @@ func (s *Service) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 	// spent. (Before the answer is written, which saves the session.)
 	if f.handle != "" {
 		s.Sessions.Finish(ctx, f.handle)
+	}
+	if f.req.IsDevice() {
+		s.answerDevice(w, r, f)
+		return
 	}
 	err := f.req.Unmet(f.auth.AMR)
 	if err == nil {
@@ -305,7 +314,15 @@ func (s *Service) load(w http.ResponseWriter, r *http.Request, handle string) *f
 		again.Method = http.MethodGet
 		again.URL.RawQuery = f.parked.Params.Encode()
 		again.Body, again.Form, again.PostForm = http.NoBody, nil, nil
-		req, err := s.Protocol.ParseAuthorize(ctx, again)
+		var req *oauth.AuthorizeRequest
+		var err error
+		if oauth.IsDeviceParams(f.parked.Params) {
+			// A device's request (device.go) is read again from the store:
+			// it may have expired, or been decided in another tab.
+			req, err = s.Protocol.ParseDevice(ctx, f.parked.Params)
+		} else {
+			req, err = s.Protocol.ParseAuthorize(ctx, again)
+		}
 		if err != nil {
 			s.authorizeError(w, r, req, err)
 			return nil
