@@ -1,0 +1,548 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey/latchkey/internal/chromiumtest"
+	"github.com/latchkey/latchkey/pkg/client"
+)
+
+// This file tests the device authorization grant (RFC 8628) as a device
+// uses it, through golang.org/x/oauth2's DeviceAuth and
+// DeviceAccessToken, with its user approving in a browser: Chromium, or
+// the plain browser of node_test.go where many requests must run at once.
+
+// deviceOn is the settings of a node that offers the device grant, with a
+// one-second polling interval so that tests wait little.
+var deviceOn = []string{"LATCHKEY_DEVICE_FLOW", "true", "LATCHKEY_DEVICE_POLL_INTERVAL", "1s"}
+
+// tvApp is an app on a TV: a public client registered for the device
+// grant, driven by x/oauth2, whose endpoints come from discovery through
+// go-oidc as any app's would.
+type tvApp struct {
+	client   *client.Client
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+func (n *node) tvApp(t *testing.T, edit ...func(*client.Client)) *tvApp {
+	t.Helper()
+	c := client.Client{
+		Name:                    "Living-room TV",
+		GrantTypes:              []string{client.GrantDeviceCode, client.GrantRefreshToken},
+		TokenEndpointAuthMethod: client.AuthNone,
+		Scope:                   "openid profile email offline_access",
+	}
+	for _, e := range edit {
+		e(&c)
+	}
+	created, secret, err := n.clients.Create(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := oidc.NewProvider(t.Context(), n.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := provider.Endpoint()
+	if endpoint.DeviceAuthURL == "" {
+		t.Fatal("discovery names no device_authorization_endpoint")
+	}
+	endpoint.AuthStyle = oauth2.AuthStyleInParams
+	return &tvApp{
+		client: created,
+		oauth: &oauth2.Config{ClientID: created.ID, ClientSecret: secret, Endpoint: endpoint,
+			Scopes: strings.Fields(created.Scope)},
+		verifier: provider.Verifier(&oidc.Config{ClientID: created.ID}),
+	}
+}
+
+// poll runs x/oauth2's polling loop for da in the background; wait
+// returns how it ended.
+func (d *tvApp) poll(t *testing.T, da *oauth2.DeviceAuthResponse) (wait func() (*oauth2.Token, error)) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	done := make(chan struct{})
+	var (
+		tok *oauth2.Token
+		err error
+	)
+	go func() {
+		defer close(done)
+		tok, err = d.oauth.DeviceAccessToken(ctx, da)
+	}()
+	return func() (*oauth2.Token, error) {
+		<-done
+		cancel()
+		return tok, err
+	}
+}
+
+// approveDevice is a user without JavaScript typing userCode at /device,
+// signing in as email if asked, and answering the consent page with
+// decision; it returns the page it ends on.
+func (b *browser) approveDevice(userCode, email, decision string) page {
+	b.t.Helper()
+	p := b.submit("/device", url.Values{"user_code": {userCode}})
+	if p.isLogin() {
+		p = b.signIn(p, email, testPassword)
+	}
+	if !strings.Contains(p.body, `id="device-warning"`) {
+		b.t.Fatalf("%s (%d) is not the device's consent page:\n%s", p.url, p.status, p.body)
+	}
+	return b.decide(p, decision)
+}
+
+// poll posts one device_code grant request for clientID from ip.
+func (n *node) poll(t *testing.T, ip, clientID, deviceCode string) (int, map[string]any) {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.issuer+"/oauth2/token", strings.NewReader(url.Values{
+		"grant_type": {client.GrantDeviceCode}, "client_id": {clientID}, "device_code": {deviceCode}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := clientFrom(ip).Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// errorCode is the RFC 6749 error x/oauth2 reports, "" for none.
+func errorCode(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.ErrorCode
+	}
+	return ""
+}
+
+func TestDeviceSignsInThroughChromiumWithASecondFactorAndGetsVerifiedTokens(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	ada := n.user(t, "ada@example.com")
+	secret := n.enrol(t, ada)
+	tv := n.tvApp(t)
+
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatalf("x/oauth2 DeviceAuth: %v", err)
+	}
+	if len(da.UserCode) != 9 || strings.Trim(da.UserCode, "BCDFGHJKLMNPQRSTVWXZ-") != "" || da.UserCode[4] != '-' {
+		t.Errorf("user code %q, want XXXX-XXXX of RFC 8628's consonants", da.UserCode)
+	}
+	if da.VerificationURI != n.issuer+"/device" || !strings.HasPrefix(da.VerificationURIComplete, da.VerificationURI+"?user_code=") {
+		t.Errorf("verification URIs %q, %q", da.VerificationURI, da.VerificationURIComplete)
+	}
+	wait := tv.poll(t, da)
+
+	tab := chromiumtest.Tab(t)
+	// The link prefills the code, but the user still confirms it (RFC
+	// 8628 §5.4): nothing happens until they press Continue.
+	err = chromedp.Do(tab,
+		chromedp.Navigate(da.VerificationURIComplete),
+		chromedp.WaitVisible(chromedp.ID("user_code")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefilled, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("user_code").value`))
+	if err != nil || prefilled != da.UserCode {
+		t.Fatalf("the code field holds %q (%v), want %q", prefilled, err, da.UserCode)
+	}
+	// The user types it again, in lower case and without the dash, as
+	// people do.
+	err = chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("user_code"), strings.ToLower(strings.ReplaceAll(da.UserCode, "-", ""))),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, secret, 1)),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("device-warning")),
+		chromiumtest.Screenshot(t, "device-consent"),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("device-warning")),
+		chromedp.WaitVisible(chromedp.CSS("h1")),
+	)
+	if err != nil {
+		t.Fatalf("sign-in at /device: %v", err)
+	}
+	heading, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS("h1")))
+	if heading != "Device connected" {
+		t.Errorf("after allowing, the page says %q", heading)
+	}
+
+	tok, err := wait()
+	if err != nil {
+		t.Fatalf("x/oauth2 DeviceAccessToken: %v", err)
+	}
+	if tok.RefreshToken == "" {
+		t.Error("no refresh token for offline_access")
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	id, err := tv.verifier.Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("go-oidc rejects the ID token: %v", err)
+	}
+	got := authOf(t, id)
+	if id.Subject != ada.ID || !slices.Contains(got.AMR, "otp") {
+		t.Errorf("ID token sub %q amr %v; want Ada's, with otp", id.Subject, got.AMR)
+	}
+	if !n.introspect(t, tok.AccessToken) {
+		t.Error("the access token is not active")
+	}
+	// The refresh token works like one from a sign-in.
+	fresh, err := tv.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil || fresh.AccessToken == "" || fresh.AccessToken == tok.AccessToken {
+		t.Errorf("refresh: %v", err)
+	}
+	if len(n.events(t, "device.approved")) != 1 {
+		t.Error("no device.approved audit event")
+	}
+}
+
+func TestDeviceDeniedInChromiumGetsAccessDenied(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := tv.poll(t, da)
+	tab := chromiumtest.Tab(t)
+	err = chromedp.Do(tab,
+		chromedp.Navigate(da.VerificationURI),
+		chromedp.WaitVisible(chromedp.ID("user_code")),
+		chromedp.SendKeys(chromedp.ID("user_code"), da.UserCode),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.CSS(`button[value="deny"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="deny"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("device-warning")),
+		chromedp.WaitVisible(chromedp.CSS("h1")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heading, _ := chromedp.Run(tab, chromedp.Text(chromedp.CSS("h1"))); heading != "Device not connected" {
+		t.Errorf("after denying, the page says %q", heading)
+	}
+	if _, err := wait(); errorCode(err) != "access_denied" {
+		t.Fatalf("DeviceAccessToken after deny: %v, want access_denied", err)
+	}
+	if len(n.events(t, "device.denied")) != 1 {
+		t.Error("no device.denied audit event")
+	}
+}
+
+func TestDevicePollingTooFastGetsSlowDownAndALongerIntervalOnEveryNode(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "LATCHKEY_DEVICE_FLOW", "true", "LATCHKEY_DEVICE_POLL_INTERVAL", "5s")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da.Interval != 5 {
+		t.Fatalf("interval %d, want 5", da.Interval)
+	}
+	from := attackers(2)
+	if status, body := n.poll(t, from[0], tv.client.ID, da.DeviceCode); status != http.StatusBadRequest || body["error"] != "authorization_pending" {
+		t.Fatalf("first poll: %d %v, want authorization_pending", status, body)
+	}
+	// Another address (another node would see the same row): too soon.
+	if _, body := n.poll(t, from[1], tv.client.ID, da.DeviceCode); body["error"] != "slow_down" {
+		t.Fatalf("second poll at once: %v, want slow_down", body)
+	}
+	var secs int
+	n.query(t, &secs, `SELECT interval_seconds FROM device_codes`)
+	if secs != 10 {
+		t.Fatalf("interval after slow_down: %ds, want 10 (RFC 8628 §3.5: 5 more)", secs)
+	}
+	// Still too soon for the new interval six seconds on; not after it.
+	n.exec(t, `UPDATE device_codes SET last_polled_at = now() - interval '6 seconds'`)
+	if _, body := n.poll(t, from[0], tv.client.ID, da.DeviceCode); body["error"] != "slow_down" {
+		t.Fatalf("poll 6s after, interval 10s: %v, want slow_down", body)
+	}
+	n.exec(t, `UPDATE device_codes SET last_polled_at = now() - interval '16 seconds'`)
+	if _, body := n.poll(t, from[0], tv.client.ID, da.DeviceCode); body["error"] != "authorization_pending" {
+		t.Fatalf("poll after the interval: %v, want authorization_pending", body)
+	}
+}
+
+func TestAnExpiredDeviceCodeGetsExpiredTokenAndCannotBeApproved(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, append(deviceOn, "LATCHKEY_DEVICE_CODE_LIFESPAN", "1s")...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "expired_token" {
+		t.Fatalf("poll after expiry: %v, want expired_token", body)
+	}
+	b := newBrowser(t, n.issuer)
+	p := b.submit("/device", url.Values{"user_code": {da.UserCode}})
+	if p.isLogin() || !strings.Contains(p.body, "not valid, or it has expired") {
+		t.Fatalf("an expired user code: %d\n%s", p.status, p.body)
+	}
+	// The janitor deletes it.
+	a := newJanitor(n.store, testConfig(t, vars{"LATCHKEY_DATABASE_URL": n.dbURL, "LATCHKEY_ISSUER": n.issuer, "LATCHKEY_SECRETS": testSecret}), quietLogger())
+	if _, err := a.sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n.rows(t, "device_codes") != 0 {
+		t.Error("the janitor left an expired device code")
+	}
+}
+
+func TestAnApprovedDeviceCodeGivesTokensToExactlyOneOfABurstOfPolls(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow"); !strings.Contains(p.body, "Device connected") {
+		t.Fatalf("approval: %d\n%s", p.status, p.body)
+	}
+	var (
+		mu      sync.Mutex
+		answers = map[string]int{}
+		token   string
+	)
+	burst(t, 16, attackers(4), func(_ int, ip string) {
+		_, body := n.poll(t, ip, tv.client.ID, da.DeviceCode)
+		mu.Lock()
+		defer mu.Unlock()
+		if at, ok := body["access_token"].(string); ok {
+			answers["tokens"]++
+			token = at
+		} else {
+			answers[body["error"].(string)]++
+		}
+	})
+	if answers["tokens"] != 1 || answers["invalid_grant"] != 15 {
+		t.Fatalf("16 parallel polls after approval: %v; want one token response and 15 invalid_grant", answers)
+	}
+	if !n.introspect(t, token) {
+		t.Error("the one token issued is not active")
+	}
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "invalid_grant" {
+		t.Errorf("a poll after the tokens: %v, want invalid_grant", body)
+	}
+}
+
+func TestGuessingUserCodesIsLimitedPerAddressAndInAll(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, append(deviceOn, "LATCHKEY_DEVICE_CODE_FAILURES", "3", "LATCHKEY_DEVICE_CODE_GLOBAL_FAILURES", "5")...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := attackers(3)
+	guess := func(ip, code string) page {
+		return newBrowser(t, n.issuer).from(ip).submit("/device", url.Values{"user_code": {code}})
+	}
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	burst(t, 8, from[:1], func(_ int, ip string) {
+		p := guess(ip, "BBBB-BBBB")
+		mu.Lock()
+		statuses[p.status]++
+		mu.Unlock()
+	})
+	if statuses[http.StatusOK] != 3 || statuses[http.StatusTooManyRequests] != 5 {
+		t.Fatalf("8 parallel wrong codes from one address: %v; want 3 checked and 5 refused", statuses)
+	}
+	// The right code from that address is not even looked at now.
+	if p := guess(from[0], da.UserCode); p.status != http.StatusTooManyRequests || !strings.Contains(p.body, "Too many wrong") {
+		t.Fatalf("the right code from a limited address: %d", p.status)
+	}
+	// Two more addresses use up the global limit of 5 between them.
+	for _, ip := range from[1:] {
+		if p := guess(ip, "CCCC-CCCC"); p.status != http.StatusOK {
+			t.Fatalf("a first wrong code from %s: %d", ip, p.status)
+		}
+	}
+	if p := guess(from[1], "DDDD-DDDD"); p.status != http.StatusTooManyRequests {
+		t.Fatalf("a wrong code past the global limit: %d, want 429", p.status)
+	}
+	// Right codes are not failures: they give their reservations back.
+	var failures int
+	n.query(t, &failures, `SELECT count(*) FROM auth_failures WHERE kind = 'device-code-all'`)
+	if failures != 5 {
+		t.Errorf("%d global failures recorded, want 5", failures)
+	}
+}
+
+func TestTamperedOrForeignDeviceCodesGetNoTokens(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv, other := n.tvApp(t), n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+	flipped := []byte(da.DeviceCode)
+	flipped[5] ^= 1
+	for name, c := range map[string]struct{ client, code string }{
+		"flipped character":     {tv.client.ID, string(flipped)},
+		"truncated":             {tv.client.ID, da.DeviceCode[:len(da.DeviceCode)-1]},
+		"extended":              {tv.client.ID, da.DeviceCode + "A"},
+		"oversized":             {tv.client.ID, strings.Repeat(da.DeviceCode, 200)},
+		"the user code instead": {tv.client.ID, da.UserCode},
+		"another client's":      {other.client.ID, da.DeviceCode},
+	} {
+		if status, body := n.poll(t, "127.0.0.2", c.client, c.code); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Errorf("%s: %d %v, want invalid_grant", name, status, body)
+		}
+	}
+	// None of that spent it: the device itself still gets its tokens.
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["access_token"] == nil {
+		t.Fatalf("the real device code after the tampered ones: %v", body)
+	}
+}
+
+func TestADeviceApprovedByAUserDisabledBeforeItPollsGetsNoTokens(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	ada := n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+	if err := n.users.Disable(t.Context(), ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "invalid_grant" || body["access_token"] != nil {
+		t.Fatalf("poll after the user was disabled: %v, want invalid_grant", body)
+	}
+	var tokens int
+	n.query(t, &tokens, `SELECT count(*) FROM oauth_access_tokens`)
+	if tokens != 0 {
+		t.Errorf("%d access tokens stored", tokens)
+	}
+}
+
+func TestTheDeviceEndpointServesOnlyClientsRegisteredForTheGrant(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, append(deviceOn, "LATCHKEY_DEVICE_PENDING_LIMIT", "3")...)
+	rp := n.app(t) // a web app: code flow only
+	tv := n.tvApp(t)
+	post := func(ip string, form url.Values) (int, map[string]any) {
+		status, _, body := n.formCallFrom(t, ip, "/oauth2/device_authorization", form)
+		return status, body
+	}
+	if status, body := post("127.0.0.2", url.Values{"client_id": {"nobody"}}); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("an unknown client: %d %v", status, body)
+	}
+	if status, body := post("127.0.0.2", url.Values{"client_id": {rp.client.ID}, "client_secret": {rp.oauth.ClientSecret}}); body["error"] != "unauthorized_client" {
+		t.Errorf("a client without the grant: %d %v", status, body)
+	}
+	if _, body := post("127.0.0.2", url.Values{"client_id": {tv.client.ID}, "scope": {"openid admin"}}); body["error"] != "invalid_scope" {
+		t.Errorf("a scope the client lacks: %v", body)
+	}
+	// A client holds at most LATCHKEY_DEVICE_PENDING_LIMIT pending codes,
+	// however many ask at once.
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	burst(t, 8, attackers(4), func(_ int, ip string) {
+		status, _ := post(ip, url.Values{"client_id": {tv.client.ID}})
+		mu.Lock()
+		statuses[status]++
+		mu.Unlock()
+	})
+	if statuses[http.StatusOK] != 3 || statuses[http.StatusTooManyRequests] != 5 {
+		t.Fatalf("8 parallel device requests with a limit of 3: %v", statuses)
+	}
+	var hashed int
+	n.query(t, &hashed, `SELECT count(*) FROM device_codes WHERE length(device_code_hash) = 32 AND length(user_code_hash) = 32`)
+	if hashed != 3 {
+		t.Errorf("%d rows with 32-byte digests, want 3", hashed)
+	}
+}
+
+func TestDiscoveryNamesTheDeviceGrantExactlyWhenItIsOn(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		var settings []string
+		if on {
+			settings = deviceOn
+		}
+		n := startNode(t, settings...)
+		_, body := httpGet(t, n.issuer+"/.well-known/openid-configuration")
+		var doc struct {
+			Device string   `json:"device_authorization_endpoint"`
+			Grants []string `json:"grant_types_supported"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if (doc.Device != "") != on || slices.Contains(doc.Grants, client.GrantDeviceCode) != on {
+			t.Errorf("device flow on=%v: discovery %+v", on, doc)
+		}
+		status, _ := httpGet(t, n.issuer+"/device")
+		if (status == http.StatusOK) != on {
+			t.Errorf("device flow on=%v: /device answers %d", on, status)
+		}
+		if !on {
+			st, _, b := n.formCallFrom(t, "127.0.0.2", "/oauth2/token", url.Values{"grant_type": {client.GrantDeviceCode}, "client_id": {"x"}, "device_code": {"y"}})
+			if b["error"] != "unsupported_grant_type" {
+				t.Errorf("the device grant while off: %d %v", st, b)
+			}
+		}
+	}
+}
+
+// formCallFrom posts form to path from ip, unauthenticated but for what
+// the form carries.
+func (n *node) formCallFrom(t *testing.T, ip, path string, form url.Values) (int, http.Header, map[string]any) {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := clientFrom(ip).Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, resp.Header, body
+}
