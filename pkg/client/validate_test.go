@@ -984,3 +984,22 @@ func TestAdminScopesAreOnlyForConfidentialClientCredentialsClients(t *testing.T)
 		}
 	}
 }
+
+func TestAPublicDeviceClientNeedsNoRedirectURIAndMayRefresh(t *testing.T) {
+	c := client.Client{
+		GrantTypes:              []string{client.GrantDeviceCode, client.GrantRefreshToken},
+		TokenEndpointAuthMethod: client.AuthNone,
+		Scope:                   "openid offline_access",
+	}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a public client with the device grant and refresh tokens: %v", err)
+	}
+	if c.IDTokenSignedResponseAlg != "RS256" || len(c.ResponseTypes) != 0 {
+		t.Errorf("normalized to id_token alg %q, response_types %v; want RS256 and none", c.IDTokenSignedResponseAlg, c.ResponseTypes)
+	}
+	c.RedirectURIs = []string{"https://tv.example.com/cb"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "redirect_uris") {
+		t.Errorf("redirect URIs on a device-only client: %v, want a redirect_uris problem", err)
+	}
+}

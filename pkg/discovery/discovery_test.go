@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/pkg/discovery"
@@ -57,5 +58,21 @@ func TestMetadataAdvertisesWhatIsServedAndNothingUnsafe(t *testing.T) {
 	}
 	if slices.Contains(list("token_endpoint_auth_signing_alg_values_supported"), "none") {
 		t.Error("assertions signed with alg none are advertised")
+	}
+}
+
+func TestTheDeviceGrantIsAdvertisedOnlyWhenOn(t *testing.T) {
+	const issuer = "https://id.example.com"
+	off := discovery.New(issuer, discovery.Features{})
+	if off.DeviceAuthorizationEndpoint != "" || slices.Contains(off.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Errorf("off: %q, %v", off.DeviceAuthorizationEndpoint, off.GrantTypesSupported)
+	}
+	body, _ := json.Marshal(off)
+	if strings.Contains(string(body), "device_authorization_endpoint") {
+		t.Error("off: the document has a device_authorization_endpoint member")
+	}
+	on := discovery.New(issuer, discovery.Features{DeviceAuthorization: true})
+	if on.DeviceAuthorizationEndpoint != issuer+"/oauth2/device_authorization" || !slices.Contains(on.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Errorf("on: %q, %v", on.DeviceAuthorizationEndpoint, on.GrantTypesSupported)
 	}
 }
