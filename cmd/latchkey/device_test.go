@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/internal/chromiumtest"
+	"github.com/latchkey/latchkey/internal/openidclient"
 	"github.com/latchkey/latchkey/pkg/client"
 )
 
@@ -545,4 +546,42 @@ func (n *node) formCallFrom(t *testing.T, ip, path string, form url.Values) (int
 	var body map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	return resp.StatusCode, resp.Header, body
+}
+
+func TestOpenIDClientDeviceFlowPollsUntilTheUserApproves(t *testing.T) {
+	t.Parallel()
+	openidclient.Need(t)
+	n := startNode(t, deviceOn...)
+	ada := n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	var started map[string]any
+	openidclient.Run(t, "device-start.mjs", map[string]any{"issuer": n.issuer, "client_id": tv.client.ID, "scope": "openid offline_access"}, &started)
+	userCode, _ := started["user_code"].(string)
+	if userCode == "" || started["verification_uri"] != n.issuer+"/device" {
+		t.Fatalf("openid-client's device authorization response: %v", started)
+	}
+	var (
+		got struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+			Sub          string `json:"sub"`
+		}
+		pollErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pollErr = openidclient.Try(t, "device-poll.mjs", map[string]any{"issuer": n.issuer, "client_id": tv.client.ID, "response": started}, &got)
+	}()
+	// The library is polling, and told authorization_pending, while the
+	// user signs in and approves.
+	time.Sleep(1500 * time.Millisecond)
+	newBrowser(t, n.issuer).approveDevice(userCode, "ada@example.com", "allow")
+	<-done
+	if pollErr != nil {
+		t.Fatalf("openid-client pollDeviceAuthorizationGrant: %v", pollErr)
+	}
+	if got.Sub != ada.ID || got.RefreshToken == "" || !n.introspect(t, got.AccessToken) {
+		t.Fatalf("openid-client got sub %q, refresh token %t; want Ada's, with one", got.Sub, got.RefreshToken != "")
+	}
 }
