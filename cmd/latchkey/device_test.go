@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/internal/chromiumtest"
 	"github.com/latchkey/latchkey/internal/openidclient"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/identity"
 )
 
 // This file tests the device authorization grant (RFC 8628) as a device
@@ -583,5 +584,88 @@ func TestOpenIDClientDeviceFlowPollsUntilTheUserApproves(t *testing.T) {
 	}
 	if got.Sub != ada.ID || got.RefreshToken == "" || !n.introspect(t, got.AccessToken) {
 		t.Fatalf("openid-client got sub %q, refresh token %t; want Ada's, with one", got.Sub, got.RefreshToken != "")
+	}
+}
+
+// A device whose app requires the phishing-resistant level is approved
+// only after a passkey: the /device sign-in takes the same passkey step an
+// app's sign-in does, and the device's ID token says so.
+func TestADeviceThatRequiresAPasskeyIsApprovedAfterOne(t *testing.T) {
+	t.Parallel()
+	n := startLocalhostNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t, func(c *client.Client) { c.RequirePhishingResistant = true })
+	tab := chromiumtest.Tab(t)
+	virtualAuthenticator(t, tab)
+	// Ada signed in with her password before and added a passkey.
+	err := chromedp.Do(tab,
+		chromedp.Navigate(n.issuer+"/login"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("add-passkey")),
+		chromedp.Click(chromedp.ID("add-passkey")),
+		chromedp.WaitVisible(chromedp.ID("passkey-name")),
+		createPasskey("Phone"),
+	)
+	if err != nil {
+		t.Fatalf("adding a passkey: %v", err)
+	}
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := tv.poll(t, da)
+	err = chromedp.Do(tab,
+		chromedp.Navigate(da.VerificationURIComplete),
+		chromedp.WaitVisible(chromedp.ID("user_code")),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		// Signed in with a password only: the passkey, before the device.
+		chromedp.WaitVisible(chromedp.ID("passkey-go")),
+		chromedp.Click(chromedp.ID("passkey-go")),
+		chromedp.WaitVisible(chromedp.ID("device-warning")),
+		chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("device-warning")),
+	)
+	if err != nil {
+		t.Fatalf("approving the device with a passkey: %v", err)
+	}
+	tok, err := wait()
+	if err != nil {
+		t.Fatalf("DeviceAccessToken: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	id, err := tv.verifier.Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := authOf(t, id); got.ACR != identity.ACRPhishingResistant {
+		t.Errorf("the device's ID token: acr %q amr %v, want %s", got.ACR, got.AMR, identity.ACRPhishingResistant)
+	}
+}
+
+func TestTheDevicePageRefusesCrossSiteFormsAndFraming(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, n.issuer)
+	p := b.visit(n.issuer + "/device")
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("/device may be framed: CSP %q", csp)
+	}
+	// A page on another site posting the code for the user's browser.
+	p = b.submit("/device", url.Values{"user_code": {da.UserCode}}, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	if p.status != http.StatusForbidden {
+		t.Fatalf("a cross-site post to /device: %d, want 403", p.status)
+	}
+	var failures int
+	n.query(t, &failures, `SELECT count(*) FROM auth_failures`)
+	if failures != 0 {
+		t.Errorf("a refused cross-site post counted %d guesses", failures)
 	}
 }
