@@ -70,7 +70,7 @@ const deviceParam = "device_request"
 const maxDeviceScope = 1024
 
 // maxDeviceCodeLen bounds a device_code presented at the token endpoint:
-// the ones issued are 43 characters.
+// the ones issued are 52 characters.
 const maxDeviceCodeLen = 128
 
 // ErrUnknownUserCode reports a user code that names no pending request:
