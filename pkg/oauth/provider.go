@@ -31,7 +31,11 @@
 //   - failed client authentications are limited per client ID and address
 //     (authenticateClient);
 //   - userinfo and RP-initiated logout, which fosite does not provide
-//     (userinfo.go, logout.go).
+//     (userinfo.go, logout.go);
+//   - the device authorization grant (RFC 8628), which fosite v0.49 lacks:
+//     the device authorization endpoint, and a token endpoint handler
+//     composed into fosite like its own, so that fosite's strategies still
+//     make the tokens (device.go); pkg/signin serves the user's side.
 //
 // # The request path
 //
