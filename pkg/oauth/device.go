@@ -343,9 +343,12 @@ type deviceGrant struct {
 var _ fosite.TokenEndpointHandler = (*deviceGrant)(nil)
 
 // deviceGrantFactory composes the handler, with devices to keep its codes
-// in.
-func deviceGrantFactory(devices devicegrant.Store) compose.Factory {
+// in, when enabled; otherwise it composes nothing (compose skips a nil).
+func deviceGrantFactory(enabled bool, devices devicegrant.Store) compose.Factory {
 	return func(config fosite.Configurator, store any, strategy any) any {
+		if !enabled {
+			return nil
+		}
 		cs := strategy.(*compose.CommonStrategy)
 		return &deviceGrant{
 			config:   config,

@@ -274,24 +274,11 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	// ID tokens are RS256 unless the client registered ES256, which the
 	// session carries to the signer (algHeader).
 	idSigner := newSigner(keyManager, jose.RS256)
-	factories := []compose.Factory{
-		compose.OAuth2AuthorizeExplicitFactory,
-		compose.OAuth2PKCEFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
-		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2TokenIntrospectionFactory,
-		compose.OAuth2TokenRevocationFactory,
-		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
-		compose.OpenIDConnectExplicitFactory,
-		compose.OpenIDConnectRefreshFactory,
-	}
 	grants := grantTypes
 	if cfg.Device.Enabled {
 		if d.Devices == nil {
 			return nil, errors.New("oauth: the device grant needs Deps.Devices")
 		}
-		// RFC 8628: fosite v0.49 has no handler of its own (device.go).
-		factories = append(factories, deviceGrantFactory(d.Devices))
 		grants = append(slices.Clone(grantTypes), client.GrantDeviceCode)
 	}
 	userCodeKey, err := hkdf.Key(sha256.New, cfg.Secrets[0], nil, userCodeKeyInfo, 32)
@@ -302,7 +289,19 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		CoreStrategy:               strat,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
 		Signer:                     idSigner,
-	}, factories...).(*fosite.Fosite)
+	},
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		// RFC 8628, which fosite v0.49 lacks (device.go); nothing while off.
+		deviceGrantFactory(cfg.Device.Enabled, d.Devices),
+	).(*fosite.Fosite)
 	var apiKeys APIKeys = noAPIKeys{}
 	if d.APIKeys != nil {
 		apiKeys = d.APIKeys
