@@ -669,3 +669,34 @@ func TestTheDevicePageRefusesCrossSiteFormsAndFraming(t *testing.T) {
 		t.Errorf("a refused cross-site post counted %d guesses", failures)
 	}
 }
+
+// A confidential device client authenticates at the device endpoint too
+// (RFC 8628 §3.1). x/oauth2's DeviceAuth sends no secret of its own
+// accord, so such a device passes it as a parameter.
+func TestAConfidentialDeviceClientMustAuthenticateAtTheDeviceEndpoint(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t, func(c *client.Client) { c.TokenEndpointAuthMethod = client.AuthSecretBasic })
+	if tv.oauth.ClientSecret == "" {
+		t.Fatal("the confidential client has no secret")
+	}
+	if _, err := tv.oauth.DeviceAuth(t.Context()); errorCode(err) != "invalid_client" {
+		t.Fatalf("DeviceAuth without the secret: %v, want invalid_client", err)
+	}
+	if _, err := tv.oauth.DeviceAuth(t.Context(), oauth2.SetAuthURLParam("client_secret", "wrong")); errorCode(err) != "invalid_client" {
+		t.Fatalf("DeviceAuth with a wrong secret: %v, want invalid_client", err)
+	}
+	da, err := tv.oauth.DeviceAuth(t.Context(), oauth2.SetAuthURLParam("client_secret", tv.oauth.ClientSecret))
+	if err != nil {
+		t.Fatalf("DeviceAuth with the secret: %v", err)
+	}
+	newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+	if tok, err := tv.oauth.DeviceAccessToken(t.Context(), da); err != nil || tok.AccessToken == "" {
+		t.Fatalf("DeviceAccessToken: %v", err)
+	}
+	// Polling without the secret is refused like any token request.
+	if status, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("a poll without the secret: %d %v", status, body)
+	}
+}
