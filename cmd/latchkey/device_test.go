@@ -700,3 +700,27 @@ func TestAConfidentialDeviceClientMustAuthenticateAtTheDeviceEndpoint(t *testing
 		t.Errorf("a poll without the secret: %d %v", status, body)
 	}
 }
+
+func TestADeviceCodeThatExpiresWhileItsUserSignsInEndsOnAPageThatSaysSo(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, n.issuer)
+	login := b.submit("/device", url.Values{"user_code": {da.UserCode}})
+	if !login.isLogin() {
+		t.Fatalf("a right code: %d\n%s", login.status, login.body)
+	}
+	n.exec(t, `UPDATE device_codes SET expires_at = now() - interval '1 second'`)
+	p := b.signIn(login, "ada@example.com", testPassword)
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "Cannot connect the device") || !strings.Contains(p.body, "expired") {
+		t.Fatalf("signing in for an expired device code: %d\n%s", p.status, p.body)
+	}
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "expired_token" {
+		t.Errorf("the device's poll: %v, want expired_token", body)
+	}
+}

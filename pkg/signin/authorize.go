@@ -123,6 +123,10 @@ func (s *Service) next(w http.ResponseWriter, r *http.Request, f *flow) {
 // with a page, since the browser must not be sent to an address nobody
 // confirmed.
 func (s *Service) authorizeError(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) {
+	if req != nil && req.IsDevice() {
+		s.deviceProblem(w, r, err)
+		return
+	}
 	answered, rfc := s.Protocol.AuthorizeError(w, r, req, err)
 	if answered {
 		return
@@ -319,7 +323,10 @@ func (s *Service) load(w http.ResponseWriter, r *http.Request, handle string) *f
 		if oauth.IsDeviceParams(f.parked.Params) {
 			// A device's request (device.go) is read again from the store:
 			// it may have expired, or been decided in another tab.
-			req, err = s.Protocol.ParseDevice(ctx, f.parked.Params)
+			if req, err = s.Protocol.ParseDevice(ctx, f.parked.Params); err != nil {
+				s.deviceProblem(w, r, err)
+				return nil
+			}
 		} else {
 			req, err = s.Protocol.ParseAuthorize(ctx, again)
 		}

@@ -149,7 +149,7 @@ func (s *Service) answerDevice(w http.ResponseWriter, r *http.Request, f *flow) 
 	ctx := r.Context()
 	if f.parked.Denied {
 		if err := s.Protocol.DenyDevice(ctx, f.req, f.auth.UserID); err != nil {
-			s.authorizeError(w, r, f.req, err)
+			s.deviceProblem(w, r, err)
 			return
 		}
 		s.Pages.Message(w, http.StatusOK, "Device not connected", ui.MessagePage{
@@ -163,10 +163,29 @@ func (s *Service) answerDevice(w http.ResponseWriter, r *http.Request, f *flow) 
 			AuthTime: f.auth.AuthTime, AMR: f.auth.AMR, Started: f.parked.Started})
 	}
 	if err != nil {
-		s.authorizeError(w, r, f.req, err)
+		s.deviceProblem(w, r, err)
 		return
 	}
 	s.Pages.Message(w, http.StatusOK, "Device connected", ui.MessagePage{
 		Message: "You allowed " + f.clientName() + " on your device. You can close this page and go back to the device.",
+	})
+}
+
+// deviceProblem answers a device's sign-in that cannot go on (the code
+// expired or was decided in another tab, the level the app requires
+// cannot be reached) with a page that says so: no app waits to be told.
+func (s *Service) deviceProblem(w http.ResponseWriter, r *http.Request, err error) {
+	_, rfc := s.Protocol.AuthorizeError(w, r, nil, err)
+	status := http.StatusBadRequest
+	switch {
+	case rfc.CodeField == http.StatusServiceUnavailable:
+		status = rfc.CodeField
+		w.Header().Set("Retry-After", "5")
+	case rfc.CodeField >= http.StatusInternalServerError:
+		status = rfc.CodeField
+	}
+	s.Pages.Message(w, status, "Cannot connect the device", ui.MessagePage{
+		Message:   rfc.GetDescription(),
+		RequestID: server.RequestID(r.Context()),
 	})
 }
