@@ -443,16 +443,28 @@ func TestADeviceApprovedByAUserDisabledBeforeItPollsGetsNoTokens(t *testing.T) {
 	n := startNode(t, deviceOn...)
 	ada := n.user(t, "ada@example.com")
 	tv := n.tvApp(t)
-	da, err := tv.oauth.DeviceAuth(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	approved := func() *oauth2.DeviceAuthResponse {
+		da, err := tv.oauth.DeviceAuth(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+		return da
 	}
-	newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+	first, second := approved(), approved()
+	// Disabling her takes back what she approved, as it revokes her
+	// tokens and unused codes.
 	if err := n.users.Disable(t.Context(), ada.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "invalid_grant" || body["access_token"] != nil {
-		t.Fatalf("poll after the user was disabled: %v, want invalid_grant", body)
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, first.DeviceCode); body["error"] != "access_denied" {
+		t.Fatalf("poll after the user was disabled: %v, want access_denied", body)
+	}
+	// And should an approval slip past that (made in the instant the
+	// user was disabled), the poll itself checks the user.
+	n.exec(t, `UPDATE device_codes SET status = 'approved' WHERE status = 'denied'`)
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, second.DeviceCode); body["error"] != "invalid_grant" {
+		t.Fatalf("poll of an approval that slipped past the disable: %v, want invalid_grant", body)
 	}
 	var tokens int
 	n.query(t, &tokens, `SELECT count(*) FROM oauth_access_tokens`)
@@ -722,5 +734,26 @@ func TestADeviceCodeThatExpiresWhileItsUserSignsInEndsOnAPageThatSaysSo(t *testi
 	}
 	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "expired_token" {
 		t.Errorf("the device's poll: %v, want expired_token", body)
+	}
+}
+
+// Signing out everywhere (as a new password also does) takes back a
+// device approval the device has not redeemed yet, as it revokes unused
+// authorization codes.
+func TestSigningOutEverywhereTakesBackAnUnredeemedDeviceApproval(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	ada := n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBrowser(t, n.issuer).approveDevice(da.UserCode, "ada@example.com", "allow")
+	if err := n.users.SignOutEverywhere(t.Context(), ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := n.poll(t, "127.0.0.2", tv.client.ID, da.DeviceCode); body["error"] != "access_denied" {
+		t.Fatalf("poll after signing out everywhere: %v, want access_denied", body)
 	}
 }
