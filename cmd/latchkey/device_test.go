@@ -757,3 +757,45 @@ func TestSigningOutEverywhereTakesBackAnUnredeemedDeviceApproval(t *testing.T) {
 		t.Fatalf("poll after signing out everywhere: %v, want access_denied", body)
 	}
 }
+
+func TestScreenshotDevicePageFitsAPhoneWithTheCursorInTheCode(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, deviceOn...)
+	n.user(t, "ada@example.com")
+	tv := n.tvApp(t)
+	da, err := tv.oauth.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := chromiumtest.Tab(t)
+	if err := chromedp.Do(tab, chromedp.Navigate(n.issuer+"/device"), chromedp.WaitVisible(chromedp.ID("user_code")), awaitFocus("user_code")); err != nil {
+		t.Fatal(err)
+	}
+	atEveryViewport(t, tab, "device", func(v viewport) {
+		if f := focusOf(t, tab); f.ID != "user_code" {
+			t.Errorf("/device at %d px: focus on %q, want the code field", v.width, f.ID)
+		}
+	})
+	err = chromedp.Do(tab,
+		chromedp.SendKeys(chromedp.ID("user_code"), "BBBB-BBBB"),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.CSS("p.error")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atEveryViewport(t, tab, "device-wrong-code", nil)
+	err = chromedp.Do(tab,
+		chromedp.SetValue(chromedp.ID("user_code"), da.UserCode),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("button.primary")),
+		chromedp.WaitVisible(chromedp.ID("device-warning")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atEveryViewport(t, tab, "device-consent", nil)
+}
