@@ -109,7 +109,12 @@ func (b *browser) approveDevice(userCode, email, decision string) page {
 
 // poll posts one device_code grant request for clientID from ip.
 func (n *node) poll(t *testing.T, ip, clientID, deviceCode string) (int, map[string]any) {
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, n.issuer+"/oauth2/token", strings.NewReader(url.Values{
+	return pollAt(t, n.issuer, ip, clientID, deviceCode)
+}
+
+// pollAt is poll to the node at base.
+func pollAt(t *testing.T, base, ip, clientID, deviceCode string) (int, map[string]any) {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/oauth2/token", strings.NewReader(url.Values{
 		"grant_type": {client.GrantDeviceCode}, "client_id": {clientID}, "device_code": {deviceCode}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := clientFrom(ip).Do(req)
@@ -798,4 +803,53 @@ func TestScreenshotDevicePageFitsAPhoneWithTheCursorInTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	atEveryViewport(t, tab, "device-consent", nil)
+}
+
+// Two nodes on one database: a device starts on one, polls both, and its
+// user approves on either; the interval, the approval and the single use
+// hold across them.
+func TestTheDeviceGrantHoldsAcrossTheNodesOfACluster(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "LATCHKEY_DEVICE_FLOW", "true", "LATCHKEY_DEVICE_POLL_INTERVAL", "5s")
+	n := c.node
+	a, b := c.a.public, c.b.public
+	n.user(t, "ada@example.com")
+	tv, _, err := n.clients.Create(t.Context(), client.Client{Name: "TV", GrantTypes: []string{client.GrantDeviceCode},
+		TokenEndpointAuthMethod: client.AuthNone, Scope: "openid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: tv.ID, Scopes: []string{"openid"}, Endpoint: oauth2.Endpoint{
+		DeviceAuthURL: a + "/oauth2/device_authorization", TokenURL: a + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+	da, err := cfg.DeviceAuth(t.Context())
+	if err != nil {
+		t.Fatalf("DeviceAuth on A: %v", err)
+	}
+	if _, body := pollAt(t, a, "127.0.0.2", tv.ID, da.DeviceCode); body["error"] != "authorization_pending" {
+		t.Fatalf("poll on A: %v", body)
+	}
+	if _, body := pollAt(t, b, "127.0.0.3", tv.ID, da.DeviceCode); body["error"] != "slow_down" {
+		t.Fatalf("poll on B at once after A: %v, want slow_down", body)
+	}
+	if p := newBrowser(t, n.issuer).at(b).approveDevice(da.UserCode, "ada@example.com", "allow"); !strings.Contains(p.body, "Device connected") {
+		t.Fatalf("approval on B: %d\n%s", p.status, p.body)
+	}
+	var (
+		mu     sync.Mutex
+		tokens int
+	)
+	burst(t, 16, attackers(4), func(i int, ip string) {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		if _, body := pollAt(t, base, ip, tv.ID, da.DeviceCode); body["access_token"] != nil {
+			mu.Lock()
+			tokens++
+			mu.Unlock()
+		}
+	})
+	if tokens != 1 {
+		t.Fatalf("16 polls across both nodes after approval: %d token responses, want 1", tokens)
+	}
 }
