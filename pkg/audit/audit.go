@@ -85,20 +85,15 @@ const (
 	// DeviceTrusted is a browser trusted to skip the second factor
 	// (pkg/trust); DeviceForgotten one, or with "all" every one, of a
 	// user's trusted browsers forgotten by the user or an admin.
-	DeviceTrusted   = "device.trusted"
-	DeviceForgotten = "device.forgotten"
-	LoginSucceeded  = "login.succeeded"
-	LoginFailed     = "login.failed"
-	LoginThrottled  = "login.throttled"
-	LoginLocked     = "login.locked"
-	UserUnlocked    = "user.unlocked"
-	ConsentGranted  = "consent.granted"
-	ConsentRevoked  = "consent.revoked"
-	// DeviceApproved and DeviceDenied: a user approved or denied a device
-	// authorization request (RFC 8628) on /device; the target is the
-	// client.
-	DeviceApproved       = "device.approved"
-	DeviceDenied         = "device.denied"
+	DeviceTrusted        = "device.trusted"
+	DeviceForgotten      = "device.forgotten"
+	LoginSucceeded       = "login.succeeded"
+	LoginFailed          = "login.failed"
+	LoginThrottled       = "login.throttled"
+	LoginLocked          = "login.locked"
+	UserUnlocked         = "user.unlocked"
+	ConsentGranted       = "consent.granted"
+	ConsentRevoked       = "consent.revoked"
 	RoleCreated          = "role.created"
 	RoleUpdated          = "role.updated"
 	RoleDeleted          = "role.deleted"
@@ -166,6 +161,11 @@ const (
 	PlanDeleted    = "plan.deleted"
 	PlanAssigned   = "plan.assigned"
 	PlanUnassigned = "plan.unassigned"
+	// DeviceApproved and DeviceDenied: a user approved or denied a device
+	// authorization request (RFC 8628) on /device; the target is the
+	// client.
+	DeviceApproved = "device.approved"
+	DeviceDenied   = "device.denied"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -176,7 +176,6 @@ var Actions = []string{
 	MFAEnrolled, MFADisabled, MFAReset, MFARecoveryRenewed, MFARecoveryCodeUsed, MFAFailed, MFAThrottled, MFALocked,
 	DeviceTrusted, DeviceForgotten,
 	LoginSucceeded, LoginFailed, LoginThrottled, LoginLocked, UserUnlocked, ConsentGranted, ConsentRevoked,
-	DeviceApproved, DeviceDenied,
 	RoleCreated, RoleUpdated, RoleDeleted, KeyRotated, KeyRetired, RefreshReuseDetected,
 	MailRetried, MailTestSent,
 	UserPasswordResetRequested, UserInvited, UserInvitationRevoked, UserVerificationSent,
@@ -186,6 +185,7 @@ var Actions = []string{
 	WebhookCreated, WebhookUpdated, WebhookDeleted, WebhookEnabled, WebhookDisabled, WebhookSecretRotated, WebhookTested,
 	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress, APIKeyAddressesCapped,
 	PlanCreated, PlanUpdated, PlanDeleted, PlanAssigned, PlanUnassigned,
+	DeviceApproved, DeviceDenied,
 }
 
 // Changed names the top-level JSON fields that differ between two versions
