@@ -212,8 +212,10 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		PAR:                       cfg.PAR,
 		RequirePAR:                cfg.RequirePAR,
 		PARLifespan:               cfg.PARLifespan,
+		Device: oauth.DeviceConfig{Enabled: cfg.DeviceFlow, Lifespan: cfg.DeviceCodeLifespan,
+			Interval: cfg.DevicePollInterval, PendingLimit: int(cfg.DevicePendingLimit)},
 	}, oauth.Deps{Store: store, Keys: keyManager, Logger: logger, Users: users, Roles: roleManager,
-		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter, Resources: resources})
+		Audit: auditLog, Metrics: nodeMetrics, APIKeys: apiKeys, Meter: meter, Resources: resources, Devices: store})
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +258,12 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 		Risk:            assessor,
 		APIKeys:         apiKeys,
 	}
+	if cfg.DeviceFlow {
+		// RFC 8628: users approve devices at /device; wrong codes are
+		// counted in Postgres, for every node together.
+		browserSignIn.Device = &signin.DeviceFlow{Guesses: store,
+			AddressFailures: int(cfg.DeviceCodeFailures), GlobalFailures: int(cfg.DeviceCodeGlobalFailures)}
+	}
 
 	opts := server.Options{
 		Logger: logger,
@@ -284,7 +292,7 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	// told 404, not that its JSON should have been a form.
 	publicOpts.Bodies.JSONPaths = []string{base + discovery.RegistrationPath}
 	doc := discovery.New(cfg.Issuer, discovery.Features{Registration: registrationOn, PAR: cfg.PAR, RequirePAR: cfg.RequirePAR,
-		BackchannelLogout: true})
+		DeviceAuthorization: cfg.DeviceFlow, BackchannelLogout: true})
 	metadataPath, err := discovery.OAuthMetadataPath(cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -302,6 +310,9 @@ func wire(ctx context.Context, cfg config.Config, store *postgres.Store, logger 
 	protocol.HandleFunc(discovery.RevocationPath, provider.Revoke)
 	if cfg.PAR {
 		protocol.HandleFunc(discovery.PushedAuthorizationPath, provider.PushAuthorize)
+	}
+	if cfg.DeviceFlow {
+		protocol.HandleFunc(discovery.DeviceAuthorizationPath, provider.DeviceAuthorization)
 	}
 	protocol.Get(discovery.UserinfoPath, provider.Userinfo)
 	protocol.Post(discovery.UserinfoPath, provider.Userinfo)

@@ -241,7 +241,7 @@ func (m *metadataFlags) register(fs *pflag.FlagSet, create bool) {
 	}
 	fs.StringVar(&m.file, "metadata", "", "RFC 7591 JSON `file` to start from (- for stdin); other flags override its fields")
 	fs.StringVar(&m.name, "name", "", "client_name, shown to people")
-	fs.Var(&m.grantTypes, "grant-type", "grant_types entry: authorization_code (default), refresh_token or client_credentials; repeatable")
+	fs.Var(&m.grantTypes, "grant-type", "grant_types entry: authorization_code (default), refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (the device grant, RFC 8628); repeatable")
 	fs.Var(&m.redirectURIs, "redirect-uri", "redirect_uris entry; repeatable")
 	fs.Var(&m.postLogoutURIs, "post-logout-redirect-uri", "post_logout_redirect_uris entry; repeatable")
 	fs.StringVar(&m.backchannelURI, "backchannel-logout-uri", "", "backchannel_logout_uri: where logout tokens are posted when a sign-in that reached the client ends (\"\" to stop)")

@@ -176,6 +176,11 @@ const (
 	ResourceCreated = "resource.created"
 	ResourceUpdated = "resource.updated"
 	ResourceDeleted = "resource.deleted"
+	// DeviceApproved and DeviceDenied: a user approved or denied a device
+	// authorization request (RFC 8628) on /device; the target is the
+	// client.
+	DeviceApproved = "device.approved"
+	DeviceDenied   = "device.denied"
 )
 
 // Actions lists every action, for documentation and for validating filters.
@@ -197,6 +202,7 @@ var Actions = []string{
 	APIKeyCreated, APIKeyRevoked, APIKeyUsedFromNewAddress, APIKeyAddressesCapped,
 	PlanCreated, PlanUpdated, PlanDeleted, PlanAssigned, PlanUnassigned,
 	ResourceCreated, ResourceUpdated, ResourceDeleted,
+	DeviceApproved, DeviceDenied,
 }
 
 // Changed names the top-level JSON fields that differ between two versions

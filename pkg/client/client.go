@@ -38,6 +38,10 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628 §3.4),
+	// for devices that cannot open a browser: the user approves on another
+	// device. Public clients may use it (RFC 8628 §5.6 expects them).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Token endpoint authentication methods (RFC 7591 §2).

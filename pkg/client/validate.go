@@ -82,7 +82,7 @@ func (c *Client) Normalize() {
 	if c.AccessTokenFormat == "" {
 		c.AccessTokenFormat = FormatOpaque
 	}
-	if c.IDTokenSignedResponseAlg == "" && c.CanUse(GrantAuthorizationCode) {
+	if c.IDTokenSignedResponseAlg == "" && (c.CanUse(GrantAuthorizationCode) || c.CanUse(GrantDeviceCode)) {
 		c.IDTokenSignedResponseAlg = "RS256"
 	}
 	// "jwks": null in a metadata document means no keys, not a key set.
@@ -167,22 +167,22 @@ func (c *Client) Validate() error {
 
 func (c *Client) validateGrants(e *validation.Error) {
 	if len(c.GrantTypes) == 0 {
-		e.Add("grant_types", "must list at least one of %s, %s, %s", GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+		e.Add("grant_types", "must list at least one of %s, %s, %s, %s", GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode)
 	}
 	for _, g := range c.GrantTypes {
 		switch g {
-		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode:
 		case "implicit", "password":
 			e.Add("grant_types", "%q is not offered: the OAuth 2.0 Security BCP (RFC 9700) forbids it", g)
 		default:
-			e.Add("grant_types", "%q is not a grant type Latchkey supports (%s, %s, %s)", g, GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials)
+			e.Add("grant_types", "%q is not a grant type Latchkey supports (%s, %s, %s, %s)", g, GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode)
 		}
 	}
 	if hasDuplicate(c.GrantTypes) {
 		e.Add("grant_types", "lists a grant type twice")
 	}
-	if c.CanUse(GrantRefreshToken) && !c.CanUse(GrantAuthorizationCode) {
-		e.Add("grant_types", "%s needs %s: refresh tokens are issued only at sign-in", GrantRefreshToken, GrantAuthorizationCode)
+	if c.CanUse(GrantRefreshToken) && !c.CanUse(GrantAuthorizationCode) && !c.CanUse(GrantDeviceCode) {
+		e.Add("grant_types", "%s needs %s or %s: refresh tokens are issued only at sign-in", GrantRefreshToken, GrantAuthorizationCode, GrantDeviceCode)
 	}
 	want := []string{}
 	if c.CanUse(GrantAuthorizationCode) {

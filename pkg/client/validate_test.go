@@ -527,9 +527,9 @@ func TestValidateRejectsInvalidMetadata(t *testing.T) {
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = append(c.GrantTypes, "implicit") }},
 		{name: "password grant", field: "grant_types", msg: "RFC 9700",
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = append(c.GrantTypes, "password") }},
-		{name: "unknown grant", field: "grant_types", msg: `"urn:ietf:params:oauth:grant-type:device_code"`,
+		{name: "unknown grant", field: "grant_types", msg: `"urn:ietf:params:oauth:grant-type:saml2-bearer"`,
 			edit: func(_ *testing.T, c *client.Client) {
-				c.GrantTypes = append(c.GrantTypes, "urn:ietf:params:oauth:grant-type:device_code")
+				c.GrantTypes = append(c.GrantTypes, "urn:ietf:params:oauth:grant-type:saml2-bearer")
 			}},
 		{name: "no grant", field: "grant_types",
 			edit: func(_ *testing.T, c *client.Client) { c.GrantTypes = []string{} }},
@@ -1025,5 +1025,24 @@ func TestAdminScopesAreOnlyForConfidentialClientCredentialsClients(t *testing.T)
 		if !tt.ok && !slices.ContainsFunc(ps, func(p validation.Problem) bool { return p.Field == "scope" }) {
 			t.Errorf("%s: problems %v do not name scope", tt.name, ps)
 		}
+	}
+}
+
+func TestAPublicDeviceClientNeedsNoRedirectURIAndMayRefresh(t *testing.T) {
+	c := client.Client{
+		GrantTypes:              []string{client.GrantDeviceCode, client.GrantRefreshToken},
+		TokenEndpointAuthMethod: client.AuthNone,
+		Scope:                   "openid offline_access",
+	}
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a public client with the device grant and refresh tokens: %v", err)
+	}
+	if c.IDTokenSignedResponseAlg != "RS256" || len(c.ResponseTypes) != 0 {
+		t.Errorf("normalized to id_token alg %q, response_types %v; want RS256 and none", c.IDTokenSignedResponseAlg, c.ResponseTypes)
+	}
+	c.RedirectURIs = []string{"https://tv.example.com/cb"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "redirect_uris") {
+		t.Errorf("redirect URIs on a device-only client: %v, want a redirect_uris problem", err)
 	}
 }

@@ -209,6 +209,23 @@ type Config struct {
 	// RegistrationMaxClients is how many clients open registration may
 	// hold at once.
 	RegistrationMaxClients int32
+	// DeviceFlow turns on the device authorization grant (RFC 8628): the
+	// device authorization endpoint, the /device page and the device_code
+	// grant at the token endpoint, for clients registered with it.
+	DeviceFlow bool
+	// DeviceCodeLifespan is how long a device code and its user code wait
+	// for the user to approve them.
+	DeviceCodeLifespan time.Duration
+	// DevicePollInterval is how long a device waits between polls of the
+	// token endpoint, to begin with (RFC 8628 §3.2 interval).
+	DevicePollInterval time.Duration
+	// DevicePendingLimit is the most device codes one client may have
+	// waiting for approval at once; 0 is no limit.
+	DevicePendingLimit int32
+	// DeviceCodeFailures is how many wrong user codes an IP address may
+	// enter within an hour, on every node together; DeviceCodeGlobalFailures
+	// is how many all addresses together may. 0 is no limit.
+	DeviceCodeFailures, DeviceCodeGlobalFailures int32
 }
 
 // Setting describes one configuration setting, for --help output and for
@@ -367,6 +384,18 @@ func bindings(c *Config) []binding {
 			"clients an IP address may register through open registration per hour, counted across nodes"}, "number", setInt32(&c.RegistrationAddressLimit)},
 		{Setting{"LATCHKEY_REGISTRATION_MAX_CLIENTS", "registration-max-clients", "1000",
 			"clients open registration may hold at once; further registrations are refused until some are deleted"}, "number", setInt32(&c.RegistrationMaxClients)},
+		{Setting{"LATCHKEY_DEVICE_FLOW", "device-flow", "false",
+			"offer the device authorization grant (RFC 8628) to clients registered with it"}, "true|false", setBool(&c.DeviceFlow)},
+		{Setting{"LATCHKEY_DEVICE_CODE_LIFESPAN", "device-code-lifespan", "10m",
+			"how long a device code and its user code wait for the user to approve them"}, "duration", setDuration(&c.DeviceCodeLifespan)},
+		{Setting{"LATCHKEY_DEVICE_POLL_INTERVAL", "device-poll-interval", "5s",
+			"how long a device waits between polls of the token endpoint, at first; each poll too soon adds 5s"}, "duration", setDuration(&c.DevicePollInterval)},
+		{Setting{"LATCHKEY_DEVICE_PENDING_LIMIT", "device-pending-limit", "100",
+			"device codes a client may have waiting for approval at once; 0 is no limit"}, "number", setInt32(&c.DevicePendingLimit)},
+		{Setting{"LATCHKEY_DEVICE_CODE_FAILURES", "device-code-failures", "10",
+			"wrong user codes an IP address may enter at /device per hour, on all nodes together; 0 is no limit"}, "number", setInt32(&c.DeviceCodeFailures)},
+		{Setting{"LATCHKEY_DEVICE_CODE_GLOBAL_FAILURES", "device-code-global-failures", "1000",
+			"wrong user codes all addresses together may enter at /device per hour; 0 is no limit"}, "number", setInt32(&c.DeviceCodeGlobalFailures)},
 	}
 }
 

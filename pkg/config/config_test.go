@@ -96,6 +96,11 @@ func defaults() config.Config {
 		RegistrationRateLimit:     20,
 		RegistrationAddressLimit:  10,
 		RegistrationMaxClients:    1000,
+		DeviceCodeLifespan:        10 * time.Minute,
+		DevicePollInterval:        5 * time.Second,
+		DevicePendingLimit:        100,
+		DeviceCodeFailures:        10,
+		DeviceCodeGlobalFailures:  1000,
 	}
 }
 

@@ -276,6 +276,23 @@ func (c Config) Validate(need Requirement) error {
 	if c.WebhookTimeout < time.Second || c.WebhookTimeout > time.Minute {
 		p.add("LATCHKEY_WEBHOOK_TIMEOUT", "is %s; it must be from 1s to 1m", fmtDuration(c.WebhookTimeout))
 	}
+	// RFC 8628 §6.1: a user code short enough to type is safe only while
+	// it lives minutes, not hours.
+	if c.DeviceCodeLifespan < time.Second || c.DeviceCodeLifespan > time.Hour {
+		p.add("LATCHKEY_DEVICE_CODE_LIFESPAN", "is %s; it must be from 1s to 1h", fmtDuration(c.DeviceCodeLifespan))
+	}
+	if c.DevicePollInterval < time.Second || c.DevicePollInterval > time.Minute || c.DevicePollInterval%time.Second != 0 {
+		p.add("LATCHKEY_DEVICE_POLL_INTERVAL", "is %s; it must be whole seconds from 1s to 1m", fmtDuration(c.DevicePollInterval))
+	}
+	for _, l := range []struct {
+		env string
+		n   int32
+	}{{"LATCHKEY_DEVICE_PENDING_LIMIT", c.DevicePendingLimit}, {"LATCHKEY_DEVICE_CODE_FAILURES", c.DeviceCodeFailures},
+		{"LATCHKEY_DEVICE_CODE_GLOBAL_FAILURES", c.DeviceCodeGlobalFailures}} {
+		if l.n < 0 {
+			p.add(l.env, "is %d; it must be 0 (no limit) or more", l.n)
+		}
+	}
 	if c.SignUp != "off" && c.SignUp != "open" {
 		p.add("LATCHKEY_SIGNUP", "is %q; it must be off or open", c.SignUp)
 	}

@@ -38,7 +38,14 @@ const (
 	// PushedAuthorizationPath is the PAR endpoint (RFC 9126), served
 	// when Features.PAR is on.
 	PushedAuthorizationPath = "/oauth2/par"
+	// DeviceAuthorizationPath is RFC 8628's device authorization
+	// endpoint, served when the device grant is on.
+	DeviceAuthorizationPath = "/oauth2/device_authorization"
 )
+
+// DeviceVerificationPath is the page where users type a device's user
+// code (RFC 8628 §3.3): the verification_uri.
+const DeviceVerificationPath = "/device"
 
 // AuthorizationResumePath is where the login and consent pages send the
 // browser back to carry on with a parked authorization request. It is not
@@ -91,6 +98,9 @@ type Document struct {
 	// OpenID Connect Back-Channel Logout 1.0 §2.1, when Features turn it on.
 	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported,omitempty"`
 	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported,omitempty"`
+	// DeviceAuthorizationEndpoint is RFC 8628 §4's, when the device grant
+	// is on.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 }
 
 // Features are the optional protocols a deployment has turned on. The
@@ -107,6 +117,9 @@ type Features struct {
 	// tokens, with sid, posted to the backchannel_logout_uri of every app
 	// a sign-in reached when it ends (pkg/logout).
 	BackchannelLogout bool
+	// DeviceAuthorization is the device authorization grant (RFC 8628):
+	// its endpoint and grant type.
+	DeviceAuthorization bool
 }
 
 // New describes a provider at issuer, which config has validated, serving
@@ -157,6 +170,10 @@ func New(issuer string, f Features) Document {
 	if f.PAR {
 		d.PushedAuthorizationRequestEndpoint = issuer + PushedAuthorizationPath
 		d.RequirePushedAuthorizationRequests = f.RequirePAR
+	}
+	if f.DeviceAuthorization {
+		d.DeviceAuthorizationEndpoint = issuer + DeviceAuthorizationPath
+		d.GrantTypesSupported = append(d.GrantTypesSupported, client.GrantDeviceCode)
 	}
 	return d
 }

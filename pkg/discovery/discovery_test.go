@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/pkg/discovery"
@@ -100,5 +101,21 @@ func TestPARMetadataAppearsExactlyWhenOn(t *testing.T) {
 			t.Errorf("%+v: endpoint %v, require %v; want %v, %v", tc.f, doc["pushed_authorization_request_endpoint"],
 				doc["require_pushed_authorization_requests"], tc.endpoint, tc.require)
 		}
+	}
+}
+
+func TestTheDeviceGrantIsAdvertisedOnlyWhenOn(t *testing.T) {
+	const issuer = "https://id.example.com"
+	off := discovery.New(issuer, discovery.Features{})
+	if off.DeviceAuthorizationEndpoint != "" || slices.Contains(off.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Errorf("off: %q, %v", off.DeviceAuthorizationEndpoint, off.GrantTypesSupported)
+	}
+	body, _ := json.Marshal(off)
+	if strings.Contains(string(body), "device_authorization_endpoint") {
+		t.Error("off: the document has a device_authorization_endpoint member")
+	}
+	on := discovery.New(issuer, discovery.Features{DeviceAuthorization: true})
+	if on.DeviceAuthorizationEndpoint != issuer+"/oauth2/device_authorization" || !slices.Contains(on.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Errorf("on: %q, %v", on.DeviceAuthorizationEndpoint, on.GrantTypesSupported)
 	}
 }

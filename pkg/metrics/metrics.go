@@ -36,7 +36,7 @@ var (
 	loginResults         = []string{"succeeded", "failed", "error"}
 	secondFactorResults  = []string{"succeeded", "failed", "throttled", "error"}
 	mailResults          = []string{"sent", "retry", "failed"}
-	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in", "authorize", "client_auth"}
+	limitedEndpoints     = []string{"token", "introspect", "revoke", "sign_in", "authorize", "client_auth", "device"}
 	meteredEndpoints     = []string{"token", "introspect", "revoke"}
 	usageResults         = []string{"served", "rate", "quota"}
 )
@@ -229,8 +229,8 @@ func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() 
 func (m *Metrics) SecondFactor(result string) { m.secondFactors.WithLabelValues(result).Inc() }
 
 // RateLimited counts a request to endpoint refused by a per-node rate
-// limit: "token", "introspect", "revoke", "sign_in", "authorize" or
-// "client_auth".
+// limit: "token", "introspect", "revoke", "sign_in", "authorize",
+// "client_auth" or "device" (wrong user codes at /device).
 func (m *Metrics) RateLimited(endpoint string) { m.rateLimited.WithLabelValues(endpoint).Inc() }
 
 // Charged counts a call charged to a usage plan (usage.Observer): its

@@ -82,7 +82,7 @@ func TestEverySeriesExistsFromTheStart(t *testing.T) {
 		"latchkey_introspections_total":    {"result=active", "result=error", "result=inactive", "result=rejected"},
 		"latchkey_logins_total":            {"result=error", "result=failed", "result=succeeded"},
 		"latchkey_mfa_verifications_total": {"result=error", "result=failed", "result=succeeded", "result=throttled"},
-		"latchkey_rate_limited_total":      {"endpoint=authorize", "endpoint=client_auth", "endpoint=introspect", "endpoint=revoke", "endpoint=sign_in", "endpoint=token"},
+		"latchkey_rate_limited_total":      {"endpoint=authorize", "endpoint=client_auth", "endpoint=device", "endpoint=introspect", "endpoint=revoke", "endpoint=sign_in", "endpoint=token"},
 		"latchkey_tokens_issued_total": {
 			"format=jwt,grant_type=authorization_code", "format=jwt,grant_type=client_credentials",
 			"format=jwt,grant_type=refresh_token", "format=opaque,grant_type=authorization_code",

@@ -35,14 +35,28 @@ type AuthorizeRequest struct {
 	Client *client.Client
 	// HintSubject is the subject of the id_token_hint, "" without one.
 	HintSubject string
+	// device is the ID of the device request (RFC 8628) this stands for,
+	// "" for an authorization request (device.go).
+	device string
 }
+
+// IsDevice reports whether the request is a device's (RFC 8628), approved
+// on /device rather than answered to a redirect URI: ApproveDevice and
+// DenyDevice answer it.
+func (a *AuthorizeRequest) IsDevice() bool { return a.device != "" }
 
 // Params are the request's parameters, as it may be parked and parsed
 // again: only those the flow uses, each within its bound.
 func (a *AuthorizeRequest) Params() url.Values { return a.ar.GetRequestForm() }
 
 // RedirectURI is where the answer goes: the app's registered redirect URI.
-func (a *AuthorizeRequest) RedirectURI() string { return a.ar.GetRedirectURI().String() }
+// A device request has none: "".
+func (a *AuthorizeRequest) RedirectURI() string {
+	if a.ar.GetRedirectURI() == nil {
+		return ""
+	}
+	return a.ar.GetRedirectURI().String()
+}
 
 // Scopes are the scopes the app asks for.
 func (a *AuthorizeRequest) Scopes() []string { return a.ar.GetRequestedScopes() }

@@ -86,7 +86,14 @@ func (p *Provider) writeError(ctx context.Context, w http.ResponseWriter, err er
 		// A refused client is told why; so is the operator, who otherwise
 		// sees only a 4xx in the request log. The code and description
 		// are what the client is told, which never hold a secret.
-		p.logger.InfoContext(ctx, "oauth request refused", "request_id", server.RequestID(ctx),
+		// A device polling while its user decides is told
+		// authorization_pending every few seconds (RFC 8628 §3.5): the
+		// protocol working, not a refusal worth an operator's notice.
+		level := slog.LevelInfo
+		if rfc.ErrorField == "authorization_pending" {
+			level = slog.LevelDebug
+		}
+		p.logger.Log(ctx, level, "oauth request refused", "request_id", server.RequestID(ctx),
 			"status", rfc.CodeField, "error", rfc.ErrorField, "description", desc)
 	}
 	h := w.Header()

@@ -37,7 +37,11 @@
 //   - resource indicators (RFC 8707) restrict a token's aud and scopes to
 //     registered resources the client's audience lists (resource.go);
 //   - userinfo and RP-initiated logout, which fosite does not provide
-//     (userinfo.go, logout.go).
+//     (userinfo.go, logout.go);
+//   - the device authorization grant (RFC 8628), which fosite v0.49 lacks:
+//     the device authorization endpoint, and a token endpoint handler
+//     composed into fosite like its own, so that fosite's strategies still
+//     make the tokens (device.go); pkg/signin serves the user's side.
 //
 // # The request path
 //
@@ -56,6 +60,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -68,6 +73,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/devicegrant"
 	"github.com/latchkey/latchkey/pkg/discovery"
 	"github.com/latchkey/latchkey/pkg/identity"
 	"github.com/latchkey/latchkey/pkg/keys"
@@ -122,6 +128,9 @@ type Config struct {
 	// PARLifespan is how long a request_uri may wait to be redeemed;
 	// 0 is DefaultPARLifespan.
 	PARLifespan time.Duration
+	// Device configures the device authorization grant (device.go); off
+	// unless Device.Enabled.
+	Device DeviceConfig
 }
 
 // Deps are what the provider works with. Every field is required but
@@ -148,6 +157,8 @@ type Deps struct {
 	// Resources, if not nil, are the RFC 8707 resources clients may name;
 	// without it every resource parameter is invalid_target.
 	Resources Resources
+	// Devices keeps device codes; required when Config.Device.Enabled.
+	Devices devicegrant.Store
 }
 
 // Observer is told what the token, introspection and revocation endpoints
@@ -214,6 +225,13 @@ type Provider struct {
 	pushed          PushedRequests
 	// resources are the RFC 8707 resources (resource.go); nil has none.
 	resources Resources
+	// grants are the grant types the token endpoint serves.
+	grants []string
+	audit  *audit.Log
+	// devices, device and userCodeKey serve the device grant (device.go).
+	devices     devicegrant.Store
+	device      DeviceConfig
+	userCodeKey []byte
 }
 
 // New composes fosite for Latchkey: the explicit list of grants below and
@@ -291,6 +309,17 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	fc.PushedAuthorizeContextLifespan = cfg.PARLifespan
 	fc.PushedAuthorizeRequestURIPrefix = parPrefix
+	grants := grantTypes
+	if cfg.Device.Enabled {
+		if d.Devices == nil {
+			return nil, errors.New("oauth: the device grant needs Deps.Devices")
+		}
+		grants = append(slices.Clone(grantTypes), client.GrantDeviceCode)
+	}
+	userCodeKey, err := hkdf.Key(sha256.New, cfg.Secrets[0], nil, userCodeKeyInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: derive user code key: %w", err)
+	}
 	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
@@ -301,6 +330,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		// After the OAuth 2.0 code and refresh handlers, as fosite requires.
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
+		// RFC 8628, which fosite v0.49 lacks (device.go); nothing while off.
+		deviceGrantFactory(cfg.Device.Enabled, d.Devices),
 	}
 	if cfg.PAR {
 		factories = append(factories, compose.PushedAuthorizeHandlerFactory)
@@ -338,5 +369,10 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		requirePAR:  cfg.RequirePAR,
 		pushed:      store,
 		resources:   d.Resources,
+		grants:      grants,
+		audit:       d.Audit,
+		devices:     d.Devices,
+		device:      cfg.Device,
+		userCodeKey: userCodeKey,
 	}, nil
 }

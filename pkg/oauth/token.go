@@ -26,8 +26,8 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	// invalid_request; RFC 6749 §5.2 has a code for it. A body that does not
 	// parse is left to fosite to report.
 	if err := r.ParseForm(); err == nil {
-		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
-			p.writeError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("Latchkey offers the grant types %s.", strings.Join(grantTypes, ", ")))
+		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(p.grants, gt) {
+			p.writeError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("Latchkey offers the grant types %s.", strings.Join(p.grants, ", ")))
 			return
 		}
 	}
@@ -55,7 +55,10 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeAuthorizationCode)):
+	case ar.GetGrantTypes().ExactOne(string(fosite.GrantTypeAuthorizationCode)),
+		// An approved device code, like a code: the user may have been
+		// disabled since they approved it (device.go).
+		ar.GetGrantTypes().ExactOne(client.GrantDeviceCode):
 		if err := p.userStillAllows(ctx, ar); err != nil {
 			p.writeError(ctx, w, err)
 			return
@@ -92,13 +95,13 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
-	p.metrics.TokenIssued(grantTypeOf(ar), accessTokenFormat(ar))
+	p.metrics.TokenIssued(p.grantTypeOf(ar), accessTokenFormat(ar))
 }
 
 // grantTypeOf names the grant of a request that succeeded, for metrics:
 // one of grantTypes, which is all fosite lets through.
-func grantTypeOf(ar fosite.AccessRequester) string {
-	for _, gt := range grantTypes {
+func (p *Provider) grantTypeOf(ar fosite.AccessRequester) string {
+	for _, gt := range p.grants {
 		if ar.GetGrantTypes().ExactOne(gt) {
 			return gt
 		}
@@ -115,7 +118,8 @@ func accessTokenFormat(ar fosite.AccessRequester) string {
 	return "opaque"
 }
 
-// grantTypes are the grants the composed handlers serve.
+// grantTypes are the grants the composed handlers always serve; the
+// device grant is served when it is on (Provider.grants).
 var grantTypes = []string{client.GrantAuthorizationCode, client.GrantRefreshToken, client.GrantClientCredentials}
 
 // grantClientCredentials decides what a client-credentials token is for,

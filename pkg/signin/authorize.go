@@ -52,6 +52,11 @@ func (s *Service) resume(w http.ResponseWriter, r *http.Request) {
 // access_denied.
 func (s *Service) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 	ctx := r.Context()
+	if f.parked.Denied && f.req.IsDevice() {
+		s.Sessions.Finish(ctx, f.handle)
+		s.answerDevice(w, r, f)
+		return
+	}
 	if f.parked.Denied {
 		s.Sessions.Finish(ctx, f.handle)
 		s.authorizeError(w, r, f.req, fosite.ErrAccessDenied.WithHint("The user denied the request."))
@@ -84,6 +89,10 @@ func (s *Service) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 	if f.handle != "" {
 		s.Sessions.Finish(ctx, f.handle)
 	}
+	if f.req.IsDevice() {
+		s.answerDevice(w, r, f)
+		return
+	}
 	err := f.req.Unmet(f.auth.AMR)
 	if err == nil {
 		err = s.Protocol.Approve(ctx, w, f.req, oauth.SignIn{User: f.user, SID: f.auth.SID,
@@ -114,6 +123,10 @@ func (s *Service) next(w http.ResponseWriter, r *http.Request, f *flow) {
 // with a page, since the browser must not be sent to an address nobody
 // confirmed.
 func (s *Service) authorizeError(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) {
+	if req != nil && req.IsDevice() {
+		s.deviceProblem(w, r, err)
+		return
+	}
 	answered, rfc := s.Protocol.AuthorizeError(w, r, req, err)
 	if answered {
 		return
@@ -306,7 +319,18 @@ func (s *Service) load(w http.ResponseWriter, r *http.Request, handle string) *f
 		again.Method = http.MethodGet
 		again.URL.RawQuery = f.parked.Params.Encode()
 		again.Body, again.Form, again.PostForm = http.NoBody, nil, nil
-		req, err := s.Protocol.ParseAuthorize(oauth.ParkedRequest(ctx), again)
+		var req *oauth.AuthorizeRequest
+		var err error
+		if oauth.IsDeviceParams(f.parked.Params) {
+			// A device's request (device.go) is read again from the store:
+			// it may have expired, or been decided in another tab.
+			if req, err = s.Protocol.ParseDevice(ctx, f.parked.Params); err != nil {
+				s.deviceProblem(w, r, err)
+				return nil
+			}
+		} else {
+			req, err = s.Protocol.ParseAuthorize(oauth.ParkedRequest(ctx), again)
+		}
 		if err != nil {
 			s.authorizeError(w, r, req, err)
 			return nil

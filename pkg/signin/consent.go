@@ -21,7 +21,13 @@ func (*consent) path() string { return ConsentPath }
 
 func (c *consent) needed(ctx context.Context, f *flow) (bool, error) {
 	switch {
-	case !f.signedIn, f.req.Client.SkipConsent, f.parked.Consented, f.parked.Denied:
+	case !f.signedIn, f.parked.Consented, f.parked.Denied:
+		return false, nil
+	case f.req.IsDevice():
+		// A device is approved each time, first-party or not: the code
+		// may have come from someone else (RFC 8628 §5.4).
+		return true, nil
+	case f.req.Client.SkipConsent:
 		return false, nil
 	case f.req.Prompt("consent"):
 		return true, nil
@@ -47,6 +53,7 @@ func (c *consent) show(w http.ResponseWriter, r *http.Request) {
 		Email:      f.user.Email,
 		Request:    handle,
 		Action:     s.Base + ConsentPath,
+		Device:     f.req.IsDevice(),
 	})
 }
 

@@ -24,6 +24,19 @@
 // gets that step's error instead. Each step is a small type in its own
 // file; a new way to sign in is a new step.
 //
+// # Devices
+//
+// With the device authorization grant on (RFC 8628, pkg/oauth device.go),
+// DevicePath asks for the code a device shows (device.go). A right code
+// becomes a request like an authorization request (oauth.AuthorizeRequest,
+// IsDevice), parked under its ID only, which goes through the same steps:
+// password, second factor, passkeys, and the consent page, which a device
+// always gets, since its code may be someone else's (RFC 8628 §5.4). Its
+// answer goes to the device's next poll, not to a redirect URI, and the
+// browser gets a page saying so. Wrong codes are guesses at a short
+// secret: each one is counted per address and of all addresses in
+// Postgres (Guesses), before the code is looked at.
+//
 // # Passwordless sign-in
 //
 // The password step's page also offers a passkey instead

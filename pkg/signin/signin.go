@@ -38,6 +38,14 @@ type Protocol interface {
 	AuthorizeError(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) (bool, *fosite.RFC6749Error)
 	Approve(ctx context.Context, w http.ResponseWriter, req *oauth.AuthorizeRequest, in oauth.SignIn) error
 	IDTokenHint(ctx context.Context, hint string) (oauth.Hint, error)
+
+	// The device grant's (RFC 8628): finding a device's request by the
+	// user code typed at DevicePath, reading a parked one again, and
+	// answering it.
+	DeviceRequest(ctx context.Context, userCode string) (*oauth.AuthorizeRequest, error)
+	ParseDevice(ctx context.Context, params url.Values) (*oauth.AuthorizeRequest, error)
+	ApproveDevice(ctx context.Context, req *oauth.AuthorizeRequest, in oauth.SignIn) error
+	DenyDevice(ctx context.Context, req *oauth.AuthorizeRequest, userID string) error
 }
 
 // Users is the user directory as the sign-in uses it (pkg/identity).
@@ -90,7 +98,7 @@ type Observer interface {
 	// RateLimited is told of each attempt refused because its address is
 	// over a limit: "sign_in" (FailureLimit or AttemptLimit) or
 	// "authorize" (parking authorization requests) or "mail" (asking
-	// for mail: MailLimit).
+	// for mail: MailLimit) or "device" (wrong user codes at DevicePath).
 	RateLimited(endpoint string)
 }
 
@@ -150,6 +158,9 @@ type Service struct {
 	// APIKeys makes the users' personal API keys (pkg/apikey); nil, or
 	// with no personal scopes, offers none.
 	APIKeys APIKeys
+	// Device serves DevicePath, where users approve devices (RFC 8628);
+	// nil serves no such page.
+	Device *DeviceFlow
 }
 
 // Mount adds the sign-in's routes to r: the authorization endpoint and the
@@ -172,6 +183,12 @@ func (s *Service) Mount(r chi.Router) {
 		for _, st := range s.steps() {
 			r.Get(st.path(), st.show)
 			post(st.path(), s.attempt(st.submit))
+		}
+		if s.Device != nil {
+			// The user code is guessed at like a password: an attempt,
+			// and counted per address and in all in the database too.
+			r.Get(DevicePath, s.showDevice)
+			post(DevicePath, s.attempt(s.submitDevice))
 		}
 		// The sign-in page's other form: a passkey instead of the password.
 		post(PasswordlessPath, s.attempt(s.passwordless))

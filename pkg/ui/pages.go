@@ -26,7 +26,7 @@ type Pages struct {
 }
 
 // pageNames are the templates besides layout.html.
-var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "home", "otp", "enrol", "recovery", "account", "reauth"}
+var pageNames = []string{"login", "consent", "logout", "problem", "signedout", "home", "otp", "enrol", "recovery", "account", "reauth", "device"}
 
 // NewPages parses the templates. base is the path the UI is served under
 // (the issuer's path, "" at the root).
@@ -101,6 +101,19 @@ type ConsentPage struct {
 	Email   string
 	Request string
 	Action  string
+	// Device says the request is a device's (RFC 8628), which the user
+	// approves here rather than returning to an app.
+	Device bool
+}
+
+// DevicePage asks for the user code a device shows (RFC 8628 §3.3), which
+// Code prefills from verification_uri_complete; the user still confirms it
+// (RFC 8628 §5.4).
+type DevicePage struct {
+	page
+	Code   string
+	Error  string
+	Action string
 }
 
 // LogoutPage asks the user to confirm signing out.
@@ -331,6 +344,12 @@ func (p *Pages) Login(w http.ResponseWriter, status int, formTarget string, d Lo
 func (p *Pages) Consent(w http.ResponseWriter, formTarget string, d ConsentPage) {
 	d.page = p.base("Allow access")
 	p.render(w, http.StatusOK, "consent", formTarget, d)
+}
+
+// Device renders the user-code page, with status.
+func (p *Pages) Device(w http.ResponseWriter, status int, d DevicePage) {
+	d.page = p.base("Connect a device")
+	p.render(w, status, "device", "", d)
 }
 
 // Logout renders the sign-out confirmation.

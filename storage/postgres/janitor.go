@@ -30,6 +30,8 @@ var sweptTables = []struct{ table, expiry string }{
 	{"risk_networks", "expires_at"},
 	{"risk_failures", "expires_at"},
 	{"risk_latches", "until"},
+	// RFC 8628 device codes, whatever their state, once they expire.
+	{"device_codes", "expires_at"},
 }
 
 // linkRetention is how long a link's row outlives its expiry or its use:

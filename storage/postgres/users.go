@@ -228,12 +228,14 @@ func (s *Store) SignOutEverywhere(ctx context.Context, id string) error {
 // signOutEverywhere ends a user's browser sessions, telling their apps
 // (endSessions), and revokes their tokens and their unused authorization
 // codes: a code issued a moment before would otherwise still be redeemed
-// afterwards, and its refresh token live on.
+// afterwards, and its refresh token live on. Device codes they approved
+// and the device has not redeemed yet (RFC 8628) are denied, for the same
+// reason.
 func signOutEverywhere(ctx context.Context, tx pgx.Tx, userID string) error {
 	if _, err := endSessions(ctx, tx, `b.user_id = $1`, userID); err != nil {
 		return err
 	}
-	var statements []string
+	statements := []string{`UPDATE device_codes SET status = 'denied' WHERE user_id = $1 AND status = 'approved'`}
 	for _, t := range []tokenTable{accessTokens, refreshTokens, codes} {
 		statements = append(statements, t.revoke(`subject = $1`))
 	}
