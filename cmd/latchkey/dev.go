@@ -61,6 +61,11 @@ Any setting given explicitly, by flag or environment variable, is honoured:
 		// So that the account page's personal API keys can be tried: a
 		// key for reading the demo user's profile.
 		"LATCHKEY_PERSONAL_API_KEY_SCOPES": "profile email",
+		// So that the device grant and client registration can be tried:
+		// the demo device at /dev/demo/device, and apps (MCP clients,
+		// CLI tools) on loopback registering themselves.
+		"LATCHKEY_DEVICE_FLOW":  "true",
+		"LATCHKEY_REGISTRATION": "open",
 	})
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := settings.Load(e.lookupEnv)
@@ -143,7 +148,8 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
 
 	seedCtx, auditLog := operatorAudit(ctx, store, cfg)
 	password, err := seedDemo(seedCtx, identity.NewManager(store, identity.NewHasher(), auditLog, identity.Throttle{}),
-		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer, dir)
+		client.NewManager(store, auditLog, cfg.ClientSecretGracePeriod), cfg.Issuer,
+		"http://"+admin.Addr().String()+devLogoutPath, dir)
 	if err != nil {
 		return err
 	}
@@ -153,7 +159,7 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
 		return err
 	}
 	// Every event goes to dev's own receiver too, for /dev/webhooks.
-	hooks := &devWebhooks{}
+	hooks := &devWebhooks{issuer: cfg.Issuer}
 	if err := hooks.subscribe(seedCtx, events.NewManager(store, box, auditLog), "http://"+admin.Addr().String()); err != nil {
 		return fmt.Errorf("subscribe the development webhook receiver: %w", err)
 	}
@@ -164,13 +170,15 @@ func dev(ctx context.Context, e env, cfg config.Config, deriveIssuer bool, dir s
   admin API: http://%s/admin (get a client with: latchkey clients create --admin)
   database:  %s
   try it:    %s%s (sign in as %s, password %s)
+  device:    %s%s (a TV that signs in with the device grant)
   mail:      %s%s (each link is printed here too)
 %sPress Ctrl-C to stop.
-`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password, cfg.Issuer, devMailPath,
-		devWebhooksLine(cfg.Issuer))
+`, cfg.Issuer, cfg.Issuer, admin.Addr(), cfg.DatabaseURL, cfg.Issuer, demoPath, demoEmail, password, cfg.Issuer, demoDevicePath,
+		cfg.Issuer, devMailPath, devWebhooksLine(cfg.Issuer))
 	demo := newDevDemo(cfg.Issuer)
 	return serveNode(ctx, cfg, store, logger, tracer, public, admin, func(a *app) {
 		demo.Register(a.public)
+		newDevDevice(demo).Register(a.public)
 		// Without a mail server, mail is printed and kept for /dev/mail.
 		if a.sender.Transport == nil {
 			a.sender.Transport = mail.NewConsole(e.stdout)

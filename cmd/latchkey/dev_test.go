@@ -172,6 +172,8 @@ func TestDevServesDiscoveryAndKeepsKeysAcrossRestarts(t *testing.T) {
 	}
 	first.followsAMailWithoutAMailServer(t)
 	first.seesItsEventsAtItsOwnWebhookReceiver(t)
+	first.signsInTheDemoDevice(t)
+	first.seesTheDemoAppsLogoutToken(t, b)
 	if fi, err := os.Stat(filepath.Join(dir, ".latchkey", "secret")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("development secret: %v, mode %v; want a 0600 file", err, fi.Mode())
 	}
@@ -248,5 +250,54 @@ func (p *devProcess) seesItsEventsAtItsOwnWebhookReceiver(t *testing.T) {
 	})
 	if !strings.Contains(page, "<td class=\"\">verified</td>") || strings.Contains(page, "does not verify") {
 		t.Fatalf("/dev/webhooks shows deliveries whose signatures do not verify:\n%s", page)
+	}
+}
+
+// signsInTheDemoDevice switches on the demo device at /dev/demo/device, as
+// a newcomer trying the device grant would, approves its code at /device as
+// the demo user, and finds the device signed in when it checks.
+func (p *devProcess) signsInTheDemoDevice(t *testing.T) {
+	t.Helper()
+	b := newBrowser(t, p.issuer)
+	device := b.submit("/dev/demo/device/start", nil)
+	code := regexp.MustCompile(`id="user-code"[^>]*><strong>([A-Z-]+)</strong>`).FindStringSubmatch(device.body)
+	id := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(device.body)
+	if device.status != http.StatusOK || code == nil || id == nil {
+		t.Fatalf("the demo device shows no user code: %d\n%s", device.status, device.body)
+	}
+	if pending := b.submit("/dev/demo/device/check", url.Values{"id": {id[1]}}); !strings.Contains(pending.body, "authorization_pending") {
+		t.Fatalf("the device checking before approval: %d\n%s", pending.status, pending.body)
+	}
+	user := newBrowser(t, p.issuer)
+	consent := user.signIn(user.submit("/device", url.Values{"user_code": {code[1]}}), "demo@example.com", p.password)
+	if done := user.decide(consent, "allow"); done.status != http.StatusOK {
+		t.Fatalf("approving the demo device: %d\n%s", done.status, done.body)
+	}
+	if signedIn := b.submit("/dev/demo/device/check", url.Values{"id": {id[1]}}); !strings.Contains(signedIn.body, `id="signed-in"`) || !strings.Contains(signedIn.body, "demo@example.com") {
+		t.Fatalf("the device checking after approval: %d\n%s", signedIn.status, signedIn.body)
+	}
+}
+
+// seesTheDemoAppsLogoutToken signs out of the demo app b is signed in to,
+// and finds the logout token Latchkey sent the app (back-channel logout)
+// at /dev/webhooks, its signature verified against the JWKS.
+func (p *devProcess) seesTheDemoAppsLogoutToken(t *testing.T, b *browser) {
+	t.Helper()
+	home := b.visit(p.issuer + "/dev/demo/start")
+	link := regexp.MustCompile(`href="([^"]*/oauth2/logout[^"]*)"`).FindStringSubmatch(home.body)
+	if link == nil {
+		t.Fatalf("the demo app offers no sign-out: %d\n%s", home.status, home.body)
+	}
+	if out := b.visit(html.UnescapeString(link[1])); out.status >= 400 {
+		t.Fatalf("signing out of the demo app: %d\n%s", out.status, out.body)
+	}
+	var page string
+	p.Await(t, "the demo app's logout token at /dev/webhooks", 30*time.Second, func() bool {
+		_, body := httpGet(t, p.issuer+"/dev/webhooks")
+		page = string(body)
+		return strings.Contains(page, "back-channel logout to the demo app")
+	})
+	if !strings.Contains(page, "http://schemas.openid.net/event/backchannel-logout") || strings.Contains(page, "does not verify") {
+		t.Fatalf("/dev/webhooks shows no verified logout token:\n%s", page)
 	}
 }

@@ -29,10 +29,12 @@ const (
 	demoPath     = "/dev/demo"
 )
 
-// seedDemo makes sure the demo user and the demo client exist, and points
-// the client's redirect URI at this run's issuer. The demo password is
-// generated once and kept in dir, like the development secret.
-func seedDemo(ctx context.Context, users *identity.Manager, clients *client.Manager, issuer, dir string) (string, error) {
+// seedDemo makes sure the demo user, the demo app and the demo device
+// exist, and points the app's redirect URIs at this run's issuer and its
+// back-channel logout URI at backchannelLogout (dev's own receiver). The
+// demo password is generated once and kept in dir, like the development
+// secret.
+func seedDemo(ctx context.Context, users *identity.Manager, clients *client.Manager, issuer, backchannelLogout, dir string) (string, error) {
 	password, err := demoPassword(filepath.Join(dir, "demo-password"))
 	if err != nil {
 		return "", err
@@ -53,20 +55,32 @@ func seedDemo(ctx context.Context, users *identity.Manager, clients *client.Mana
 		GrantTypes:              []string{client.GrantAuthorizationCode},
 		RedirectURIs:            []string{issuer + demoPath + "/callback"},
 		PostLogoutRedirectURIs:  []string{issuer + demoPath},
+		BackchannelLogoutURI:    backchannelLogout,
 		Scope:                   "openid profile email",
 		TokenEndpointAuthMethod: client.AuthNone,
 	}
-	if _, err := clients.Get(ctx, demoClientID); errors.Is(err, client.ErrNotFound) {
-		_, _, err = clients.Create(ctx, demo)
-		return password, err
-	} else if err != nil {
+	if err := seedClient(ctx, clients, demo, func(c *client.Client) error {
+		c.RedirectURIs, c.PostLogoutRedirectURIs, c.BackchannelLogoutURI = demo.RedirectURIs, demo.PostLogoutRedirectURIs, demo.BackchannelLogoutURI
+		return nil
+	}); err != nil {
 		return "", err
 	}
-	_, _, err = clients.Update(ctx, demoClientID, func(c *client.Client) error {
-		c.RedirectURIs, c.PostLogoutRedirectURIs = demo.RedirectURIs, demo.PostLogoutRedirectURIs
-		return nil
-	})
-	return password, err
+	return password, seedClient(ctx, clients, demoDevice, func(*client.Client) error { return nil })
+}
+
+// seedClient creates c unless a client with its ID exists, which it
+// updates with refresh: the ports of a run's listeners may differ from the
+// last run's.
+func seedClient(ctx context.Context, clients *client.Manager, c client.Client, refresh func(*client.Client) error) error {
+	_, err := clients.Get(ctx, c.ID)
+	if errors.Is(err, client.ErrNotFound) {
+		_, _, err = clients.Create(ctx, c)
+		return err
+	} else if err != nil {
+		return err
+	}
+	_, _, err = clients.Update(ctx, c.ID, refresh)
+	return err
 }
 
 // demoPassword reads the demo user's password, making one on first use.
