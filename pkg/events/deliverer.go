@@ -11,11 +11,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/audit"
+	"github.com/latchkey/latchkey/pkg/outbox"
 )
 
 // DelivererStore is the event outbox as a Deliverer works through it. A
@@ -122,48 +122,18 @@ type Deliverer struct {
 	// Metrics, if not nil, is told how each attempt ends.
 	Metrics Observer
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop outbox.Loop
 }
 
 // Wake makes the deliverer look at the outbox now rather than at its next
 // poll. It never blocks.
-func (d *Deliverer) Wake() {
-	select {
-	case d.wakeup() <- struct{}{}:
-	default:
-	}
-}
-
-func (d *Deliverer) wakeup() chan struct{} {
-	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
-	return d.wake
-}
+func (d *Deliverer) Wake() { d.loop.Wake() }
 
 // Run delivers due rows until ctx ends.
 func (d *Deliverer) Run(ctx context.Context) {
-	t := time.NewTicker(or(d.Poll, DefaultPoll))
-	defer t.Stop()
-	for {
-		for ctx.Err() == nil {
-			did, err := d.DeliverOne(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.Logger.Warn("events: the outbox could not be read; trying again shortly", "err", err)
-				}
-				break
-			}
-			if !did {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.wakeup():
-		}
-	}
+	d.loop.Run(ctx, or(d.Poll, DefaultPoll), d.DeliverOne, func(err error) {
+		d.Logger.Warn("events: the outbox could not be read; trying again shortly", "err", err)
+	})
 }
 
 // DeliverOne claims one due row and makes one attempt at it. It reports

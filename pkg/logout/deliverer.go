@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey/latchkey/pkg/client"
 	"github.com/latchkey/latchkey/pkg/keys"
+	"github.com/latchkey/latchkey/pkg/outbox"
 )
 
 // Claimed is a back-channel logout a Deliverer has claimed from the
@@ -102,48 +102,18 @@ type Deliverer struct {
 	// Now is the clock tokens are signed by; time.Now when nil.
 	Now func() time.Time
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop outbox.Loop
 }
 
 // Wake makes the deliverer look at the outbox now rather than at its next
 // poll. It never blocks.
-func (d *Deliverer) Wake() {
-	select {
-	case d.wakeup() <- struct{}{}:
-	default:
-	}
-}
-
-func (d *Deliverer) wakeup() chan struct{} {
-	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
-	return d.wake
-}
+func (d *Deliverer) Wake() { d.loop.Wake() }
 
 // Run delivers due rows until ctx ends.
 func (d *Deliverer) Run(ctx context.Context) {
-	t := time.NewTicker(or(d.Poll, DefaultPoll))
-	defer t.Stop()
-	for {
-		for ctx.Err() == nil {
-			did, err := d.DeliverOne(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.Logger.Warn("logout: the outbox could not be read; trying again shortly", "err", err)
-				}
-				break
-			}
-			if !did {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.wakeup():
-		}
-	}
+	d.loop.Run(ctx, or(d.Poll, DefaultPoll), d.DeliverOne, func(err error) {
+		d.Logger.Warn("logout: the outbox could not be read; trying again shortly", "err", err)
+	})
 }
 
 // errNoURI is a row whose app no longer takes back-channel logouts.

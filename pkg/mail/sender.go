@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
+
+	"github.com/latchkey/latchkey/pkg/outbox"
 )
 
 // SenderStore is the outbox as a Sender works through it. A claim is a
@@ -95,24 +96,13 @@ type Sender struct {
 	// Metrics, if not nil, is told how each attempt ends.
 	Metrics Observer
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop outbox.Loop
 }
 
 // Wake makes the sender look at the outbox now rather than at its next
 // poll: mail was written (the store announces it to every node). It never
 // blocks.
-func (s *Sender) Wake() {
-	select {
-	case s.wakeup() <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Sender) wakeup() chan struct{} {
-	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
-	return s.wake
-}
+func (s *Sender) Wake() { s.loop.Wake() }
 
 // Defaults for a Sender's timings.
 const (
@@ -135,29 +125,9 @@ func (s *Sender) Run(ctx context.Context) {
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		// Deliver everything due, then wait for the next look.
-		for ctx.Err() == nil {
-			sent, err := s.DeliverOne(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.Logger.Warn("mail: the outbox could not be read; trying again shortly", "err", err)
-				}
-				break
-			}
-			if !sent {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.wakeup():
-		}
-	}
+	s.loop.Run(ctx, poll, s.DeliverOne, func(err error) {
+		s.Logger.Warn("mail: the outbox could not be read; trying again shortly", "err", err)
+	})
 }
 
 // DeliverOne claims one due message and makes one attempt at it. It
