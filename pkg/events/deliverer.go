@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -307,21 +306,9 @@ func (d *Deliverer) observe(sink, result string) {
 	}
 }
 
-// backoff is the wait after the attempts-th failed attempt: doubling from
-// Backoff up to MaxBackoff, less a tenth plus up to a fifth of jitter, so
-// that the rows held up by one outage do not all retry at the same
-// instant.
+// backoff is the wait after the attempts-th failed attempt.
 func (d *Deliverer) backoff(attempts int) time.Duration {
-	first, most := or(d.Backoff, DefaultBackoff), or(d.MaxBackoff, DefaultMaxBackoff)
-	b := most
-	if attempts < 30 {
-		b = min(first<<max(attempts-1, 0), most)
-	}
-	if b <= 0 { // overflow
-		b = most
-	}
-	jitter := time.Duration(rand.Int64N(int64(b/5) + 1)) // #nosec G404 -- spreading retries, not a secret
-	return b - b/10 + jitter
+	return outbox.Backoff(attempts, or(d.Backoff, DefaultBackoff), or(d.MaxBackoff, DefaultMaxBackoff))
 }
 
 // or is d, or def when d is not set.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -143,7 +142,7 @@ func (d *Deliverer) DeliverOne(ctx context.Context) (bool, error) {
 	}
 	giveUp := errors.Is(err, errNoURI) || errors.Is(err, client.ErrNotFound) ||
 		time.Since(c.CreatedAt) > or(d.GiveUpAfter, DefaultGiveUpAfter)
-	next := time.Now().Add(d.backoff(c.Attempts))
+	next := time.Now().Add(outbox.Backoff(c.Attempts, or(d.Backoff, DefaultBackoff), or(d.MaxBackoff, DefaultMaxBackoff)))
 	if rerr := d.Store.RescheduleLogout(rctx, c, next, err.Error(), status, giveUp); rerr != nil {
 		return true, fmt.Errorf("logout: record attempt at %d: %w", c.ID, rerr)
 	}
@@ -210,21 +209,6 @@ func (d *Deliverer) observe(result string) {
 	if d.Metrics != nil {
 		d.Metrics.LogoutDelivery(result)
 	}
-}
-
-// backoff is the wait after the attempts-th failed attempt: doubling from
-// Backoff up to MaxBackoff, less a tenth plus up to a fifth of jitter.
-func (d *Deliverer) backoff(attempts int) time.Duration {
-	first, most := or(d.Backoff, DefaultBackoff), or(d.MaxBackoff, DefaultMaxBackoff)
-	b := most
-	if attempts < 30 {
-		b = min(first<<max(attempts-1, 0), most)
-	}
-	if b <= 0 {
-		b = most
-	}
-	jitter := time.Duration(rand.Int64N(int64(b/5) + 1)) // #nosec G404 -- spreading retries, not a secret
-	return b - b/10 + jitter
 }
 
 func or(d, def time.Duration) time.Duration {

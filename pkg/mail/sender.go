@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/latchkey/latchkey/pkg/outbox"
@@ -161,7 +160,7 @@ func (s *Sender) DeliverOne(ctx context.Context) (bool, error) {
 	}
 	var permanent *PermanentError
 	giveUp := errors.As(err, &permanent) || time.Since(c.AttemptsSince) > s.giveUpAfter()
-	next := time.Now().Add(backoff(c.Attempts))
+	next := time.Now().Add(outbox.Backoff(c.Attempts, firstBackoff, maxBackoff))
 	if err := s.Store.RescheduleMail(rctx, c, next, err.Error(), giveUp); err != nil {
 		return true, fmt.Errorf("mail: record attempt at message %d: %w", c.ID, err)
 	}
@@ -204,16 +203,4 @@ func (s *Sender) observe(result string) {
 	if s.Metrics != nil {
 		s.Metrics.MailDelivery(result)
 	}
-}
-
-// backoff is the wait after the attempts-th failed attempt: doubling from
-// firstBackoff up to maxBackoff, with a fifth of jitter so that the
-// messages held up by one outage do not all retry at the same instant.
-func backoff(attempts int) time.Duration {
-	d := maxBackoff
-	if attempts < 16 {
-		d = min(firstBackoff<<max(attempts-1, 0), maxBackoff)
-	}
-	jitter := time.Duration(rand.Int64N(int64(d/5) + 1)) // #nosec G404 -- spreading retries, not a secret
-	return d - d/10 + jitter
 }

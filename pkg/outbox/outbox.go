@@ -11,6 +11,7 @@ package outbox
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -63,4 +64,20 @@ func (l *Loop) Run(ctx context.Context, poll time.Duration, deliverOne func(cont
 		case <-l.channel():
 		}
 	}
+}
+
+// Backoff is the wait after the attempts-th failed attempt at a delivery:
+// first, doubling at each further attempt up to most, less a tenth plus up
+// to a fifth of jitter, so that the rows held up by one outage do not all
+// retry at the same instant.
+func Backoff(attempts int, first, most time.Duration) time.Duration {
+	b := most
+	if attempts < 30 {
+		b = min(first<<max(attempts-1, 0), most)
+	}
+	if b <= 0 { // overflow
+		b = most
+	}
+	jitter := time.Duration(rand.Int64N(int64(b/5) + 1)) // #nosec G404 -- spreading retries, not a secret
+	return b - b/10 + jitter
 }
