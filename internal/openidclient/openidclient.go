@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -38,11 +37,36 @@ import (
 // rather than the whole run.
 const Timeout = 60 * time.Second
 
-// dir is this package's directory, where the scenarios and node_modules
-// are.
+// here is this package's directory, where the scenarios and node_modules
+// are, once found.
+var here struct {
+	once sync.Once
+	dir  string
+}
+
+// dir returns this package's directory. A test runs in its own package's
+// directory, somewhere in the module: the module's root is the nearest
+// directory above with go.mod. (The source file's own path cannot be used:
+// CI builds with -trimpath, which leaves only the import path.)
 func dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(file)
+	here.once.Do(func() {
+		d, err := os.Getwd()
+		if err != nil {
+			return
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				here.dir = filepath.Join(d, "internal", "openidclient")
+				return
+			}
+			parent := filepath.Dir(d)
+			if parent == d {
+				return
+			}
+			d = parent
+		}
+	})
+	return here.dir
 }
 
 // ErrMissing says what a machine lacks to run the scenarios.
@@ -61,7 +85,13 @@ func Available() error {
 	if _, err := exec.LookPath("node"); err != nil {
 		return ErrMissing
 	}
-	install.once.Do(func() { install.err = installLibrary() })
+	install.once.Do(func() {
+		if dir() == "" {
+			install.err = fmt.Errorf("%w: no go.mod above the test's directory", ErrMissing)
+			return
+		}
+		install.err = installLibrary()
+	})
 	return install.err
 }
 
