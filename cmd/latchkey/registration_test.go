@@ -168,10 +168,19 @@ func TestOpenIDClientRegistersAnMCPStyleClientAndSignsInWithIt(t *testing.T) {
 		t.Fatalf("stored client %+v: privileged fields were taken from an anonymous registration", stored)
 	}
 
+	if !stored.SelfRegistered {
+		t.Fatal("the registered client is not marked as having registered itself")
+	}
+
 	b := newBrowser(t, n.issuer)
 	consent := b.signIn(b.visit(started.URL), "ada@example.com", testPassword)
 	if !consent.isConsent() || !strings.Contains(consent.body, "Claude Code") {
 		t.Fatalf("a registered client was not shown to the user for consent:\n%s", consent.body)
+	}
+	// Its name is its own choice: the user is told nobody checked it, and
+	// where allowing it sends them, which it cannot choose freely.
+	if !strings.Contains(consent.body, `id="unverified-warning"`) || !strings.Contains(consent.body, "<strong>127.0.0.1:33418</strong>") {
+		t.Fatalf("the consent page for a self-registered app does not say so, or where it sends the user:\n%s", consent.body)
 	}
 	back := b.decide(consent, "allow").callback(t)
 	var done struct {
@@ -185,6 +194,13 @@ func TestOpenIDClientRegistersAnMCPStyleClientAndSignsInWithIt(t *testing.T) {
 	}, &done)
 	if aud, _ := done.Claims["aud"].([]any); done.Claims["sub"] != u.ID || len(aud) != 1 || aud[0] != id || done.Userinfo["email"] != "ada@example.com" || !done.Refresh {
 		t.Fatalf("sign-in with the registered client: claims %v, userinfo %v, refresh token %v", done.Claims, done.Userinfo, done.Refresh)
+	}
+
+	// An app an operator made is not flagged.
+	other := newBrowser(t, n.issuer)
+	if page := other.signIn(other.visit(n.app(t).start().url), "ada@example.com", testPassword); !page.isConsent() ||
+		strings.Contains(page.body, `id="unverified-warning"`) {
+		t.Fatalf("the consent page for an operator's app: %d\n%s", page.status, page.body)
 	}
 
 	events := n.events(t, audit.ClientRegistered, "via", "open")

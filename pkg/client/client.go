@@ -116,6 +116,12 @@ type Client struct {
 	// IDTokenSignedResponseAlg is how the client's ID tokens are signed:
 	// RS256, which every OpenID Connect library supports, or ES256.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// SelfRegistered marks a client that registered itself (RFC 7591,
+	// pkg/registration) rather than one an operator made: nobody has
+	// checked who runs it or that its name is its own, and its users are
+	// told so when asked to consent. Only Register sets it; a registration
+	// cannot clear it.
+	SelfRegistered bool `json:"self_registered,omitempty"`
 	// SkipConsent lets a first-party app sign users in without asking them
 	// to approve its scopes.
 	SkipConsent bool `json:"skip_consent"`

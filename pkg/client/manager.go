@@ -79,6 +79,7 @@ func (m *Manager) Create(ctx context.Context, c Client) (*Client, string, error)
 // details added to the event's. Inside a transaction (the one that spends
 // an initial access token, say), it joins it.
 func (m *Manager) Register(ctx context.Context, c Client, details map[string]any) (*Client, string, error) {
+	c.SelfRegistered = true
 	return m.create(ctx, c, audit.ClientRegistered, details)
 }
 

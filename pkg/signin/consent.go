@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/ory/fosite"
 
@@ -54,6 +55,8 @@ func (c *consent) show(w http.ResponseWriter, r *http.Request) {
 		Request:    handle,
 		Action:     s.Base + ConsentPath,
 		Device:     f.req.IsDevice(),
+		Unverified: f.req.Client.SelfRegistered,
+		ReturnsTo:  returnsTo(f.req.RedirectURI()),
 	})
 }
 
@@ -81,4 +84,15 @@ func (c *consent) submit(w http.ResponseWriter, r *http.Request) (failed bool) {
 	s.Sessions.Update(ctx, handle, f.parked)
 	s.proceed(w, r, f)
 	return false
+}
+
+// returnsTo is the host (and port, if any) of the redirect URI, which the
+// consent page names for an app that registered itself: its name is its
+// own choice, where it sends the user back to is not.
+func returnsTo(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || redirectURI == "" {
+		return ""
+	}
+	return u.Host
 }

@@ -104,6 +104,11 @@ type ConsentPage struct {
 	// Device says the request is a device's (RFC 8628), which the user
 	// approves here rather than returning to an app.
 	Device bool
+	// Unverified says the app registered itself (RFC 7591): nobody has
+	// checked that its name is its own. ReturnsTo is the host the user
+	// is sent back to, which is what tells a user whose app it is.
+	Unverified bool
+	ReturnsTo  string
 }
 
 // DevicePage asks for the user code a device shows (RFC 8628 §3.3), which
