@@ -146,10 +146,16 @@ func (d *Deliverer) DeliverOne(ctx context.Context) (bool, error) {
 	if rerr := d.Store.RescheduleLogout(rctx, c, next, err.Error(), status, giveUp); rerr != nil {
 		return true, fmt.Errorf("logout: record attempt at %d: %w", c.ID, rerr)
 	}
-	if giveUp {
+	switch {
+	case errors.Is(err, errNoURI) || errors.Is(err, client.ErrNotFound):
+		// The app was deleted, or stopped taking logouts, since: nothing
+		// is lost, and nothing for an operator to mend.
+		d.observe("failed")
+		log.Info("back-channel logout dropped: the app no longer takes them", "err", err)
+	case giveUp:
 		d.observe("failed")
 		log.Error("back-channel logout failed for good", "err", err)
-	} else {
+	default:
 		d.observe("retry")
 		log.Warn("back-channel logout not delivered; will retry", "err", err, "next_attempt_at", next)
 	}
