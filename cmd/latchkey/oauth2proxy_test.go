@@ -21,10 +21,11 @@ import (
 const oauth2ProxyVersion = "v7.15.6"
 
 // oauth2Proxy returns the path of an oauth2-proxy binary: $LATCHKEY_OAUTH2_PROXY,
-// else oauth2-proxy on PATH or in $GOPATH/bin (where `go install
-// github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6` puts it). Without one
-// the test is skipped, except under CI=true, where it fails: .ci/run
-// installs it.
+// else oauth2-proxy on PATH or in $GOPATH/bin, where `go install
+// github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6` puts it. Without one,
+// it runs that go install (once, a minute or two), so that the README's
+// test command is all a fresh machine needs; .ci/run installs it up front.
+// If it cannot, the test is skipped, except under CI=true, where it fails.
 func oauth2Proxy(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("LATCHKEY_OAUTH2_PROXY"); p != "" {
@@ -33,22 +34,27 @@ func oauth2Proxy(t *testing.T) string {
 	if p, err := exec.LookPath("oauth2-proxy"); err == nil {
 		return p
 	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			gopath = filepath.Join(home, "go")
-		}
-	}
-	if p := filepath.Join(gopath, "bin", "oauth2-proxy"); gopath != "" {
+	const module = "github.com/oauth2-proxy/oauth2-proxy/v7@" + oauth2ProxyVersion
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	gopath := strings.TrimSpace(string(out))
+	if err == nil && gopath != "" {
+		p := filepath.Join(strings.Split(gopath, string(os.PathListSeparator))[0], "bin", "oauth2-proxy")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
+		// #nosec G204 -- a fixed module path and version.
+		install := exec.CommandContext(t.Context(), "go", "install", module)
+		install.Env = append(os.Environ(), "GOBIN="+filepath.Dir(p))
+		out, err := install.CombinedOutput()
+		if err == nil {
+			return p
+		}
+		t.Logf("go install %s: %v\n%s", module, err, out)
 	}
-	const install = "go install github.com/oauth2-proxy/oauth2-proxy/v7@" + oauth2ProxyVersion
 	if os.Getenv("CI") == "true" {
-		t.Fatal("oauth2-proxy is not installed (" + install + ")")
+		t.Fatal("oauth2-proxy is not installed (go install " + module + ")")
 	}
-	t.Skip("oauth2-proxy is not installed (" + install + ")")
+	t.Skip("oauth2-proxy is not installed (go install " + module + ")")
 	return ""
 }
 

@@ -36,25 +36,46 @@ func (s *Store) SigningKeys(ctx context.Context, includeRetired bool) ([]keys.St
 // generate for those that have none. It holds a transaction-scoped advisory
 // lock, so nodes starting together on an empty database create one key per
 // algorithm between them, not one each. It returns the keys it created.
+//
+// The keys are made before the transaction: an RSA key can take longer
+// than the database deadline on a loaded machine, and no other node need
+// wait on the lock while one is made. A key made for an algorithm another
+// node gave a key meanwhile is dropped.
 func (s *Store) EnsureSigningKeys(ctx context.Context, algs []string, generate func(alg string) (keys.Stored, error)) ([]keys.Stored, error) {
+	have, err := s.activeKeyAlgorithms(ctx, s.db(ctx))
+	if err != nil {
+		return nil, errorf("postgres: ensure signing keys: %w", err)
+	}
+	made := map[string]keys.Stored{}
+	for _, alg := range algs {
+		if !have[alg] {
+			if made[alg], err = generate(alg); err != nil {
+				return nil, errorf("postgres: ensure signing keys: %w", err)
+			}
+		}
+	}
+	if len(made) == 0 {
+		return nil, nil
+	}
 	var created []keys.Stored
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		created = nil
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, signingKeysLock); err != nil {
 			return err
 		}
+		have, err := s.activeKeyAlgorithms(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, alg := range algs {
-			var have bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys
-				WHERE algorithm = $1 AND retired_at IS NULL)`, alg).Scan(&have); err != nil {
-				return err
-			}
-			if have {
+			if have[alg] {
 				continue
 			}
-			k, err := generate(alg)
-			if err != nil {
-				return err
+			k, ok := made[alg]
+			if !ok { // retired by another node since the first look
+				if k, err = generate(alg); err != nil {
+					return err
+				}
 			}
 			if k, err = insertSigningKey(ctx, tx, k); err != nil {
 				return err
@@ -150,6 +171,28 @@ func insertSigningKey(ctx context.Context, tx pgx.Tx, k keys.Stored) (keys.Store
 
 func signingKeyFields(k *keys.Stored) []any {
 	return []any{&k.KID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, &k.CreatedAt, &k.RetiredAt}
+}
+
+// activeKeyAlgorithms returns the algorithms that have a key that is not
+// retired.
+func (s *Store) activeKeyAlgorithms(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) (map[string]bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	rows, err := q.Query(ctx, `SELECT DISTINCT algorithm FROM signing_keys WHERE retired_at IS NULL`)
+	if err != nil {
+		return nil, err
+	}
+	algs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(algs))
+	for _, a := range algs {
+		have[a] = true
+	}
+	return have, nil
 }
 
 func scanSigningKey(row pgx.CollectableRow) (keys.Stored, error) {
