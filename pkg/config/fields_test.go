@@ -91,6 +91,7 @@ func TestEveryConfigFieldIsFilledByExactlyOneSetting(t *testing.T) {
 // of a node.
 var notSettings = map[string]bool{
 	"LATCHKEY_TEST_DATABASE_URL": true, // the tests' own server, read by internal/pgtest
+	"LATCHKEY_OAUTH2_PROXY":      true, // the tests' oauth2-proxy binary, read by cmd/latchkey's interop test
 }
 
 // Every page an operator reads names only settings that exist, not just the
