@@ -294,6 +294,11 @@ func TestEndingASessionInTheBrowserSendsEachAppOfItAVerifiableLogoutToken(t *tes
 	if got := notesRP.tokens(); len(got) != 0 {
 		t.Fatalf("logout tokens before any sign-out: %v", got)
 	}
+	// Only the apps that take logout tokens are recorded against the
+	// sign-in: the plain app's sign-in writes nothing more.
+	if got := n.rows(t, "session_clients"); got != 2 {
+		t.Fatalf("the sign-in is recorded against %d apps, want the 2 with a backchannel_logout_uri", got)
+	}
 
 	if err := chromedp.Do(tab, chromedp.Navigate(notes.url+"/logout"), chromedp.WaitVisible(chromedp.ID("bye"))); err != nil {
 		t.Fatalf("sign-out: %v", err)

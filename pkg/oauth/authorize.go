@@ -234,9 +234,14 @@ func (p *Provider) Approve(ctx context.Context, w http.ResponseWriter, req *Auth
 		return err
 	}
 	// The sign-in now reached this app: ending it must tell the app
-	// (back-channel logout, pkg/logout).
-	if err := p.store.RecordSessionClient(ctx, in.SID, req.ar.GetClient().GetID()); err != nil {
-		return err
+	// (back-channel logout, pkg/logout). Only an app that takes logout
+	// tokens is recorded, so that the others' sign-ins write nothing more;
+	// an app that adds a backchannel_logout_uri hears of the sign-ins
+	// that reach it from then on.
+	if req.Client.BackchannelLogoutURI != "" {
+		if err := p.store.RecordSessionClient(ctx, in.SID, req.Client.ID); err != nil {
+			return err
+		}
 	}
 	resp.AddParameter("iss", p.issuer)
 	p.fosite.WriteAuthorizeResponse(ctx, w, req.ar, resp)
