@@ -381,7 +381,7 @@ func bindings(c *Config) []binding {
 		{Setting{"LATCHKEY_REGISTRATION_RATE_LIMIT", "registration-rate-limit", "20",
 			"registration requests (register, read, update, delete) per minute an IP address may make on a node; 0 is no limit"}, "number", setInt32(&c.RegistrationRateLimit)},
 		{Setting{"LATCHKEY_REGISTRATION_ADDRESS_LIMIT", "registration-address-limit", "10",
-			"clients an IP address may register through open registration per hour, counted across nodes"}, "number", setInt32(&c.RegistrationAddressLimit)},
+			"clients an IP address (an IPv6 /64) may register through open registration per hour, counted across nodes"}, "number", setInt32(&c.RegistrationAddressLimit)},
 		{Setting{"LATCHKEY_REGISTRATION_MAX_CLIENTS", "registration-max-clients", "1000",
 			"clients open registration may hold at once; further registrations are refused until some are deleted"}, "number", setInt32(&c.RegistrationMaxClients)},
 		{Setting{"LATCHKEY_DEVICE_FLOW", "device-flow", "false",

@@ -46,6 +46,7 @@ import (
 
 	"github.com/latchkey/latchkey/pkg/audit"
 	"github.com/latchkey/latchkey/pkg/client"
+	"github.com/latchkey/latchkey/pkg/ratelimit"
 	"github.com/latchkey/latchkey/pkg/validation"
 )
 
@@ -108,8 +109,9 @@ type Store interface {
 	SpendRegistrationToken(ctx context.Context, digest []byte, now time.Time) (*InitialToken, error)
 	// LockOpenRegistrations takes a lock that open registrations queue on
 	// until the transaction ends, and counts the open registrations there
-	// are, and those from address since.
-	LockOpenRegistrations(ctx context.Context, address string, since time.Time) (total, fromAddress int, err error)
+	// are, and those since from the network (an address, or an IPv6 /64,
+	// as ratelimit.AddressKey writes it).
+	LockOpenRegistrations(ctx context.Context, network string, since time.Time) (total, fromNetwork int, err error)
 	CreateRegistration(ctx context.Context, r *Registration) error
 	// RegistrationOf returns the client's registration, or ErrNotFound.
 	RegistrationOf(ctx context.Context, clientID string) (*Registration, error)
@@ -254,7 +256,9 @@ func (m *Manager) Register(ctx context.Context, initialToken string, md Metadata
 			details["registration_token"] = t.ID
 			ctx = audit.WithActor(ctx, tokenActor(t.ID))
 		} else {
-			total, recent, err := m.store.LockOpenRegistrations(ctx, from, now.Add(-time.Hour))
+			// An IPv6 host commonly holds a whole /64: counted by address,
+			// it could register without limit.
+			total, recent, err := m.store.LockOpenRegistrations(ctx, ratelimit.AddressKey(from), now.Add(-time.Hour))
 			switch {
 			case err != nil:
 				return err

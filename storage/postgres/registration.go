@@ -102,24 +102,37 @@ func (s *Store) SpendRegistrationToken(ctx context.Context, digest []byte, now t
 
 // LockOpenRegistrations takes a transaction-scoped advisory lock, so that
 // the counts it returns stay true until the registration that asked is
-// stored or abandoned, on any node.
-func (s *Store) LockOpenRegistrations(ctx context.Context, address string, since time.Time) (total, fromAddress int, err error) {
+// stored or abandoned, on any node. network is an address or a prefix.
+func (s *Store) LockOpenRegistrations(ctx context.Context, network string, since time.Time) (total, fromNetwork int, err error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	db := s.db(ctx)
 	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('client_registrations open', 0))`); err != nil {
 		return 0, 0, errorf("postgres: lock open registrations: %w", err)
 	}
-	addr := parseAddr(address)
-	if err := db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE registered_from = $1 AND created_at > $2)
-		FROM client_registrations WHERE open`, addr, since).Scan(&total, &fromAddress); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE registered_from <<= $1 AND created_at > $2)
+		FROM client_registrations WHERE open`, parseNetwork(network), since).Scan(&total, &fromNetwork); err != nil {
 		return 0, 0, errorf("postgres: count open registrations: %w", err)
 	}
-	return total, fromAddress, nil
+	return total, fromNetwork, nil
 }
 
 // parseAddr is address as the inet column takes it, or nil (NULL) if it
 // is not an address.
+// parseNetwork reads a prefix, or an address as the prefix of itself
+// alone; nil (matching nothing) if it is neither.
+func parseNetwork(network string) *netip.Prefix {
+	if p, err := netip.ParsePrefix(network); err == nil {
+		return &p
+	}
+	a, err := netip.ParseAddr(network)
+	if err != nil {
+		return nil
+	}
+	p := netip.PrefixFrom(a, a.BitLen())
+	return &p
+}
+
 func parseAddr(address string) *netip.Addr {
 	a, err := netip.ParseAddr(address)
 	if err != nil {
